@@ -1,0 +1,63 @@
+"""Celery settings for gradesync. Each one is here to keep work from being lost or doubled."""
+
+from __future__ import annotations
+
+from celery.schedules import crontab
+
+from gradesync.settings import get_settings
+
+_s = get_settings()
+
+broker_url = _s.redis_url
+broker_connection_retry_on_startup = True
+# Redis redelivers an unacknowledged message after this long. It must exceed the longest a
+# task can hold a message: a step plus its transient-retry countdowns (minutes). We never
+# schedule ETAs near it: daily retries come from the ledger's due index, not from countdowns.
+broker_transport_options = {"visibility_timeout": _s.visibility_timeout_s}
+
+# Ack only after the step has run, and put the message back if the worker process dies, so a
+# killed worker loses nothing; every step is idempotent, so a rerun writes nothing twice.
+task_acks_late = True
+task_reject_on_worker_lost = True
+# Take one message at a time: a dying worker then holds at most one unacked step.
+worker_prefetch_multiplier = 1
+
+# JSON only: no pickle from the broker.
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+event_serializer = "json"
+
+# The ledger records every outcome; chains pass values along without a result backend.
+task_ignore_result = True
+result_backend = None
+
+task_default_queue = "gradesync"
+# Flower reads these events.
+worker_send_task_events = True
+task_send_sent_event = True
+task_track_started = True
+
+timezone = _s.timezone
+enable_utc = True
+
+# One beat only: RedBeat keeps the schedule in Redis behind a lock, so a second beat waits.
+beat_scheduler = "redbeat.RedBeatScheduler"
+redbeat_redis_url = _s.redis_url
+redbeat_key_prefix = "gs:redbeat"
+beat_max_loop_interval = 60
+redbeat_lock_timeout = 5 * beat_max_loop_interval
+beat_schedule = {
+    "gradesync-daily-retry": {
+        "task": "gradesync.retry_pass",
+        "schedule": crontab(hour=_s.retry_time.hour, minute=_s.retry_time.minute),
+    },
+    "gradesync-sweep": {
+        "task": "gradesync.sweep",
+        "schedule": 300.0,
+    },
+}
+
+# Our logs are structured JSON on stderr already; do not wrap them in Celery's log lines.
+worker_hijack_root_logger = False
+worker_redirect_stdouts = False

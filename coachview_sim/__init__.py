@@ -1,0 +1,1 @@
+"""A Coachview simulator for tests, demos and benchmarks (``gradesync sim``)."""

@@ -1,0 +1,258 @@
+"""The Coachview simulator: Coachview-like API over HTTP, plus the ``/_sim`` admin API."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Form, Header, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.routing import Match
+
+from coachview_sim.store import NotFound, RuleViolation, Seed, StaleEtag, Store
+from gradesync.coachview import api
+from gradesync.settings import SIM_CLIENT_ID, SIM_CLIENT_SECRET
+
+
+class Faults(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    error_rate: float = Field(0.0, ge=0, le=1)
+    error_status: int = Field(503, ge=400, le=599)
+    latency_ms: int = Field(0, ge=0, le=60_000)
+    rate_limit_per_s: float | None = Field(None, gt=0)
+
+
+class SimConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token_ttl_s: int = Field(3600, gt=0)
+
+
+class Sim:
+    """Everything mutable about one simulator instance, behind locks."""
+
+    def __init__(self) -> None:
+        self.store = Store()
+        self.lock = threading.Lock()
+        self.faults = Faults()
+        self.config = SimConfig()
+        self.tokens: dict[str, float] = {}
+        self.requests: Counter[str] = Counter()
+        self.window_start = 0.0
+        self.window_count = 0
+        self.rng = random.Random()
+
+    def reset(self) -> None:
+        self.store.reset()
+        with self.lock:
+            self.faults = Faults()
+            self.config = SimConfig()
+            self.tokens.clear()
+            self.requests.clear()
+            self.window_start, self.window_count = 0.0, 0
+
+    def count(self, route: str) -> None:
+        with self.lock:
+            self.requests[route] += 1
+
+    def over_rate_limit(self, now: float) -> bool:
+        with self.lock:
+            limit = self.faults.rate_limit_per_s
+            if limit is None:
+                return False
+            if now - self.window_start >= 1.0:
+                self.window_start, self.window_count = now, 0
+            if self.window_count >= limit:
+                return True
+            self.window_count += 1
+            return False
+
+    def issue_token(self) -> tuple[str, int]:
+        token = secrets.token_urlsafe(24)
+        with self.lock:
+            ttl = self.config.token_ttl_s
+            self.tokens[token] = time.monotonic() + ttl
+        return token, ttl
+
+    def token_valid(self, token: str) -> bool:
+        with self.lock:
+            expires = self.tokens.get(token)
+        return expires is not None and expires > time.monotonic()
+
+
+def where_clause(where: str = "") -> dict[str, list[str]]:
+    try:
+        return api.parse_where(where)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from exc
+
+
+# Module level: FastAPI resolves these annotations by name.
+Where = Annotated[dict[str, list[str]], Depends(where_clause)]
+Skip = Annotated[int, Query(ge=0)]
+Take = Annotated[int, Query(ge=1, le=1000)]
+Count = Annotated[bool, Query(alias="Count")]
+Rows = list[dict[str, Any]]
+
+
+def _route_name(app: FastAPI, request: Request) -> str:
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match == Match.FULL:
+            return f"{request.method} {getattr(route, 'path', request.url.path)}"
+    return f"{request.method} {request.url.path}"
+
+
+def create_app(sim: Sim | None = None) -> FastAPI:
+    sim = sim or Sim()
+    app = FastAPI(title="Coachview simulator (gradesync)", version="1")
+    app.state.sim = sim
+
+    @app.middleware("http")
+    async def coachview_behaviour(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if request.url.path.startswith("/_sim"):
+            return await call_next(request)
+        sim.count(_route_name(app, request))
+        faults = sim.faults
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        if sim.over_rate_limit(time.monotonic()):
+            return JSONResponse(
+                {"error": "rate_limited"}, status_code=429, headers={"Retry-After": "1"}
+            )
+        if faults.error_rate and sim.rng.random() < faults.error_rate:
+            return JSONResponse({"error": "injected fault"}, status_code=faults.error_status)
+        return await call_next(request)
+
+    def bearer(authorization: Annotated[str | None, Header()] = None) -> None:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not sim.token_valid(token):
+            raise HTTPException(401, "invalid or expired token")
+
+    def page(rows: list[dict[str, Any]], skip: int, take: int, count: bool) -> JSONResponse:
+        headers = {"RowCount": str(len(rows))} if count else {}
+        return JSONResponse(rows[skip : skip + take], headers=headers)
+
+    # -- OAuth2 --------------------------------------------------------------------------------
+
+    @app.post(api.TOKEN_PATH)
+    def token(
+        grant_type: Annotated[str, Form()],
+        client_id: Annotated[str, Form()],
+        client_secret: Annotated[str, Form()],
+        scope: Annotated[str, Form()] = "api",
+    ) -> JSONResponse:
+        if grant_type != "client_credentials":
+            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+        if not (
+            secrets.compare_digest(client_id, SIM_CLIENT_ID)
+            and secrets.compare_digest(client_secret, SIM_CLIENT_SECRET)
+        ):
+            return JSONResponse({"error": "invalid_client"}, status_code=400)
+        value, ttl = sim.issue_token()
+        return JSONResponse(
+            {"access_token": value, "token_type": "Bearer", "expires_in": ttl, "scope": scope}
+        )
+
+    # -- REST resources ------------------------------------------------------------------------
+
+    authed = [Depends(bearer)]
+
+    def _query(fn: Callable[[dict[str, list[str]]], Rows], where: dict[str, list[str]]) -> Rows:
+        try:
+            return fn(where)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
+
+    @app.get(api.PERSONS, dependencies=authed)
+    def persons(where: Where, skip: Skip = 0, take: Take = 100, count: Count = False) -> Response:
+        return page(_query(sim.store.query_persons, where), skip, take, count)
+
+    @app.get(api.PERSONS + "/{person_id}", dependencies=authed)
+    def person(person_id: int) -> dict[str, Any]:
+        try:
+            return sim.store.person(person_id)
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+
+    @app.get(api.COMPONENTS, dependencies=authed)
+    def components(
+        where: Where, skip: Skip = 0, take: Take = 100, count: Count = False
+    ) -> Response:
+        return page(_query(sim.store.query_components, where), skip, take, count)
+
+    @app.get(api.ENROLMENT_COMPONENTS, dependencies=authed)
+    def enrolment_components(
+        where: Where, skip: Skip = 0, take: Take = 100, count: Count = False
+    ) -> Response:
+        return page(_query(sim.store.query_enrolment_components, where), skip, take, count)
+
+    @app.get(api.ENROLMENT_COMPONENTS + "/{ec_id}", dependencies=authed)
+    def enrolment_component(ec_id: int) -> dict[str, Any]:
+        try:
+            return sim.store.enrolment_component(ec_id)
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+
+    @app.put(api.ENROLMENT_COMPONENTS + "/{ec_id}", dependencies=authed)
+    def update_enrolment_component(
+        ec_id: int,
+        body: dict[str, Any],
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        try:
+            return sim.store.update_enrolment_component(ec_id, body, if_match)
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except StaleEtag as exc:
+            raise HTTPException(412, str(exc)) from exc
+        except RuleViolation as exc:
+            raise HTTPException(409, str(exc)) from exc
+
+    # -- admin API (not Coachview) ---------------------------------------------------------------
+
+    @app.post("/_sim/reset")
+    def reset() -> dict[str, str]:
+        sim.reset()
+        return {"status": "reset"}
+
+    @app.post("/_sim/seed")
+    def seed(body: dict[str, Any]) -> dict[str, int]:
+        try:
+            return sim.store.seed(Seed.model_validate(body))
+        except ValidationError as exc:
+            raise HTTPException(422, exc.errors(include_url=False)) from exc
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+
+    @app.get("/_sim/state")
+    def state() -> dict[str, Any]:
+        with sim.lock:
+            by_route = dict(sim.requests)
+        return {
+            "enrolmentComponents": sim.store.state(),
+            "requests": {"total": sum(by_route.values()), "byRoute": by_route},
+        }
+
+    @app.post("/_sim/faults")
+    def faults(body: Faults) -> dict[str, Any]:
+        with sim.lock:
+            sim.faults = body
+            sim.window_start, sim.window_count = 0.0, 0
+        return body.model_dump()
+
+    @app.post("/_sim/config")
+    def config(body: SimConfig) -> dict[str, Any]:
+        with sim.lock:
+            sim.config = body
+        return body.model_dump()
+
+    return app

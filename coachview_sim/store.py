@@ -1,0 +1,303 @@
+"""The simulator's in-memory Coachview: data, Coachview's write rules, and counters.
+
+All access goes through one lock, so the HTTP server may serve requests on many threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gradesync.coachview.api import WRITE_FIELDS
+from gradesync.coachview.api import ComponentField as CF
+from gradesync.coachview.api import EnrolmentComponentField as EF
+from gradesync.coachview.api import PersonField as PF
+
+WRITE_COUNTERS = ("result", "attendance", "passed", "completed", "approved")
+
+
+class SeedPerson(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: int
+    externId: str | None = None
+    firstName: str = ""
+    lastName: str = ""
+
+
+class SeedComponent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: int
+    name: str = ""
+    elearningCourseId: str | None = None
+
+
+class SeedTraining(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: int
+    name: str = ""
+    components: list[SeedComponent] = Field(default_factory=list)
+
+
+class SeedEnrolment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: int
+    personId: int
+    trainingId: int
+
+
+class SeedResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enrolmentId: int
+    componentId: int
+    result: str
+
+
+class Seed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    persons: list[SeedPerson] = Field(default_factory=list)
+    trainings: list[SeedTraining] = Field(default_factory=list)
+    enrolments: list[SeedEnrolment] = Field(default_factory=list)
+    results: list[SeedResult] = Field(default_factory=list)
+
+
+class EnrolmentComponentRow(BaseModel):
+    id: int
+    enrolment_id: int
+    component_id: int
+    person_id: int
+    result: str | None = None
+    attendance: bool = False
+    passed: bool = False
+    completed: bool = False
+    approved: bool = False
+    approval_date: str | None = None
+    version: int = 1
+    writes: Counter[str] = Field(default_factory=Counter)
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.id}-{self.version}"'
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            EF.ID: self.id,
+            EF.ENROLMENT_ID: self.enrolment_id,
+            EF.COMPONENT_ID: self.component_id,
+            EF.PERSON_ID: self.person_id,
+            EF.RESULT: self.result,
+            EF.ATTENDANCE: self.attendance,
+            EF.PASSED: self.passed,
+            EF.COMPLETED: self.completed,
+            EF.APPROVED: self.approved,
+            EF.APPROVAL_DATE: self.approval_date,
+            EF.AUDIT: {EF.ETAG: self.etag},
+        }
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "enrolmentId": self.enrolment_id,
+            "componentId": self.component_id,
+            "personId": self.person_id,
+            "result": self.result,
+            "attendance": self.attendance,
+            "passed": self.passed,
+            "completed": self.completed,
+            "approved": self.approved,
+            "approvalDate": self.approval_date,
+            "writes": {k: self.writes.get(k, 0) for k in WRITE_COUNTERS},
+        }
+
+
+class RuleViolation(Exception):
+    """A write Coachview refuses (409), e.g. changing a locked field."""
+
+
+class StaleEtag(Exception):
+    """``If-Match`` does not match the current version (412)."""
+
+
+class NotFound(Exception):
+    pass
+
+
+# API field → row attribute, and the write counter each attribute increments.
+_ATTR = {field: name for name, field in WRITE_FIELDS.items()}
+_COUNTER = {"approval_date": "approved"}
+
+
+class Store:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.persons: dict[int, SeedPerson] = {}
+            self.trainings: dict[int, SeedTraining] = {}
+            self.components: dict[int, tuple[int, SeedComponent]] = {}
+            self.enrolments: dict[int, SeedEnrolment] = {}
+            self.rows: dict[tuple[int, int], EnrolmentComponentRow] = {}
+            self.rows_by_id: dict[int, EnrolmentComponentRow] = {}
+            self._next_row_id = 1
+
+    def seed(self, seed: Seed) -> dict[str, int]:
+        with self.lock:
+            for p in seed.persons:
+                self.persons[p.id] = p
+            for t in seed.trainings:
+                self.trainings[t.id] = t
+                for c in t.components:
+                    self.components[c.id] = (t.id, c)
+            for e in seed.enrolments:
+                if e.personId not in self.persons:
+                    raise ValueError(f"enrolment {e.id}: unknown personId {e.personId}")
+                if e.trainingId not in self.trainings:
+                    raise ValueError(f"enrolment {e.id}: unknown trainingId {e.trainingId}")
+                self.enrolments[e.id] = e
+                for c in self.trainings[e.trainingId].components:
+                    self._row(e, c.id)
+            for r in seed.results:
+                row = self.rows.get((r.enrolmentId, r.componentId))
+                if row is None:
+                    raise ValueError(
+                        f"result: enrolment {r.enrolmentId} has no component {r.componentId}"
+                    )
+                row.result = r.result
+                row.version += 1
+            return {"persons": len(self.persons), "enrolmentComponents": len(self.rows)}
+
+    def _row(self, e: SeedEnrolment, component_id: int) -> EnrolmentComponentRow:
+        key = (e.id, component_id)
+        if key not in self.rows:
+            row = EnrolmentComponentRow(
+                id=self._next_row_id,
+                enrolment_id=e.id,
+                component_id=component_id,
+                person_id=e.personId,
+            )
+            self._next_row_id += 1
+            self.rows[key] = row
+            self.rows_by_id[row.id] = row
+        return self.rows[key]
+
+    # -- API reads ------------------------------------------------------------------------------
+
+    @staticmethod
+    def person_api(p: SeedPerson) -> dict[str, Any]:
+        return {
+            PF.ID: p.id,
+            PF.EXTERN_ID: p.externId,
+            PF.FIRST_NAME: p.firstName,
+            PF.LAST_NAME: p.lastName,
+        }
+
+    def person(self, pid: int) -> dict[str, Any]:
+        with self.lock:
+            p = self.persons.get(pid)
+            if p is None:
+                raise NotFound(f"person {pid}")
+            return self.person_api(p)
+
+    def query_persons(self, where: dict[str, list[str]]) -> list[dict[str, Any]]:
+        with self.lock:
+            rows = [self.person_api(p) for p in self.persons.values()]
+        return _filter(rows, where)
+
+    def query_components(self, where: dict[str, list[str]]) -> list[dict[str, Any]]:
+        with self.lock:
+            rows = [
+                {
+                    CF.ID: c.id,
+                    CF.TRAINING_ID: tid,
+                    CF.NAME: c.name,
+                    CF.FORM: "Elearning" if c.elearningCourseId else "Klassikaal",
+                    CF.ELEARNING_CODE: c.elearningCourseId,
+                }
+                for tid, c in self.components.values()
+            ]
+        return _filter(rows, where)
+
+    def query_enrolment_components(self, where: dict[str, list[str]]) -> list[dict[str, Any]]:
+        with self.lock:
+            rows = [r.to_api() for r in self.rows.values()]
+        return _filter(rows, where)
+
+    def enrolment_component(self, ec_id: int) -> dict[str, Any]:
+        with self.lock:
+            row = self.rows_by_id.get(ec_id)
+            if row is None:
+                raise NotFound(f"enrolment component {ec_id}")
+            return row.to_api()
+
+    # -- API writes: Coachview's rules ---------------------------------------------------------
+
+    def update_enrolment_component(
+        self, ec_id: int, body: dict[str, Any], if_match: str | None
+    ) -> dict[str, Any]:
+        with self.lock:
+            row = self.rows_by_id.get(ec_id)
+            if row is None:
+                raise NotFound(f"enrolment component {ec_id}")
+            if if_match is not None and if_match != row.etag:
+                raise StaleEtag(f"etag {if_match} is stale; current is {row.etag}")
+            unknown = sorted(set(body) - set(_ATTR))
+            if unknown:
+                raise RuleViolation(f"fields not writable: {', '.join(unknown)}")
+            self._check_rules(row, body)
+            counted = set()
+            for field, value in body.items():
+                attr = _ATTR[field]
+                setattr(row, attr, value)
+                counted.add(_COUNTER.get(attr, attr))
+            for name in counted:
+                row.writes[name] += 1
+            row.version += 1
+            return row.to_api()
+
+    @staticmethod
+    def _check_rules(row: EnrolmentComponentRow, body: dict[str, Any]) -> None:
+        if EF.RESULT in body:
+            value = body[EF.RESULT]
+            if not isinstance(value, str) or not value.strip():
+                raise RuleViolation(f"{EF.RESULT} must be a non-empty string")
+            if row.result is not None and row.result != value:
+                raise RuleViolation("a result is already registered and is not replaced")
+        for field, attr in ((EF.ATTENDANCE, "attendance"), (EF.PASSED, "passed")):
+            if field in body:
+                if not isinstance(body[field], bool):
+                    raise RuleViolation(f"{field} must be a boolean")
+                if getattr(row, attr) and body[field] is not True:
+                    raise RuleViolation(f"{field} is locked once set")
+        for field in (EF.COMPLETED, EF.APPROVED):
+            if field in body and not isinstance(body[field], bool):
+                raise RuleViolation(f"{field} must be a boolean")
+        if EF.APPROVAL_DATE in body:
+            _valid_date(body[EF.APPROVAL_DATE])
+
+    def state(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [r.to_state() for r in sorted(self.rows.values(), key=lambda r: r.id)]
+
+
+def _valid_date(value: Any) -> None:
+    try:
+        date.fromisoformat(value)
+    except (TypeError, ValueError) as exc:
+        raise RuleViolation(f"{EF.APPROVAL_DATE} must be an ISO date (YYYY-MM-DD)") from exc
+
+
+def _filter(rows: list[dict[str, Any]], where: dict[str, list[str]]) -> list[dict[str, Any]]:
+    if not rows:
+        return rows
+    known = set(rows[0])
+    unknown = sorted(set(where) - known)
+    if unknown:
+        raise ValueError(f"unknown where field(s): {', '.join(unknown)}")
+    return [
+        row for row in rows if all(str(row.get(field)) in values for field, values in where.items())
+    ]

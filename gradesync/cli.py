@@ -1,0 +1,238 @@
+"""The ``gradesync`` command line (contract v1: every command accepts ``--json``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, cast
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from gradesync.event import describe, parse_event
+from gradesync.ledger import STATES, Ledger, Record, State, utcnow
+from gradesync.settings import get_settings
+
+app = typer.Typer(
+    help="Write LMS course completions back into Coachview.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+# Piped output is read by people too: don't squeeze tables to 80 columns.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _ledger() -> Ledger:
+    from workers import resources
+
+    return resources.ledger()
+
+
+def _emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+
+
+def _read_input(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        err.print(f"cannot read {path}: {exc.strerror}")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def enqueue(
+    file: Annotated[str, typer.Argument(help="A JSON object, JSON array or NDJSON; - for stdin")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Record completion events and queue them for delivery to Coachview."""
+    from producers.reader import read_items
+    from producers.submit import submit
+    from workers.pipeline import enqueue as send
+
+    ledger = _ledger()
+    rejected = 0
+    for item in read_items(_read_input(file)):
+        line: dict[str, Any] = {"item": item.position}
+        try:
+            if item.error is not None:
+                raise ValueError(item.error)
+            event = parse_event(item.data)
+        except ValidationError as exc:
+            line |= {"accepted": False, "error": describe(exc)}
+        except ValueError as exc:
+            line |= {"accepted": False, "error": str(exc)}
+        else:
+            admission = submit(event, ledger, send)
+            if admission.outcome == "conflict":
+                line |= {"accepted": False, "error": "event_id was used before for another event"}
+            else:
+                line |= {
+                    "accepted": True,
+                    "key": admission.record.id,
+                    "event_id": event.id,
+                    "state": admission.record.state,
+                    "outcome": admission.outcome,
+                }
+        rejected += not line["accepted"]
+        if as_json:
+            _emit_json(line)
+        elif line["accepted"]:
+            out.print(
+                f"#{item.position} accepted {line['key']} {line['state']} ({line['outcome']})"
+            )
+        else:
+            out.print(f"#{item.position} rejected: {line['error']}")
+    raise typer.Exit(1 if rejected else 0)
+
+
+def _parse_as_of(value: str | None) -> datetime:
+    if value is None:
+        return utcnow()
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter("expected ISO 8601, e.g. 2026-12-01T03:00:00+01:00") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=get_settings().tz)
+    return moment
+
+
+@app.command("retry-due")
+def retry_due(
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Run as if it were this time (ISO 8601; naive = GRADESYNC_TIMEZONE)."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run the daily retry pass now, as beat does."""
+    from workers.schedule import run_retry_pass
+
+    moment = _parse_as_of(as_of)
+    result = run_retry_pass(_ledger(), moment, get_settings().retry_max_attempts)
+    if as_json:
+        _emit_json(result.model_dump())
+    else:
+        out.print(f"re-enqueued {result.requeued}, given up {result.given_up}")
+
+
+@app.command()
+def status(as_json: JsonFlag = False) -> None:
+    """Records per state."""
+    counts = _ledger().counts()
+    if as_json:
+        _emit_json(counts)
+        return
+    table = Table("state", "records")
+    for state, n in counts.items():
+        table.add_row(state, str(n))
+    out.print(table)
+
+
+def _record_row(rec: Record) -> list[str]:
+    err_text = f"{rec.last_error.code}" if rec.last_error else ""
+    return [
+        rec.id,
+        rec.state,
+        rec.event.source,
+        str(rec.attempts),
+        str(rec.daily_retries),
+        rec.updated.strftime("%Y-%m-%d %H:%M:%S"),
+        err_text,
+        (rec.outcome or {}).get("code", ""),
+    ]
+
+
+@app.command("list")
+def list_records(
+    state: Annotated[str | None, typer.Option(help=f"One of: {', '.join(STATES)}")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """Records, newest first."""
+    if state is not None and state not in STATES:
+        raise typer.BadParameter(f"unknown state {state!r}; one of: {', '.join(STATES)}")
+    records = _ledger().list(cast(State | None, state), limit)
+    if as_json:
+        _emit_json([r.public() for r in records])
+        return
+    table = Table("key", "state", "source", "attempts", "retries", "updated", "error", "outcome")
+    for rec in records:
+        table.add_row(*_record_row(rec))
+    out.print(table)
+
+
+@app.command()
+def show(
+    key: Annotated[str, typer.Argument(help="Record key, completion key text, or event id")],
+    as_json: JsonFlag = False,
+) -> None:
+    """One record with its history."""
+    ledger = _ledger()
+    rec = ledger.find(key)
+    if rec is None:
+        err.print(f"no record for {key!r}")
+        raise typer.Exit(1)
+    data = rec.public() | {"history": ledger.history(rec.id)}
+    if as_json:
+        _emit_json(data)
+        return
+    for name in (
+        "id",
+        "key",
+        "state",
+        "attempts",
+        "daily_retries",
+        "first_seen",
+        "updated",
+        "last_attempt",
+        "next_attempt",
+        "last_error",
+        "steps",
+        "outcome",
+    ):
+        out.print(f"[bold]{name}[/bold]: {data.get(name)}")
+    out.print(f"[bold]event[/bold]: {json.dumps(data['event'], ensure_ascii=False)}")
+    table = Table("at", "what", "details")
+    for h in data["history"]:
+        details = {k: v for k, v in h.items() if k not in ("at", "what")}
+        table.add_row(h["at"], h["what"], json.dumps(details, ensure_ascii=False))
+    out.print(table)
+
+
+@app.command()
+def sim(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8100,
+    seed: Annotated[
+        Path | None, typer.Option(help="A /_sim/seed JSON file to load at start")
+    ] = None,
+) -> None:
+    """Run the Coachview simulator."""
+    import uvicorn
+
+    from coachview_sim.app import create_app
+    from coachview_sim.store import Seed
+
+    application = create_app()
+    if seed is not None:
+        application.state.sim.store.seed(Seed.model_validate_json(seed.read_text()))
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+def main() -> None:
+    settings = get_settings()
+    from gradesync import logs
+
+    logs.configure(settings.log_level, settings.log_format)
+    app()

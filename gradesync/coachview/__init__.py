@@ -1,0 +1,1 @@
+"""The Coachview adapter: paths and field names (api), typed records (models), errors, client."""

@@ -1,0 +1,99 @@
+"""Every Coachview path and JSON field name gradesync uses, in one place.
+
+Public facts (Coachview support articles and public connector code, see ../shared/coachview-api.md):
+the token endpoint, ``/api/v1/Personen``, ``/api/v1/Opleidingsonderdelen`` with ``elearningCode``,
+the ``where=field=value;field=a,b`` query syntax, ``auditTrail.etag`` and the rate-limit headers.
+
+GUESSES, to be confirmed against Coachview's Swagger (training.coachview.net) or support:
+- the JSON name of the external id (``externId``; the docs only say "ExternId");
+- the resource per learner per component, ``Opleidingsvraagonderdelen``, its fields
+  (``resultaat``, ``aanwezig``, ``geslaagd``, ``afgerond``, ``akkoord``, ``datumAkkoord``,
+  ``persoonId``, ``opleidingsvraagId``, ``opleidingsonderdeelId``) and that it takes a partial
+  ``PUT`` guarded by ``If-Match`` (412 on a stale etag).
+Changing a name here changes it for the client and the simulator alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+TOKEN_PATH: Final = "/auth/connect/token"
+PERSONS: Final = "/api/v1/Personen"
+COMPONENTS: Final = "/api/v1/Opleidingsonderdelen"
+ENROLMENT_COMPONENTS: Final = "/api/v1/Opleidingsvraagonderdelen"
+
+
+def person_path(person_id: int) -> str:
+    return f"{PERSONS}/{person_id}"
+
+
+def enrolment_component_path(ec_id: int) -> str:
+    return f"{ENROLMENT_COMPONENTS}/{ec_id}"
+
+
+class PersonField:
+    ID: Final = "id"
+    EXTERN_ID: Final = "externId"
+    FIRST_NAME: Final = "voornaam"
+    LAST_NAME: Final = "achternaam"
+
+
+class ComponentField:
+    ID: Final = "id"
+    TRAINING_ID: Final = "opleidingId"
+    NAME: Final = "naam"
+    FORM: Final = "lesvormId"
+    ELEARNING_CODE: Final = "elearningCode"
+
+
+class EnrolmentComponentField:
+    ID: Final = "id"
+    ENROLMENT_ID: Final = "opleidingsvraagId"
+    COMPONENT_ID: Final = "opleidingsonderdeelId"
+    PERSON_ID: Final = "persoonId"
+    RESULT: Final = "resultaat"
+    ATTENDANCE: Final = "aanwezig"
+    PASSED: Final = "geslaagd"
+    COMPLETED: Final = "afgerond"
+    APPROVED: Final = "akkoord"
+    APPROVAL_DATE: Final = "datumAkkoord"
+    AUDIT: Final = "auditTrail"
+    ETAG: Final = "etag"
+
+
+ELEARNING_FORM: Final = "Elearning"
+
+# gradesync's English field names (see gradesync.steps) → Coachview's.
+WRITE_FIELDS: Final[dict[str, str]] = {
+    "result": EnrolmentComponentField.RESULT,
+    "attendance": EnrolmentComponentField.ATTENDANCE,
+    "passed": EnrolmentComponentField.PASSED,
+    "completed": EnrolmentComponentField.COMPLETED,
+    "approved": EnrolmentComponentField.APPROVED,
+    "approval_date": EnrolmentComponentField.APPROVAL_DATE,
+}
+
+RATE_LIMIT: Final = "X-Rate-Limit-Limit"
+RATE_REMAINING: Final = "X-Rate-Limit-Remaining"
+RATE_RESET: Final = "X-Rate-Limit-Reset"
+
+
+def where(conditions: Mapping[str, str | int | Sequence[str | int]]) -> str:
+    """Coachview's filter syntax: ``a=1;b=x,y`` (``;`` joins with AND, a comma list is any-of)."""
+    parts = []
+    for name, value in conditions.items():
+        text = str(value) if isinstance(value, str | int) else ",".join(str(v) for v in value)
+        parts.append(f"{name}={text}")
+    return ";".join(parts)
+
+
+def parse_where(text: str) -> dict[str, list[str]]:
+    """The inverse of :func:`where`, for the simulator."""
+    out: dict[str, list[str]] = {}
+    for part in filter(None, text.split(";")):
+        name, sep, value = part.partition("=")
+        if not sep or not name:
+            raise ValueError(f"bad where clause {part!r}: expected field=value")
+        out[name.strip()] = [v.strip() for v in value.split(",")]
+    return out

@@ -1,0 +1,218 @@
+"""Coachview REST client: one pooled httpx connection and one OAuth2 token per process."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from gradesync.coachview import api
+from gradesync.coachview.errors import (
+    Permanent,
+    PreconditionFailed,
+    Transient,
+)
+from gradesync.coachview.models import Component, EnrolmentComponent, Person
+
+# Refresh this long before the token's stated expiry, so a request never carries a dying token.
+TOKEN_MARGIN_S = 60.0
+PAGE_SIZE = 100
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds: either delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+class TokenCache:
+    """The client-credentials token, shared by every task in this process."""
+
+    def __init__(self, fetch: Callable[[], tuple[str, float]], clock: Callable[[], float]):
+        self._fetch = fetch
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self.fetches = 0
+
+    def get(self) -> str:
+        with self._lock:
+            if self._token is None or self._clock() >= self._expires_at - TOKEN_MARGIN_S:
+                token, ttl = self._fetch()
+                self.fetches += 1
+                self._token, self._expires_at = token, self._clock() + ttl
+            return self._token
+
+    def invalidate(self, token: str) -> None:
+        with self._lock:
+            if self._token == token:
+                self._token = None
+
+
+class CoachviewClient:
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        scope: str = "api",
+        timeout_s: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        on_response: Callable[[httpx.Response, float], None] | None = None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
+            limits=httpx.Limits(max_connections=4, max_keepalive_connections=1),
+            transport=transport,
+            headers={"Accept": "application/json", "User-Agent": "gradesync"},
+        )
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._scope = scope
+        self._on_response = on_response
+        self.tokens = TokenCache(self._fetch_token, clock)
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        started = time.perf_counter()
+        try:
+            response = self._http.request(method, url, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise Transient(f"{method} {url}: timed out", code="timeout") from exc
+        except httpx.TransportError as exc:
+            raise Transient(f"{method} {url}: {type(exc).__name__}", code="connection") from exc
+        if self._on_response is not None:
+            self._on_response(response, time.perf_counter() - started)
+        return response
+
+    def _fetch_token(self) -> tuple[str, float]:
+        response = self._send(
+            "POST",
+            api.TOKEN_PATH,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": self._client_id,
+                "client_secret": self._client_secret,
+                "scope": self._scope,
+            },
+        )
+        self._raise_for_status(response, "token")
+        body = response.json()
+        return str(body["access_token"]), float(body.get("expires_in", 900))
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        for attempt in (1, 2):
+            token = self.tokens.get()
+            headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {token}"}
+            response = self._send(method, url, headers=headers, **kwargs)
+            if response.status_code == 401 and attempt == 1:
+                # The token may have been revoked or expired early: fetch a new one once.
+                self.tokens.invalidate(token)
+                kwargs["headers"] = {k: v for k, v in headers.items() if k != "Authorization"}
+                continue
+            return response
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _raise_for_status(response: httpx.Response, what: str) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        detail = f"{what}: HTTP {status} {_short_body(response)}"
+        if status == 429:
+            raise Transient(
+                detail,
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+                code="rate_limited",
+            )
+        if status >= 500 or status == 408:
+            raise Transient(detail, code=f"http_{status}")
+        if status == 412:
+            raise PreconditionFailed(detail)
+        raise Permanent(detail, code=f"http_{status}")
+
+    def _get_list(self, path: str, conditions: dict[str, Any], what: str) -> list[dict[str, Any]]:
+        response = self._request(
+            "GET", path, params={"where": api.where(conditions), "take": PAGE_SIZE}
+        )
+        self._raise_for_status(response, what)
+        body = response.json()
+        if not isinstance(body, list):
+            raise Permanent(f"{what}: expected a JSON array, got {type(body).__name__}")
+        return body
+
+    # -- resources ---------------------------------------------------------------------------
+
+    def find_persons(self, field: str, value: str) -> list[Person]:
+        if field == api.PersonField.ID:
+            if not value.isdigit():
+                return []
+            response = self._request("GET", api.person_path(int(value)))
+            if response.status_code == 404:
+                return []
+            self._raise_for_status(response, "person")
+            return [Person.from_api(response.json())]
+        rows = self._get_list(api.PERSONS, {field: value}, "persons")
+        return [Person.from_api(r) for r in rows]
+
+    def components_for_course(self, course_id: str) -> list[Component]:
+        rows = self._get_list(
+            api.COMPONENTS, {api.ComponentField.ELEARNING_CODE: course_id}, "components"
+        )
+        return [Component.from_api(r) for r in rows]
+
+    def enrolment_components(
+        self, person_id: int, component_ids: Sequence[int]
+    ) -> list[EnrolmentComponent]:
+        f = api.EnrolmentComponentField
+        rows = self._get_list(
+            api.ENROLMENT_COMPONENTS,
+            {f.PERSON_ID: person_id, f.COMPONENT_ID: list(component_ids)},
+            "enrolment components",
+        )
+        return [EnrolmentComponent.from_api(r) for r in rows]
+
+    def get_enrolment_component(self, ec_id: int) -> EnrolmentComponent:
+        response = self._request("GET", api.enrolment_component_path(ec_id))
+        self._raise_for_status(response, "enrolment component")
+        return EnrolmentComponent.from_api(response.json())
+
+    def update_enrolment_component(
+        self, ec_id: int, fields: dict[str, Any], etag: str | None
+    ) -> EnrolmentComponent:
+        """Partial update of English-named ``fields``, guarded by ``If-Match`` when known."""
+        headers = {"If-Match": etag} if etag else {}
+        body = {api.WRITE_FIELDS[name]: value for name, value in fields.items()}
+        response = self._request(
+            "PUT", api.enrolment_component_path(ec_id), json=body, headers=headers
+        )
+        self._raise_for_status(response, "update enrolment component")
+        return EnrolmentComponent.from_api(response.json())
+
+
+def _short_body(response: httpx.Response) -> str:
+    # Coachview's error body format is not public; keep a bounded excerpt for the ledger.
+    text = response.text.strip().replace("\n", " ")
+    return text[:300]

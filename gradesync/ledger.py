@@ -1,0 +1,437 @@
+"""The ledger: one Redis record per completion key, its history, and the indexes operators use.
+
+Layout (prefix ``gs:``):
+- ``rec:{id}``    the record as JSON (``id`` is the completion key's opaque hash)
+- ``hist:{id}``   a capped list of history entries (JSON), oldest first
+- ``evt:{event_id}``  ``"{id} {body-hash}"``: event idempotency
+- ``state:{state}``   sorted set of ids by last update, one per state: counts and newest-first lists
+- ``all``         sorted set of every id by last update
+- ``due``         sorted set of ``unresolved`` ids by next attempt (epoch): the daily pass reads
+  only what is due, however many records wait
+- ``outbox``      sorted set of ids recorded for sending but not yet handed to the broker: a
+  crash between the two leaves the id here, and the sweep sends it again
+Every change to a record and its indexes is one MULTI/EXEC under WATCH, so concurrent workers,
+ingress processes and beat instances never half-apply a transition or apply one twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, time
+from typing import Any, Literal, TypeVar
+from zoneinfo import ZoneInfo
+
+import redis
+from pydantic import BaseModel, Field
+
+from gradesync.event import CompletionEvent, CompletionKey
+from gradesync.policy import next_daily_attempt, retries_exhausted
+
+State = Literal["queued", "in_progress", "delivered", "unresolved", "given_up", "failed"]
+STATES: tuple[State, ...] = (
+    "queued",
+    "in_progress",
+    "delivered",
+    "unresolved",
+    "given_up",
+    "failed",
+)
+OPEN_STATES: frozenset[str] = frozenset({"queued", "in_progress"})
+HISTORY_CAP = 200
+PREFIX = "gs:"
+
+T = TypeVar("T")
+
+
+class LedgerError(BaseModel):
+    code: str
+    message: str
+
+
+class Record(BaseModel):
+    id: str
+    event: CompletionEvent
+    state: State
+    attempts: int = 0
+    daily_retries: int = 0
+    first_seen: datetime
+    updated: datetime
+    last_attempt: datetime | None = None
+    next_attempt: datetime | None = None
+    last_error: LedgerError | None = None
+    steps: list[str] = Field(default_factory=list)
+    outcome: dict[str, Any] | None = None
+    # The as-of time of the pass that re-enqueued it: the next attempt is scheduled from there,
+    # so a pass run by hand for a past or future day keeps the daily rhythm.
+    clock: datetime | None = None
+
+    @property
+    def key(self) -> CompletionKey:
+        return self.event.key
+
+    def public(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        data["key"] = self.key.text()
+        return data
+
+
+Admitted = Literal["created", "duplicate", "replaced", "after_delivery", "restarted", "conflict"]
+
+
+class Admission(BaseModel):
+    outcome: Admitted
+    record: Record
+    enqueue: bool
+
+
+class _Change(BaseModel):
+    record: Record | None = None
+    history: list[dict[str, Any]] = Field(default_factory=list)
+    event_index: tuple[str, str] | None = None
+    outbox: bool = False
+
+
+def _hist(now: datetime, what: str, **details: Any) -> dict[str, Any]:
+    return {"at": now.isoformat(), "what": what, **{k: v for k, v in details.items() if v}}
+
+
+def body_hash(event: CompletionEvent) -> str:
+    return hashlib.sha256(event.model_dump_json().encode()).hexdigest()[:32]
+
+
+class Ledger:
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+
+    # -- keys ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _rec(rid: str) -> str:
+        return f"{PREFIX}rec:{rid}"
+
+    @staticmethod
+    def _hist_key(rid: str) -> str:
+        return f"{PREFIX}hist:{rid}"
+
+    @staticmethod
+    def _evt(event_id: str) -> str:
+        return f"{PREFIX}evt:{event_id}"
+
+    @staticmethod
+    def _state(state: str) -> str:
+        return f"{PREFIX}state:{state}"
+
+    ALL = f"{PREFIX}all"
+    DUE = f"{PREFIX}due"
+    OUTBOX = f"{PREFIX}outbox"
+
+    # -- the one write path ----------------------------------------------------------------------
+
+    def _change(self, rid: str, decide: Callable[[Record | None], tuple[_Change, T]]) -> T:
+        key = self._rec(rid)
+        with self.r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    old = Record.model_validate_json(raw) if raw else None
+                    change, answer = decide(old)
+                    pipe.multi()
+                    self._apply(pipe, old, change)
+                    pipe.execute()
+                    return answer
+                except redis.WatchError:
+                    continue
+
+    def _apply(self, pipe: Any, old: Record | None, change: _Change) -> None:
+        new = change.record
+        if new is not None:
+            score = new.updated.timestamp()
+            pipe.set(self._rec(new.id), new.model_dump_json())
+            if old is not None and old.state != new.state:
+                pipe.zrem(self._state(old.state), new.id)
+            pipe.zadd(self._state(new.state), {new.id: score})
+            pipe.zadd(self.ALL, {new.id: score})
+            if new.state == "unresolved" and new.next_attempt is not None:
+                pipe.zadd(self.DUE, {new.id: new.next_attempt.timestamp()})
+            else:
+                pipe.zrem(self.DUE, new.id)
+            if change.outbox:
+                pipe.zadd(self.OUTBOX, {new.id: score})
+        rid = new.id if new is not None else (old.id if old is not None else None)
+        if rid is not None and change.history:
+            hk = self._hist_key(rid)
+            pipe.rpush(hk, *(json.dumps(h, separators=(",", ":")) for h in change.history))
+            pipe.ltrim(hk, -HISTORY_CAP, -1)
+        if change.event_index is not None:
+            event_id, value = change.event_index
+            pipe.set(self._evt(event_id), value)
+
+    # -- admission -------------------------------------------------------------------------------
+
+    def admit(self, event: CompletionEvent, now: datetime) -> Admission:
+        """Record an event for its completion key; say whether a pipeline run must be enqueued."""
+        rid = event.key.id
+        digest = body_hash(event)
+        seen = self.r.get(self._evt(event.id))
+        if seen is not None:
+            seen_rid, _, seen_digest = seen.decode().partition(" ")
+            existing = self.get(seen_rid)
+            if existing is not None:
+                outcome: Admitted = "duplicate" if seen_digest == digest else "conflict"
+                return Admission(outcome=outcome, record=existing, enqueue=False)
+
+        def decide(old: Record | None) -> tuple[_Change, Admission]:
+            index = (event.id, f"{rid} {digest}")
+            if old is None:
+                rec = Record(id=rid, event=event, state="queued", first_seen=now, updated=now)
+                change = _Change(
+                    record=rec,
+                    history=[_hist(now, "received", event_id=event.id)],
+                    event_index=index,
+                    outbox=True,
+                )
+                return change, Admission(outcome="created", record=rec, enqueue=True)
+            if old.event.id == event.id:
+                return _Change(), Admission(outcome="duplicate", record=old, enqueue=False)
+            if old.state == "delivered":
+                note = {"code": "later_event_ignored", "kept": old.event.grade, "new": event.grade}
+                rec = old.model_copy(update={"outcome": note, "updated": now})
+                change = _Change(
+                    record=rec,
+                    history=[_hist(now, "later_event_ignored", event_id=event.id, **note)],
+                    event_index=index,
+                )
+                return change, Admission(outcome="after_delivery", record=rec, enqueue=False)
+            update: dict[str, Any] = {"event": event, "updated": now}
+            if old.state in OPEN_STATES:
+                # The running chain reads the event from the ledger at each step.
+                rec = old.model_copy(update=update)
+                return _Change(
+                    record=rec,
+                    history=[_hist(now, "replaced", event_id=event.id)],
+                    event_index=index,
+                ), Admission(outcome="replaced", record=rec, enqueue=False)
+            restart = old.state == "given_up"
+            update |= {"state": "queued", "next_attempt": None, "clock": None}
+            if restart:
+                update["daily_retries"] = 0
+            rec = old.model_copy(update=update)
+            what = "restarted" if restart else "replaced"
+            return _Change(
+                record=rec,
+                history=[_hist(now, what, event_id=event.id)],
+                event_index=index,
+                outbox=True,
+            ), Admission(outcome="restarted" if restart else "replaced", record=rec, enqueue=True)
+
+        return self._change(rid, decide)
+
+    # -- the pipeline's transitions --------------------------------------------------------------
+
+    def start(self, rid: str, now: datetime) -> Record | None:
+        """Mark a run as started; ``None`` (or a closed record) tells the caller not to run."""
+
+        def decide(old: Record | None) -> tuple[_Change, Record | None]:
+            if old is None or old.state not in OPEN_STATES:
+                return _Change(), old
+            if old.state == "in_progress":  # a redelivered message resumes the same attempt
+                return _Change(), old
+            rec = old.model_copy(
+                update={
+                    "state": "in_progress",
+                    "attempts": old.attempts + 1,
+                    "last_attempt": now,
+                    "updated": now,
+                }
+            )
+            return _Change(record=rec, history=[_hist(now, "started", attempt=rec.attempts)]), rec
+
+        return self._change(rid, decide)
+
+    def step_done(
+        self, rid: str, step: str, now: datetime, note: dict[str, Any] | None = None
+    ) -> None:
+        def decide(old: Record | None) -> tuple[_Change, None]:
+            if old is None:
+                return _Change(), None
+            update: dict[str, Any] = {"updated": now}
+            if step not in old.steps:
+                update["steps"] = [*old.steps, step]
+            if note is not None:
+                update["outcome"] = note
+            rec = old.model_copy(update=update)
+            return _Change(record=rec, history=[_hist(now, "step", step=step, note=note)]), None
+
+        self._change(rid, decide)
+
+    def deliver(self, rid: str, now: datetime) -> None:
+        self._close(rid, now, "delivered", None)
+
+    def fail(self, rid: str, now: datetime, error: LedgerError) -> None:
+        self._close(rid, now, "failed", error)
+
+    def give_up(self, rid: str, now: datetime, error: LedgerError) -> None:
+        self._close(rid, now, "given_up", error)
+
+    def _close(self, rid: str, now: datetime, state: State, error: LedgerError | None) -> None:
+        def decide(old: Record | None) -> tuple[_Change, None]:
+            if old is None or old.state == state:
+                return _Change(), None
+            update: dict[str, Any] = {"state": state, "updated": now, "next_attempt": None}
+            if error is not None:
+                update["last_error"] = error
+            rec = old.model_copy(update=update)
+            entry = _hist(now, state, error=error.model_dump() if error else None)
+            return _Change(record=rec, history=[entry]), None
+
+        self._change(rid, decide)
+
+    def unresolved(
+        self,
+        rid: str,
+        now: datetime,
+        error: LedgerError,
+        *,
+        max_retries: int,
+        retry_time: time,
+        tz: ZoneInfo,
+    ) -> State | None:
+        """Park a record for the daily pass, or give it up when its daily retries are spent."""
+
+        def decide(old: Record | None) -> tuple[_Change, State | None]:
+            if old is None or old.state not in OPEN_STATES:
+                return _Change(), None if old is None else old.state
+            if retries_exhausted(old.daily_retries, max_retries):
+                rec = old.model_copy(
+                    update={
+                        "state": "given_up",
+                        "last_error": error,
+                        "updated": now,
+                        "next_attempt": None,
+                    }
+                )
+                return _Change(
+                    record=rec, history=[_hist(now, "given_up", error=error.model_dump())]
+                ), "given_up"
+            reference = max(now, old.clock) if old.clock else now
+            due = next_daily_attempt(reference, retry_time, tz).astimezone(UTC)
+            rec = old.model_copy(
+                update={
+                    "state": "unresolved",
+                    "last_error": error,
+                    "updated": now,
+                    "next_attempt": due,
+                }
+            )
+            entry = _hist(now, "unresolved", error=error.model_dump(), next_attempt=due.isoformat())
+            return _Change(record=rec, history=[entry]), "unresolved"
+
+        return self._change(rid, decide)
+
+    # -- the daily pass --------------------------------------------------------------------------
+
+    def due_ids(self, as_of: datetime, limit: int = 1000) -> list[str]:
+        raw = self.r.zrangebyscore(self.DUE, "-inf", as_of.timestamp(), start=0, num=limit)
+        return [r.decode() for r in raw]
+
+    def requeue_due(
+        self, rid: str, as_of: datetime, now: datetime, max_retries: int
+    ) -> Literal["requeued", "given_up", "skipped"]:
+        """Take one due record for a daily retry; only one caller per due time can win."""
+
+        def decide(
+            old: Record | None,
+        ) -> tuple[_Change, Literal["requeued", "given_up", "skipped"]]:
+            if (
+                old is None
+                or old.state != "unresolved"
+                or old.next_attempt is None
+                or old.next_attempt > as_of
+            ):
+                return _Change(), "skipped"
+            if retries_exhausted(old.daily_retries, max_retries):
+                rec = old.model_copy(
+                    update={"state": "given_up", "updated": now, "next_attempt": None}
+                )
+                err = old.last_error.model_dump() if old.last_error else None
+                return _Change(record=rec, history=[_hist(now, "given_up", error=err)]), "given_up"
+            rec = old.model_copy(
+                update={
+                    "state": "queued",
+                    "daily_retries": old.daily_retries + 1,
+                    "updated": now,
+                    "next_attempt": None,
+                    "clock": as_of,
+                }
+            )
+            entry = _hist(now, "daily_retry", retry=rec.daily_retries, as_of=as_of.isoformat())
+            return _Change(record=rec, history=[entry], outbox=True), "requeued"
+
+        return self._change(rid, decide)
+
+    # -- the outbox ------------------------------------------------------------------------------
+
+    def sent(self, rid: str) -> None:
+        """The broker has the message: the record no longer needs the sweep."""
+        self.r.zrem(self.OUTBOX, rid)
+
+    def unsent(self, recorded_before: datetime, limit: int = 1000) -> list[str]:
+        raw = self.r.zrangebyscore(
+            self.OUTBOX, "-inf", recorded_before.timestamp(), start=0, num=limit
+        )
+        return [r.decode() for r in raw]
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def get(self, rid: str) -> Record | None:
+        raw = self.r.get(self._rec(rid))
+        return Record.model_validate_json(raw) if raw else None
+
+    def find(self, text: str) -> Record | None:
+        """By record id, by completion key text (``source|instance|person|course``) or event id."""
+        text = text.strip()
+        rec = self.get(text)
+        if rec is None and text.count("|") >= 3:
+            source, rest = text.split("|", 1)
+            instance, person, course = rest.rsplit("|", 2)
+            try:
+                key = CompletionKey(
+                    source=source,  # type: ignore[arg-type]
+                    source_instance=instance,
+                    person_id=person,
+                    course_id=course,
+                )
+            except ValueError:
+                key = None
+            if key is not None:
+                rec = self.get(key.id)
+        if rec is None:
+            seen = self.r.get(self._evt(text))
+            if seen is not None:
+                rec = self.get(seen.decode().partition(" ")[0])
+        return rec
+
+    def history(self, rid: str) -> list[dict[str, Any]]:
+        return [json.loads(h) for h in self.r.lrange(self._hist_key(rid), 0, -1)]
+
+    def counts(self) -> dict[str, int]:
+        with self.r.pipeline(transaction=False) as pipe:
+            for state in STATES:
+                pipe.zcard(self._state(state))
+            values = pipe.execute()
+        return dict(zip(STATES, (int(v) for v in values), strict=True))
+
+    def list(self, state: State | None = None, limit: int = 50) -> list[Record]:
+        index = self.ALL if state is None else self._state(state)
+        ids = [i.decode() for i in self.r.zrevrange(index, 0, max(0, limit - 1))]
+        if not ids:
+            return []
+        raws = self.r.mget([self._rec(i) for i in ids])
+        return [Record.model_validate_json(raw) for raw in raws if raw]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

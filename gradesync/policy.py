@@ -1,0 +1,39 @@
+"""Pure retry policy: when to try again, and when to give up."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+def next_daily_attempt(failed_at: datetime, retry_time: time, tz: ZoneInfo) -> datetime:
+    """The first daily pass (``retry_time`` in ``tz``) strictly after a failure.
+
+    The pass itself runs once a day and takes each due record once, so a record is retried at
+    most once a day; a failure during the pass is due at the next day's pass.
+    """
+    local = failed_at.astimezone(tz)
+    candidate = datetime.combine(local.date(), retry_time, tzinfo=tz)
+    if candidate <= local:
+        candidate = datetime.combine(local.date() + timedelta(days=1), retry_time, tzinfo=tz)
+    return candidate
+
+
+def retries_exhausted(daily_retries_done: int, max_retries: int) -> bool:
+    return daily_retries_done >= max_retries
+
+
+def transient_backoff(
+    retry_number: int,
+    base_s: float,
+    cap_s: float,
+    retry_after_s: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
+    """Exponential backoff with jitter, never sooner than the server's ``Retry-After``."""
+    ceiling = min(cap_s, base_s * (2**retry_number))
+    delay = ceiling * (0.5 + 0.5 * (rng or random).random())
+    if retry_after_s is not None:
+        delay = max(delay, retry_after_s)
+    return delay

@@ -1,0 +1,1 @@
+"""Producers: turn LMS completion events into ledger records and queued pipeline runs."""

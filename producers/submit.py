@@ -1,0 +1,15 @@
+"""Durably record a completion, then hand it to the broker: the one way in for every producer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gradesync.event import CompletionEvent
+from gradesync.ledger import Admission, Ledger, utcnow
+
+
+def submit(event: CompletionEvent, ledger: Ledger, send: Callable[[str], None]) -> Admission:
+    admission = ledger.admit(event, utcnow())
+    if admission.enqueue:
+        send(admission.record.id)
+    return admission

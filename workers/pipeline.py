@@ -1,0 +1,38 @@
+"""The whole flow of one completion, in one place."""
+
+from __future__ import annotations
+
+from celery import chain
+from celery.canvas import Signature
+
+from workers import resources
+from workers.tasks import (
+    approve,
+    mark_completed,
+    resolve_enrolment_component,
+    resolve_person,
+    tick_attendance,
+    tick_pass,
+    write_result,
+)
+
+
+def completion_chain(rid: str) -> Signature:
+    """Resolve identities, then the five Coachview writes (six effects: approval has its date)."""
+    steps = [
+        resolve_person.si(rid),  # LMS person id → Coachview person
+        resolve_enrolment_component.s(rid),  # course id → component → learner's enrolment
+        write_result.s(rid),  # 1. the final grade, unless one is registered
+        tick_attendance.s(rid),  # 2. attendance (locked afterwards)
+        tick_pass.s(rid),  # 3. pass (locked afterwards)
+        mark_completed.s(rid),  # 4. training-request component completed
+        approve.s(rid),  # 5+6. approved, dated the LMS completion day
+    ]
+    # Flower shows argsrepr: the opaque record id only, never the context passed along.
+    return chain(*(s.set(argsrepr=f"key={rid}", kwargsrepr="{}") for s in steps))
+
+
+def enqueue(rid: str) -> None:
+    """Hand a recorded completion to the broker, then clear it from the ledger's outbox."""
+    completion_chain(rid).apply_async()
+    resources.ledger().sent(rid)

@@ -1,0 +1,43 @@
+"""Process-wide resources of a worker: one Redis pool, one Coachview client (one token)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import redis
+from celery.signals import worker_process_init
+
+from gradesync import logs
+from gradesync.coachview.client import CoachviewClient
+from gradesync.ledger import Ledger
+from gradesync.settings import Settings, get_settings
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+@lru_cache(maxsize=1)
+def ledger() -> Ledger:
+    return Ledger(redis.Redis.from_url(settings().redis_url))
+
+
+@lru_cache(maxsize=1)
+def coachview() -> CoachviewClient:
+    s = settings()
+    return CoachviewClient(
+        s.coachview_base_url,
+        s.coachview_client_id,
+        s.coachview_client_secret.get_secret_value(),
+        scope=s.coachview_scope,
+        timeout_s=s.coachview_timeout_s,
+    )
+
+
+@worker_process_init.connect
+def _fresh_after_fork(**_: object) -> None:
+    # A forked child must not share the parent's sockets.
+    ledger.cache_clear()
+    coachview.cache_clear()
+    s = settings()
+    logs.configure(s.log_level, s.log_format)

@@ -1,0 +1,181 @@
+"""The pipeline's subtasks. Each takes the record id (never grades or person ids) and a small
+context from the step before; each reads Coachview's state before it writes."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from celery import Task
+from celery.exceptions import Ignore
+
+from gradesync import logs
+from gradesync.coachview.errors import (
+    CoachviewError,
+    Permanent,
+    PreconditionFailed,
+    Transient,
+)
+from gradesync.coachview.models import EnrolmentComponent
+from gradesync.ledger import LedgerError, Record, utcnow
+from gradesync.matching import (
+    choose_enrolment_component,
+    choose_person,
+    elearning_components,
+    no_person,
+)
+from gradesync.policy import transient_backoff
+from gradesync.steps import KeepExisting, Step, Write, plan
+from workers import resources
+from workers.app import app
+
+log = logs.get("gradesync.worker")
+Context = dict[str, Any]
+STALE_REREADS = 3
+
+
+class PipelineTask(Task):  # type: ignore[misc]
+    """Maps Coachview outcomes to ledger states; the step bodies only do the happy path."""
+
+    max_retries = None  # bounded by settings.transient_max_retries below
+    step = "?"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        rid: str = args[-1]
+        started = time.perf_counter()
+        try:
+            result = self.run(*args, **kwargs)
+        except CoachviewError as exc:
+            self._handle(rid, exc, started)
+            raise AssertionError("unreachable") from exc
+        log.info("step", key=rid, step=self.step, outcome="ok", duration_ms=_ms(started))
+        return result
+
+    def _handle(self, rid: str, exc: CoachviewError, started: float) -> None:
+        s = resources.settings()
+        ledger = resources.ledger()
+        error = LedgerError(code=exc.code, message=exc.message)
+        fields = {"key": rid, "step": self.step, "error": exc.code, "duration_ms": _ms(started)}
+        if isinstance(exc, Transient | PreconditionFailed):
+            retries = self.request.retries
+            if retries < s.transient_max_retries:
+                delay = transient_backoff(
+                    retries,
+                    s.transient_backoff_s,
+                    s.transient_backoff_max_s,
+                    getattr(exc, "retry_after", None),
+                )
+                log.warning("step", outcome="retry", retry_in_s=round(delay, 2), **fields)
+                raise self.retry(countdown=delay, exc=exc)
+        if isinstance(exc, Permanent):
+            ledger.fail(rid, utcnow(), error)
+            log.warning("step", outcome="failed", **fields)
+            raise Ignore()
+        state = ledger.unresolved(
+            rid,
+            utcnow(),
+            error,
+            max_retries=s.retry_max_attempts,
+            retry_time=s.retry_time,
+            tz=s.tz,
+        )
+        log.info("step", outcome=state or "closed", **fields)
+        raise Ignore()
+
+
+def _ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
+
+
+def _open_record(rid: str) -> Record:
+    """The record this chain works for; a closed or missing one ends the chain quietly."""
+    record = resources.ledger().get(rid)
+    if record is None or record.state != "in_progress":
+        raise Ignore()
+    return record
+
+
+def pipeline_task(step: str) -> Any:
+    return app.task(bind=True, base=PipelineTask, name=f"gradesync.{step}", step=step)
+
+
+@pipeline_task("resolve_person")
+def resolve_person(self: PipelineTask, rid: str) -> Context:
+    record = resources.ledger().start(rid, utcnow())
+    if record is None or record.state != "in_progress":
+        raise Ignore()
+    client = resources.coachview()
+    lms_id = record.event.person_id
+    fields = resources.settings().person_match_order
+    for field in fields:
+        person = choose_person(field, lms_id, client.find_persons(field, lms_id))
+        if person is not None:
+            resources.ledger().step_done(rid, "person", utcnow())
+            return {"person": person.id}
+    raise no_person(fields)
+
+
+@pipeline_task("resolve_enrolment_component")
+def resolve_enrolment_component(self: PipelineTask, ctx: Context, rid: str) -> Context:
+    record = _open_record(rid)
+    client = resources.coachview()
+    course = record.event.course_id
+    components = elearning_components(course, client.components_for_course(course))
+    candidates = client.enrolment_components(ctx["person"], [c.id for c in components])
+    ec = choose_enrolment_component(components, candidates)
+    resources.ledger().step_done(rid, "enrolment_component", utcnow())
+    return {**ctx, "ec": ec.model_dump(mode="json")}
+
+
+def _write_step(step: Step, ctx: Context, rid: str) -> Context:
+    record = _open_record(rid)
+    client = resources.coachview()
+    tz = resources.settings().tz
+    grade, approval_date = record.event.grade, record.event.approval_date(tz)
+    ec = EnrolmentComponent.model_validate(ctx["ec"])
+    decision = plan(step, ec, grade, approval_date)
+    for _ in range(STALE_REREADS):
+        if not isinstance(decision, Write):
+            break
+        try:
+            ec = client.update_enrolment_component(ec.id, decision.fields, ec.etag)
+            break
+        except PreconditionFailed:
+            # Changed since we read it (often: our own write landed before a redelivery).
+            ec = client.get_enrolment_component(ec.id)
+            decision = plan(step, ec, grade, approval_date)
+    else:
+        raise PreconditionFailed(f"{step}: the record kept changing under us")
+    note = None
+    if isinstance(decision, KeepExisting):
+        note = {"code": "result_kept_existing", "existing": decision.existing, "new": decision.new}
+    ledger = resources.ledger()
+    ledger.step_done(rid, step, utcnow(), note)
+    if step == "approved":
+        ledger.deliver(rid, utcnow())
+    return {**ctx, "ec": ec.model_dump(mode="json")}
+
+
+@pipeline_task("write_result")
+def write_result(self: PipelineTask, ctx: Context, rid: str) -> Context:
+    return _write_step("result", ctx, rid)
+
+
+@pipeline_task("tick_attendance")
+def tick_attendance(self: PipelineTask, ctx: Context, rid: str) -> Context:
+    return _write_step("attendance", ctx, rid)
+
+
+@pipeline_task("tick_pass")
+def tick_pass(self: PipelineTask, ctx: Context, rid: str) -> Context:
+    return _write_step("passed", ctx, rid)
+
+
+@pipeline_task("mark_completed")
+def mark_completed(self: PipelineTask, ctx: Context, rid: str) -> Context:
+    return _write_step("completed", ctx, rid)
+
+
+@pipeline_task("approve")
+def approve(self: PipelineTask, ctx: Context, rid: str) -> Context:
+    return _write_step("approved", ctx, rid)
