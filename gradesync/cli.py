@@ -6,7 +6,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gradesync.event import describe, parse_event
-from gradesync.ledger import STATES, Ledger, Record, State, utcnow
+from gradesync.ledger import STATES, Ledger, Record, utcnow
 from gradesync.settings import get_settings
 
 app = typer.Typer(
@@ -162,7 +162,7 @@ def list_records(
     """Records, newest first."""
     if state is not None and state not in STATES:
         raise typer.BadParameter(f"unknown state {state!r}; one of: {', '.join(STATES)}")
-    records = _ledger().list(cast(State | None, state), limit)
+    records = _ledger().list(state, limit)
     if as_json:
         _emit_json([r.public() for r in records])
         return

@@ -32,6 +32,9 @@ def _id_text(value: Any) -> Any:
     return value
 
 
+MAX_GRADE_LENGTH = 32
+
+
 def _grade_text(value: Any) -> Any:
     if value is None:
         return None
@@ -43,6 +46,8 @@ def _grade_text(value: Any) -> Any:
         return format(Decimal(str(value)).normalize(), "f")
     if isinstance(value, str):
         value = value.strip()
+        if len(value) > MAX_GRADE_LENGTH:
+            raise ValueError(f"must be at most {MAX_GRADE_LENGTH} characters")
         return value or None
     return value
 
@@ -88,14 +93,13 @@ class CompletionEvent(BaseModel):
     source_instance: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)
     ] = "default"
-    event_id: Annotated[
-        str | None, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)
-    ] = None
+    event_id: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+        | None
+    ) = None
     person_id: Identifier
     course_id: Identifier
-    grade: Annotated[str | None, BeforeValidator(_grade_text), StringConstraints(max_length=32)] = (
-        None
-    )
+    grade: Annotated[str | None, BeforeValidator(_grade_text)] = None
     completed_at: Annotated[datetime, BeforeValidator(_instant)] = Field(
         description="ISO 8601 with offset, or epoch seconds"
     )

@@ -134,7 +134,7 @@ class Ledger:
         with self.r.pipeline() as pipe:
             while True:
                 try:
-                    pipe.watch(key)
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
                     raw = pipe.get(key)
                     old = Record.model_validate_json(raw) if raw else None
                     change, answer = decide(old)
@@ -177,7 +177,7 @@ class Ledger:
         digest = body_hash(event)
         seen = self.r.get(self._evt(event.id))
         if seen is not None:
-            seen_rid, _, seen_digest = seen.decode().partition(" ")
+            seen_rid, _, seen_digest = _text(seen).partition(" ")
             existing = self.get(seen_rid)
             if existing is not None:
                 outcome: Admitted = "duplicate" if seen_digest == digest else "conflict"
@@ -335,7 +335,7 @@ class Ledger:
 
     def due_ids(self, as_of: datetime, limit: int = 1000) -> list[str]:
         raw = self.r.zrangebyscore(self.DUE, "-inf", as_of.timestamp(), start=0, num=limit)
-        return [r.decode() for r in raw]
+        return [_text(r) for r in raw]
 
     def requeue_due(
         self, rid: str, as_of: datetime, now: datetime, max_retries: int
@@ -382,7 +382,7 @@ class Ledger:
         raw = self.r.zrangebyscore(
             self.OUTBOX, "-inf", recorded_before.timestamp(), start=0, num=limit
         )
-        return [r.decode() for r in raw]
+        return [_text(r) for r in raw]
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -399,7 +399,7 @@ class Ledger:
             instance, person, course = rest.rsplit("|", 2)
             try:
                 key = CompletionKey(
-                    source=source,  # type: ignore[arg-type]
+                    source=source,
                     source_instance=instance,
                     person_id=person,
                     course_id=course,
@@ -411,7 +411,7 @@ class Ledger:
         if rec is None:
             seen = self.r.get(self._evt(text))
             if seen is not None:
-                rec = self.get(seen.decode().partition(" ")[0])
+                rec = self.get(_text(seen).partition(" ")[0])
         return rec
 
     def history(self, rid: str) -> list[dict[str, Any]]:
@@ -426,12 +426,17 @@ class Ledger:
 
     def list(self, state: State | None = None, limit: int = 50) -> list[Record]:
         index = self.ALL if state is None else self._state(state)
-        ids = [i.decode() for i in self.r.zrevrange(index, 0, max(0, limit - 1))]
+        ids = [_text(i) for i in self.r.zrevrange(index, 0, max(0, limit - 1))]
         if not ids:
             return []
         raws = self.r.mget([self._rec(i) for i in ids])
         return [Record.model_validate_json(raw) for raw in raws if raw]
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def utcnow() -> datetime:
+
     return datetime.now(UTC)

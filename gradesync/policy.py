@@ -32,7 +32,7 @@ def transient_backoff(
     rng: random.Random | None = None,
 ) -> float:
     """Exponential backoff with jitter, never sooner than the server's ``Retry-After``."""
-    ceiling = min(cap_s, base_s * (2**retry_number))
+    ceiling = min(cap_s, base_s * 2.0**retry_number)
     delay = ceiling * (0.5 + 0.5 * (rng or random).random())
     if retry_after_s is not None:
         delay = max(delay, retry_after_s)

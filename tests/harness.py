@@ -1,0 +1,160 @@
+"""Real processes for integration tests: redis-server, the simulator, celery workers and beat.
+
+Every process gets a free port and a private directory, and is stopped (then killed) at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            last = check()
+            if last:
+                return last
+        time.sleep(interval)
+    raise TimeoutError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+class Proc:
+    def __init__(self, name: str, args: list[str], workdir: Path, env: dict[str, str]):
+        self.name = name
+        self.log_path = workdir / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.popen = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill9(self) -> None:
+        """Kill the whole process group at once, as an OOM killer or power cut would."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(10)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+        self._log.close()
+
+
+def redis_server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found is None:
+        raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+    return found
+
+
+def start_redis(port: int, workdir: Path, env: dict[str, str]) -> Proc:
+    data = workdir / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    proc = Proc(
+        "redis",
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--maxmemory-policy",
+            "noeviction",
+        ],
+        workdir,
+        env,
+    )
+    client = redis.Redis(port=port)
+    wait_until(client.ping, timeout=10)
+    client.close()
+    return proc
+
+
+def start_sim(port: int, workdir: Path, env: dict[str, str]) -> Proc:
+    proc = Proc("sim", [str(BIN / "gradesync"), "sim", "--port", str(port)], workdir, env)
+    wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/_sim/state").status_code == 200)
+    return proc
+
+
+def start_worker(
+    workdir: Path, env: dict[str, str], name: str = "w1", concurrency: int = 2
+) -> Proc:
+    proc = Proc(
+        f"worker-{name}",
+        [
+            str(BIN / "celery"),
+            "-A",
+            "workers",
+            "worker",
+            "-n",
+            f"{name}@%h",
+            "-c",
+            str(concurrency),
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        workdir,
+        env,
+    )
+    wait_until(lambda: "ready." in proc.log() or not proc.alive(), timeout=30)
+    if not proc.alive():
+        raise RuntimeError(f"worker died at start:\n{proc.log()[-3000:]}")
+    return proc
+
+
+@contextlib.contextmanager
+def running(procs: list[Proc]) -> Iterator[list[Proc]]:
+    try:
+        yield procs
+    finally:
+        for p in reversed(procs):
+            p.stop()

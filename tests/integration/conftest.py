@@ -1,0 +1,102 @@
+"""A real stack for the whole session: redis-server, the simulator and a celery worker."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from gradesync.event import CompletionEvent
+from gradesync.ledger import Ledger, Record
+from tests.conftest import REDIS_PORT, SIM_PORT
+from tests.harness import Proc, start_redis, start_sim, start_worker, wait_until
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+pytestmark = pytest.mark.integration
+
+
+class Stack:
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        self.workdir = workdir
+        self.env = env
+        self.procs: dict[str, Proc] = {}
+        self.redis = redis.Redis(port=REDIS_PORT)
+        self.ledger = Ledger(self.redis)
+        self.sim = httpx.Client(base_url=f"http://127.0.0.1:{SIM_PORT}", timeout=10)
+
+    # -- simulator ---------------------------------------------------------------------------
+    def seed(self, data: dict[str, Any] | None = None) -> None:
+        if data is None:
+            data = json.loads((FIXTURES / "coachview-seed.json").read_text())
+        self.sim.post("/_sim/seed", json=data).raise_for_status()
+
+    def state(self) -> dict[str, Any]:
+        body: dict[str, Any] = self.sim.get("/_sim/state").raise_for_status().json()
+        return body
+
+    def component(self, enrolment_id: int, component_id: int) -> dict[str, Any]:
+        for row in self.state()["enrolmentComponents"]:
+            if row["enrolmentId"] == enrolment_id and row["componentId"] == component_id:
+                return dict(row)
+        raise KeyError((enrolment_id, component_id))
+
+    def faults(self, **faults: Any) -> None:
+        self.sim.post("/_sim/faults", json=faults).raise_for_status()
+
+    # -- ledger ------------------------------------------------------------------------------
+    def settle(self, rid: str, timeout: float = 30.0) -> Record:
+        """Wait until the record has left queued/in_progress."""
+
+        def done() -> Record | None:
+            rec = self.ledger.get(rid)
+            return rec if rec is not None and rec.state not in ("queued", "in_progress") else None
+
+        result: Record = wait_until(done, timeout=timeout)
+        return result
+
+    def reset(self) -> None:
+        self.sim.post("/_sim/reset").raise_for_status()
+        keys = list(self.redis.scan_iter("gs:*"))
+        if keys:
+            self.redis.delete(*keys)
+
+    def enqueue(self, event: CompletionEvent) -> str:
+        from producers.submit import submit
+        from workers.pipeline import enqueue
+
+        return submit(event, self.ledger, enqueue).record.id
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    import os
+
+    workdir = tmp_path_factory.mktemp("stack")
+    env = dict(os.environ)
+    s = Stack(workdir, env)
+    try:
+        s.procs["redis"] = start_redis(REDIS_PORT, workdir, env)
+        s.procs["sim"] = start_sim(SIM_PORT, workdir, env)
+        s.procs["worker"] = start_worker(workdir, env)
+        yield s
+    finally:
+        for proc in reversed(list(s.procs.values())):
+            proc.stop()
+
+
+@pytest.fixture
+def clean(stack: Stack) -> Stack:
+    stack.reset()
+    return stack
+
+
+def canonical(**overrides: Any) -> CompletionEvent:
+    data = json.loads((FIXTURES / "canonical.json").read_text())
+    data.update(overrides)
+    return CompletionEvent.model_validate(data)

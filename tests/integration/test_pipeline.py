@@ -1,0 +1,167 @@
+"""The core pipeline end to end: real redis-server, real celery worker, simulator over HTTP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import timedelta
+
+from gradesync.ledger import utcnow
+from tests.harness import BIN, ROOT
+from tests.integration.conftest import Stack, canonical
+from workers.schedule import run_retry_pass
+
+ALL_ONCE = {"result": 1, "attendance": 1, "passed": 1, "completed": 1, "approved": 1}
+
+
+def gradesync(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "gradesync"), *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_completion_produces_all_six_effects_once(clean: Stack) -> None:
+    clean.seed()
+    rid = clean.enqueue(canonical())
+    record = clean.settle(rid)
+    assert record.state == "delivered", record
+    assert record.steps == [
+        "person",
+        "enrolment_component",
+        "result",
+        "attendance",
+        "passed",
+        "completed",
+        "approved",
+    ]
+    row = clean.component(7001, 9001)
+    assert row["result"] == "8.5"
+    assert row["attendance"] and row["passed"] and row["completed"] and row["approved"]
+    assert row["approvalDate"] == "2026-11-20"
+    assert row["writes"] == ALL_ONCE
+    # The other component of the same training is untouched.
+    assert clean.component(7001, 9002)["writes"] == dict.fromkeys(ALL_ONCE, 0)
+
+
+def test_approval_date_is_the_lms_day_in_the_configured_zone(clean: Stack) -> None:
+    clean.seed()
+    rid = clean.enqueue(canonical(completed_at="2026-11-20T23:30:00Z", event_id="late-night"))
+    assert clean.settle(rid).state == "delivered"
+    assert clean.component(7001, 9001)["approvalDate"] == "2026-11-21"  # Amsterdam: 00:30
+
+
+def test_existing_result_is_kept_and_the_rest_written(clean: Stack) -> None:
+    clean.seed()  # Bram (externId 58) already holds 6.0 on component 9001
+    rid = clean.enqueue(canonical(person_id="58", grade="9.0", event_id="bram-1"))
+    record = clean.settle(rid)
+    assert record.state == "delivered"
+    assert record.outcome == {"code": "result_kept_existing", "existing": "6.0", "new": "9.0"}
+    row = clean.component(7002, 9001)
+    assert row["result"] == "6.0"
+    assert row["writes"] == {**ALL_ONCE, "result": 0}
+    assert row["approved"] and row["attendance"] and row["passed"] and row["completed"]
+
+
+def test_unknown_person_is_delivered_by_a_later_daily_pass(clean: Stack) -> None:
+    clean.seed()
+    rid = clean.enqueue(canonical(person_id="99", event_id="newcomer"))
+    record = clean.settle(rid)
+    assert record.state == "unresolved"
+    assert record.last_error is not None and record.last_error.code == "unknown_person"
+    assert record.next_attempt is not None
+
+    # Nothing is due before the next daily pass.
+    early = gradesync("retry-due", "--json", "--as-of", utcnow().isoformat())
+    assert json.loads(early.stdout) == {"requeued": 0, "given_up": 0}
+
+    clean.seed(
+        {
+            "persons": [{"id": 1099, "externId": "99", "firstName": "Dirk", "lastName": "Smit"}],
+            "enrolments": [{"id": 7099, "personId": 1099, "trainingId": 501}],
+        }
+    )
+    later = (utcnow() + timedelta(days=1)).isoformat()
+    done = gradesync("retry-due", "--json", "--as-of", later)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"requeued": 1, "given_up": 0}
+    record = clean.settle(rid)
+    assert record.state == "delivered"
+    assert record.daily_retries == 1 and record.attempts == 2
+    row = clean.component(7099, 9001)
+    assert row["approvalDate"] == "2026-11-20"  # the LMS day, not the day of delivery
+    assert row["writes"] == ALL_ONCE
+
+
+def test_person_never_found_is_given_up_after_30_daily_passes_and_not_before(
+    clean: Stack,
+) -> None:
+    clean.seed()
+    rid = clean.enqueue(canonical(person_id="404404", event_id="ghost"))
+    assert clean.settle(rid).state == "unresolved"
+    start = utcnow()
+    for day in range(1, 31):
+        result = run_retry_pass(clean.ledger, start + timedelta(days=day), 30)
+        assert result.requeued == 1 and result.given_up == 0, (day, result)
+        record = clean.settle(rid)
+        expected = "given_up" if day == 30 else "unresolved"
+        assert record.state == expected, (day, record)
+    assert record.daily_retries == 30 and record.attempts == 31
+    assert record.last_error is not None and record.last_error.code == "unknown_person"
+    # Given up is final: later passes leave it alone.
+    assert run_retry_pass(clean.ledger, start + timedelta(days=40), 30).requeued == 0
+
+
+def test_same_event_twice_is_one_record_and_single_writes(clean: Stack) -> None:
+    clean.seed()
+    body = (ROOT / "tests" / "fixtures" / "canonical.json").read_text()
+    first = gradesync("enqueue", "--json", "-", stdin=body)
+    second = gradesync("enqueue", "--json", "-", stdin=body)
+    assert first.returncode == 0 and second.returncode == 0, (first.stderr, second.stderr)
+    one, two = json.loads(first.stdout), json.loads(second.stdout)
+    assert one["outcome"] == "created" and two["outcome"] == "duplicate"
+    assert one["key"] == two["key"]
+    clean.settle(one["key"])
+    assert clean.ledger.counts()["delivered"] == 1
+    assert sum(clean.ledger.counts().values()) == 1
+    assert clean.component(7001, 9001)["writes"] == ALL_ONCE
+
+
+def test_enqueue_reports_bad_events_and_keeps_the_good_ones(clean: Stack) -> None:
+    clean.seed()
+    good = json.loads((ROOT / "tests" / "fixtures" / "canonical.json").read_text())
+    bad = {**good, "completed_at": "2026-11-20T14:03:00", "colour": "blue"}
+    ndjson = "\n".join([json.dumps(bad), "{not json", json.dumps(good)])
+    run = gradesync("enqueue", "-", stdin=ndjson)
+    assert run.returncode == 1
+    lines = run.stdout.splitlines()
+    assert "rejected" in lines[0] and "completed_at" in lines[0] and "colour" in lines[0]
+    assert "rejected: malformed JSON" in lines[1]
+    assert "accepted" in lines[2]
+    key = lines[2].split()[2]
+    assert clean.settle(key).state == "delivered"
+
+
+def test_status_list_and_show_read_the_ledger(clean: Stack) -> None:
+    clean.seed()
+    rid = clean.enqueue(canonical())
+    clean.settle(rid)
+    status = json.loads(gradesync("status", "--json").stdout)
+    assert status == {
+        "queued": 0,
+        "in_progress": 0,
+        "delivered": 1,
+        "unresolved": 0,
+        "given_up": 0,
+        "failed": 0,
+    }
+    listed = json.loads(gradesync("list", "--state", "delivered", "--json").stdout)
+    assert [r["id"] for r in listed] == [rid]
+    shown = json.loads(gradesync("show", "moodle-course_completed-17", "--json").stdout)
+    assert shown["id"] == rid and shown["state"] == "delivered"
+    assert [h["what"] for h in shown["history"]][:2] == ["received", "started"]
+    assert gradesync("show", "nope").returncode == 1

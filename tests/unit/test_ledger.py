@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import fakeredis
+import pytest
+
+from gradesync.event import CompletionEvent
+from gradesync.ledger import Ledger, LedgerError
+
+T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+AMS = ZoneInfo("Europe/Amsterdam")
+NOT_FOUND = LedgerError(code="unknown_person", message="no such person")
+
+
+def event(**overrides: Any) -> CompletionEvent:
+    data = {
+        "source": "moodle",
+        "source_instance": "https://lms.example.nl",
+        "event_id": "e1",
+        "person_id": "57",
+        "course_id": "12",
+        "grade": "8.5",
+        "completed_at": "2026-11-20T14:03:00+01:00",
+    }
+    return CompletionEvent.model_validate({**data, **overrides})
+
+
+@pytest.fixture
+def ledger() -> Ledger:
+    return Ledger(fakeredis.FakeRedis())
+
+
+def park(ledger: Ledger, rid: str, now: datetime = T0, max_retries: int = 30) -> str | None:
+    return ledger.unresolved(
+        rid, now, NOT_FOUND, max_retries=max_retries, retry_time=time(3), tz=AMS
+    )
+
+
+def test_admit_creates_one_queued_record(ledger: Ledger) -> None:
+    admission = ledger.admit(event(), T0)
+    assert admission.outcome == "created" and admission.enqueue
+    assert ledger.counts()["queued"] == 1
+    assert ledger.unsent(T0 + timedelta(seconds=1)) == [admission.record.id]
+    ledger.sent(admission.record.id)
+    assert ledger.unsent(T0 + timedelta(seconds=1)) == []
+
+
+def test_same_event_is_a_duplicate_and_same_id_other_body_a_conflict(ledger: Ledger) -> None:
+    ledger.admit(event(), T0)
+    assert ledger.admit(event(), T0).outcome == "duplicate"
+    assert ledger.admit(event(grade="3"), T0).outcome == "conflict"
+    assert sum(ledger.counts().values()) == 1
+
+
+def test_later_event_before_delivery_replaces_grade_not_retries(ledger: Ledger) -> None:
+    rid = ledger.admit(event(), T0).record.id
+    ledger.start(rid, T0)
+    park(ledger, rid)
+    ledger.requeue_due(rid, T0 + timedelta(days=1), T0 + timedelta(days=1), 30)
+    ledger.start(rid, T0 + timedelta(days=1))
+    park(ledger, rid, T0 + timedelta(days=1))
+    admission = ledger.admit(event(event_id="e2", grade="9.1"), T0 + timedelta(days=1, hours=1))
+    assert admission.outcome == "replaced" and admission.enqueue
+    rec = ledger.get(rid)
+    assert rec is not None
+    assert rec.event.grade == "9.1" and rec.daily_retries == 1 and rec.state == "queued"
+    assert ledger.due_ids(T0 + timedelta(days=30)) == []
+
+
+def test_later_event_while_running_replaces_without_second_run(ledger: Ledger) -> None:
+    rid = ledger.admit(event(), T0).record.id
+    ledger.start(rid, T0)
+    admission = ledger.admit(event(event_id="e2", grade="7"), T0)
+    assert admission.outcome == "replaced" and not admission.enqueue
+    assert ledger.get(rid).event.grade == "7"  # type: ignore[union-attr]
+
+
+def test_event_after_delivery_never_reopens(ledger: Ledger) -> None:
+    rid = ledger.admit(event(), T0).record.id
+    ledger.start(rid, T0)
+    ledger.deliver(rid, T0)
+    admission = ledger.admit(event(event_id="e2", grade="9.9"), T0)
+    assert admission.outcome == "after_delivery" and not admission.enqueue
+    rec = ledger.get(rid)
+    assert rec is not None and rec.state == "delivered" and rec.event.grade == "8.5"
+    assert rec.outcome == {"code": "later_event_ignored", "kept": "8.5", "new": "9.9"}
+
+
+def test_new_event_restarts_a_given_up_record(ledger: Ledger) -> None:
+    rid = ledger.admit(event(), T0).record.id
+    ledger.start(rid, T0)
+    assert park(ledger, rid, max_retries=0) == "given_up"
+    admission = ledger.admit(event(event_id="e2"), T0)
+    assert admission.outcome == "restarted" and admission.enqueue
+
+
+def test_start_only_from_open_states_and_counts_attempts(ledger: Ledger) -> None:
+    rid = ledger.admit(event(), T0).record.id
+    first = ledger.start(rid, T0)
+    again = ledger.start(rid, T0)  # a redelivered first step resumes the same attempt
+    assert first is not None and again is not None
+    assert first.attempts == again.attempts == 1
+    ledger.deliver(rid, T0)
+    closed = ledger.start(rid, T0)
+    assert closed is not None and closed.state == "delivered"
+    assert ledger.start("missing", T0) is None
+
+
+def test_unresolved_is_due_at_the_next_daily_pass(ledger: Ledger) -> None:
+    rid = ledger.admit(event(), T0).record.id
+    ledger.start(rid, T0)
+    assert park(ledger, rid) == "unresolved"
+    rec = ledger.get(rid)
+    assert rec is not None and rec.next_attempt == datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
+    assert ledger.due_ids(datetime(2026, 11, 21, 1, 59, tzinfo=UTC)) == []
+    assert ledger.due_ids(datetime(2026, 11, 21, 2, 0, tzinfo=UTC)) == [rid]
+
+
+def test_requeue_due_takes_a_record_once(ledger: Ledger) -> None:
+    rid = ledger.admit(event(), T0).record.id
+    ledger.start(rid, T0)
+    park(ledger, rid)
+    as_of = T0 + timedelta(days=1)
+    assert ledger.requeue_due(rid, as_of, as_of, 30) == "requeued"
+    assert ledger.requeue_due(rid, as_of, as_of, 30) == "skipped"
+    rec = ledger.get(rid)
+    assert rec is not None and rec.state == "queued" and rec.daily_retries == 1
+    assert rec.clock == as_of
+
+
+def test_gives_up_when_daily_retries_are_spent(ledger: Ledger) -> None:
+    rid = ledger.admit(event(), T0).record.id
+    now = T0
+    for day in range(1, 4):
+        ledger.start(rid, now)
+        assert park(ledger, rid, now, max_retries=3) == "unresolved"
+        now = T0 + timedelta(days=day)
+        assert ledger.requeue_due(rid, now, now, 3) == "requeued"
+    ledger.start(rid, now)
+    assert park(ledger, rid, now, max_retries=3) == "given_up"
+    rec = ledger.get(rid)
+    assert rec is not None and rec.last_error == NOT_FOUND and rec.next_attempt is None
+    assert ledger.counts()["given_up"] == 1 and ledger.due_ids(now + timedelta(days=9)) == []
+
+
+def test_steps_outcome_history_and_find(ledger: Ledger) -> None:
+    rid = ledger.admit(event(), T0).record.id
+    ledger.start(rid, T0)
+    ledger.step_done(rid, "person", T0)
+    ledger.step_done(rid, "person", T0)
+    note = {"code": "result_kept_existing", "existing": "6.0", "new": "8.5"}
+    ledger.step_done(rid, "result", T0, note)
+    ledger.step_done(rid, "attendance", T0)
+    ledger.fail(rid, T0, LedgerError(code="http_400", message="bad"))
+    rec = ledger.get(rid)
+    assert rec is not None
+    assert rec.steps == ["person", "result", "attendance"]
+    assert rec.outcome == note and rec.state == "failed"
+    whats = [h["what"] for h in ledger.history(rid)]
+    assert whats == ["received", "started", "step", "step", "step", "step", "failed"]
+    assert ledger.find("e1") == rec
+    assert ledger.find("moodle|https://lms.example.nl|57|12") == rec
+    assert ledger.find(rid) == rec
+    assert ledger.find("nothing") is None
+
+
+def test_list_is_newest_first_and_filters_by_state(ledger: Ledger) -> None:
+    ids = [
+        ledger.admit(event(event_id=f"e{n}", person_id=str(n)), T0 + timedelta(minutes=n)).record.id
+        for n in range(3)
+    ]
+    assert [r.id for r in ledger.list()] == ids[::-1]
+    ledger.start(ids[0], T0 + timedelta(hours=1))
+    assert [r.id for r in ledger.list("in_progress")] == [ids[0]]
+    assert [r.id for r in ledger.list(limit=1)] == [ids[0]]
+
+
+def test_record_stays_small(ledger: Ledger) -> None:
+    rid = ledger.admit(event(), T0).record.id
+    ledger.start(rid, T0)
+    park(ledger, rid)
+    assert len(ledger.r.get(f"gs:rec:{rid}")) < 1024  # type: ignore[arg-type]

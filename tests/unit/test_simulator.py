@@ -1,0 +1,137 @@
+"""The simulator's Coachview rules and admin API, in process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from coachview_sim.app import create_app
+from gradesync.settings import SIM_CLIENT_ID, SIM_CLIENT_SECRET
+
+SEED = json.loads((Path(__file__).parent.parent / "fixtures" / "coachview-seed.json").read_text())
+EC = "/api/v1/Opleidingsvraagonderdelen"
+
+
+@pytest.fixture
+def sim() -> TestClient:
+    client = TestClient(create_app())
+    client.post("/_sim/seed", json=SEED).raise_for_status()
+    token = client.post(
+        "/auth/connect/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": SIM_CLIENT_ID,
+            "client_secret": SIM_CLIENT_SECRET,
+        },
+    ).json()["access_token"]
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+def row(sim: TestClient, person: int = 1001, component: int = 9001) -> dict[str, Any]:
+    rows = sim.get(EC, params={"where": f"persoonId={person};opleidingsonderdeelId={component}"})
+    assert rows.status_code == 200
+    (only,) = rows.json()
+    return dict(only)
+
+
+def put(sim: TestClient, ec: dict[str, Any], body: dict[str, Any], etag: str | None = None) -> Any:
+    headers = {"If-Match": etag or ec["auditTrail"]["etag"]}
+    return sim.put(f"{EC}/{ec['id']}", json=body, headers=headers)
+
+
+def test_api_needs_a_valid_token() -> None:
+    client = TestClient(create_app())
+    assert client.get("/api/v1/Personen").status_code == 401
+    bad = client.post(
+        "/auth/connect/token",
+        data={"grant_type": "client_credentials", "client_id": "x", "client_secret": "y"},
+    )
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_client"
+
+
+def test_where_filters_and_any_of(sim: TestClient) -> None:
+    assert [
+        p["id"] for p in sim.get("/api/v1/Personen", params={"where": "externId=58"}).json()
+    ] == [1002]
+    comps = sim.get("/api/v1/Opleidingsonderdelen", params={"where": "elearningCode=12,312"}).json()
+    assert sorted(c["id"] for c in comps) == [9001, 9003]
+    assert sim.get("/api/v1/Personen", params={"where": "shoe=1"}).status_code == 400
+    assert sim.get("/api/v1/Personen/4242").status_code == 404
+
+
+def test_attendance_and_pass_are_locked_once_set(sim: TestClient) -> None:
+    ec = row(sim)
+    ec = put(sim, ec, {"aanwezig": True, "geslaagd": True}).json()
+    assert put(sim, ec, {"aanwezig": False}).status_code == 409
+    assert put(sim, ec, {"geslaagd": False}).status_code == 409
+
+
+def test_result_is_never_replaced(sim: TestClient) -> None:
+    bram = row(sim, person=1002)
+    assert bram["resultaat"] == "6.0"
+    response = put(sim, bram, {"resultaat": "9.0"})
+    assert response.status_code == 409 and "not replaced" in response.text
+
+
+def test_stale_etag_is_412_and_duplicate_writes_are_counted(sim: TestClient) -> None:
+    ec = row(sim)
+    old = ec["auditTrail"]["etag"]
+    assert put(sim, ec, {"afgerond": True}).status_code == 200
+    assert put(sim, ec, {"afgerond": True}, etag=old).status_code == 412
+    fresh = row(sim)
+    assert put(sim, fresh, {"afgerond": True}).status_code == 200
+    state = sim.get("/_sim/state").json()
+    counted = next(r for r in state["enrolmentComponents"] if r["id"] == ec["id"])
+    assert counted["writes"]["completed"] == 2  # a duplicate write is visible
+
+
+def test_approval_date_stored_and_validated(sim: TestClient) -> None:
+    ec = row(sim)
+    assert put(sim, ec, {"datumAkkoord": "20-11-2026"}).status_code == 409
+    done = put(sim, ec, {"akkoord": True, "datumAkkoord": "2026-11-20"}).json()
+    assert done["datumAkkoord"] == "2026-11-20"
+    state = sim.get("/_sim/state").json()
+    counted = next(r for r in state["enrolmentComponents"] if r["id"] == ec["id"])
+    assert counted["approvalDate"] == "2026-11-20" and counted["writes"]["approved"] == 1
+
+
+def test_state_counts_requests_by_route(sim: TestClient) -> None:
+    sim.get("/api/v1/Personen/1001")
+    sim.get("/api/v1/Personen/1002")
+    requests = sim.get("/_sim/state").json()["requests"]
+    assert requests["byRoute"]["GET /api/v1/Personen/{person_id}"] == 2
+    assert requests["byRoute"]["POST /auth/connect/token"] == 1
+    assert requests["total"] == 3
+
+
+def test_faults_apply_to_api_routes_only(sim: TestClient) -> None:
+    sim.post("/_sim/faults", json={"error_rate": 1.0, "error_status": 503}).raise_for_status()
+    assert sim.get("/api/v1/Personen/1001").status_code == 503
+    assert sim.get("/_sim/state").status_code == 200
+    sim.post("/_sim/faults", json={}).raise_for_status()
+    assert sim.get("/api/v1/Personen/1001").status_code == 200
+
+
+def test_rate_limit_fault_answers_429_with_retry_after(sim: TestClient) -> None:
+    sim.post("/_sim/faults", json={"rate_limit_per_s": 2}).raise_for_status()
+    codes = [sim.get("/api/v1/Personen/1001").status_code for _ in range(4)]
+    assert codes[:2] == [200, 200] and 429 in codes[2:]
+
+
+def test_seed_rejects_dangling_references(sim: TestClient) -> None:
+    bad = sim.post("/_sim/seed", json={"enrolments": [{"id": 1, "personId": 9, "trainingId": 501}]})
+    assert bad.status_code == 422 and "personId" in bad.text
+    assert sim.post("/_sim/seed", json={"people": []}).status_code == 422
+
+
+def test_reset_empties_everything(sim: TestClient) -> None:
+    sim.post("/_sim/reset").raise_for_status()
+    assert sim.get("/_sim/state").json() == {
+        "enrolmentComponents": [],
+        "requests": {"total": 0, "byRoute": {}},
+    }
