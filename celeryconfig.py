@@ -54,7 +54,7 @@ beat_schedule = {
     },
     "gradesync-sweep": {
         "task": "gradesync.sweep",
-        "schedule": 300.0,
+        "schedule": _s.sweep_interval_s,
     },
 }
 

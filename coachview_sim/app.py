@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import secrets
 import threading
@@ -17,8 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.routing import Match
 
 from coachview_sim.store import NotFound, RuleViolation, Seed, StaleEtag, Store
-from gradesync.coachview import api
-from gradesync.settings import SIM_CLIENT_ID, SIM_CLIENT_SECRET
+from gradesync.coachview import api, resultlink
+from gradesync.settings import (
+    SIM_CLIENT_ID,
+    SIM_CLIENT_SECRET,
+    SIM_RESULTLINK_PLUGIN_KEY,
+    SIM_RESULTLINK_SECRET,
+)
 
 
 class Faults(BaseModel):
@@ -32,6 +38,11 @@ class Faults(BaseModel):
 class SimConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     token_ttl_s: int = Field(3600, gt=0)
+    # Coachview allows 5,000 REST requests per 24 hours per client.
+    daily_budget: int = Field(5000, ge=0)
+    budget_window_s: float = Field(86400, gt=0)
+    resultlink_secret: str = SIM_RESULTLINK_SECRET
+    resultlink_plugin_key: str = SIM_RESULTLINK_PLUGIN_KEY
 
 
 class Sim:
@@ -46,6 +57,9 @@ class Sim:
         self.requests: Counter[str] = Counter()
         self.window_start = 0.0
         self.window_count = 0
+        self.budget_reset_at = 0.0
+        self.budget_used = 0
+        self.limited = 0  # 429s served: the budget or the rate-limit fault said no
         self.rng = random.Random()
 
     def reset(self) -> None:
@@ -56,6 +70,27 @@ class Sim:
             self.tokens.clear()
             self.requests.clear()
             self.window_start, self.window_count = 0.0, 0
+            self.budget_reset_at, self.budget_used = 0.0, 0
+            self.limited = 0
+
+    def spend(self, now: float) -> dict[str, str] | None:
+        """Take one request from the daily budget; the rate-limit headers, or None if spent."""
+        with self.lock:
+            if now >= self.budget_reset_at:
+                self.budget_reset_at, self.budget_used = now + self.config.budget_window_s, 0
+            allowed = self.budget_used < self.config.daily_budget
+            if allowed:
+                self.budget_used += 1
+            headers = {
+                api.RATE_LIMIT: str(self.config.daily_budget),
+                api.RATE_REMAINING: str(max(0, self.config.daily_budget - self.budget_used)),
+                api.RATE_RESET: str(math.ceil(self.budget_reset_at)),
+            }
+            return headers if allowed else None
+
+    def seconds_to_reset(self, now: float) -> int:
+        with self.lock:
+            return max(1, int(self.budget_reset_at - now + 0.999))
 
     def count(self, route: str) -> None:
         with self.lock:
@@ -125,12 +160,29 @@ def create_app(sim: Sim | None = None) -> FastAPI:
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
         if sim.over_rate_limit(time.monotonic()):
+            sim.limited += 1
             return JSONResponse(
                 {"error": "rate_limited"}, status_code=429, headers={"Retry-After": "1"}
             )
         if faults.error_rate and sim.rng.random() < faults.error_rate:
             return JSONResponse({"error": "injected fault"}, status_code=faults.error_status)
-        return await call_next(request)
+        if request.url.path.startswith(api.RESULT_LINK):  # not a REST call: no budget
+            return await call_next(request)
+        now = time.time()
+        budget = sim.spend(now)
+        if budget is None:
+            reset = sim.seconds_to_reset(now)
+            spent = {
+                api.RATE_LIMIT: str(sim.config.daily_budget),
+                api.RATE_REMAINING: "0",
+                api.RATE_RESET: str(math.ceil(sim.budget_reset_at)),
+                "Retry-After": str(reset),
+            }
+            sim.limited += 1
+            return JSONResponse({"error": "daily budget spent"}, status_code=429, headers=spent)
+        response = await call_next(request)
+        response.headers.update(budget)
+        return response
 
     def bearer(authorization: Annotated[str | None, Header()] = None) -> None:
         scheme, _, token = (authorization or "").partition(" ")
@@ -217,6 +269,31 @@ def create_app(sim: Sim | None = None) -> FastAPI:
         except RuleViolation as exc:
             raise HTTPException(409, str(exc)) from exc
 
+    # -- the e-learning result link ------------------------------------------------------------
+
+    @app.post(api.RESULT_LINK)
+    async def result_link(request: Request, plugin: str = "") -> Response:
+        body = await request.body()
+        config = sim.config
+        if not secrets.compare_digest(plugin, config.resultlink_plugin_key):
+            return Response("unknown plugin key", status_code=403)
+        signature = request.headers.get(api.RESULT_LINK_SIGNATURE)
+        if not resultlink.verify(body, config.resultlink_secret, signature):
+            return Response("bad signature", status_code=403)
+        try:
+            message = resultlink.parse(body)
+        except (ValueError, ValidationError) as exc:
+            return Response(f"does not match the XSD: {exc}", status_code=400)
+        try:
+            sim.store.apply_result(message)
+        except NotFound as exc:
+            return Response(str(exc), status_code=404)
+        return Response("ok", status_code=200)
+
+    @app.api_route(api.RESULT_LINK, methods=["GET", "PUT", "DELETE", "PATCH"])
+    def result_link_other() -> Response:
+        return Response("method not allowed", status_code=405)
+
     # -- admin API (not Coachview) ---------------------------------------------------------------
 
     @app.post("/_sim/reset")
@@ -239,7 +316,11 @@ def create_app(sim: Sim | None = None) -> FastAPI:
             by_route = dict(sim.requests)
         return {
             "enrolmentComponents": sim.store.state(),
-            "requests": {"total": sum(by_route.values()), "byRoute": by_route},
+            "requests": {
+                "total": sum(by_route.values()),
+                "byRoute": by_route,
+                "rateLimited": sim.limited,
+            },
         }
 
     @app.post("/_sim/faults")

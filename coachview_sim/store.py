@@ -16,6 +16,7 @@ from gradesync.coachview.api import WRITE_FIELDS
 from gradesync.coachview.api import ComponentField as CF
 from gradesync.coachview.api import EnrolmentComponentField as EF
 from gradesync.coachview.api import PersonField as PF
+from gradesync.coachview.resultlink import ResultMessage
 
 WRITE_COUNTERS = ("result", "attendance", "passed", "completed", "approved")
 
@@ -278,6 +279,36 @@ class Store:
                 raise RuleViolation(f"{field} must be a boolean")
         if EF.APPROVAL_DATE in body:
             _valid_date(body[EF.APPROVAL_DATE])
+
+    def apply_result(self, message: ResultMessage) -> None:
+        """The result link: Coachview applies the six effects itself, by its own rules."""
+        with self.lock:
+            if message.person_id not in self.persons:
+                raise NotFound(f"person {message.person_id} not found")
+            rows = [
+                row
+                for row in self.rows.values()
+                if row.person_id == message.person_id
+                and self.components[row.component_id][1].elearningCourseId == message.course_id
+            ]
+            if not rows:
+                raise NotFound("no enrolment of this person on a component with this course id")
+            row = max(rows, key=lambda r: (not r.approved, r.enrolment_id))
+            changed: list[str] = []
+            if message.grade is not None and row.result is None:
+                row.result = message.grade
+                changed.append("result")
+            for attr in ("attendance", "passed", "completed"):
+                if not getattr(row, attr):
+                    setattr(row, attr, True)
+                    changed.append(attr)
+            if not row.approved:
+                row.approved, row.approval_date = True, message.completed_on.isoformat()
+                changed.append("approved")
+            for name in changed:
+                row.writes[name] += 1
+            if changed:
+                row.version += 1
 
     def state(self) -> list[dict[str, Any]]:
         with self.lock:

@@ -128,15 +128,25 @@ def retry_due(
 
 @app.command()
 def status(as_json: JsonFlag = False) -> None:
-    """Records per state."""
-    counts = _ledger().counts()
+    """Records per state, and today's Coachview request budget."""
+    from workers import resources
+
+    counts: dict[str, Any] = dict(_ledger().counts())
+    budget = resources.budget().snapshot()
     if as_json:
-        _emit_json(counts)
+        _emit_json(counts | {"budget": budget})
         return
     table = Table("state", "records")
     for state, n in counts.items():
         table.add_row(state, str(n))
     out.print(table)
+    if budget is None:
+        out.print("Coachview budget: no response seen in the current window")
+    else:
+        out.print(
+            f"Coachview budget: {budget['used']} of {budget['limit']} requests used, "
+            f"{budget['remaining']} left (reserve {budget['reserve']}), resets {budget['reset_at']}"
+        )
 
 
 def _record_row(rec: Record) -> list[str]:

@@ -91,6 +91,7 @@ class _Change(BaseModel):
     history: list[dict[str, Any]] = Field(default_factory=list)
     event_index: tuple[str, str] | None = None
     outbox: bool = False
+    deferred_until: datetime | None = None
 
 
 def _hist(now: datetime, what: str, **details: Any) -> dict[str, Any]:
@@ -126,6 +127,7 @@ class Ledger:
     ALL = f"{PREFIX}all"
     DUE = f"{PREFIX}due"
     OUTBOX = f"{PREFIX}outbox"
+    DEFERRED = f"{PREFIX}deferred"
 
     # -- the one write path ----------------------------------------------------------------------
 
@@ -160,6 +162,8 @@ class Ledger:
                 pipe.zrem(self.DUE, new.id)
             if change.outbox:
                 pipe.zadd(self.OUTBOX, {new.id: score})
+            if change.deferred_until is not None:
+                pipe.zadd(self.DEFERRED, {new.id: change.deferred_until.timestamp()})
         rid = new.id if new is not None else (old.id if old is not None else None)
         if rid is not None and change.history:
             hk = self._hist_key(rid)
@@ -331,6 +335,31 @@ class Ledger:
 
         return self._change(rid, decide)
 
+    def defer(self, rid: str, now: datetime, until: datetime, error: LedgerError) -> None:
+        """Back to ``queued`` until ``until`` (Coachview's budget reset): waiting, not failing."""
+
+        def decide(old: Record | None) -> tuple[_Change, None]:
+            if old is None or old.state not in OPEN_STATES:
+                return _Change(), None
+            rec = old.model_copy(
+                update={
+                    "state": "queued",
+                    "last_error": error,
+                    "next_attempt": until,
+                    "updated": now,
+                }
+            )
+            entry = _hist(now, "deferred", error=error.model_dump(), until=until.isoformat())
+            return _Change(record=rec, history=[entry], deferred_until=until), None
+
+        self._change(rid, decide)
+
+    def take_deferred(self, now: datetime, limit: int = 1000) -> list[str]:
+        """Deferred records whose time has come, moved to the outbox in one step so a crash
+        before sending leaves them for the sweep; each id goes to exactly one caller."""
+        raw = self.r.eval(_TAKE_DEFERRED, 2, self.DEFERRED, self.OUTBOX, now.timestamp(), limit)
+        return [_text(r) for r in raw]
+
     # -- the daily pass --------------------------------------------------------------------------
 
     def due_ids(self, as_of: datetime, limit: int = 1000) -> list[str]:
@@ -433,7 +462,18 @@ class Ledger:
         return [Record.model_validate_json(raw) for raw in raws if raw]
 
 
+_TAKE_DEFERRED = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZADD', KEYS[2], ARGV[1], id)
+end
+return ids
+"""
+
+
 def _text(value: Any) -> str:
+
     return value.decode() if isinstance(value, bytes) else str(value)
 
 

@@ -17,5 +17,8 @@ os.environ.update(
         "GRADESYNC_TRANSIENT_BACKOFF_MAX_S": "0.5",
         "GRADESYNC_LOG_LEVEL": "INFO",
         "GRADESYNC_LOG_FORMAT": "json",
+        # Small numbers so budget and sweep behaviour shows within seconds.
+        "COACHVIEW_BUDGET_RESERVE": "3",
+        "GRADESYNC_SWEEP_INTERVAL_S": "1",
     }
 )

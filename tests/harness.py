@@ -151,6 +151,19 @@ def start_worker(
     return proc
 
 
+def start_beat(workdir: Path, env: dict[str, str], name: str = "beat") -> Proc:
+    proc = Proc(
+        name,
+        [str(BIN / "celery"), "-A", "workers", "beat", "--loglevel", "INFO", "--max-interval", "1"],
+        workdir,
+        env,
+    )
+    wait_until(lambda: "beat: Starting" in proc.log() or not proc.alive(), timeout=30)
+    if not proc.alive():
+        raise RuntimeError(f"beat died at start:\n{proc.log()[-3000:]}")
+    return proc
+
+
 @contextlib.contextmanager
 def running(procs: list[Proc]) -> Iterator[list[Proc]]:
     try:

@@ -5,10 +5,13 @@ from __future__ import annotations
 from celery import chain
 from celery.canvas import Signature
 
+from gradesync.settings import Delivery
 from workers import resources
 from workers.tasks import (
     approve,
     mark_completed,
+    post_result_link,
+    resolve_course,
     resolve_enrolment_component,
     resolve_person,
     tick_attendance,
@@ -17,8 +20,15 @@ from workers.tasks import (
 )
 
 
-def completion_chain(rid: str) -> Signature:
+def completion_chain(rid: str, delivery: Delivery | None = None) -> Signature:
     """Resolve identities, then the five Coachview writes (six effects: approval has its date)."""
+    if (delivery or resources.settings().coachview_delivery) == "resultlink":
+        steps = [
+            resolve_person.si(rid),
+            resolve_course.s(rid),  # known course? (cached; the ledger says which)
+            post_result_link.s(rid),  # one signed XML: Coachview does all six effects
+        ]
+        return _redacted(rid, steps)
     steps = [
         resolve_person.si(rid),  # LMS person id → Coachview person
         resolve_enrolment_component.s(rid),  # course id → component → learner's enrolment
@@ -28,11 +38,15 @@ def completion_chain(rid: str) -> Signature:
         mark_completed.s(rid),  # 4. training-request component completed
         approve.s(rid),  # 5+6. approved, dated the LMS completion day
     ]
+    return _redacted(rid, steps)
+
+
+def _redacted(rid: str, steps: list[Signature]) -> Signature:
     # Flower shows argsrepr: the opaque record id only, never the context passed along.
     return chain(*(s.set(argsrepr=f"key={rid}", kwargsrepr="{}") for s in steps))
 
 
-def enqueue(rid: str) -> None:
+def enqueue(rid: str, delivery: Delivery | None = None) -> None:
     """Hand a recorded completion to the broker, then clear it from the ledger's outbox."""
-    completion_chain(rid).apply_async()
+    completion_chain(rid, delivery).apply_async()
     resources.ledger().sent(rid)

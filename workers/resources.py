@@ -8,6 +8,8 @@ import redis
 from celery.signals import worker_process_init
 
 from gradesync import logs
+from gradesync.coachview.budget import Budget
+from gradesync.coachview.cache import Directory
 from gradesync.coachview.client import CoachviewClient
 from gradesync.ledger import Ledger
 from gradesync.settings import Settings, get_settings
@@ -23,6 +25,11 @@ def ledger() -> Ledger:
 
 
 @lru_cache(maxsize=1)
+def budget() -> Budget:
+    return Budget(ledger().r, settings().coachview_budget_reserve)
+
+
+@lru_cache(maxsize=1)
 def coachview() -> CoachviewClient:
     s = settings()
     return CoachviewClient(
@@ -31,13 +38,19 @@ def coachview() -> CoachviewClient:
         s.coachview_client_secret.get_secret_value(),
         scope=s.coachview_scope,
         timeout_s=s.coachview_timeout_s,
+        budget=budget(),
     )
+
+
+@lru_cache(maxsize=1)
+def directory() -> Directory:
+    return Directory(coachview(), ledger().r, settings().coachview_cache_ttl_s)
 
 
 @worker_process_init.connect
 def _fresh_after_fork(**_: object) -> None:
     # A forked child must not share the parent's sockets.
-    ledger.cache_clear()
-    coachview.cache_clear()
+    for cached in (ledger, budget, coachview, directory):
+        cached.cache_clear()
     s = settings()
     logs.configure(s.log_level, s.log_format)

@@ -15,6 +15,9 @@ from workers.pipeline import enqueue
 
 log = logs.get("gradesync.schedule")
 BATCH = 1000
+# REST requests one completion costs when person and course are cached (see README).
+REQUESTS_PER_COMPLETION = {"rest": 7, "resultlink": 1}
+
 # Longer than any record → send gap in a healthy process, so the sweep never races a send.
 SWEEP_GRACE = timedelta(minutes=2)
 
@@ -54,13 +57,21 @@ def run_retry_pass(
             return result
 
 
-def sweep(ledger: Ledger, now: datetime, send: Callable[[str], None]) -> int:
-    """Send what was recorded but never reached the broker (a crash between the two)."""
-    sent = 0
-    for rid in ledger.unsent(now - SWEEP_GRACE):
+def sweep(
+    ledger: Ledger, now: datetime, send: Callable[[str], None], room: int | None = None
+) -> int:
+    """Send what was recorded but never reached the broker (a crash between the two), and
+    what waited for Coachview's budget reset once the reset has come.
+
+    ``room`` caps how many waiting completions resume: only as many as the fresh budget can
+    finish, so a reset does not restart every waiting chain at once for each to get one step
+    further before the budget is gone again.
+    """
+    resume = BATCH if room is None else min(BATCH, room)
+    due = ledger.unsent(now - SWEEP_GRACE) + (ledger.take_deferred(now, resume) if resume else [])
+    for rid in due:
         send(rid)
-        sent += 1
-    return sent
+    return len(due)
 
 
 @app.task(name="gradesync.retry_pass", ignore_result=True)
@@ -73,7 +84,9 @@ def retry_pass_task() -> dict[str, int]:
 
 @app.task(name="gradesync.sweep", ignore_result=True)
 def sweep_task() -> int:
-    sent = sweep(resources.ledger(), utcnow(), enqueue)
+    s = resources.settings()
+    cost = REQUESTS_PER_COMPLETION[s.coachview_delivery]
+    sent = sweep(resources.ledger(), utcnow(), enqueue, resources.budget().capacity(cost))
     if sent:
         log.warning("sweep", resent=sent)
     return sent

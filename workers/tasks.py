@@ -4,12 +4,14 @@ context from the step before; each reads Coachview's state before it writes."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task
 from celery.exceptions import Ignore
 
 from gradesync import logs
+from gradesync.coachview.budget import BudgetExhausted
 from gradesync.coachview.errors import (
     CoachviewError,
     Permanent,
@@ -17,13 +19,9 @@ from gradesync.coachview.errors import (
     Transient,
 )
 from gradesync.coachview.models import EnrolmentComponent
+from gradesync.coachview.resultlink import ResultMessage, render
 from gradesync.ledger import LedgerError, Record, utcnow
-from gradesync.matching import (
-    choose_enrolment_component,
-    choose_person,
-    elearning_components,
-    no_person,
-)
+from gradesync.matching import choose_enrolment_component
 from gradesync.policy import transient_backoff
 from gradesync.steps import KeepExisting, Step, Write, plan
 from workers import resources
@@ -67,6 +65,11 @@ class PipelineTask(Task):  # type: ignore[misc]
                 )
                 log.warning("step", outcome="retry", retry_in_s=round(delay, 2), **fields)
                 raise self.retry(countdown=delay, exc=exc)
+        if isinstance(exc, BudgetExhausted):
+            until = datetime.fromtimestamp(exc.resume_at, UTC)
+            ledger.defer(rid, utcnow(), until, error)
+            log.warning("step", outcome="deferred", resume_at=until.isoformat(), **fields)
+            raise Ignore()
         if isinstance(exc, Permanent):
             ledger.fail(rid, utcnow(), error)
             log.warning("step", outcome="failed", **fields)
@@ -104,27 +107,53 @@ def resolve_person(self: PipelineTask, rid: str) -> Context:
     record = resources.ledger().start(rid, utcnow())
     if record is None or record.state != "in_progress":
         raise Ignore()
-    client = resources.coachview()
-    lms_id = record.event.person_id
     fields = resources.settings().person_match_order
-    for field in fields:
-        person = choose_person(field, lms_id, client.find_persons(field, lms_id))
-        if person is not None:
-            resources.ledger().step_done(rid, "person", utcnow())
-            return {"person": person.id}
-    raise no_person(fields)
+    person = resources.directory().person(record.event.person_id, fields)
+    resources.ledger().step_done(rid, "person", utcnow())
+    return {"person": person.id}
+
+
+@pipeline_task("resolve_course")
+def resolve_course(self: PipelineTask, ctx: Context, rid: str) -> Context:
+    record = _open_record(rid)
+    components = resources.directory().components(record.event.course_id)
+    resources.ledger().step_done(rid, "course", utcnow())
+    return {**ctx, "components": [c.id for c in components]}
 
 
 @pipeline_task("resolve_enrolment_component")
 def resolve_enrolment_component(self: PipelineTask, ctx: Context, rid: str) -> Context:
     record = _open_record(rid)
-    client = resources.coachview()
-    course = record.event.course_id
-    components = elearning_components(course, client.components_for_course(course))
-    candidates = client.enrolment_components(ctx["person"], [c.id for c in components])
+    components = resources.directory().components(record.event.course_id)
+    candidates = resources.coachview().enrolment_components(
+        ctx["person"], [c.id for c in components]
+    )
     ec = choose_enrolment_component(components, candidates)
     resources.ledger().step_done(rid, "enrolment_component", utcnow())
     return {**ctx, "ec": ec.model_dump(mode="json")}
+
+
+@pipeline_task("post_result_link")
+def post_result_link(self: PipelineTask, ctx: Context, rid: str) -> Context:
+    record = _open_record(rid)
+    s = resources.settings()
+    event = record.event
+    message = ResultMessage(
+        person_id=ctx["person"],
+        extern_id=event.person_id,
+        course_id=event.course_id,
+        grade=event.grade,
+        completed_on=event.approval_date(s.tz),
+    )
+    resources.coachview().post_result_link(
+        render(message),
+        s.coachview_resultlink_plugin_key,
+        s.coachview_resultlink_secret.get_secret_value(),
+    )
+    ledger = resources.ledger()
+    ledger.step_done(rid, "result_link", utcnow())
+    ledger.deliver(rid, utcnow())
+    return ctx
 
 
 def _write_step(step: Step, ctx: Context, rid: str) -> Context:

@@ -19,6 +19,10 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 TOKEN_PATH: Final = "/auth/connect/token"
+# The e-learning result link (not REST): one signed XML POST per person × course.
+RESULT_LINK: Final = "/elearning/result.aspx"
+RESULT_LINK_SIGNATURE: Final = "X-WebHook-Signature"
+
 PERSONS: Final = "/api/v1/Personen"
 COMPONENTS: Final = "/api/v1/Opleidingsonderdelen"
 ENROLMENT_COMPONENTS: Final = "/api/v1/Opleidingsvraagonderdelen"

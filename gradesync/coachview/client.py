@@ -10,11 +10,13 @@ from typing import Any
 
 import httpx
 
-from gradesync.coachview import api
+from gradesync.coachview import api, resultlink
+from gradesync.coachview.budget import Budget
 from gradesync.coachview.errors import (
     Permanent,
     PreconditionFailed,
     Transient,
+    Unresolved,
 )
 from gradesync.coachview.models import Component, EnrolmentComponent, Person
 
@@ -76,6 +78,7 @@ class CoachviewClient:
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_response: Callable[[httpx.Response, float], None] | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
@@ -88,6 +91,7 @@ class CoachviewClient:
         self._client_secret = client_secret
         self._scope = scope
         self._on_response = on_response
+        self._budget = budget
         self.tokens = TokenCache(self._fetch_token, clock)
 
     def close(self) -> None:
@@ -95,7 +99,11 @@ class CoachviewClient:
 
     # -- transport ---------------------------------------------------------------------------
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def _send(
+        self, method: str, url: str, *, budgeted: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        if budgeted and self._budget is not None:
+            self._budget.check()
         started = time.perf_counter()
         try:
             response = self._http.request(method, url, **kwargs)
@@ -103,6 +111,8 @@ class CoachviewClient:
             raise Transient(f"{method} {url}: timed out", code="timeout") from exc
         except httpx.TransportError as exc:
             raise Transient(f"{method} {url}: {type(exc).__name__}", code="connection") from exc
+        if budgeted and self._budget is not None:
+            self._budget.observe(response.headers)
         if self._on_response is not None:
             self._on_response(response, time.perf_counter() - started)
         return response
@@ -135,13 +145,14 @@ class CoachviewClient:
             return response
         raise AssertionError("unreachable")
 
-    @staticmethod
-    def _raise_for_status(response: httpx.Response, what: str) -> None:
+    def _raise_for_status(self, response: httpx.Response, what: str) -> None:
         status = response.status_code
         if status < 400:
             return
         detail = f"{what}: HTTP {status} {_short_body(response)}"
         if status == 429:
+            if self._budget is not None:
+                self._budget.check()  # the day's budget is gone: wait for the reset
             raise Transient(
                 detail,
                 retry_after=retry_after_seconds(response.headers.get("Retry-After")),
@@ -210,6 +221,25 @@ class CoachviewClient:
         )
         self._raise_for_status(response, "update enrolment component")
         return EnrolmentComponent.from_api(response.json())
+
+    def post_result_link(self, body: bytes, plugin_key: str, secret: str) -> None:
+        """One signed XML message; Coachview applies the six effects itself."""
+        response = self._send(
+            "POST",
+            api.RESULT_LINK,
+            budgeted=False,  # the result link is not a REST API call
+            params={"plugin": plugin_key},
+            content=body,
+            headers={
+                "Content-Type": "application/xml; charset=utf-8",
+                api.RESULT_LINK_SIGNATURE: resultlink.sign(body, secret),
+            },
+        )
+        if response.status_code == 404:
+            raise Unresolved(
+                "not_enrolled", "result link: Coachview found no such person or enrolment"
+            )
+        self._raise_for_status(response, "result link")
 
 
 def _short_body(response: httpx.Response) -> str:

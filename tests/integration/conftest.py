@@ -13,6 +13,7 @@ import redis
 
 from gradesync.event import CompletionEvent
 from gradesync.ledger import Ledger, Record
+from gradesync.settings import Delivery
 from tests.conftest import REDIS_PORT, SIM_PORT
 from tests.harness import Proc, start_redis, start_sim, start_worker, wait_until
 
@@ -66,11 +67,14 @@ class Stack:
         if keys:
             self.redis.delete(*keys)
 
-    def enqueue(self, event: CompletionEvent) -> str:
+    def config(self, **config: Any) -> None:
+        self.sim.post("/_sim/config", json=config).raise_for_status()
+
+    def enqueue(self, event: CompletionEvent, delivery: Delivery | None = None) -> str:
         from producers.submit import submit
         from workers.pipeline import enqueue
 
-        return submit(event, self.ledger, enqueue).record.id
+        return submit(event, self.ledger, lambda rid: enqueue(rid, delivery)).record.id
 
 
 @pytest.fixture(scope="session")

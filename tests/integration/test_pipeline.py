@@ -151,6 +151,8 @@ def test_status_list_and_show_read_the_ledger(clean: Stack) -> None:
     rid = clean.enqueue(canonical())
     clean.settle(rid)
     status = json.loads(gradesync("status", "--json").stdout)
+    budget = status.pop("budget")
+    assert budget["limit"] == 5000 and budget["used"] > 0
     assert status == {
         "queued": 0,
         "in_progress": 0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from coachview_sim.app import create_app
-from gradesync.settings import SIM_CLIENT_ID, SIM_CLIENT_SECRET
+from gradesync.coachview.resultlink import ResultMessage, render, sign
+from gradesync.settings import (
+    SIM_CLIENT_ID,
+    SIM_CLIENT_SECRET,
+    SIM_RESULTLINK_PLUGIN_KEY,
+    SIM_RESULTLINK_SECRET,
+)
 
 SEED = json.loads((Path(__file__).parent.parent / "fixtures" / "coachview-seed.json").read_text())
 EC = "/api/v1/Opleidingsvraagonderdelen"
@@ -133,5 +140,81 @@ def test_reset_empties_everything(sim: TestClient) -> None:
     sim.post("/_sim/reset").raise_for_status()
     assert sim.get("/_sim/state").json() == {
         "enrolmentComponents": [],
-        "requests": {"total": 0, "byRoute": {}},
+        "requests": {"total": 0, "byRoute": {}, "rateLimited": 0},
     }
+
+
+def test_budget_headers_and_429_when_spent(sim: TestClient) -> None:
+    # The window began with the fixture's token request: that counted too.
+    sim.post("/_sim/config", json={"daily_budget": 4}).raise_for_status()
+    first = sim.get("/api/v1/Personen/1001")
+    assert first.headers["X-Rate-Limit-Limit"] == "4"
+    assert first.headers["X-Rate-Limit-Remaining"] == "2"
+
+    assert int(first.headers["X-Rate-Limit-Reset"]) > 1_000_000_000
+    sim.get("/api/v1/Personen/1001")
+    sim.get("/api/v1/Personen/1001")
+    spent = sim.get("/api/v1/Personen/1001")
+    assert spent.status_code == 429 and spent.headers["X-Rate-Limit-Remaining"] == "0"
+    assert int(spent.headers["Retry-After"]) > 80_000
+    assert sim.get("/_sim/state").json()["requests"]["rateLimited"] == 1
+
+
+def result_link(sim: TestClient, body: bytes, secret: str = SIM_RESULTLINK_SECRET) -> Any:
+    return sim.post(
+        f"/elearning/result.aspx?plugin={SIM_RESULTLINK_PLUGIN_KEY}",
+        content=body,
+        headers={"X-WebHook-Signature": sign(body, secret)},
+    )
+
+
+def test_result_link_applies_six_effects_once(sim: TestClient) -> None:
+    msg = ResultMessage(
+        person_id=1001, course_id="12", grade="8.5", completed_on=date(2026, 11, 20)
+    )
+    body = render(msg)
+    assert result_link(sim, body).status_code == 200
+    assert result_link(sim, body).status_code == 200  # sent twice: Coachview's rules skip
+    state = sim.get("/_sim/state").json()
+    row = next(
+        r
+        for r in state["enrolmentComponents"]
+        if r["enrolmentId"] == 7001 and r["componentId"] == 9001
+    )
+    assert row["result"] == "8.5" and row["approvalDate"] == "2026-11-20"
+    assert row["writes"] == {
+        "result": 1,
+        "attendance": 1,
+        "passed": 1,
+        "completed": 1,
+        "approved": 1,
+    }
+    assert state["requests"]["byRoute"]["POST /elearning/result.aspx"] == 2
+
+
+def test_result_link_keeps_an_existing_result(sim: TestClient) -> None:
+    body = render(
+        ResultMessage(person_id=1002, course_id="12", grade="9", completed_on=date(2026, 11, 20))
+    )
+    assert result_link(sim, body).status_code == 200
+    bram = row(sim, person=1002)
+    assert bram["resultaat"] == "6.0" and bram["akkoord"] is True
+
+
+def test_result_link_status_codes(sim: TestClient) -> None:
+    def body(**kw: Any) -> bytes:
+        base: dict[str, Any] = {
+            "person_id": 1001,
+            "course_id": "12",
+            "grade": "8",
+            "completed_on": date(2026, 11, 20),
+        }
+        return render(ResultMessage.model_validate({**base, **kw}))
+
+    assert result_link(sim, body(person_id=4242)).status_code == 404
+    assert result_link(sim, body(course_id="312")).status_code == 404  # Anna is not on BHV
+    assert result_link(sim, body(), secret="wrong").status_code == 403
+    assert result_link(sim, b"<nope/>").status_code == 400
+    assert sim.get("/elearning/result.aspx").status_code == 405
+    unknown_plugin = sim.post("/elearning/result.aspx?plugin=x", content=body())
+    assert unknown_plugin.status_code == 403

@@ -1,0 +1,129 @@
+"""Coachview's daily request budget (5,000 per 24 h per client), shared by all workers.
+
+Every response's ``X-Rate-Limit-*`` headers update one Redis hash; before each request the
+client asks :meth:`Budget.check`, which refuses once only the reserve is left, until the reset.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import redis
+
+from gradesync.coachview import api
+from gradesync.coachview.errors import CoachviewError
+
+KEY = "gs:budget"
+# Coachview does not document whether X-Rate-Limit-Reset is an epoch, a delta or a date:
+# numbers above this are read as an epoch, smaller ones as seconds from now.
+EPOCH_THRESHOLD = 1_000_000_000
+
+# Keep the lowest "remaining" seen within a window (responses arrive out of order across
+# workers); a later reset time starts a new window.
+_OBSERVE = """
+local reset_old = tonumber(redis.call('HGET', KEYS[1], 'reset_at') or '0')
+local reset_new = tonumber(ARGV[3])
+local remaining = tonumber(ARGV[2])
+if reset_new > reset_old + 2 then
+  redis.call('HSET', KEYS[1], 'limit', ARGV[1], 'remaining', ARGV[2], 'reset_at', ARGV[3])
+else
+  local rem_old = tonumber(redis.call('HGET', KEYS[1], 'remaining') or ARGV[2])
+  if remaining < rem_old then redis.call('HSET', KEYS[1], 'remaining', ARGV[2]) end
+  redis.call('HSET', KEYS[1], 'limit', ARGV[1])
+end
+redis.call('EXPIREAT', KEYS[1], math.floor(reset_new) + 86400)
+return 1
+"""
+
+
+class BudgetExhausted(CoachviewError):
+    """The day's budget is spent: wait for the reset instead of sending."""
+
+    code = "budget_exhausted"
+
+    def __init__(self, resume_at: float) -> None:
+        when = datetime.fromtimestamp(resume_at, UTC).isoformat(timespec="seconds")
+        super().__init__(f"Coachview's daily request budget is spent; resumes at {when}")
+        self.resume_at = resume_at
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def parse_reset(value: str | None, now: float) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        number = float(value)
+    except ValueError:
+        try:
+            return parsedate_to_datetime(value).timestamp()
+        except (TypeError, ValueError):
+            try:
+                return datetime.fromisoformat(value).timestamp()
+            except ValueError:
+                return None
+    return number if number > EPOCH_THRESHOLD else now + number
+
+
+class Budget:
+    def __init__(
+        self,
+        client: redis.Redis,
+        reserve: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.r = client
+        self.reserve = reserve
+        self.clock = clock
+        self._observe = client.register_script(_OBSERVE)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        remaining, limit = headers.get(api.RATE_REMAINING), headers.get(api.RATE_LIMIT)
+        reset_at = parse_reset(headers.get(api.RATE_RESET), self.clock())
+        if remaining is None or reset_at is None:
+            return
+        try:
+            left, cap = int(float(remaining)), int(float(limit or remaining))
+        except ValueError:
+            return
+        self._observe(keys=[KEY], args=[cap, left, reset_at])
+
+    def snapshot(self) -> dict[str, Any] | None:
+        raw = self.r.hgetall(KEY)
+        if not raw:
+            return None
+        data = {_text(k): float(v) for k, v in raw.items()}
+        limit, remaining = int(data.get("limit", 0)), int(data.get("remaining", 0))
+        reset_at = data.get("reset_at", 0.0)
+        if reset_at <= self.clock():
+            return None
+        return {
+            "limit": limit,
+            "remaining": remaining,
+            "used": max(0, limit - remaining),
+            "reserve": self.reserve,
+            "reset_at": datetime.fromtimestamp(reset_at, UTC).isoformat(timespec="seconds"),
+            "reset_epoch": reset_at,
+        }
+
+    def capacity(self, cost: int) -> int | None:
+        """How many items of ``cost`` requests fit in what is left (``None``: no limit known)."""
+        raw = self.r.hgetall(KEY)
+        if not raw:
+            return None
+        data = {_text(k): float(v) for k, v in raw.items()}
+        limit = int(data.get("limit", 0))
+        left = limit if data.get("reset_at", 0.0) <= self.clock() else int(data["remaining"])
+        return max(0, left - self.reserve) // max(1, cost)
+
+    def check(self) -> None:
+        snap = self.snapshot()
+        if snap is not None and snap["remaining"] <= self.reserve:
+            raise BudgetExhausted(snap["reset_epoch"])
