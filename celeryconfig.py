@@ -45,6 +45,7 @@ enable_utc = True
 beat_scheduler = "redbeat.RedBeatScheduler"
 redbeat_redis_url = _s.redis_url
 redbeat_key_prefix = "gs:redbeat"
+redbeat_lock_key = "gs:redbeat:lock"
 beat_max_loop_interval = 60
 redbeat_lock_timeout = 5 * beat_max_loop_interval
 beat_schedule = {

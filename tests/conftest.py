@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from tests.harness import free_port
+from gradesync.procs import free_port
 
 REDIS_PORT = free_port()
 SIM_PORT = free_port()

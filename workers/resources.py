@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 
 import redis
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_process_init
 
 from gradesync import logs
 from gradesync.coachview.budget import Budget
@@ -45,6 +46,15 @@ def coachview() -> CoachviewClient:
 @lru_cache(maxsize=1)
 def directory() -> Directory:
     return Directory(coachview(), ledger().r, settings().coachview_cache_ttl_s)
+
+
+@setup_logging.connect
+def _logging(**_: object) -> None:
+    # Celery logs every task's return value at INFO ("Task … succeeded: {…}"); ours carry
+    # Coachview state (grades). Our own step events replace those lines.
+    logging.basicConfig(level=settings().log_level.upper(), format="%(message)s")
+    for noisy in ("celery.app.trace", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @worker_process_init.connect

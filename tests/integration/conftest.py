@@ -13,9 +13,9 @@ import redis
 
 from gradesync.event import CompletionEvent
 from gradesync.ledger import Ledger, Record
+from gradesync.procs import Proc, start_redis, start_sim, start_worker, wait_until
 from gradesync.settings import Delivery
 from tests.conftest import REDIS_PORT, SIM_PORT
-from tests.harness import Proc, start_redis, start_sim, start_worker, wait_until
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from gradesync.ledger import utcnow
-from tests.harness import BIN, ROOT, start_beat, wait_until
+from gradesync.procs import BIN, ROOT, start_beat, wait_until
 from tests.integration.conftest import Stack, canonical
 
 ALL_ONCE = {"result": 1, "attendance": 1, "passed": 1, "completed": 1, "approved": 1}

@@ -7,7 +7,7 @@ import subprocess
 from datetime import timedelta
 
 from gradesync.ledger import utcnow
-from tests.harness import BIN, ROOT
+from gradesync.procs import BIN, ROOT
 from tests.integration.conftest import Stack, canonical
 from workers.schedule import run_retry_pass
 

@@ -1,6 +1,7 @@
-"""Real processes for integration tests: redis-server, the simulator, celery workers and beat.
+"""Real processes on this machine: redis-server, the simulator, celery workers and beat.
 
-Every process gets a free port and a private directory, and is stopped (then killed) at the end.
+Used by the integration tests, the benchmarks and `gradesync stack`. Every process gets its
+own port and directory, and is stopped (then killed) at the end.
 """
 
 from __future__ import annotations
@@ -30,14 +31,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class ProcessDied(RuntimeError):
+    """A process we wait for has exited: waiting longer cannot help."""
+
+
 def wait_until(check: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
+    """Poll ``check`` until it returns something truthy; errors count as "not yet"."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
+        try:
             last = check()
-            if last:
-                return last
+        except ProcessDied:
+            raise
+        except Exception as exc:
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
         time.sleep(interval)
     raise TimeoutError(f"condition not met within {timeout}s (last: {last!r})")
 
@@ -145,9 +155,17 @@ def start_worker(
         workdir,
         env,
     )
-    wait_until(lambda: "ready." in proc.log() or not proc.alive(), timeout=30)
-    if not proc.alive():
-        raise RuntimeError(f"worker died at start:\n{proc.log()[-3000:]}")
+    from workers import app
+
+    node = f"{name}@{socket.gethostname()}"
+
+    def answers() -> bool:
+        if not proc.alive():
+            raise ProcessDied(f"worker died at start:\n{proc.log()[-3000:]}")
+
+        return bool(app.control.ping(destination=[node], timeout=0.5))
+
+    wait_until(answers, timeout=60, interval=0.2)
     return proc
 
 
@@ -158,9 +176,19 @@ def start_beat(workdir: Path, env: dict[str, str], name: str = "beat") -> Proc:
         workdir,
         env,
     )
-    wait_until(lambda: "beat: Starting" in proc.log() or not proc.alive(), timeout=30)
-    if not proc.alive():
-        raise RuntimeError(f"beat died at start:\n{proc.log()[-3000:]}")
+    from workers.app import app
+
+    client = redis.Redis.from_url(env["REDIS_URL"])
+
+    def holds_lock() -> bool:
+        if not proc.alive():
+            raise ProcessDied(f"beat died at start:\n{proc.log()[-3000:]}")
+        return bool(client.exists(app.conf.redbeat_lock_key))
+
+    try:
+        wait_until(holds_lock, timeout=30, interval=0.1)
+    finally:
+        client.close()
     return proc
 
 
