@@ -55,7 +55,11 @@ class BenchStack:
         for start in range(0, len(keys), 1000):
             self.ledger.r.delete(*keys[start : start + 1000])
 
+    def config(self, **config: Any) -> None:
+        self.sim.post("/_sim/config", json=config).raise_for_status()
+
     def seed(self, data: dict[str, Any]) -> None:
+
         self.sim.post("/_sim/seed", json=data).raise_for_status()
 
     def state(self) -> dict[str, Any]:

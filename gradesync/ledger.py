@@ -63,6 +63,11 @@ class Record(BaseModel):
     last_error: LedgerError | None = None
     steps: list[str] = Field(default_factory=list)
     outcome: dict[str, Any] | None = None
+    # What the worker must still fetch from the LMS (e.g. "grade"), and the ids Coachview
+    # matches on when they differ from the LMS's own (e.g. Moodle idnumber for its user id).
+    needs: list[str] = Field(default_factory=list)
+    match_person_id: str | None = None
+    match_course_id: str | None = None
     # The as-of time of the pass that re-enqueued it: the next attempt is scheduled from there,
     # so a pass run by hand for a past or future day keeps the daily rhythm.
     clock: datetime | None = None
@@ -175,7 +180,9 @@ class Ledger:
 
     # -- admission -------------------------------------------------------------------------------
 
-    def admit(self, event: CompletionEvent, now: datetime) -> Admission:
+    def admit(
+        self, event: CompletionEvent, now: datetime, needs: tuple[str, ...] = ()
+    ) -> Admission:
         """Record an event for its completion key; say whether a pipeline run must be enqueued."""
         rid = event.key.id
         digest = body_hash(event)
@@ -190,7 +197,14 @@ class Ledger:
         def decide(old: Record | None) -> tuple[_Change, Admission]:
             index = (event.id, f"{rid} {digest}")
             if old is None:
-                rec = Record(id=rid, event=event, state="queued", first_seen=now, updated=now)
+                rec = Record(
+                    id=rid,
+                    event=event,
+                    state="queued",
+                    first_seen=now,
+                    updated=now,
+                    needs=list(needs),
+                )
                 change = _Change(
                     record=rec,
                     history=[_hist(now, "received", event_id=event.id)],
@@ -209,7 +223,8 @@ class Ledger:
                     event_index=index,
                 )
                 return change, Admission(outcome="after_delivery", record=rec, enqueue=False)
-            update: dict[str, Any] = {"event": event, "updated": now}
+            update: dict[str, Any] = {"event": event, "updated": now, "needs": list(needs)}
+
             if old.state in OPEN_STATES:
                 # The running chain reads the event from the ledger at each step.
                 rec = old.model_copy(update=update)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from gradesync.coachview.errors import Permanent, Unresolved
 from gradesync.coachview.models import Component, EnrolmentComponent, Person
+from gradesync.errors import Permanent, Unresolved
 
 
 def choose_person(field: str, lms_person_id: str, matches: Sequence[Person]) -> Person | None:

@@ -59,7 +59,65 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", alias="GRADESYNC_LOG_LEVEL")
     log_format: str = Field("json", alias="GRADESYNC_LOG_FORMAT")
 
-    @field_validator("timezone")
+    # -- ingress ---------------------------------------------------------------------------
+    webhook_secret_moodle: SecretStr | None = Field(None, alias="GRADESYNC_WEBHOOK_SECRET_MOODLE")
+    webhook_secret_ilias: SecretStr | None = Field(None, alias="GRADESYNC_WEBHOOK_SECRET_ILIAS")
+    webhook_secret_anewspring: SecretStr | None = Field(
+        None, alias="GRADESYNC_WEBHOOK_SECRET_ANEWSPRING"
+    )
+    webhook_secret_xapi: SecretStr | None = Field(None, alias="GRADESYNC_WEBHOOK_SECRET_XAPI")
+    webhook_secret_canonical: SecretStr | None = Field(
+        None, alias="GRADESYNC_WEBHOOK_SECRET_CANONICAL"
+    )
+    insecure_dev: bool = Field(False, alias="GRADESYNC_INSECURE_DEV")
+    max_body_bytes: int = Field(64 * 1024, alias="GRADESYNC_MAX_BODY_BYTES", gt=0)
+
+    # -- Moodle (web services, for the grade and id look-ups) ------------------------------
+    moodle_url: str | None = Field(None, alias="MOODLE_URL")
+    moodle_token: SecretStr | None = Field(None, alias="MOODLE_TOKEN")
+    moodle_person_field: Literal["id", "idnumber", "username", "email"] = Field(
+        "id", alias="MOODLE_PERSON_FIELD"
+    )
+    moodle_course_field: Literal["id", "idnumber", "shortname"] = Field(
+        "id", alias="MOODLE_COURSE_FIELD"
+    )
+    moodle_grade_format: Literal["formatted", "dutch"] = Field(
+        "formatted", alias="MOODLE_GRADE_FORMAT"
+    )
+
+    # -- ILIAS (SOAP poller) -------------------------------------------------------------------
+    ilias_soap_url: str | None = Field(None, alias="ILIAS_SOAP_URL")
+    ilias_client: str = Field("default", alias="ILIAS_CLIENT")
+    ilias_user: str | None = Field(None, alias="ILIAS_USER")
+    ilias_password: SecretStr | None = Field(None, alias="ILIAS_PASSWORD")
+    ilias_instance: str = Field("default", alias="ILIAS_INSTANCE")
+    ilias_timezone: str = Field("Europe/Amsterdam", alias="ILIAS_TIMEZONE")
+    ilias_course_field: Literal["obj_id", "ref_id"] = Field("obj_id", alias="ILIAS_COURSE_FIELD")
+    ilias_poll_interval_s: float = Field(300.0, alias="ILIAS_POLL_INTERVAL_S", gt=0)
+    ilias_poll_overlap_s: int = Field(120, alias="ILIAS_POLL_OVERLAP_S", ge=0)
+
+    # -- aNewSpring ------------------------------------------------------------------------
+    anewspring_url: str | None = Field(None, alias="ANEWSPRING_URL")
+    anewspring_api_key: SecretStr | None = Field(None, alias="ANEWSPRING_API_KEY")
+    anewspring_instance: str = Field("default", alias="ANEWSPRING_INSTANCE")
+    anewspring_completion_events: str = Field("completed", alias="ANEWSPRING_COMPLETION_EVENTS")
+
+    # -- xAPI ------------------------------------------------------------------------------
+    xapi_course_pattern: str = Field(r"(?P<course>[^/?#]+)/?$", alias="XAPI_COURSE_PATTERN")
+
+    @property
+    def ilias_tz(self) -> ZoneInfo:
+        return ZoneInfo(self.ilias_timezone)
+
+    @property
+    def anewspring_completion_event_names(self) -> frozenset[str]:
+        return frozenset(n.strip() for n in self.anewspring_completion_events.split(",") if n)
+
+    def webhook_secret(self, source: str) -> str | None:
+        secret: SecretStr | None = getattr(self, f"webhook_secret_{source}")
+        return None if secret is None else secret.get_secret_value()
+
+    @field_validator("timezone", "ilias_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         ZoneInfo(value)  # raises for an unknown zone name

@@ -8,8 +8,15 @@ from gradesync.event import CompletionEvent
 from gradesync.ledger import Admission, Ledger, utcnow
 
 
-def submit(event: CompletionEvent, ledger: Ledger, send: Callable[[str], None]) -> Admission:
-    admission = ledger.admit(event, utcnow())
+def submit(
+    event: CompletionEvent,
+    ledger: Ledger,
+    send: Callable[[str], None],
+    needs: tuple[str, ...] = (),
+) -> Admission:
+    """``needs``: what the worker must fetch from the LMS first (e.g. the grade)."""
+    admission = ledger.admit(event, utcnow(), needs)
+
     if admission.enqueue:
         send(admission.record.id)
     return admission

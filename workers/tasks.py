@@ -12,14 +12,14 @@ from celery.exceptions import Ignore
 
 from gradesync import logs
 from gradesync.coachview.budget import BudgetExhausted
-from gradesync.coachview.errors import (
-    CoachviewError,
-    Permanent,
-    PreconditionFailed,
-    Transient,
-)
 from gradesync.coachview.models import EnrolmentComponent
 from gradesync.coachview.resultlink import ResultMessage, render
+from gradesync.errors import (
+    Permanent,
+    PreconditionFailed,
+    RemoteError,
+    Transient,
+)
 from gradesync.ledger import LedgerError, Record, utcnow
 from gradesync.matching import choose_enrolment_component
 from gradesync.policy import transient_backoff
@@ -43,13 +43,13 @@ class PipelineTask(Task):  # type: ignore[misc]
         started = time.perf_counter()
         try:
             result = self.run(*args, **kwargs)
-        except CoachviewError as exc:
+        except RemoteError as exc:
             self._handle(rid, exc, started)
             raise AssertionError("unreachable") from exc
         log.info("step", key=rid, step=self.step, outcome="ok", duration_ms=_ms(started))
         return result
 
-    def _handle(self, rid: str, exc: CoachviewError, started: float) -> None:
+    def _handle(self, rid: str, exc: RemoteError, started: float) -> None:
         s = resources.settings()
         ledger = resources.ledger()
         error = LedgerError(code=exc.code, message=exc.message)

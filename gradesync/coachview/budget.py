@@ -15,7 +15,7 @@ from typing import Any
 import redis
 
 from gradesync.coachview import api
-from gradesync.coachview.errors import CoachviewError
+from gradesync.errors import RemoteError
 
 KEY = "gs:budget"
 # Coachview does not document whether X-Rate-Limit-Reset is an epoch, a delta or a date:
@@ -40,7 +40,7 @@ return 1
 """
 
 
-class BudgetExhausted(CoachviewError):
+class BudgetExhausted(RemoteError):
     """The day's budget is spent: wait for the reset instead of sending."""
 
     code = "budget_exhausted"

@@ -5,40 +5,22 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
+from gradesync import http
 from gradesync.coachview import api, resultlink
 from gradesync.coachview.budget import Budget
-from gradesync.coachview.errors import (
+from gradesync.coachview.models import Component, EnrolmentComponent, Person
+from gradesync.errors import (
     Permanent,
-    PreconditionFailed,
-    Transient,
     Unresolved,
 )
-from gradesync.coachview.models import Component, EnrolmentComponent, Person
 
 # Refresh this long before the token's stated expiry, so a request never carries a dying token.
 TOKEN_MARGIN_S = 60.0
 PAGE_SIZE = 100
-
-
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """``Retry-After`` as seconds: either delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when - (time.time() if now is None else now))
 
 
 class TokenCache:
@@ -105,12 +87,7 @@ class CoachviewClient:
         if budgeted and self._budget is not None:
             self._budget.check()
         started = time.perf_counter()
-        try:
-            response = self._http.request(method, url, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise Transient(f"{method} {url}: timed out", code="timeout") from exc
-        except httpx.TransportError as exc:
-            raise Transient(f"{method} {url}: {type(exc).__name__}", code="connection") from exc
+        response = http.request(self._http, method, url, **kwargs)
         if budgeted and self._budget is not None:
             self._budget.observe(response.headers)
         if self._on_response is not None:
@@ -146,23 +123,9 @@ class CoachviewClient:
         raise AssertionError("unreachable")
 
     def _raise_for_status(self, response: httpx.Response, what: str) -> None:
-        status = response.status_code
-        if status < 400:
-            return
-        detail = f"{what}: HTTP {status} {_short_body(response)}"
-        if status == 429:
-            if self._budget is not None:
-                self._budget.check()  # the day's budget is gone: wait for the reset
-            raise Transient(
-                detail,
-                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
-                code="rate_limited",
-            )
-        if status >= 500 or status == 408:
-            raise Transient(detail, code=f"http_{status}")
-        if status == 412:
-            raise PreconditionFailed(detail)
-        raise Permanent(detail, code=f"http_{status}")
+        if response.status_code == 429 and self._budget is not None:
+            self._budget.check()  # the day's budget is gone: wait for the reset
+        http.raise_for_status(response, what)
 
     def _get_list(self, path: str, conditions: dict[str, Any], what: str) -> list[dict[str, Any]]:
         response = self._request(
@@ -240,9 +203,3 @@ class CoachviewClient:
                 "not_enrolled", "result link: Coachview found no such person or enrolment"
             )
         self._raise_for_status(response, "result link")
-
-
-def _short_body(response: httpx.Response) -> str:
-    # Coachview's error body format is not public; keep a bounded excerpt for the ledger.
-    text = response.text.strip().replace("\n", " ")
-    return text[:300]

@@ -8,9 +8,9 @@ import pytest
 
 from gradesync.coachview.budget import Budget, BudgetExhausted, parse_reset
 from gradesync.coachview.cache import Directory
-from gradesync.coachview.errors import Unresolved
 from gradesync.coachview.models import Component, Person
 from gradesync.coachview.resultlink import ResultMessage, parse, render, sign, verify
+from gradesync.errors import Unresolved
 
 
 class Clock:

@@ -4,8 +4,9 @@ import httpx
 import pytest
 import respx
 
-from gradesync.coachview.client import CoachviewClient, retry_after_seconds
-from gradesync.coachview.errors import Permanent, PreconditionFailed, Transient
+from gradesync.coachview.client import CoachviewClient
+from gradesync.errors import Permanent, PreconditionFailed, Transient
+from gradesync.http import retry_after_seconds
 
 BASE = "https://cv.test"
 

@@ -4,8 +4,8 @@ from datetime import date
 
 import pytest
 
-from gradesync.coachview.errors import Permanent, Unresolved
 from gradesync.coachview.models import Component, EnrolmentComponent, Person
+from gradesync.errors import Permanent, Unresolved
 from gradesync.matching import (
     choose_enrolment_component,
     choose_person,

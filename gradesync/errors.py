@@ -1,4 +1,4 @@
-"""Typed outcomes of a Coachview call: what the pipeline does next depends only on the type."""
+"""Typed outcomes of a remote call (Coachview or an LMS): what happens next depends on the type."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Literal
 UnresolvedReason = Literal["unknown_person", "unknown_course", "not_enrolled"]
 
 
-class CoachviewError(Exception):
-    code: str = "coachview_error"
+class RemoteError(Exception):
+    code: str = "remote_error"
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -17,7 +17,7 @@ class CoachviewError(Exception):
             self.code = code
 
 
-class Unresolved(CoachviewError):
+class Unresolved(RemoteError):
     """Coachview cannot place the result yet; the daily retry may succeed later."""
 
     def __init__(self, reason: UnresolvedReason, message: str) -> None:
@@ -25,7 +25,7 @@ class Unresolved(CoachviewError):
         self.reason = reason
 
 
-class Transient(CoachviewError):
+class Transient(RemoteError):
     """5xx, 429, timeouts, connection errors: the same request may succeed soon."""
 
     code = "transient"
@@ -35,13 +35,13 @@ class Transient(CoachviewError):
         self.retry_after = retry_after
 
 
-class Permanent(CoachviewError):
+class Permanent(RemoteError):
     """Coachview rejected the request; repeating it unchanged cannot help."""
 
     code = "rejected"
 
 
-class PreconditionFailed(CoachviewError):
+class PreconditionFailed(RemoteError):
     """The record changed since we read it (stale ``If-Match``): re-read and decide again."""
 
     code = "stale"

@@ -1,0 +1,121 @@
+"""Prometheus metrics. The ingress counts what it receives; everything that happens in other
+processes (workers, beat) is kept in Redis and read at scrape time, so one ``/metrics`` shows
+the whole system without Prometheus multiprocess files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import redis
+from prometheus_client import REGISTRY, Counter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+from gradesync.ledger import Ledger
+
+RECEIVED = Counter(
+    "gradesync_completions_received_total",
+    "Completion events received by the ingress, by source and admission outcome",
+    ["source", "outcome"],
+)
+REJECTED = Counter(
+    "gradesync_ingress_rejected_total",
+    "Requests the ingress refused, by source and error code",
+    ["source", "error"],
+)
+
+CV_KEY = "gs:metrics:coachview"
+PASS_KEY = "gs:metrics:retry_pass"
+BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+QUEUE = "gradesync"
+
+
+def received(source: str, outcome: str) -> None:
+    RECEIVED.labels(source, outcome).inc()
+
+
+def rejected(source: str, error: str) -> None:
+    REJECTED.labels(source, error).inc()
+
+
+def observe_coachview(r: redis.Redis, route: str, status: int, seconds: float) -> None:
+    """One Coachview request's latency, into shared bucket counters (one round trip)."""
+    label = f"{route}|{status}"
+    bucket = next((str(b) for b in BUCKETS if seconds <= b), "+Inf")
+    with r.pipeline(transaction=False) as pipe:
+        pipe.hincrby(CV_KEY, f"{label}|{bucket}", 1)
+        pipe.hincrbyfloat(CV_KEY, f"{label}|sum", seconds)
+        pipe.execute()
+
+
+def count_retry_pass(r: redis.Redis, requeued: int, given_up: int) -> None:
+    with r.pipeline(transaction=False) as pipe:
+        pipe.hincrby(PASS_KEY, "runs", 1)
+        pipe.hincrby(PASS_KEY, "requeued", requeued)
+        pipe.hincrby(PASS_KEY, "given_up", given_up)
+        pipe.execute()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class SharedCollector(Collector):
+    """Reads the cross-process numbers from Redis when Prometheus scrapes."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def collect(self) -> Iterator[Any]:
+        r = self.ledger.r
+        records = GaugeMetricFamily(
+            "gradesync_ledger_records", "Ledger records by state", labels=["state"]
+        )
+        for state, n in self.ledger.counts().items():
+            records.add_metric([state], n)
+        yield records
+        yield GaugeMetricFamily(
+            "gradesync_queue_depth", "Messages waiting on the broker queue", value=r.llen(QUEUE)
+        )
+        passes = {_text(k): float(v) for k, v in r.hgetall(PASS_KEY).items()}
+        for name, help_text in (
+            ("runs", "Daily retry passes run"),
+            ("requeued", "Records re-enqueued by the daily retry pass"),
+            ("given_up", "Records given up by the daily retry pass"),
+        ):
+            yield CounterMetricFamily(
+                f"gradesync_retry_pass_{name}", help_text, value=passes.get(name, 0.0)
+            )
+        yield self._latency(r)
+
+    @staticmethod
+    def _latency(r: redis.Redis) -> HistogramMetricFamily:
+        raw = {_text(k): float(v) for k, v in r.hgetall(CV_KEY).items()}
+        series: dict[tuple[str, str], dict[str, float]] = {}
+        for field, value in raw.items():
+            route, status, bucket = field.rsplit("|", 2)
+            series.setdefault((route, status), {})[bucket] = value
+        family = HistogramMetricFamily(
+            "gradesync_coachview_request_seconds",
+            "Coachview request latency by route and status",
+            labels=["route", "status"],
+        )
+        for (route, status), values in sorted(series.items()):
+            cumulative, buckets = 0.0, []
+            for bound in (*map(str, BUCKETS), "+Inf"):
+                cumulative += values.get(bound, 0.0)
+                buckets.append((bound, cumulative))
+            family.add_metric([route, status], buckets, values.get("sum", 0.0))
+        return family
+
+
+_collector: SharedCollector | None = None
+
+
+def refresh(ledger: Ledger) -> None:
+    """Register the shared collector once, for this process's registry."""
+    global _collector
+    if _collector is None:
+        _collector = SharedCollector(ledger)
+        REGISTRY.register(_collector)

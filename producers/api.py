@@ -1,0 +1,282 @@
+"""The producers' HTTP ingress (``gradesync api``): authenticate, validate, record, enqueue.
+
+Nothing slow happens here: no LMS or Coachview call, only Redis. A request is answered once
+its completion is durably in the ledger (and its outbox) and handed to the broker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any, Literal
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gradesync import logs, metrics
+from gradesync.event import CompletionEvent, field_errors
+from gradesync.ledger import Ledger
+from gradesync.settings import Settings, get_settings
+from producers import signatures
+from producers.native import Completion, Parsed, adapter
+from producers.submit import submit
+
+log = logs.get("gradesync.api")
+Auth = Literal["standard", "moodle", "anewspring"]
+REPLAY_TTL_S = 2 * signatures.TOLERANCE_S + 60
+
+
+class Reject(Exception):
+    def __init__(self, status: int, error: str, detail: Any) -> None:
+        super().__init__(detail)
+        self.status, self.error, self.detail = status, error, detail
+
+
+def _json_type(content_type: str) -> bool:
+    media = content_type.split(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Reject(413, "too_large", f"body exceeds {limit} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise Reject(413, "too_large", f"body exceeds {limit} bytes")
+    return body
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Reject(400, "malformed_json", f"body is not valid JSON: {exc}") from exc
+
+
+class Ingress:
+    def __init__(self, ledger: Ledger, send: Callable[[str], None], settings: Settings) -> None:
+        self.ledger = ledger
+        self.send = send
+        self.settings = settings
+
+    # -- authentication ------------------------------------------------------------------------
+
+    def _secret(self, source: str) -> str | None:
+        secret = self.settings.webhook_secret(source)
+        if secret is None and not self.settings.insecure_dev:
+            raise Reject(401, "unauthenticated", f"no webhook secret is configured for {source}")
+        return secret
+
+    def authenticate(
+        self, source: str, auth: Auth, headers: dict[str, str], body: bytes, data: Any
+    ) -> str | None:
+        """Verify the caller; return the Standard Webhooks message id when there is one."""
+        secret = self._secret(source)
+        if secret is None:  # GRADESYNC_INSECURE_DEV=1 and no secret: development only
+            return None
+        try:
+            if auth == "anewspring":
+                signatures.verify_anewspring(secret, headers.get("x-webhook-signature"), body)
+                return None
+            if auth == "moodle" and not signatures.has_standard_headers(headers):
+                token = data.get("token") if isinstance(data, dict) else None
+                signatures.verify_token(secret, token)
+                return None
+            return signatures.verify_standard(secret, headers, body)
+        except signatures.SignatureError as exc:
+            raise Reject(401, "unauthenticated", str(exc)) from exc
+
+    # -- replay protection (Standard Webhooks' webhook-id) ---------------------------------
+
+    def _replay_key(self, source: str, msg_id: str) -> str:
+        return f"gs:webhook:{source}:{hashlib.sha256(msg_id.encode()).hexdigest()[:32]}"
+
+    def replayed(self, source: str, msg_id: str, body: bytes) -> tuple[int, dict[str, Any]] | None:
+        raw = self.ledger.r.get(self._replay_key(source, msg_id))
+        if raw is None:
+            return None
+        seen = json.loads(raw)
+        if seen["body"] != hashlib.sha256(body).hexdigest():
+            raise Reject(409, "replayed_id", "webhook-id was used before with a different body")
+        return 200, seen["response"]
+
+    def remember(self, source: str, msg_id: str, body: bytes, response: dict[str, Any]) -> None:
+        value = json.dumps({"body": hashlib.sha256(body).hexdigest(), "response": response})
+        self.ledger.r.set(self._replay_key(source, msg_id), value, ex=REPLAY_TTL_S)
+
+    # -- the one path every source takes -------------------------------------------------------
+
+    def record(self, source: str, parsed: Parsed) -> tuple[int, dict[str, Any]]:
+        if not isinstance(parsed, Completion):
+            metrics.received(source, "ignored")
+            return 202, {"ignored": parsed.reason}
+        admission = submit(parsed.event, self.ledger, self.send, parsed.needs)
+        if admission.outcome == "conflict":
+            metrics.received(source, "conflict")
+            raise Reject(409, "event_id_conflict", "event_id was used before for another event")
+        body = {
+            "key": admission.record.id,
+            "event_id": parsed.event.id,
+            "state": admission.record.state,
+        }
+        metrics.received(source, admission.outcome)
+        return (200 if admission.outcome == "duplicate" else 202), body
+
+    async def handle(
+        self, request: Request, source: str, native: str | None, auth: Auth
+    ) -> JSONResponse:
+        try:
+            status, body = await self._handle(request, source, native, auth)
+        except Reject as exc:
+            if exc.status >= 400:
+                metrics.rejected(source, exc.error)
+            return JSONResponse({"error": exc.error, "detail": exc.detail}, exc.status)
+        return JSONResponse(body, status)
+
+    async def _handle(
+        self, request: Request, source: str, native: str | None, auth: Auth
+    ) -> tuple[int, dict[str, Any]]:
+        body = await _body(request, self.settings.max_body_bytes)
+        if not _json_type(request.headers.get("content-type", "")):
+            raise Reject(415, "unsupported_media_type", "send Content-Type: application/json")
+        data = _parse_json(body)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        msg_id = self.authenticate(source, auth, headers, body, data)
+        if msg_id is not None:
+            earlier = await run_in_threadpool(self.replayed, source, msg_id, body)
+            if earlier is not None:
+                return earlier
+        if isinstance(data, dict):
+            data.pop("token", None)  # Moodle's shared secret never reaches the ledger
+        try:
+            items = adapter(native)(data)
+        except ValidationError as exc:
+            raise Reject(422, "invalid", field_errors(exc)) from exc
+        except ValueError as exc:
+            raise Reject(422, "invalid", [{"field": "(body)", "message": str(exc)}]) from exc
+        if len(items) != 1:
+            raise Reject(422, "invalid", "send one completion per request")
+        try:
+            status, response = await run_in_threadpool(self.record, source, items[0])
+        except redis.RedisError as exc:
+            log.error("ingress_redis_unavailable", error=type(exc).__name__)
+            raise Reject(503, "unavailable", "the ledger is unreachable; retry later") from exc
+        if msg_id is not None:
+            await run_in_threadpool(self.remember, source, msg_id, body, response)
+        return status, response
+
+
+def _object_body(schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema or {"type": "object"}}},
+        }
+    }
+
+
+def create_app(
+    ledger: Ledger | None = None,
+    send: Callable[[str], None] | None = None,
+    settings: Settings | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    if ledger is None:
+        ledger = Ledger(redis.Redis.from_url(settings.redis_url))
+    if send is None:
+        from workers.pipeline import enqueue
+
+        send = enqueue
+
+    ingress = Ingress(ledger, send, settings)
+    app = FastAPI(
+        title="gradesync ingress",
+        version="1",
+        description="LMS completion events in; see README for authentication per source.",
+    )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse({"error": code, "detail": exc.detail}, exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": "invalid", "detail": str(exc)}, 422)
+
+    responses: dict[int | str, dict[str, Any]] = {
+        code: {"description": text}
+        for code, text in {
+            200: "already recorded (same body as the first time)",
+            202: "recorded and enqueued, or ignored (not a completion)",
+            400: "malformed JSON",
+            401: "bad or missing signature / token",
+            409: "webhook-id or event_id replayed with a different body",
+            413: "body too large",
+            415: "not JSON",
+            422: "invalid fields (named in detail)",
+            503: "the ledger is unreachable",
+        }.items()
+    }
+    canonical_schema = CompletionEvent.model_json_schema()
+
+    @app.post(
+        "/events",
+        status_code=202,
+        responses=responses,
+        openapi_extra=_object_body(canonical_schema),
+    )
+    async def canonical(request: Request) -> JSONResponse:
+        """The canonical event, signed per Standard Webhooks."""
+        return await ingress.handle(request, "canonical", None, "standard")
+
+    @app.post("/events/moodle", status_code=202, responses=responses, openapi_extra=_object_body())
+    async def moodle(request: Request) -> JSONResponse:
+        """Moodle ``local_webhooks`` body; authenticated by its ``token`` or a signature."""
+        return await ingress.handle(request, "moodle", "moodle", "moodle")
+
+    @app.post(
+        "/events/anewspring", status_code=202, responses=responses, openapi_extra=_object_body()
+    )
+    async def anewspring(request: Request) -> JSONResponse:
+        """aNewSpring webhook; ``X-WebHook-Signature`` = Base64(HMAC-SHA1(body))."""
+        return await ingress.handle(request, "anewspring", "anewspring", "anewspring")
+
+    @app.post("/events/ilias", status_code=202, responses=responses, openapi_extra=_object_body())
+    async def ilias(request: Request) -> JSONResponse:
+        """ILIAS ``updateStatus`` parameters as JSON, signed per Standard Webhooks."""
+        return await ingress.handle(request, "ilias", "ilias", "standard")
+
+    @app.post("/events/xapi", status_code=202, responses=responses, openapi_extra=_object_body())
+    async def xapi(request: Request) -> JSONResponse:
+        """An xAPI "completed" statement, signed per Standard Webhooks."""
+        return await ingress.handle(request, "xapi", "xapi", "standard")
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", responses={503: {"description": "Redis unreachable"}})
+    def readyz() -> JSONResponse:
+        try:
+            ingress.ledger.r.ping()
+        except redis.RedisError as exc:
+            return JSONResponse({"error": "unavailable", "detail": type(exc).__name__}, 503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def prometheus() -> PlainTextResponse:
+        metrics.refresh(ingress.ledger)
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

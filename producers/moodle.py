@@ -1,0 +1,59 @@
+"""Moodle: the ``local_webhooks`` plugin's POST body in, a canonical completion out.
+
+Source: valentineus/moodle-webhooks ``classes/handler.php`` posts
+``json_encode($event->get_data())`` with the service's ``token`` added (later versions also
+``host`` and ``extra``); the data is
+
+Moodle's event record (``core\\event\\base::get_data``): ``eventname``, ``objectid``,
+``courseid``, ``userid`` (the acting user), ``relateduserid`` (the learner), ``timecreated``.
+For ``\\core\\event\\course_completed`` the ``objectid`` is the ``course_completions`` row.
+Ids may arrive as strings. Sample: tests/fixtures/moodle-local_webhooks-course_completed.json.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gradesync.event import CompletionEvent, Identifier
+from producers.native import NEEDS_GRADE, Completion, Ignored, Parsed
+
+COURSE_COMPLETED = "\\core\\event\\course_completed"
+
+
+class MoodleEnvelope(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    eventname: str = Field(min_length=1)
+
+
+class MoodleCourseCompleted(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    eventname: str
+    relateduserid: Identifier
+    courseid: Identifier
+    objectid: Identifier | None = None
+    timecreated: int = Field(gt=0)
+    host: str | None = None
+
+
+def parse(data: Any) -> list[Parsed]:
+    if not isinstance(data, dict):
+        raise ValueError("a Moodle webhook body must be a JSON object")
+    envelope = MoodleEnvelope.model_validate(data)
+    if envelope.eventname != COURSE_COMPLETED:
+        return [Ignored(reason=f"moodle event {envelope.eventname} is not a course completion")]
+    done = MoodleCourseCompleted.model_validate(data)
+    instance = done.host or "default"
+    event = CompletionEvent.model_validate(
+        {
+            "source": "moodle",
+            "source_instance": instance,
+            "event_id": f"moodle-{instance}-course_completed-{done.objectid}-{done.timecreated}",
+            "person_id": done.relateduserid,
+            "course_id": done.courseid,
+            "completed_at": done.timecreated,
+        }
+    )
+    # Moodle's event carries no grade; the worker fetches it (and maps ids if configured).
+    return [Completion(event=event, needs=(NEEDS_GRADE,))]

@@ -1,0 +1,84 @@
+"""Caller authentication for the ingress: Standard Webhooks, aNewSpring's HMAC, Moodle's token.
+
+Standard Webhooks (standardwebhooks.com, spec/standard-webhooks.md): headers ``webhook-id``,
+``webhook-timestamp`` (epoch seconds) and ``webhook-signature`` (space-separated ``v1,<base64>``
+entries), each an HMAC-SHA256 of ``"{id}.{timestamp}.{body}"`` keyed by the secret's bytes
+(``whsec_<base64>``); timestamps more than 5 minutes off are refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Mapping
+
+TOLERANCE_S = 5 * 60
+
+
+class SignatureError(Exception):
+    """The caller could not be authenticated (401)."""
+
+
+def signing_key(secret: str) -> bytes:
+    """``whsec_<base64>`` decodes to the key; a plain secret (Moodle's token) is its UTF-8."""
+    if secret.startswith("whsec_"):
+        try:
+            return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        except binascii.Error as exc:
+            raise ValueError("a whsec_ secret must be base64 after the prefix") from exc
+    return secret.encode()
+
+
+def standard_signature(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def has_standard_headers(headers: Mapping[str, str]) -> bool:
+    return "webhook-signature" in headers
+
+
+def verify_standard(
+    secret: str, headers: Mapping[str, str], body: bytes, now: float | None = None
+) -> str:
+    """Check a Standard Webhooks signature; return the ``webhook-id`` (the replay key)."""
+    msg_id = headers.get("webhook-id")
+    timestamp = headers.get("webhook-timestamp")
+    signatures = headers.get("webhook-signature")
+    if not msg_id or not timestamp or not signatures:
+        raise SignatureError("webhook-id, webhook-timestamp and webhook-signature are required")
+    try:
+        sent = int(timestamp)
+    except ValueError as exc:
+        raise SignatureError("webhook-timestamp must be epoch seconds") from exc
+    if abs((time.time() if now is None else now) - sent) > TOLERANCE_S:
+        raise SignatureError("webhook-timestamp is outside the 5-minute tolerance")
+    expected = standard_signature(secret, msg_id, timestamp, body)
+    for candidate in signatures.split():
+        if hmac.compare_digest(candidate, expected):
+            return msg_id
+    raise SignatureError("no webhook-signature matches")
+
+
+def anewspring_signature(secret: str, body: bytes) -> str:
+    """aNewSpring: ``X-WebHook-Signature`` = Base64(HMAC-SHA1(body, secret))."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha1).digest()).decode()
+
+
+def verify_anewspring(secret: str, signature: str | None, body: bytes) -> None:
+    if not signature:
+        raise SignatureError("X-WebHook-Signature is required")
+    if not hmac.compare_digest(signature.strip(), anewspring_signature(secret, body)):
+        raise SignatureError("X-WebHook-Signature does not match")
+
+
+def verify_token(secret: str, token: object) -> None:
+    if not isinstance(token, str) or not token:
+        raise SignatureError("token is required")
+    if not secrets.compare_digest(token.encode(), secret.encode()):
+        raise SignatureError("token does not match")

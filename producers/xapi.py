@@ -1,0 +1,107 @@
+"""xAPI: a "completed" statement in, a canonical completion out — for any LMS that speaks it.
+
+Source: xAPI 1.0.3 (adlnet/xAPI-Spec, xAPI-Data.md): ``actor.account.{homePage,name}``,
+``verb.id``, ``object.id``, ``result.score.{scaled,raw,min,max}``, ``timestamp``, ``id``.
+Sample: tests/fixtures/xapi-completed.json.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from gradesync.event import CompletionEvent
+from gradesync.settings import get_settings
+from producers.native import Completion, Ignored, Parsed
+
+COMPLETED = "http://adlnet.gov/expapi/verbs/completed"
+
+
+class Account(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    homePage: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+
+
+class Actor(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    account: Account
+
+
+class Verb(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+
+
+class Activity(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str = Field(min_length=1)
+
+
+class Score(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    scaled: float | None = Field(None, ge=-1, le=1)
+    raw: float | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+class Result(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    score: Score | None = None
+    completion: bool | None = None
+
+
+class Statement(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str | None = None
+    actor: Actor
+    verb: Verb
+    object: Activity
+    result: Result | None = None
+    timestamp: AwareDatetime
+
+
+def grade(score: Score | None) -> str | None:
+    """Raw on a 10-point scale as is; other raw/max and scaled as a 1-decimal grade out of 10."""
+    if score is None:
+        return None
+    if score.raw is not None:
+        if score.max in (None, 10):
+            return format(Decimal(str(score.raw)).normalize(), "f")
+        if score.max:
+            return f"{score.raw / score.max * 10:.1f}"
+    if score.scaled is not None:
+        return f"{max(score.scaled, 0) * 10:.1f}"
+    return None
+
+
+def course_id(object_id: str) -> str:
+    pattern = get_settings().xapi_course_pattern
+    match = re.search(pattern, object_id)
+    if match is None:
+        raise ValueError(f"object.id does not match XAPI_COURSE_PATTERN {pattern!r}")
+    return match.group("course") if "course" in match.re.groupindex else match.group(0)
+
+
+def parse(data: Any) -> list[Parsed]:
+    if not isinstance(data, dict):
+        raise ValueError("an xAPI statement must be a JSON object")
+    statement = Statement.model_validate(data)
+    if statement.verb.id != COMPLETED:
+        return [Ignored(reason=f"xAPI verb {statement.verb.id} is not {COMPLETED}")]
+    event = CompletionEvent.model_validate(
+        {
+            "source": "xapi",
+            "source_instance": statement.actor.account.homePage,
+            "event_id": f"xapi-{statement.id}" if statement.id else None,
+            "person_id": statement.actor.account.name,
+            "course_id": course_id(statement.object.id),
+            "grade": grade(statement.result.score if statement.result else None),
+            "completed_at": statement.timestamp,
+        }
+    )
+    return [Completion(event=event)]
