@@ -76,6 +76,15 @@ class Record(BaseModel):
     def key(self) -> CompletionKey:
         return self.event.key
 
+    @property
+    def coachview_person_id(self) -> str:
+        """The id Coachview knows the learner by (the LMS id unless mapped)."""
+        return self.match_person_id or self.event.person_id
+
+    @property
+    def coachview_course_id(self) -> str:
+        return self.match_course_id or self.event.course_id
+
     def public(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
         data["key"] = self.key.text()
@@ -269,6 +278,37 @@ class Ledger:
             return _Change(record=rec, history=[_hist(now, "started", attempt=rec.attempts)]), rec
 
         return self._change(rid, decide)
+
+    def enriched(
+        self,
+        rid: str,
+        now: datetime,
+        grade: str | None,
+        match_person_id: str | None,
+        match_course_id: str | None,
+        note: str | None,
+    ) -> None:
+        """Store what the LMS told us; the LMS grade fills a grade the event did not carry."""
+
+        def decide(old: Record | None) -> tuple[_Change, None]:
+            if old is None:
+                return _Change(), None
+            event = old.event
+            if event.grade is None and grade is not None:
+                event = event.model_copy(update={"grade": grade})
+            rec = old.model_copy(
+                update={
+                    "event": event,
+                    "needs": [],
+                    "match_person_id": match_person_id,
+                    "match_course_id": match_course_id,
+                    "steps": [*old.steps, "lms"] if "lms" not in old.steps else old.steps,
+                    "updated": now,
+                }
+            )
+            return _Change(record=rec, history=[_hist(now, "step", step="lms", note=note)]), None
+
+        self._change(rid, decide)
 
     def step_done(
         self, rid: str, step: str, now: datetime, note: dict[str, Any] | None = None

@@ -43,7 +43,7 @@ class Envelope(BaseModel):
     created: str | int | None = None
 
 
-def _pick(data: dict[str, Any], paths: tuple[str, ...]) -> Any:
+def pick(data: dict[str, Any], paths: tuple[str, ...]) -> Any:
     for path in paths:
         node: Any = data
         for part in path.split("."):
@@ -63,17 +63,17 @@ def parse(data: Any) -> list[Parsed]:
     completion_events = get_settings().anewspring_completion_event_names
     if envelope.event not in completion_events:
         return [Ignored(reason=f"aNewSpring event {envelope.event} is not a course completion")]
-    raw_id = _pick(data, MAPPING.event_id)
-    grade = _pick(data, MAPPING.grade)
+    raw_id = pick(data, MAPPING.event_id)
+    grade = pick(data, MAPPING.grade)
     event = CompletionEvent.model_validate(
         {
             "source": "anewspring",
             "source_instance": get_settings().anewspring_instance,
             "event_id": f"anewspring-{raw_id}" if raw_id is not None else None,
-            "person_id": _pick(data, MAPPING.person_id),
-            "course_id": _pick(data, MAPPING.course_id),
+            "person_id": pick(data, MAPPING.person_id),
+            "course_id": pick(data, MAPPING.course_id),
             "grade": grade,
-            "completed_at": _pick(data, MAPPING.completed_at),
+            "completed_at": pick(data, MAPPING.completed_at),
         }
     )
     return [Completion(event=event, needs=() if grade is not None else (NEEDS_GRADE,))]

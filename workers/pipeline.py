@@ -9,6 +9,7 @@ from gradesync.settings import Delivery
 from workers import resources
 from workers.tasks import (
     approve,
+    fetch_from_lms,
     mark_completed,
     post_result_link,
     resolve_course,
@@ -21,24 +22,32 @@ from workers.tasks import (
 
 
 def completion_chain(rid: str, delivery: Delivery | None = None) -> Signature:
-    """Resolve identities, then the five Coachview writes (six effects: approval has its date)."""
-    if (delivery or resources.settings().coachview_delivery) == "resultlink":
-        steps = [
-            resolve_person.si(rid),
-            resolve_course.s(rid),  # known course? (cached; the ledger says which)
-            post_result_link.s(rid),  # one signed XML: Coachview does all six effects
-        ]
-        return _redacted(rid, steps)
-    steps = [
-        resolve_person.si(rid),  # LMS person id → Coachview person
-        resolve_enrolment_component.s(rid),  # course id → component → learner's enrolment
-        write_result.s(rid),  # 1. the final grade, unless one is registered
-        tick_attendance.s(rid),  # 2. attendance (locked afterwards)
-        tick_pass.s(rid),  # 3. pass (locked afterwards)
-        mark_completed.s(rid),  # 4. training-request component completed
-        approve.s(rid),  # 5+6. approved, dated the LMS completion day
+    """The whole flow of one completion: LMS facts, Coachview identities, then the writes."""
+    first = [
+        fetch_from_lms.si(rid),  # start the attempt; the grade (and mapped ids) from the LMS
+        resolve_person.s(rid),  # LMS person id → Coachview person (external id, then id)
     ]
-    return _redacted(rid, steps)
+    if (delivery or resources.settings().coachview_delivery) == "resultlink":
+        return _redacted(
+            rid,
+            [
+                *first,
+                resolve_course.s(rid),  # the course is known? (cached; the ledger says which)
+                post_result_link.s(rid),  # one signed XML: Coachview does all six effects
+            ],
+        )
+    return _redacted(
+        rid,
+        [
+            *first,
+            resolve_enrolment_component.s(rid),  # course → component → the learner's enrolment
+            write_result.s(rid),  # 1. the final grade, unless a result is registered
+            tick_attendance.s(rid),  # 2. attendance (locked afterwards)
+            tick_pass.s(rid),  # 3. pass (locked afterwards)
+            mark_completed.s(rid),  # 4. training-request component completed
+            approve.s(rid),  # 5 + 6. approved, dated the day of the LMS completion
+        ],
+    )
 
 
 def _redacted(rid: str, steps: list[Signature]) -> Signature:

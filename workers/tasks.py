@@ -24,6 +24,7 @@ from gradesync.ledger import LedgerError, Record, utcnow
 from gradesync.matching import choose_enrolment_component
 from gradesync.policy import transient_backoff
 from gradesync.steps import KeepExisting, Step, Write, plan
+from producers.enrich import enrich
 from workers import resources
 from workers.app import app
 
@@ -102,13 +103,24 @@ def pipeline_task(step: str) -> Any:
     return app.task(bind=True, base=PipelineTask, name=f"gradesync.{step}", step=step)
 
 
-@pipeline_task("resolve_person")
-def resolve_person(self: PipelineTask, rid: str) -> Context:
+@pipeline_task("fetch_from_lms")
+def fetch_from_lms(self: PipelineTask, rid: str) -> Context:
     record = resources.ledger().start(rid, utcnow())
     if record is None or record.state != "in_progress":
         raise Ignore()
+    found = enrich(record, resources.settings())
+    if found is not None:
+        resources.ledger().enriched(
+            rid, utcnow(), found.grade, found.match_person_id, found.match_course_id, found.note
+        )
+    return {}
+
+
+@pipeline_task("resolve_person")
+def resolve_person(self: PipelineTask, ctx: Context, rid: str) -> Context:
+    record = _open_record(rid)
     fields = resources.settings().person_match_order
-    person = resources.directory().person(record.event.person_id, fields)
+    person = resources.directory().person(record.coachview_person_id, fields)
     resources.ledger().step_done(rid, "person", utcnow())
     return {"person": person.id}
 
@@ -116,7 +128,7 @@ def resolve_person(self: PipelineTask, rid: str) -> Context:
 @pipeline_task("resolve_course")
 def resolve_course(self: PipelineTask, ctx: Context, rid: str) -> Context:
     record = _open_record(rid)
-    components = resources.directory().components(record.event.course_id)
+    components = resources.directory().components(record.coachview_course_id)
     resources.ledger().step_done(rid, "course", utcnow())
     return {**ctx, "components": [c.id for c in components]}
 
@@ -124,7 +136,7 @@ def resolve_course(self: PipelineTask, ctx: Context, rid: str) -> Context:
 @pipeline_task("resolve_enrolment_component")
 def resolve_enrolment_component(self: PipelineTask, ctx: Context, rid: str) -> Context:
     record = _open_record(rid)
-    components = resources.directory().components(record.event.course_id)
+    components = resources.directory().components(record.coachview_course_id)
     candidates = resources.coachview().enrolment_components(
         ctx["person"], [c.id for c in components]
     )
@@ -140,8 +152,8 @@ def post_result_link(self: PipelineTask, ctx: Context, rid: str) -> Context:
     event = record.event
     message = ResultMessage(
         person_id=ctx["person"],
-        extern_id=event.person_id,
-        course_id=event.course_id,
+        extern_id=record.coachview_person_id,
+        course_id=record.coachview_course_id,
         grade=event.grade,
         completed_on=event.approval_date(s.tz),
     )
