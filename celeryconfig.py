@@ -53,6 +53,10 @@ beat_schedule = {
         "task": "gradesync.retry_pass",
         "schedule": crontab(hour=_s.retry_time.hour, minute=_s.retry_time.minute),
     },
+    "gradesync-ilias-poll": {
+        "task": "gradesync.poll_ilias",
+        "schedule": _s.ilias_poll_interval_s,
+    },
     "gradesync-sweep": {
         "task": "gradesync.sweep",
         "schedule": _s.sweep_interval_s,

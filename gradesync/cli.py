@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from gradesync.event import describe, parse_event
 from gradesync.ledger import STATES, Ledger, Record, utcnow
 from gradesync.settings import get_settings
 
@@ -52,47 +50,72 @@ def _read_input(path: str) -> str:
 @app.command()
 def enqueue(
     file: Annotated[str, typer.Argument(help="A JSON object, JSON array or NDJSON; - for stdin")],
+    source: Annotated[
+        str | None,
+        typer.Option(help="Native format: moodle, ilias (LPData XML too), anewspring, xapi"),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Record completion events and queue them for delivery to Coachview."""
+    from producers.intake import Intake
     from producers.reader import read_items
-    from producers.submit import submit
-    from workers.pipeline import enqueue as send
 
-    ledger = _ledger()
-    rejected = 0
-    for item in read_items(_read_input(file)):
-        line: dict[str, Any] = {"item": item.position}
-        try:
-            if item.error is not None:
-                raise ValueError(item.error)
-            event = parse_event(item.data)
-        except ValidationError as exc:
-            line |= {"accepted": False, "error": describe(exc)}
-        except ValueError as exc:
-            line |= {"accepted": False, "error": str(exc)}
-        else:
-            admission = submit(event, ledger, send)
-            if admission.outcome == "conflict":
-                line |= {"accepted": False, "error": "event_id was used before for another event"}
-            else:
-                line |= {
-                    "accepted": True,
-                    "key": admission.record.id,
-                    "event_id": event.id,
-                    "state": admission.record.state,
-                    "outcome": admission.outcome,
-                }
-        rejected += not line["accepted"]
+    try:
+        intake = Intake.for_source(source, _ledger())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--source") from exc
+    text = _read_input(file)
+    if source == "ilias" and text.lstrip().startswith("<"):
+        lines = intake.take(1, text)
+    else:
+        lines = [
+            line
+            for item in read_items(text)
+            for line in intake.take(item.position, item.data, item.error)
+        ]
+    for line in lines:
         if as_json:
             _emit_json(line)
-        elif line["accepted"]:
-            out.print(
-                f"#{item.position} accepted {line['key']} {line['state']} ({line['outcome']})"
-            )
         else:
-            out.print(f"#{item.position} rejected: {line['error']}")
-    raise typer.Exit(1 if rejected else 0)
+            out.print(intake.describe(line))
+    raise typer.Exit(1 if any(line["outcome"] == "rejected" for line in lines) else 0)
+
+
+@app.command()
+def backfill(
+    file: Annotated[Path, typer.Argument(help="CSV with the canonical event's columns")],
+    rejects: Annotated[
+        Path | None, typer.Option(help="Where rejected rows go (default: FILE.rejected.csv)")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Load historical completions from a CSV file, with a progress bar and a summary."""
+    from producers.backfill import run_backfill
+
+    rejects = rejects or file.with_suffix(".rejected.csv")
+    summary = run_backfill(file, rejects, _ledger(), progress=not as_json)
+    if as_json:
+        _emit_json(summary.model_dump())
+    else:
+        out.print(
+            f"{summary.rows} rows: {summary.accepted} accepted "
+            f"({summary.duplicates} already known), {summary.rejected} rejected"
+            + (f" → {rejects}" if summary.rejected else "")
+        )
+    raise typer.Exit(1 if summary.rejected else 0)
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Run the HTTP ingress for LMS webhooks."""
+    import uvicorn
+
+    from producers.api import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
 
 
 def _parse_as_of(value: str | None) -> datetime:

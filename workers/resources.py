@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 from functools import lru_cache
 
+import httpx
 import redis
 from celery.signals import setup_logging, worker_process_init
 
-from gradesync import logs
+from gradesync import logs, metrics
 from gradesync.coachview.budget import Budget
 from gradesync.coachview.cache import Directory
 from gradesync.coachview.client import CoachviewClient
@@ -40,7 +42,16 @@ def coachview() -> CoachviewClient:
         scope=s.coachview_scope,
         timeout_s=s.coachview_timeout_s,
         budget=budget(),
+        on_response=_observe,
     )
+
+
+_ID = re.compile(r"/\d+(?=/|$)")
+
+
+def _observe(response: httpx.Response, seconds: float) -> None:
+    route = f"{response.request.method} {_ID.sub('/{id}', response.request.url.path)}"
+    metrics.observe_coachview(ledger().r, route, response.status_code, seconds)
 
 
 @lru_cache(maxsize=1)

@@ -7,8 +7,10 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from gradesync import logs
+from gradesync import logs, metrics
 from gradesync.ledger import Ledger, utcnow
+from producers.ilias_poller import poll
+from producers.ilias_soap import IliasSoap
 from workers import resources
 from workers.app import app
 from workers.pipeline import enqueue
@@ -42,6 +44,7 @@ def run_retry_pass(
     while True:
         ids = ledger.due_ids(as_of, BATCH)
         if not ids:
+            metrics.count_retry_pass(ledger.r, result.requeued, result.given_up)
             return result
         moved = 0
         for rid in ids:
@@ -54,6 +57,7 @@ def run_retry_pass(
                 result.given_up += 1
                 moved += 1
         if moved == 0:  # everything left was taken by a concurrent pass
+            metrics.count_retry_pass(ledger.r, result.requeued, result.given_up)
             return result
 
 
@@ -79,6 +83,24 @@ def retry_pass_task() -> dict[str, int]:
     s = resources.settings()
     result = run_retry_pass(resources.ledger(), utcnow(), s.retry_max_attempts)
     log.info("retry_pass", requeued=result.requeued, given_up=result.given_up)
+    return result.model_dump()
+
+
+@app.task(name="gradesync.poll_ilias", ignore_result=True)
+def poll_ilias_task() -> dict[str, object] | None:
+    s = resources.settings()
+    if not (s.ilias_soap_url and s.ilias_user and s.ilias_password):
+        return None
+    r = resources.ledger().r
+    # One poll at a time per instance, even with several beats or a slow ILIAS.
+    lock = r.lock(f"gs:lock:ilias:{s.ilias_instance}", timeout=600, blocking=False)
+    if not lock.acquire():
+        return None
+    try:
+        result = poll(IliasSoap(s.ilias_soap_url), resources.ledger(), s, utcnow(), enqueue)
+    finally:
+        lock.release()
+    log.info("ilias_poll", since=result.since, completions=result.completions, new=result.new)
     return result.model_dump()
 
 

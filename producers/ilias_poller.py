@@ -1,0 +1,62 @@
+"""The ILIAS pull: ask for learning-progress changes since a cursor kept in Redis.
+
+The cursor moves to the time the poll started; each poll asks from a little before it
+(``ILIAS_POLL_OVERLAP_S``) so clock drift loses nothing, and the completion key and event id
+make the overlap harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from gradesync.ledger import Ledger
+from gradesync.settings import Settings
+from producers.ilias import TIMESTAMP_FORMAT, parse_lp_data
+from producers.ilias_soap import IliasSoap
+from producers.native import Completion
+from producers.submit import submit
+
+FIRST_POLL_LOOKBACK = timedelta(days=1)
+
+
+class PollResult(BaseModel):
+    since: str
+    completions: int = 0
+    new: int = 0
+    ignored: int = 0
+
+
+def cursor_key(instance: str) -> str:
+    return f"gs:cursor:ilias:{instance}"
+
+
+def poll(
+    soap: IliasSoap, ledger: Ledger, s: Settings, now: datetime, send: Callable[[str], None]
+) -> PollResult:
+    assert s.ilias_user and s.ilias_password
+    key = cursor_key(s.ilias_instance)
+    stored = ledger.r.get(key)
+    cursor = (
+        datetime.fromisoformat(stored.decode() if isinstance(stored, bytes) else str(stored))
+        if stored
+        else now - FIRST_POLL_LOOKBACK
+    )
+    since = (cursor - timedelta(seconds=s.ilias_poll_overlap_s)).astimezone(s.ilias_tz)
+    result = PollResult(since=since.strftime(TIMESTAMP_FORMAT))
+    sid = soap.login(s.ilias_client, s.ilias_user, s.ilias_password.get_secret_value())
+    try:
+        lp_data = soap.learning_progress_changes(sid, result.since)
+    finally:
+        soap.logout(sid)
+    for parsed in parse_lp_data(lp_data):
+        if isinstance(parsed, Completion):
+            result.completions += 1
+            admission = submit(parsed.event, ledger, send, parsed.needs)
+            result.new += admission.outcome == "created"
+        else:
+            result.ignored += 1
+    ledger.r.set(key, now.isoformat())
+    return result

@@ -1,0 +1,73 @@
+"""Events from files (``gradesync enqueue``, ``backfill``): parse, record, enqueue, report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from gradesync.event import describe
+from gradesync.ledger import Ledger
+from producers.native import Completion, Parsed, adapter
+from producers.submit import submit
+
+Line = dict[str, Any]
+
+
+class Intake:
+    def __init__(
+        self, parse: Callable[[Any], list[Parsed]], ledger: Ledger, send: Callable[[str], None]
+    ) -> None:
+        self.parse, self.ledger, self.send = parse, ledger, send
+
+    @classmethod
+    def for_source(cls, source: str | None, ledger: Ledger) -> Intake:
+        from workers.pipeline import enqueue
+
+        return cls(adapter(source), ledger, enqueue)
+
+    def take(self, position: int, data: Any, error: str | None = None) -> list[Line]:
+        """One input item → one report line per event in it (an LPData file holds many)."""
+        if error is not None:
+            return [_rejected(position, error)]
+        try:
+            parsed = self.parse(data)
+        except ValidationError as exc:
+            return [_rejected(position, describe(exc))]
+        except ValueError as exc:
+            return [_rejected(position, str(exc))]
+        return [self._record(position, p) for p in parsed]
+
+    def _record(self, position: int, parsed: Parsed) -> Line:
+        if not isinstance(parsed, Completion):
+            return {
+                "item": position,
+                "accepted": True,
+                "outcome": "ignored",
+                "reason": parsed.reason,
+            }
+        admission = submit(parsed.event, self.ledger, self.send, parsed.needs)
+        if admission.outcome == "conflict":
+            return _rejected(position, "event_id was used before for another event")
+        return {
+            "item": position,
+            "accepted": True,
+            "outcome": admission.outcome,
+            "key": admission.record.id,
+            "event_id": parsed.event.id,
+            "state": admission.record.state,
+        }
+
+    @staticmethod
+    def describe(line: Line) -> str:
+        n = f"#{line['item']}"
+        if line["outcome"] == "rejected":
+            return f"{n} rejected: {line['error']}"
+        if line["outcome"] == "ignored":
+            return f"{n} ignored: {line['reason']}"
+        return f"{n} accepted {line['key']} {line['state']} ({line['outcome']})"
+
+
+def _rejected(position: int, error: str) -> Line:
+    return {"item": position, "accepted": False, "outcome": "rejected", "error": error}
