@@ -3,14 +3,33 @@ test process and every process it starts agree on where Redis and the simulator 
 
 from __future__ import annotations
 
+import base64
 import os
 
 from gradesync.procs import free_port
 
 REDIS_PORT = free_port()
 SIM_PORT = free_port()
+LMS_PORT = free_port()
+API_PORT = free_port()
+LMS = f"http://127.0.0.1:{LMS_PORT}"
+SECRETS = {
+    "canonical": "whsec_" + base64.b64encode(b"canonical-test-secret").decode(),
+    "ilias": "whsec_" + base64.b64encode(b"ilias-test-secret").decode(),
+    "xapi": "whsec_" + base64.b64encode(b"xapi-test-secret").decode(),
+    "moodle": "dev-moodle-token",  # the token in tests/fixtures' Moodle sample
+    "anewspring": "anewspring-test-secret",
+}
 os.environ.update(
     {
+        **{f"GRADESYNC_WEBHOOK_SECRET_{k.upper()}": v for k, v in SECRETS.items()},
+        "MOODLE_URL": LMS,
+        "MOODLE_TOKEN": "fake-moodle-ws-token",
+        "ANEWSPRING_URL": LMS,
+        "ANEWSPRING_API_KEY": "fake-anewspring-key",
+        "ILIAS_SOAP_URL": f"{LMS}/webservice/soap/server.php",
+        "ILIAS_USER": "gradesync",
+        "ILIAS_PASSWORD": "fake",
         "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
         "COACHVIEW_BASE_URL": f"http://127.0.0.1:{SIM_PORT}",
         "GRADESYNC_TRANSIENT_BACKOFF_S": "0.1",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +15,9 @@ import redis
 
 from gradesync.event import CompletionEvent
 from gradesync.ledger import Ledger, Record
-from gradesync.procs import Proc, start_redis, start_sim, start_worker, wait_until
+from gradesync.procs import BIN, Proc, start_redis, start_sim, start_worker, wait_until
 from gradesync.settings import Delivery
-from tests.conftest import REDIS_PORT, SIM_PORT
+from tests.conftest import API_PORT, LMS_PORT, REDIS_PORT, SIM_PORT
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -30,6 +32,8 @@ class Stack:
         self.redis = redis.Redis(port=REDIS_PORT)
         self.ledger = Ledger(self.redis)
         self.sim = httpx.Client(base_url=f"http://127.0.0.1:{SIM_PORT}", timeout=10)
+        self.api = httpx.Client(base_url=f"http://127.0.0.1:{API_PORT}", timeout=10)
+        self.lms = httpx.Client(base_url=f"http://127.0.0.1:{LMS_PORT}", timeout=10)
 
     # -- simulator ---------------------------------------------------------------------------
     def seed(self, data: dict[str, Any] | None = None) -> None:
@@ -87,6 +91,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         s.procs["redis"] = start_redis(REDIS_PORT, workdir, env)
         s.procs["sim"] = start_sim(SIM_PORT, workdir, env)
+        s.procs["lms"] = Proc(
+            "lms", [sys.executable, "-m", "tests.fakes.lms", "--port", str(LMS_PORT)], workdir, env
+        )
+        s.procs["api"] = Proc(
+            "api", [str(BIN / "gradesync"), "api", "--port", str(API_PORT)], workdir, env
+        )
+        for url in (
+            f"http://127.0.0.1:{LMS_PORT}/_fake/calls",
+            f"http://127.0.0.1:{API_PORT}/healthz",
+        ):
+            wait_until(partial(lambda u: httpx.get(u).is_success, url))
         s.procs["worker"] = start_worker(workdir, env)
         yield s
     finally:

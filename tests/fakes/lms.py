@@ -1,0 +1,153 @@
+"""A fake LMS API for integration tests: Moodle web services, aNewSpring's result resource and
+ILIAS SOAP, answering in each LMS's real shapes (see tests/fixtures)."""
+
+from __future__ import annotations
+
+import argparse
+from html import escape
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+MOODLE_TOKEN = "fake-moodle-ws-token"
+
+
+def create_app() -> FastAPI:
+    app = FastAPI()
+    state: dict[str, Any] = {"moodle": {}, "anewspring": {}, "ilias_lp": "<LPData/>", "calls": []}
+
+    @app.post("/_fake/moodle")
+    async def set_moodle(request: Request) -> dict[str, str]:
+        """{"<course>/<user>": {"graderaw": 8.5, "grademax": 10, "gradeformatted": "8,50",
+        "completed": true, "idnumber": "...", "courseidnumber": "..."}}"""
+        state["moodle"].update(await request.json())
+        return {"status": "ok"}
+
+    @app.post("/_fake/anewspring")
+    async def set_anewspring(request: Request) -> dict[str, str]:
+        state["anewspring"].update(await request.json())
+        return {"status": "ok"}
+
+    @app.post("/_fake/ilias")
+    async def set_ilias(request: Request) -> dict[str, str]:
+        state["ilias_lp"] = (await request.body()).decode()
+        return {"status": "ok"}
+
+    @app.get("/_fake/calls")
+    def calls() -> list[str]:
+        return list(state["calls"])
+
+    @app.post("/webservice/rest/server.php")
+    async def moodle(request: Request) -> JSONResponse:
+        form = dict(await request.form())
+        fn = str(form.get("wsfunction"))
+        state["calls"].append(f"moodle:{fn}")
+        if form.get("wstoken") != MOODLE_TOKEN:
+            return JSONResponse(
+                {
+                    "exception": "moodle_exception",
+                    "errorcode": "invalidtoken",
+                    "message": "Invalid token - token not found",
+                }
+            )
+        user = str(form.get("userid") or form.get("values[0]") or "")
+        course = str(form.get("courseid") or form.get("value") or "")
+        if fn == "gradereport_user_get_grade_items":
+            entry = state["moodle"].get(f"{course}/{user}", {})
+            item = {
+                "itemtype": "course",
+                "graderaw": entry.get("graderaw"),
+                "grademin": 0,
+                "grademax": entry.get("grademax", 10),
+                "gradeformatted": entry.get("gradeformatted", "-"),
+            }
+            return JSONResponse(
+                {
+                    "usergrades": [
+                        {
+                            "courseid": course,
+                            "userid": user,
+                            "gradeitems": [{"itemtype": "mod", "graderaw": 1}, item],
+                        }
+                    ],
+                    "warnings": [],
+                }
+            )
+        if fn == "core_completion_get_course_completion_status":
+            entry = state["moodle"].get(f"{course}/{user}", {})
+            return JSONResponse(
+                {
+                    "completionstatus": {
+                        "completed": entry.get("completed", False),
+                        "aggregation": 1,
+                        "completions": [],
+                    },
+                    "warnings": [],
+                }
+            )
+        if fn == "core_user_get_users_by_field":
+            found = [v for k, v in state["moodle"].items() if k.endswith(f"/{user}")]
+            return JSONResponse(
+                [{"id": int(user), "idnumber": found[0].get("idnumber", "")}] if found else []
+            )
+        if fn == "core_course_get_courses_by_field":
+            found = [v for k, v in state["moodle"].items() if k.startswith(f"{course}/")]
+            idn = found[0].get("courseidnumber", "") if found else ""
+            return JSONResponse({"courses": [{"id": int(course), "idnumber": idn}], "warnings": []})
+        return JSONResponse(
+            {
+                "exception": "invalid_parameter_exception",
+                "errorcode": "invalidrecord",
+                "message": fn,
+            }
+        )
+
+    @app.get("/api/v2/users/{user}/courses/{course}/result")
+    def anewspring(user: str, course: str, request: Request) -> JSONResponse:
+        state["calls"].append("anewspring:result")
+        if request.headers.get("x-api-key") != "fake-anewspring-key":
+            return JSONResponse({"error": "unauthorized"}, 401)
+        entry = state["anewspring"].get(f"{course}/{user}")
+        return JSONResponse(entry or {"completed": False}, 200 if entry else 404)
+
+    @app.post("/webservice/soap/server.php")
+    async def ilias(request: Request) -> Response:
+        body = (await request.body()).decode()
+        method = request.headers.get("soapaction", "").split("#")[-1].strip('"')
+        state["calls"].append(f"ilias:{method}")
+        field, value = {
+            "login": ("sid", "fake-sid::default"),
+            "logout": ("success", "true"),
+            "getLearningProgressChanges": ("lp_data", escape(state["ilias_lp"])),
+        }.get(method, ("", ""))
+        if not field or ("fake-sid" not in body and method != "login"):
+            fault = (
+                "<SOAP-ENV:Fault><faultcode>Client</faultcode>"
+                "<faultstring>Session not valid</faultstring></SOAP-ENV:Fault>"
+            )
+            return Response(_envelope(fault), 500, media_type="text/xml")
+        reply = (
+            f'<ns1:{method}Response><{field} xsi:type="xsd:string">{value}</{field}>'
+            f"</ns1:{method}Response>"
+        )
+        return Response(_envelope(reply), media_type="text/xml")
+
+    return app
+
+
+def _envelope(inner: str) -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><SOAP-ENV:Envelope '
+        'xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        f'xmlns:ns1="urn:ilUserAdministration"><SOAP-ENV:Body>{inner}</SOAP-ENV:Body>'
+        "</SOAP-ENV:Envelope>"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    uvicorn.run(create_app(), host="127.0.0.1", port=parser.parse_args().port, log_level="warning")
