@@ -143,3 +143,33 @@ def test_ilias_push_xapi_and_canonical_signed_per_standard_webhooks(clean: Stack
     replay = clean.api.post("/events", content=other, headers=signed("canonical", other, "msg-c1"))
     assert replay.status_code == 409 and replay.json()["error"] == "replayed_id"
     assert clean.api.post("/events", content=canonical, headers=headers).status_code == 200
+
+
+def test_backfill_csv_with_rejected_rows_file(clean: Stack, tmp_path: Path) -> None:
+    import subprocess
+
+    from gradesync.procs import BIN, ROOT
+
+    clean.seed()
+    csv_file = tmp_path / "history.csv"
+    csv_file.write_text(
+        "source,person_id,course_id,grade,completed_at\n"
+        "moodle,57,12,8.0,2026-10-01T10:00:00+02:00\n"
+        "moodle,58,12,,2026-10-02T10:00:00+02:00\n"
+        "blackboard,59,12,7,2026-10-03T10:00:00\n"
+    )
+    run = subprocess.run(
+        [str(BIN / "gradesync"), "backfill", str(csv_file)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 1, run.stderr
+    assert "3 rows: 2 accepted (0 already known), 1 rejected" in run.stdout
+    rejected = (tmp_path / "history.rejected.csv").read_text()
+    assert "blackboard" in rejected and "source" in rejected and "completed_at" in rejected
+    for rec in clean.ledger.list():
+        assert clean.settle(rec.id).state == "delivered"
+    assert clean.component(7001, 9001)["result"] == "8.0"
+    assert clean.component(7002, 9001)["result"] == "6.0"

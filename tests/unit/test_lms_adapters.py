@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+
+from gradesync.errors import Permanent, Transient
+from producers import anewspring, ilias, xapi
+from producers.ilias_soap import IliasSoap, envelope, result
+from producers.moodle_ws import MoodleError, MoodleWS, grade_text
+from producers.native import Completion, Ignored
+from producers.signatures import signing_key, standard_signature, verify_standard
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+MOODLE = "https://moodle.test"
+
+
+@respx.mock
+def test_moodle_course_total_is_the_course_item() -> None:
+    respx.post(f"{MOODLE}/webservice/rest/server.php").respond(
+        200, content=(FIXTURES / "moodle-gradereport_user_get_grade_items.json").read_bytes()
+    )
+    item = MoodleWS(MOODLE, "t").course_total("12", "57")
+    assert item is not None and item["graderaw"] == 8.5
+    assert grade_text(item, "formatted") == "8,50"
+    assert grade_text(item, "dutch") == "8.7"  # 1 + 9 × 0.85
+
+
+def test_dutch_grades_are_clamped_and_rounded() -> None:
+    assert grade_text({"graderaw": 0, "grademax": 100}, "dutch") == "1.0"
+    assert grade_text({"graderaw": 100, "grademax": 100}, "dutch") == "10.0"
+    assert grade_text({"graderaw": 55, "grademax": 100}, "dutch") == "6.0"  # 5.95 rounds up
+    assert grade_text({"graderaw": None, "grademax": 100}, "dutch") is None
+    assert grade_text({"gradeformatted": "-"}, "formatted") is None
+
+
+@respx.mock
+def test_moodle_ws_error_body_is_a_typed_error_not_data() -> None:
+    route = respx.post(f"{MOODLE}/webservice/rest/server.php")
+    route.respond(
+        200,
+        json={
+            "exception": "moodle_exception",
+            "errorcode": "invalidtoken",
+            "message": "Invalid token",
+        },
+    )
+    with pytest.raises(MoodleError) as info:
+        MoodleWS(MOODLE, "bad").completed("12", "57")
+    assert info.value.code == "moodle_invalidtoken" and isinstance(info.value, Permanent)
+    route.respond(200, json={"exception": "x", "errorcode": "sitemaintenance"})
+    with pytest.raises(Transient):
+        MoodleWS(MOODLE, "t").completed("12", "57")
+    route.respond(503)
+    with pytest.raises(Transient):
+        MoodleWS(MOODLE, "t").completed("12", "57")
+    form = dict(httpx.QueryParams(route.calls.last.request.content.decode()))
+    assert form["wsfunction"] == "core_completion_get_course_completion_status"
+    assert form["moodlewsrestformat"] == "json"
+
+
+@respx.mock
+def test_moodle_list_params_use_moodle_form_encoding() -> None:
+    route = respx.post(f"{MOODLE}/webservice/rest/server.php").respond(
+        200, json=[{"id": 57, "idnumber": "EMP-57"}]
+    )
+    assert MoodleWS(MOODLE, "t").user_field("57", "idnumber") == "EMP-57"
+    form = dict(httpx.QueryParams(route.calls.last.request.content.decode()))
+    assert form["values[0]"] == "57" and form["field"] == "id"
+
+
+def test_lp_data_keeps_only_completions() -> None:
+    parsed = ilias.parse((FIXTURES / "ilias-getLearningProgressChanges.xml").read_text())
+    kinds = [type(p).__name__ for p in parsed]
+    assert kinds == ["Completion", "Ignored", "Ignored"]
+    done = parsed[0]
+    assert isinstance(done, Completion)
+    assert (done.event.person_id, done.event.course_id) == ("57", "312")
+    assert done.event.completed_at.isoformat() == "2026-11-20T10:22:11+01:00"
+    failed = parsed[2]
+    assert isinstance(failed, Ignored) and "3 (failed)" in failed.reason
+
+
+def test_ilias_push_with_mark() -> None:
+    (done,) = ilias.parse(json.loads((FIXTURES / "ilias-updateStatus.json").read_text()))
+    assert isinstance(done, Completion) and done.event.grade == "7,5"
+    with pytest.raises(ValueError):
+        ilias.parse("<NotLPData/>")
+
+
+def test_soap_envelope_and_fault_mapping() -> None:
+    body = envelope(
+        "getLearningProgressChanges",
+        [("sid", "s<1>"), ("include_ref_ids", True), ("type_filter", ["crs"])],
+    )
+    assert b"s&lt;1&gt;" in body and b"xsd:string[1]" in body and b">true<" in body
+    fault = (
+        b'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body>'
+        b"<e:Fault><faultstring>Session not valid</faultstring></e:Fault></e:Body></e:Envelope>"
+    )
+    with pytest.raises(Transient):
+        result(fault, "x", "lp_data")
+    denied = fault.replace(b"Session not valid", b"Permission denied")
+    with pytest.raises(Permanent):
+        result(denied, "x", "lp_data")
+
+
+@respx.mock
+def test_ilias_login_over_http() -> None:
+    url = "https://ilias.test/webservice/soap/server.php"
+    respx.post(url).respond(
+        200,
+        content=(
+            b'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body>'
+            b"<loginResponse><sid>abc::client</sid></loginResponse></e:Body></e:Envelope>"
+        ),
+    )
+    assert IliasSoap(url).login("client", "u", "p") == "abc::client"
+
+
+def test_anewspring_mapping_and_missing_grade_needs_a_fetch() -> None:
+    (done,) = anewspring.parse(json.loads((FIXTURES / "anewspring-webhook.json").read_text()))
+    assert isinstance(done, Completion)
+    assert (done.event.person_id, done.event.course_id, done.needs) == ("57", "12", ("grade",))
+    nested = {
+        "event": "completed",
+        "data": {
+            "userID": "u1",
+            "courseID": "c1",
+            "grade": 8,
+            "completeDate": "2026-11-20T10:00:00Z",
+        },
+    }
+    (done,) = anewspring.parse(nested)
+    assert isinstance(done, Completion) and done.event.grade == "8" and done.needs == ()
+
+
+@pytest.mark.parametrize(
+    ("score", "grade"),
+    [
+        ({"raw": 8.5, "max": 10}, "8.5"),
+        ({"raw": 17, "max": 20}, "8.5"),
+        ({"scaled": 0.85}, "8.5"),
+        (None, None),
+    ],
+)
+def test_xapi_grades(score: dict[str, float] | None, grade: str | None) -> None:
+    data = json.loads((FIXTURES / "xapi-completed.json").read_text())
+    data["result"] = {"score": score} if score else {}
+    (done,) = xapi.parse(data)
+    assert isinstance(done, Completion) and done.event.grade == grade
+    assert done.event.course_id == "12" and done.event.person_id == "57"
+
+
+def test_xapi_other_verbs_are_ignored() -> None:
+    data = json.loads((FIXTURES / "xapi-completed.json").read_text())
+    data["verb"]["id"] = "http://adlnet.gov/expapi/verbs/attempted"
+    (ignored,) = xapi.parse(data)
+    assert isinstance(ignored, Ignored)
+
+
+def test_standard_webhooks_reference_vector() -> None:
+    # The example in the Standard Webhooks spec (standard-webhooks/standard-webhooks README).
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    body = b'{"test": 2432232314}'
+    sig = standard_signature(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", body)
+    assert sig == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    headers = {
+        "webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        "webhook-timestamp": "1614265330",
+        "webhook-signature": f"v1,other {sig}",
+    }
+    assert verify_standard(secret, headers, body, now=1614265330) == headers["webhook-id"]
+    assert signing_key("plain") == b"plain"
