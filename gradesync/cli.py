@@ -19,6 +19,7 @@ app = typer.Typer(
     help="Write LMS course completions back into Coachview.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
 # Piped output is read by people too: don't squeeze tables to 80 columns.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -243,6 +244,107 @@ def show(
     out.print(table)
 
 
+def _operator_change(key: str, change: str, as_json: bool, **kwargs: Any) -> None:
+    ledger = _ledger()
+    rec = ledger.find(key)
+    if rec is None:
+        err.print(f"no record for {key!r}")
+        raise typer.Exit(1)
+    try:
+        if change == "retry":
+            from workers.pipeline import enqueue as send
+
+            updated = ledger.retry_now(rec.id, utcnow())
+            send(updated.id)
+        else:
+            updated = ledger.give_up_now(rec.id, utcnow(), kwargs["reason"])
+    except ValueError as exc:
+        err.print(f"{rec.id}: {exc}")
+        raise typer.Exit(1) from exc
+    if as_json:
+        _emit_json(updated.public())
+    else:
+        out.print(f"{updated.id} {updated.state}")
+
+
+@app.command()
+def retry(
+    key: Annotated[str, typer.Argument(help="Record key, completion key text, or event id")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Queue an unresolved, failed or given-up record again now (e.g. after fixing Coachview)."""
+    _operator_change(key, "retry", as_json)
+
+
+@app.command("give-up")
+def give_up(
+    key: Annotated[str, typer.Argument(help="Record key, completion key text, or event id")],
+    reason: Annotated[str, typer.Option(help="Why; kept in the record's last_error")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Stop retrying a record, with a reason."""
+    _operator_change(key, "give-up", as_json, reason=reason)
+
+
+@app.command()
+def purge(
+    older_than: Annotated[int, typer.Option(help="Days since the record last changed", min=1)],
+    state: Annotated[
+        list[str] | None, typer.Option(help="States to purge (default: delivered, given_up)")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Delete closed records and their history after a retention period (GDPR/AVG)."""
+    from datetime import timedelta
+
+    from rich.progress import Progress
+
+    states = tuple(state or ("delivered", "given_up"))
+    bad = [s for s in states if s not in STATES]
+    if bad:
+        raise typer.BadParameter(f"unknown state(s) {', '.join(bad)}", param_hint="--state")
+    ledger = _ledger()
+    ids = ledger.purgeable(utcnow() - timedelta(days=older_than), states)
+    purged = 0
+    with Progress(disable=as_json or not ids, transient=True) as bar:
+        task = bar.add_task("purging", total=len(ids))
+        for rid in ids:
+            purged += ledger.purge(rid, states)
+            bar.advance(task)
+    if as_json:
+        _emit_json({"purged": purged})
+    else:
+        out.print(f"purged {purged} record(s) older than {older_than} days in {', '.join(states)}")
+
+
+stack_app = typer.Typer(help="The whole system on this machine, without Docker.")
+app.add_typer(stack_app, name="stack")
+
+
+@stack_app.command("up")
+def stack_up(
+    api_port: Annotated[int, typer.Option()] = 8000,
+    sim_port: Annotated[int, typer.Option()] = 8100,
+    flower_port: Annotated[int, typer.Option()] = 5555,
+) -> None:
+    """Start redis-server, the simulator (demo data), api, worker, beat and Flower."""
+    from gradesync.procs import ROOT
+    from gradesync.stack import up
+
+    up(ROOT, api_port, sim_port, flower_port, out)
+
+
+@app.command()
+def demo(
+    api_url: Annotated[str, typer.Option()] = "http://127.0.0.1:8000",
+    sim_url: Annotated[str, typer.Option()] = "http://127.0.0.1:8100",
+) -> None:
+    """Push sample completions from every LMS through a running stack; show what happened."""
+    from gradesync.demo import run
+
+    raise typer.Exit(run(api_url, sim_url, _ledger(), get_settings(), out))
+
+
 @app.command()
 def sim(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
@@ -268,4 +370,15 @@ def main() -> None:
     from gradesync import logs
 
     logs.configure(settings.log_level, settings.log_format)
-    app()
+    import httpx
+    import redis
+
+    try:
+        app()
+    except redis.ConnectionError as exc:
+        err.print(f"cannot reach Redis at {settings.redis_url}: {exc}")
+        err.print("Is redis-server running? (gradesync stack up starts one.)")
+        raise SystemExit(2) from exc
+    except httpx.ConnectError as exc:
+        err.print(f"cannot connect: {exc} — is the stack running? (gradesync stack up)")
+        raise SystemExit(2) from exc

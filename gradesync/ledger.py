@@ -415,6 +415,72 @@ class Ledger:
         raw = self.r.eval(_TAKE_DEFERRED, 2, self.DEFERRED, self.OUTBOX, now.timestamp(), limit)
         return [_text(r) for r in raw]
 
+    # -- operators ---------------------------------------------------------------------------
+
+    def retry_now(self, rid: str, now: datetime) -> Record:
+        """Queue an unresolved, failed or given-up record again at once (after a data fix)."""
+
+        def decide(old: Record | None) -> tuple[_Change, Record]:
+            if old is None:
+                raise LookupError(f"no record {rid}")
+            if old.state not in ("unresolved", "failed", "given_up"):
+                raise ValueError(f"record is {old.state}; only unresolved, failed or given_up")
+            rec = old.model_copy(
+                update={"state": "queued", "next_attempt": None, "clock": None, "updated": now}
+            )
+            return _Change(record=rec, history=[_hist(now, "operator_retry")], outbox=True), rec
+
+        return self._change(rid, decide)
+
+    def give_up_now(self, rid: str, now: datetime, reason: str) -> Record:
+        def decide(old: Record | None) -> tuple[_Change, Record]:
+            if old is None:
+                raise LookupError(f"no record {rid}")
+            if old.state in ("delivered", "given_up"):
+                raise ValueError(f"record is already {old.state}")
+            error = LedgerError(code="operator_gave_up", message=reason)
+            rec = old.model_copy(
+                update={
+                    "state": "given_up",
+                    "last_error": error,
+                    "next_attempt": None,
+                    "updated": now,
+                }
+            )
+            entry = _hist(now, "given_up", error=error.model_dump())
+            return _Change(record=rec, history=[entry]), rec
+
+        return self._change(rid, decide)
+
+    def purgeable(self, updated_before: datetime, states: tuple[str, ...]) -> list[str]:
+        ids: list[str] = []
+        for state in states:
+            raw = self.r.zrangebyscore(self._state(state), "-inf", updated_before.timestamp())
+            ids += [_text(r) for r in raw]
+        return ids
+
+    def purge(self, rid: str, states: tuple[str, ...]) -> bool:
+        """Delete a closed record, its history and index entries (retention, GDPR/AVG)."""
+        key = self._rec(rid)
+        with self.r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    raw = pipe.get(key)
+                    rec = Record.model_validate_json(raw) if raw else None
+                    if rec is None or rec.state not in states:
+                        pipe.reset()
+                        return False
+                    pipe.multi()
+                    pipe.delete(key, self._hist_key(rid), self._evt(rec.event.id))
+                    pipe.zrem(self._state(rec.state), rid)
+                    for index in (self.ALL, self.DUE, self.OUTBOX, self.DEFERRED):
+                        pipe.zrem(index, rid)
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
+
     # -- the daily pass --------------------------------------------------------------------------
 
     def due_ids(self, as_of: datetime, limit: int = 1000) -> list[str]:

@@ -127,8 +127,12 @@ def start_redis(port: int, workdir: Path, env: dict[str, str]) -> Proc:
     return proc
 
 
-def start_sim(port: int, workdir: Path, env: dict[str, str]) -> Proc:
-    proc = Proc("sim", [str(BIN / "gradesync"), "sim", "--port", str(port)], workdir, env)
+def start_sim(port: int, workdir: Path, env: dict[str, str], seed: Path | None = None) -> Proc:
+    args = [str(BIN / "gradesync"), "sim", "--port", str(port)]
+    if seed is not None:
+        args += ["--seed", str(seed)]
+    proc = Proc("sim", args, workdir, env)
+
     wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/_sim/state").status_code == 200)
     return proc
 
@@ -178,7 +182,7 @@ def start_beat(workdir: Path, env: dict[str, str], name: str = "beat") -> Proc:
     )
     from workers.app import app
 
-    client = redis.Redis.from_url(env["REDIS_URL"])
+    client = redis.Redis.from_url(env.get("REDIS_URL", "redis://localhost:6379/0"))
 
     def holds_lock() -> bool:
         if not proc.alive():

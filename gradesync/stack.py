@@ -1,0 +1,119 @@
+"""``gradesync stack up``: the whole system on this machine without Docker.
+
+redis-server (AOF ``everysec``, ``noeviction``, data under ``.local/redis``), the Coachview
+simulator seeded with demo data, the ingress, a worker, beat and Flower — each started with the
+same command the README documents — until Ctrl-C, which stops them all.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from gradesync.procs import (
+    BIN,
+    Proc,
+    ProcessDied,
+    start_beat,
+    start_redis,
+    start_sim,
+    start_worker,
+    wait_until,
+)
+from gradesync.settings import get_settings
+
+DEMO_SEED = Path(__file__).resolve().parent.parent / "coachview_sim" / "demo-seed.json"
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _wait_http(proc: Proc, url: str) -> None:
+    def ok() -> bool:
+        if not proc.alive():
+            raise ProcessDied(f"{proc.name} exited:\n{proc.log()[-2000:]}")
+        return httpx.get(url, timeout=1).status_code < 500
+
+    wait_until(ok, timeout=30, interval=0.2)
+
+
+def up(root: Path, api_port: int, sim_port: int, flower_port: int, console: Console) -> None:
+    settings = get_settings()
+    redis_port = urlparse(settings.redis_url).port or 6379
+    busy = [p for p in (redis_port, sim_port, api_port, flower_port) if not _port_free(p)]
+    if busy:
+        raise SystemExit(f"port(s) already in use: {', '.join(map(str, busy))}")
+    workdir = root / ".local"
+    workdir.mkdir(exist_ok=True)
+    env = dict(os.environ)
+    env.setdefault("COACHVIEW_BASE_URL", f"http://127.0.0.1:{sim_port}")
+
+    env.setdefault("GRADESYNC_LOG_FORMAT", "console")
+    notes = []
+    if not any(k.startswith("GRADESYNC_WEBHOOK_SECRET_") for k in env):
+        env["GRADESYNC_INSECURE_DEV"] = "1"
+        notes.append("no GRADESYNC_WEBHOOK_SECRET_* set: webhooks are NOT authenticated (dev)")
+    if not env.get("FLOWER_BASIC_AUTH"):
+        env["FLOWER_BASIC_AUTH"] = f"gradesync:{secrets.token_urlsafe(9)}"
+        notes.append(f"Flower login (generated): {env['FLOWER_BASIC_AUTH']}")
+    procs: list[Proc] = []
+    stop = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        procs.append(start_redis(redis_port, workdir, env))
+        procs.append(start_sim(sim_port, workdir, env, DEMO_SEED))
+        api = Proc("api", [str(BIN / "gradesync"), "api", "--port", str(api_port)], workdir, env)
+        procs.append(api)
+        _wait_http(api, f"http://127.0.0.1:{api_port}/healthz")
+        procs.append(start_worker(workdir, env, "worker"))
+        procs.append(start_beat(workdir, env))
+        flower = Proc(
+            "flower",
+            [str(BIN / "celery"), "-A", "workers", "flower", f"--port={flower_port}"],
+            workdir,
+            env,
+        )
+        procs.append(flower)
+        _wait_http(flower, f"http://127.0.0.1:{flower_port}/healthcheck")
+        table = Table("service", "where", "log")
+        rows = [
+            ("redis", f"redis://127.0.0.1:{redis_port} (AOF in .local/redis)"),
+            ("coachview sim", f"http://127.0.0.1:{sim_port}  (GET /_sim/state)"),
+            ("api (ingress)", f"http://127.0.0.1:{api_port}  (/docs, /metrics)"),
+            ("worker", "celery -A workers worker"),
+            ("beat", "celery -A workers beat (RedBeat lock)"),
+            ("flower", f"http://127.0.0.1:{flower_port}"),
+        ]
+        for (name, where), proc in zip(rows, procs, strict=True):
+            table.add_row(name, where, str(proc.log_path.relative_to(root)))
+        console.print(table)
+        for note in notes:
+            console.print(f"[yellow]{note}[/yellow]")
+        console.print("Try: gradesync demo    — Ctrl-C stops everything.")
+        while not stop:
+            dead = [p.name for p in procs if not p.alive()]
+            if dead:
+                console.print(f"[red]{', '.join(dead)} exited; stopping (see .local/*.log)[/red]")
+                break
+            time.sleep(0.5)
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+        console.print("stopped.")
