@@ -13,7 +13,16 @@ broker_connection_retry_on_startup = True
 # Redis redelivers an unacknowledged message after this long. It must exceed the longest a
 # task can hold a message: a step plus its transient-retry countdowns (minutes). We never
 # schedule ETAs near it: daily retries come from the ledger's due index, not from countdowns.
-broker_transport_options = {"visibility_timeout": _s.visibility_timeout_s}
+broker_transport_options = {
+    "visibility_timeout": _s.visibility_timeout_s,
+    # How often a worker looks for messages a dead worker left unacknowledged (after the
+    # visibility timeout). kombu's default is ~100 s between real scans.
+    "unacked_restore_interval": _s.restore_interval_s,
+    "unacked_restore_throttle": 1,
+    # Notice a Redis that went away without closing the connection.
+    "health_check_interval": 25,
+}
+
 
 # Ack only after the step has run, and put the message back if the worker process dies, so a
 # killed worker loses nothing; every step is idempotent, so a rerun writes nothing twice.

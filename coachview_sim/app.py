@@ -26,6 +26,8 @@ from gradesync.settings import (
     SIM_RESULTLINK_SECRET,
 )
 
+IN_FLIGHT_GRACE_S = 0.1
+
 
 class Faults(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -33,6 +35,8 @@ class Faults(BaseModel):
     error_status: int = Field(503, ge=400, le=599)
     latency_ms: int = Field(0, ge=0, le=60_000)
     rate_limit_per_s: float | None = Field(None, gt=0)
+    # What a 429 from the rate-limit fault tells the client to wait.
+    retry_after_s: int = Field(1, ge=0, le=3600)
 
 
 class SimConfig(BaseModel):
@@ -60,6 +64,11 @@ class Sim:
         self.budget_reset_at = 0.0
         self.budget_used = 0
         self.limited = 0  # 429s served: the budget or the rate-limit fault said no
+        # For checking clients: arrival times, and requests that came before a Retry-After.
+        self.arrivals: list[float] = []
+        self.not_before = 0.0
+        self.told_at = 0.0
+        self.early = 0
         self.rng = random.Random()
 
     def reset(self) -> None:
@@ -72,6 +81,31 @@ class Sim:
             self.window_start, self.window_count = 0.0, 0
             self.budget_reset_at, self.budget_used = 0.0, 0
             self.limited = 0
+            self.arrivals.clear()
+            self.not_before, self.early, self.told_at = 0.0, 0, 0.0
+
+    def arrive(self, now: float) -> None:
+        with self.lock:
+            self.arrivals.append(now)
+            # Requests already on the wire when the 429 went out cannot have known of it.
+            if self.told_at + IN_FLIGHT_GRACE_S < now < self.not_before:
+                self.early += 1
+
+    def told_to_wait(self, now: float, seconds: float) -> None:
+        with self.lock:
+            self.told_at = now
+            self.not_before = max(self.not_before, now + seconds)
+
+    def max_per_second(self) -> int:
+        """The most API requests that arrived within any one-second window."""
+        with self.lock:
+            times = sorted(self.arrivals)
+        best, start = 0, 0
+        for end, t in enumerate(times):
+            while t - times[start] >= 1.0:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
 
     def spend(self, now: float) -> dict[str, str] | None:
         """Take one request from the daily budget; the rate-limit headers, or None if spent."""
@@ -156,13 +190,17 @@ def create_app(sim: Sim | None = None) -> FastAPI:
         if request.url.path.startswith("/_sim"):
             return await call_next(request)
         sim.count(_route_name(app, request))
+        sim.arrive(time.monotonic())
         faults = sim.faults
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
         if sim.over_rate_limit(time.monotonic()):
             sim.limited += 1
+            sim.told_to_wait(time.monotonic(), faults.retry_after_s)
             return JSONResponse(
-                {"error": "rate_limited"}, status_code=429, headers={"Retry-After": "1"}
+                {"error": "rate_limited"},
+                status_code=429,
+                headers={"Retry-After": str(faults.retry_after_s)},
             )
         if faults.error_rate and sim.rng.random() < faults.error_rate:
             return JSONResponse({"error": "injected fault"}, status_code=faults.error_status)
@@ -320,6 +358,8 @@ def create_app(sim: Sim | None = None) -> FastAPI:
                 "total": sum(by_route.values()),
                 "byRoute": by_route,
                 "rateLimited": sim.limited,
+                "maxPerSecond": sim.max_per_second(),
+                "earlyAfter429": sim.early,
             },
         }
 

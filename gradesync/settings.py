@@ -20,7 +20,10 @@ Delivery = Literal["rest", "resultlink"]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+    # Empty variables (as in .env.example) count as unset.
+    model_config = SettingsConfigDict(
+        env_prefix="", extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     redis_url: str = Field("redis://localhost:6379/0", alias="REDIS_URL")
 
@@ -45,6 +48,8 @@ class Settings(BaseSettings):
     # Requests kept back from the daily budget: in-flight requests of other workers, and
     # room for a person to use the API by hand.
     coachview_budget_reserve: int = Field(25, alias="COACHVIEW_BUDGET_RESERVE", ge=0)
+    # Requests per second toward Coachview across all workers (unset: no limit).
+    coachview_rate_limit_per_s: float | None = Field(None, alias="COACHVIEW_RATE_LIMIT_PER_S", gt=0)
 
     retry_max_attempts: int = Field(30, alias="GRADESYNC_RETRY_MAX_ATTEMPTS", ge=0)
     retry_time: time = Field(time(3, 0), alias="GRADESYNC_RETRY_TIME")
@@ -56,6 +61,8 @@ class Settings(BaseSettings):
 
     visibility_timeout_s: int = Field(3600, alias="GRADESYNC_VISIBILITY_TIMEOUT_S", gt=0)
     sweep_interval_s: float = Field(60.0, alias="GRADESYNC_SWEEP_INTERVAL_S", gt=0)
+    restore_interval_s: int = Field(10, alias="GRADESYNC_RESTORE_INTERVAL_S", gt=0)
+
     log_level: str = Field("INFO", alias="GRADESYNC_LOG_LEVEL")
     log_format: str = Field("json", alias="GRADESYNC_LOG_FORMAT")
 

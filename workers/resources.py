@@ -14,6 +14,7 @@ from gradesync import logs, metrics
 from gradesync.coachview.budget import Budget
 from gradesync.coachview.cache import Directory
 from gradesync.coachview.client import CoachviewClient
+from gradesync.coachview.gate import Gate
 from gradesync.ledger import Ledger
 from gradesync.settings import Settings, get_settings
 
@@ -42,6 +43,7 @@ def coachview() -> CoachviewClient:
         scope=s.coachview_scope,
         timeout_s=s.coachview_timeout_s,
         budget=budget(),
+        gate=Gate(ledger().r, s.coachview_rate_limit_per_s),
         on_response=_observe,
     )
 

@@ -25,7 +25,7 @@ from gradesync.matching import choose_enrolment_component
 from gradesync.policy import transient_backoff
 from gradesync.steps import KeepExisting, Step, Write, plan
 from producers.enrich import enrich
-from workers import resources
+from workers import faultpoint, resources
 from workers.app import app
 
 log = logs.get("gradesync.worker")
@@ -48,6 +48,7 @@ class PipelineTask(Task):  # type: ignore[misc]
             self._handle(rid, exc, started)
             raise AssertionError("unreachable") from exc
         log.info("step", key=rid, step=self.step, outcome="ok", duration_ms=_ms(started))
+        faultpoint.hold_after(self.step)
         return result
 
     def _handle(self, rid: str, exc: RemoteError, started: float) -> None:

@@ -12,6 +12,7 @@ import httpx
 from gradesync import http
 from gradesync.coachview import api, resultlink
 from gradesync.coachview.budget import Budget
+from gradesync.coachview.gate import Gate
 from gradesync.coachview.models import Component, EnrolmentComponent, Person
 from gradesync.errors import (
     Permanent,
@@ -61,6 +62,7 @@ class CoachviewClient:
         clock: Callable[[], float] = time.monotonic,
         on_response: Callable[[httpx.Response, float], None] | None = None,
         budget: Budget | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
@@ -74,6 +76,7 @@ class CoachviewClient:
         self._scope = scope
         self._on_response = on_response
         self._budget = budget
+        self._gate = gate
         self.tokens = TokenCache(self._fetch_token, clock)
 
     def close(self) -> None:
@@ -86,6 +89,8 @@ class CoachviewClient:
     ) -> httpx.Response:
         if budgeted and self._budget is not None:
             self._budget.check()
+        if self._gate is not None:
+            self._gate.wait_turn()
         started = time.perf_counter()
         response = http.request(self._http, method, url, **kwargs)
         if budgeted and self._budget is not None:
@@ -123,8 +128,12 @@ class CoachviewClient:
         raise AssertionError("unreachable")
 
     def _raise_for_status(self, response: httpx.Response, what: str) -> None:
-        if response.status_code == 429 and self._budget is not None:
-            self._budget.check()  # the day's budget is gone: wait for the reset
+        if response.status_code == 429:
+            if self._budget is not None:
+                self._budget.check()  # the day's budget is gone: wait for the reset
+            wait = http.retry_after_seconds(response.headers.get("Retry-After"))
+            if wait is not None and self._gate is not None:
+                self._gate.pause(wait)  # every worker holds off, not only this one
         http.raise_for_status(response, what)
 
     def _get_list(self, path: str, conditions: dict[str, Any], what: str) -> list[dict[str, Any]]:

@@ -140,7 +140,13 @@ def test_reset_empties_everything(sim: TestClient) -> None:
     sim.post("/_sim/reset").raise_for_status()
     assert sim.get("/_sim/state").json() == {
         "enrolmentComponents": [],
-        "requests": {"total": 0, "byRoute": {}, "rateLimited": 0},
+        "requests": {
+            "total": 0,
+            "byRoute": {},
+            "rateLimited": 0,
+            "maxPerSecond": 0,
+            "earlyAfter429": 0,
+        },
     }
 
 

@@ -1,0 +1,70 @@
+"""One gate for every worker's Coachview requests, in Redis: a global rate limit
+(``COACHVIEW_RATE_LIMIT_PER_S``) and a global pause after a 429's ``Retry-After``.
+
+The rate limit is a GCRA (a token bucket of one token): requests are spaced 1/N s apart across
+all workers, so no second ever sees more than N. The clock is Redis's own, shared by all.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import redis
+
+PAUSE = "gs:gate:pause"
+TAT = "gs:gate:tat"  # the theoretical arrival time of the next allowed request
+
+# Returns seconds to wait (0: go). KEYS: pause, tat. ARGV: interval (0 = no rate limit).
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local pause = tonumber(redis.call('GET', KEYS[1]) or '0')
+if pause > now then return tostring(pause - now) end
+local interval = tonumber(ARGV[1])
+if interval <= 0 then return '0' end
+local tat = tonumber(redis.call('GET', KEYS[2]) or '0')
+if tat > now then return tostring(tat - now) end
+redis.call('SET', KEYS[2], tostring(now + interval), 'PX', math.ceil(interval * 1000) + 1000)
+return '0'
+"""
+
+# Extend the pause to now + seconds (never shorten it). KEYS: pause. ARGV: seconds.
+_PAUSE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local untilt = now + tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if untilt > current then
+  redis.call('SET', KEYS[1], tostring(untilt), 'PX', math.ceil(tonumber(ARGV[1]) * 1000) + 1000)
+end
+return 1
+"""
+
+
+class Gate:
+    def __init__(
+        self,
+        client: redis.Redis,
+        rate_per_s: float | None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = 1.0 / rate_per_s if rate_per_s else 0.0
+        self.sleep = sleep
+        self._acquire = client.register_script(_ACQUIRE)
+        self._pause = client.register_script(_PAUSE)
+
+    def wait_turn(self) -> float:
+        """Block until this process may send; returns how long it waited."""
+        waited = 0.0
+        while True:
+            wait = float(self._acquire(keys=[PAUSE, TAT], args=[self.interval]))
+            if wait <= 0:
+                return waited
+            self.sleep(wait)
+            waited += wait
+
+    def pause(self, seconds: float) -> None:
+        """Coachview said 429 + Retry-After: nobody sends before it has elapsed."""
+        if seconds > 0:
+            self._pause(keys=[PAUSE], args=[seconds])

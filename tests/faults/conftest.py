@@ -1,0 +1,52 @@
+"""Fault tests take over the session stack's workers: they start, kill and restart their own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gradesync.procs import Proc, start_worker
+from tests.integration.conftest import Stack, clean, stack  # noqa: F401
+
+pytestmark = pytest.mark.integration
+FAST_REDELIVERY = {"GRADESYNC_VISIBILITY_TIMEOUT_S": "3", "GRADESYNC_RESTORE_INTERVAL_S": "1"}
+
+
+class Workers:
+    def __init__(self, owner: Stack, workdir: Path) -> None:
+        self.stack = owner
+
+        self.workdir = workdir
+        self.running: list[Proc] = []
+        self.n = 0
+
+    def start(self, concurrency: int = 1, **env: str) -> Proc:
+        self.n += 1
+        proc = start_worker(
+            self.workdir,
+            {**self.stack.env, **FAST_REDELIVERY, **env},
+            f"fault{self.n}",
+            concurrency,
+        )
+        self.running.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self.running:
+            proc.stop()
+        self.running.clear()
+
+
+@pytest.fixture
+def workers(clean: Stack, tmp_path: Path) -> Iterator[Workers]:  # noqa: F811
+    session_worker = clean.procs.pop("worker")
+    session_worker.stop()
+    pool = Workers(clean, tmp_path)
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
+        clean.faults()
+        clean.procs["worker"] = start_worker(clean.workdir, clean.env)
