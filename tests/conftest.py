@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+from typing import Any
 
 from gradesync.procs import free_port
 
@@ -41,3 +42,12 @@ os.environ.update(
         "GRADESYNC_SWEEP_INTERVAL_S": "1",
     }
 )
+
+
+def open_ingress_settings() -> Any:
+    """Settings with no webhook secrets and GRADESYNC_INSECURE_DEV=1: requests reach validation
+    (for fuzzing the ingress; the session's own secrets stay in the environment)."""
+    from gradesync.settings import Settings
+
+    none = {f"GRADESYNC_WEBHOOK_SECRET_{k.upper()}": None for k in SECRETS}
+    return Settings(GRADESYNC_INSECURE_DEV="1", **none)

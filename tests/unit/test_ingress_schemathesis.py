@@ -9,14 +9,14 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from gradesync.ledger import Ledger
-from gradesync.settings import Settings
 from producers.api import create_app
+from tests.conftest import open_ingress_settings
 
 # Signatures would stop every request at 401; in dev mode the bodies reach validation.
 app = create_app(
     Ledger(fakeredis.FakeRedis()),
     lambda rid: None,
-    Settings(GRADESYNC_INSECURE_DEV="1"),
+    open_ingress_settings(),
 )
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
