@@ -14,7 +14,10 @@ from gradesync.procs import Proc, free_port, start_redis, start_sim, start_worke
 
 
 class BenchStack:
-    def __init__(self, workdir: Path, workers: int = 2, **env: str) -> None:
+    def __init__(
+        self, workdir: Path, workers: int = 2, extra: tuple[str, ...] = (), **env: str
+    ) -> None:
+        self.extra = extra
         self.redis_port, self.sim_port = free_port(), free_port()
         # Before anything reads gradesync's settings: this process and its children agree.
         os.environ.update(
@@ -34,7 +37,8 @@ class BenchStack:
     def __enter__(self) -> BenchStack:
         self.procs.append(start_redis(self.redis_port, self.workdir, self.env))
         self.procs.append(start_sim(self.sim_port, self.workdir, self.env))
-        self.procs.append(start_worker(self.workdir, self.env, "bench", self.workers))
+        self.procs.append(start_worker(self.workdir, self.env, "bench", self.workers, self.extra))
+
         from workers import resources
 
         self.ledger = resources.ledger()

@@ -138,8 +138,13 @@ def start_sim(port: int, workdir: Path, env: dict[str, str], seed: Path | None =
 
 
 def start_worker(
-    workdir: Path, env: dict[str, str], name: str = "w1", concurrency: int = 2
+    workdir: Path,
+    env: dict[str, str],
+    name: str = "w1",
+    concurrency: int = 2,
+    extra: tuple[str, ...] = (),
 ) -> Proc:
+
     proc = Proc(
         f"worker-{name}",
         [
@@ -155,6 +160,7 @@ def start_worker(
             "INFO",
             "--without-gossip",
             "--without-mingle",
+            *extra,
         ],
         workdir,
         env,
