@@ -108,6 +108,28 @@ class _Change(BaseModel):
     deferred_until: datetime | None = None
 
 
+def _moved(
+    old: Record,
+    now: datetime,
+    state: State,
+    error: LedgerError | None = None,
+    next_attempt: datetime | None = None,
+    **more: Any,
+) -> Record:
+    """The record in a new state; ``last_error`` is kept unless a new one is given."""
+    update: dict[str, Any] = {"state": state, "updated": now, "next_attempt": next_attempt, **more}
+    if error is not None:
+        update["last_error"] = error
+    return old.model_copy(update=update)
+
+
+def _closing(old: Record, now: datetime, state: State, error: LedgerError | None) -> _Change:
+    """A final state (delivered, failed, given_up), with its history entry."""
+    rec = _moved(old, now, state, error)
+    reason = rec.last_error.model_dump() if error is not None and rec.last_error else None
+    return _Change(record=rec, history=[_hist(now, state, error=reason)])
+
+
 def _hist(now: datetime, what: str, **details: Any) -> dict[str, Any]:
     return {"at": now.isoformat(), "what": what, **{k: v for k, v in details.items() if v}}
 
@@ -339,12 +361,7 @@ class Ledger:
         def decide(old: Record | None) -> tuple[_Change, None]:
             if old is None or old.state == state:
                 return _Change(), None
-            update: dict[str, Any] = {"state": state, "updated": now, "next_attempt": None}
-            if error is not None:
-                update["last_error"] = error
-            rec = old.model_copy(update=update)
-            entry = _hist(now, state, error=error.model_dump() if error else None)
-            return _Change(record=rec, history=[entry]), None
+            return _closing(old, now, state, error), None
 
         self._change(rid, decide)
 
@@ -364,27 +381,10 @@ class Ledger:
             if old is None or old.state not in OPEN_STATES:
                 return _Change(), None if old is None else old.state
             if retries_exhausted(old.daily_retries, max_retries):
-                rec = old.model_copy(
-                    update={
-                        "state": "given_up",
-                        "last_error": error,
-                        "updated": now,
-                        "next_attempt": None,
-                    }
-                )
-                return _Change(
-                    record=rec, history=[_hist(now, "given_up", error=error.model_dump())]
-                ), "given_up"
+                return _closing(old, now, "given_up", error), "given_up"
             reference = max(now, old.clock) if old.clock else now
             due = next_daily_attempt(reference, retry_time, tz).astimezone(UTC)
-            rec = old.model_copy(
-                update={
-                    "state": "unresolved",
-                    "last_error": error,
-                    "updated": now,
-                    "next_attempt": due,
-                }
-            )
+            rec = _moved(old, now, "unresolved", error, due)
             entry = _hist(now, "unresolved", error=error.model_dump(), next_attempt=due.isoformat())
             return _Change(record=rec, history=[entry]), "unresolved"
 
@@ -396,14 +396,7 @@ class Ledger:
         def decide(old: Record | None) -> tuple[_Change, None]:
             if old is None or old.state not in OPEN_STATES:
                 return _Change(), None
-            rec = old.model_copy(
-                update={
-                    "state": "queued",
-                    "last_error": error,
-                    "next_attempt": until,
-                    "updated": now,
-                }
-            )
+            rec = _moved(old, now, "queued", error, until)
             entry = _hist(now, "deferred", error=error.model_dump(), until=until.isoformat())
             return _Change(record=rec, history=[entry], deferred_until=until), None
 
@@ -425,9 +418,7 @@ class Ledger:
                 raise LookupError(f"no record {rid}")
             if old.state not in ("unresolved", "failed", "given_up"):
                 raise ValueError(f"record is {old.state}; only unresolved, failed or given_up")
-            rec = old.model_copy(
-                update={"state": "queued", "next_attempt": None, "clock": None, "updated": now}
-            )
+            rec = _moved(old, now, "queued", clock=None)
             return _Change(record=rec, history=[_hist(now, "operator_retry")], outbox=True), rec
 
         return self._change(rid, decide)
@@ -438,17 +429,11 @@ class Ledger:
                 raise LookupError(f"no record {rid}")
             if old.state in ("delivered", "given_up"):
                 raise ValueError(f"record is already {old.state}")
-            error = LedgerError(code="operator_gave_up", message=reason)
-            rec = old.model_copy(
-                update={
-                    "state": "given_up",
-                    "last_error": error,
-                    "next_attempt": None,
-                    "updated": now,
-                }
+            change = _closing(
+                old, now, "given_up", LedgerError(code="operator_gave_up", message=reason)
             )
-            entry = _hist(now, "given_up", error=error.model_dump())
-            return _Change(record=rec, history=[entry]), rec
+            assert change.record is not None
+            return change, change.record
 
         return self._change(rid, decide)
 
@@ -503,20 +488,8 @@ class Ledger:
             ):
                 return _Change(), "skipped"
             if retries_exhausted(old.daily_retries, max_retries):
-                rec = old.model_copy(
-                    update={"state": "given_up", "updated": now, "next_attempt": None}
-                )
-                err = old.last_error.model_dump() if old.last_error else None
-                return _Change(record=rec, history=[_hist(now, "given_up", error=err)]), "given_up"
-            rec = old.model_copy(
-                update={
-                    "state": "queued",
-                    "daily_retries": old.daily_retries + 1,
-                    "updated": now,
-                    "next_attempt": None,
-                    "clock": as_of,
-                }
-            )
+                return _closing(old, now, "given_up", old.last_error), "given_up"
+            rec = _moved(old, now, "queued", daily_retries=old.daily_retries + 1, clock=as_of)
             entry = _hist(now, "daily_retry", retry=rec.daily_retries, as_of=as_of.isoformat())
             return _Change(record=rec, history=[entry], outbox=True), "requeued"
 
