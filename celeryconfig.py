@@ -44,7 +44,7 @@ result_backend = None
 task_default_queue = "gradesync"
 # Flower reads these events.
 worker_send_task_events = True
-task_send_sent_event = True
+
 task_track_started = True
 
 timezone = _s.timezone

@@ -196,9 +196,10 @@ def list_records(
     """Records, newest first."""
     if state is not None and state not in STATES:
         raise typer.BadParameter(f"unknown state {state!r}; one of: {', '.join(STATES)}")
-    records = _ledger().list(state, limit)
+    ledger = _ledger()
+    records = ledger.list(state, limit)
     if as_json:
-        _emit_json([r.public() for r in records])
+        _emit_json([r.public(ledger.steps(r.id)) for r in records])
         return
     table = Table("key", "state", "source", "attempts", "retries", "updated", "error", "outcome")
     for rec in records:
@@ -217,7 +218,7 @@ def show(
     if rec is None:
         err.print(f"no record for {key!r}")
         raise typer.Exit(1)
-    data = rec.public() | {"history": ledger.history(rec.id)}
+    data = rec.public(ledger.steps(rec.id)) | {"history": ledger.history(rec.id)}
     if as_json:
         _emit_json(data)
         return
@@ -262,7 +263,7 @@ def _operator_change(key: str, change: str, as_json: bool, **kwargs: Any) -> Non
         err.print(f"{rec.id}: {exc}")
         raise typer.Exit(1) from exc
     if as_json:
-        _emit_json(updated.public())
+        _emit_json(updated.public(ledger.steps(updated.id)))
     else:
         out.print(f"{updated.id} {updated.state}")
 

@@ -39,6 +39,22 @@ STATES: tuple[State, ...] = (
     "failed",
 )
 OPEN_STATES: frozenset[str] = frozenset({"queued", "in_progress"})
+# History entries named after pipeline steps (see workers/tasks.py).
+STEP_NAMES: frozenset[str] = frozenset(
+    {
+        "lms",
+        "person",
+        "course",
+        "enrolment_component",
+        "result_link",
+        "result",
+        "attendance",
+        "passed",
+        "completed",
+        "approved",
+    }
+)
+
 HISTORY_CAP = 200
 PREFIX = "gs:"
 
@@ -61,7 +77,6 @@ class Record(BaseModel):
     last_attempt: datetime | None = None
     next_attempt: datetime | None = None
     last_error: LedgerError | None = None
-    steps: list[str] = Field(default_factory=list)
     outcome: dict[str, Any] | None = None
     # What the worker must still fetch from the LMS (e.g. "grade"), and the ids Coachview
     # matches on when they differ from the LMS's own (e.g. Moodle idnumber for its user id).
@@ -85,9 +100,11 @@ class Record(BaseModel):
     def coachview_course_id(self) -> str:
         return self.match_course_id or self.event.course_id
 
-    def public(self) -> dict[str, Any]:
+    def public(self, steps: list[str] | None = None) -> dict[str, Any]:
         data = self.model_dump(mode="json")
         data["key"] = self.key.text()
+        if steps is not None:
+            data["steps"] = steps
         return data
 
 
@@ -132,6 +149,21 @@ def _closing(old: Record, now: datetime, state: State, error: LedgerError | None
 
 def _hist(now: datetime, what: str, **details: Any) -> dict[str, Any]:
     return {"at": now.isoformat(), "what": what, **{k: v for k, v in details.items() if v}}
+
+
+def _pack(entry: dict[str, Any]) -> str:
+    """A history entry as ``"<epoch ms> <what>[ <details JSON>]"``: a third of the JSON size,
+    which matters at one entry per step for every completion."""
+    at = round(datetime.fromisoformat(entry["at"]).timestamp() * 1000)
+    details = {k: v for k, v in entry.items() if k not in ("at", "what")}
+    text = f"{at} {entry['what']}"
+    return f"{text} {json.dumps(details, separators=(',', ':'))}" if details else text
+
+
+def _unpack(raw: Any) -> dict[str, Any]:
+    at, what, *rest = _text(raw).split(" ", 2)
+    when = datetime.fromtimestamp(int(at) / 1000, UTC).isoformat(timespec="milliseconds")
+    return {"at": when, "what": what, **(json.loads(rest[0]) if rest else {})}
 
 
 def body_hash(event: CompletionEvent) -> str:
@@ -187,15 +219,19 @@ class Ledger:
         new = change.record
         if new is not None:
             score = new.updated.timestamp()
-            pipe.set(self._rec(new.id), new.model_dump_json())
-            if old is not None and old.state != new.state:
-                pipe.zrem(self._state(old.state), new.id)
-            pipe.zadd(self._state(new.state), {new.id: score})
-            pipe.zadd(self.ALL, {new.id: score})
+            pipe.set(self._rec(new.id), new.model_dump_json(exclude_defaults=True))
+            # Indexes follow state changes only: a step inside a run touches just the record.
+            moved = old is None or old.state != new.state
+            if moved:
+                if old is not None:
+                    pipe.zrem(self._state(old.state), new.id)
+                pipe.zadd(self._state(new.state), {new.id: score})
+                pipe.zadd(self.ALL, {new.id: score})
             if new.state == "unresolved" and new.next_attempt is not None:
                 pipe.zadd(self.DUE, {new.id: new.next_attempt.timestamp()})
-            else:
+            elif old is not None and old.state == "unresolved":
                 pipe.zrem(self.DUE, new.id)
+
             if change.outbox:
                 pipe.zadd(self.OUTBOX, {new.id: score})
             if change.deferred_until is not None:
@@ -203,7 +239,7 @@ class Ledger:
         rid = new.id if new is not None else (old.id if old is not None else None)
         if rid is not None and change.history:
             hk = self._hist_key(rid)
-            pipe.rpush(hk, *(json.dumps(h, separators=(",", ":")) for h in change.history))
+            pipe.rpush(hk, *(_pack(h) for h in change.history))
             pipe.ltrim(hk, -HISTORY_CAP, -1)
         if change.event_index is not None:
             event_id, value = change.event_index
@@ -238,7 +274,7 @@ class Ledger:
                 )
                 change = _Change(
                     record=rec,
-                    history=[_hist(now, "received", event_id=event.id)],
+                    history=[_hist(now, "received")],
                     event_index=index,
                     outbox=True,
                 )
@@ -324,29 +360,42 @@ class Ledger:
                     "needs": [],
                     "match_person_id": match_person_id,
                     "match_course_id": match_course_id,
-                    "steps": [*old.steps, "lms"] if "lms" not in old.steps else old.steps,
                     "updated": now,
                 }
             )
-            return _Change(record=rec, history=[_hist(now, "step", step="lms", note=note)]), None
+            return _Change(record=rec, history=[_hist(now, "lms", note=note)]), None
 
         self._change(rid, decide)
 
     def step_done(
         self, rid: str, step: str, now: datetime, note: dict[str, Any] | None = None
     ) -> None:
+        """A step is done: a history entry. Only an outcome note touches the record itself,
+        so a plain step costs one round trip, not a transaction."""
+        if note is None:
+            hk = self._hist_key(rid)
+            with self.r.pipeline(transaction=False) as pipe:
+                pipe.rpush(hk, _pack(_hist(now, step)))
+
+                pipe.ltrim(hk, -HISTORY_CAP, -1)
+                pipe.execute()
+            return
+
         def decide(old: Record | None) -> tuple[_Change, None]:
             if old is None:
                 return _Change(), None
-            update: dict[str, Any] = {"updated": now}
-            if step not in old.steps:
-                update["steps"] = [*old.steps, step]
-            if note is not None:
-                update["outcome"] = note
-            rec = old.model_copy(update=update)
-            return _Change(record=rec, history=[_hist(now, "step", step=step, note=note)]), None
+            rec = old.model_copy(update={"outcome": note, "updated": now})
+            return _Change(record=rec, history=[_hist(now, step, note=note)]), None
 
         self._change(rid, decide)
+
+    def steps(self, rid: str) -> list[str]:
+        """The pipeline steps done for this record, in the order first done (from history)."""
+        done: list[str] = []
+        for entry in self.history(rid):
+            if entry["what"] in STEP_NAMES and entry["what"] not in done:
+                done.append(entry["what"])
+        return done
 
     def deliver(self, rid: str, now: datetime) -> None:
         self._close(rid, now, "delivered", None)
@@ -538,7 +587,7 @@ class Ledger:
         return rec
 
     def history(self, rid: str) -> list[dict[str, Any]]:
-        return [json.loads(h) for h in self.r.lrange(self._hist_key(rid), 0, -1)]
+        return [_unpack(h) for h in self.r.lrange(self._hist_key(rid), 0, -1)]
 
     def counts(self) -> dict[str, int]:
         with self.r.pipeline(transaction=False) as pipe:

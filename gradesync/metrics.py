@@ -4,6 +4,7 @@ the whole system without Prometheus multiprocess files."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,14 +40,36 @@ def rejected(source: str, error: str) -> None:
     REJECTED.labels(source, error).inc()
 
 
-def observe_coachview(r: redis.Redis, route: str, status: int, seconds: float) -> None:
-    """One Coachview request's latency, into shared bucket counters (one round trip)."""
-    label = f"{route}|{status}"
-    bucket = next((str(b) for b in BUCKETS if seconds <= b), "+Inf")
-    with r.pipeline(transaction=False) as pipe:
-        pipe.hincrby(CV_KEY, f"{label}|{bucket}", 1)
-        pipe.hincrbyfloat(CV_KEY, f"{label}|sum", seconds)
-        pipe.execute()
+class LatencyBuffer:
+    """Coachview latencies, added up in the process and written to Redis at most once a
+    second, so measuring costs no Redis round trip per request."""
+
+    def __init__(self, flush_every_s: float = 1.0) -> None:
+        self.flush_every_s = flush_every_s
+        self._counts: dict[str, int] = {}
+        self._sums: dict[str, float] = {}
+        self._flushed = time.monotonic()
+
+    def observe(self, r: redis.Redis, route: str, status: int, seconds: float) -> None:
+        label = f"{route}|{status}"
+        bucket = next((str(b) for b in BUCKETS if seconds <= b), "+Inf")
+        key = f"{label}|{bucket}"
+        self._counts[key] = self._counts.get(key, 0) + 1
+        self._sums[label] = self._sums.get(label, 0.0) + seconds
+        if time.monotonic() - self._flushed >= self.flush_every_s:
+            self.flush(r)
+
+    def flush(self, r: redis.Redis) -> None:
+        counts, sums = self._counts, self._sums
+        self._counts, self._sums, self._flushed = {}, {}, time.monotonic()
+        if not counts:
+            return
+        with r.pipeline(transaction=False) as pipe:
+            for field, n in counts.items():
+                pipe.hincrby(CV_KEY, field, n)
+            for label, total in sums.items():
+                pipe.hincrbyfloat(CV_KEY, f"{label}|sum", total)
+            pipe.execute()
 
 
 def count_retry_pass(r: redis.Redis, requeued: int, given_up: int) -> None:

@@ -51,9 +51,12 @@ def coachview() -> CoachviewClient:
 _ID = re.compile(r"/\d+(?=/|$)")
 
 
+_latency = metrics.LatencyBuffer()
+
+
 def _observe(response: httpx.Response, seconds: float) -> None:
     route = f"{response.request.method} {_ID.sub('/{id}', response.request.url.path)}"
-    metrics.observe_coachview(ledger().r, route, response.status_code, seconds)
+    _latency.observe(ledger().r, route, response.status_code, seconds)
 
 
 @lru_cache(maxsize=1)

@@ -18,6 +18,12 @@ from gradesync.coachview import api
 from gradesync.errors import RemoteError
 
 KEY = "gs:budget"
+# Within this many requests of the reserve, every response and check goes through Redis;
+# further away a process trusts its own last response for LOCAL_FRESH_S seconds.
+NEAR = 200
+LOCAL_FRESH_S = 5.0
+SHARE_EVERY = 25
+
 # Coachview does not document whether X-Rate-Limit-Reset is an epoch, a delta or a date:
 # numbers above this are read as an epoch, smaller ones as seconds from now.
 EPOCH_THRESHOLD = 1_000_000_000
@@ -83,17 +89,31 @@ class Budget:
         self.reserve = reserve
         self.clock = clock
         self._observe = client.register_script(_OBSERVE)
+        # What this process's own last response said: (remaining, reset_at, seen_at).
+        self._local: tuple[int, float, float] | None = None
+        self._since_shared = 0
+
+    def _far_from_reserve(self, left: int) -> bool:
+        return left > self.reserve + NEAR
 
     def observe(self, headers: Mapping[str, str]) -> None:
         remaining, limit = headers.get(api.RATE_REMAINING), headers.get(api.RATE_LIMIT)
-        reset_at = parse_reset(headers.get(api.RATE_RESET), self.clock())
+        now = self.clock()
+        reset_at = parse_reset(headers.get(api.RATE_RESET), now)
         if remaining is None or reset_at is None:
             return
         try:
             left, cap = int(float(remaining)), int(float(limit or remaining))
         except ValueError:
             return
-        self._observe(keys=[KEY], args=[cap, left, reset_at])
+        new_window = self._local is None or reset_at > self._local[1] + 2
+        self._local = (left, reset_at, now)
+        self._since_shared += 1
+        # Far from the reserve, Redis hears of it now and then (for `gradesync status`);
+        # near it, every response counts.
+        if new_window or not self._far_from_reserve(left) or self._since_shared >= SHARE_EVERY:
+            self._since_shared = 0
+            self._observe(keys=[KEY], args=[cap, left, reset_at])
 
     def snapshot(self) -> dict[str, Any] | None:
         raw = self.r.hgetall(KEY)
@@ -124,6 +144,11 @@ class Budget:
         return max(0, left - self.reserve) // max(1, cost)
 
     def check(self) -> None:
+        if self._local is not None:
+            left, reset_at, seen_at = self._local
+            now = self.clock()
+            if now - seen_at < LOCAL_FRESH_S and reset_at > now and self._far_from_reserve(left):
+                return  # a response moments ago said there is plenty left
         snap = self.snapshot()
         if snap is not None and snap["remaining"] <= self.reserve:
             raise BudgetExhausted(snap["reset_epoch"])

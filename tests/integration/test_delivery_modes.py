@@ -21,7 +21,7 @@ def test_result_link_six_effects_once(clean: Stack) -> None:
     rid = clean.enqueue(canonical(), "resultlink")
     record = clean.settle(rid)
     assert record.state == "delivered", record
-    assert record.steps == ["person", "course", "result_link"]
+    assert clean.ledger.steps(rid) == ["person", "course", "result_link"]
     row = clean.component(7001, 9001)
     assert row["result"] == "8.5" and row["approvalDate"] == "2026-11-20"
     assert row["writes"] == ALL_ONCE
@@ -67,7 +67,7 @@ def test_result_link_404_is_unresolved_then_delivered_by_the_daily_pass(clean: S
     )
     assert json.loads(env_run.stdout) == {"requeued": 1, "given_up": 0}, env_run.stderr
     record = clean.settle(rid)
-    assert record.state == "delivered" and record.steps[-1] == "result_link"
+    assert record.state == "delivered" and clean.ledger.steps(rid)[-1] == "result_link"
     assert clean.component(7099, 9001)["writes"] == ALL_ONCE
 
 

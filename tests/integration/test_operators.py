@@ -84,7 +84,11 @@ def test_flower_sees_only_the_opaque_key_in_task_arguments(clean: Stack) -> None
             recv = app.events.Receiver(conn, handlers={"*": seen.append})
             receivers.append(recv)
             ready.set()
-            recv.capture(limit=None, timeout=1, wakeup=True)
+            while not recv.should_stop:
+                try:
+                    recv.capture(limit=None, timeout=1, wakeup=True)
+                except TimeoutError:  # a quiet second: look at should_stop again
+                    continue
 
     thread = threading.Thread(target=listen, daemon=True)
     thread.start()

@@ -57,7 +57,7 @@ def test_moodle_webhook_with_grade_from_moodle_ws(clean: Stack) -> None:
     }
     record = clean.settle(first.json()["key"])
     assert record.state == "delivered", record
-    assert record.steps[0] == "lms"
+    assert clean.ledger.steps(record.id)[0] == "lms"
     row = clean.component(7001, 9001)
     assert row["result"] == "8,50" and row["writes"] == ALL_ONCE
     moment = datetime.fromtimestamp(json.loads(body)["timecreated"], UTC).astimezone(Settings().tz)

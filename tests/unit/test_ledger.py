@@ -157,10 +157,14 @@ def test_steps_outcome_history_and_find(ledger: Ledger) -> None:
     ledger.fail(rid, T0, LedgerError(code="http_400", message="bad"))
     rec = ledger.get(rid)
     assert rec is not None
-    assert rec.steps == ["person", "result", "attendance"]
+    assert ledger.steps(rid) == ["person", "result", "attendance"]
     assert rec.outcome == note and rec.state == "failed"
-    whats = [h["what"] for h in ledger.history(rid)]
-    assert whats == ["received", "started", "step", "step", "step", "step", "failed"]
+    history = ledger.history(rid)
+    whats = [h["what"] for h in history]
+    assert whats == ["received", "started", "person", "person", "result", "attendance", "failed"]
+    assert history[4]["note"] == note and history[-1]["error"]["code"] == "http_400"
+    assert history[0]["at"].startswith("2026-11-20T14:00:00")
+
     assert ledger.find("e1") == rec
     assert ledger.find("moodle|https://lms.example.nl|57|12") == rec
     assert ledger.find(rid) == rec
