@@ -24,7 +24,7 @@ from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 import redis
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_serializer
 
 from gradesync.event import CompletionEvent, CompletionKey
 from gradesync.policy import next_daily_attempt, retries_exhausted
@@ -67,7 +67,7 @@ class LedgerError(BaseModel):
 
 
 class Record(BaseModel):
-    id: str
+    id: str = ""
     event: CompletionEvent
     state: State
     attempts: int = 0
@@ -99,6 +99,10 @@ class Record(BaseModel):
     @property
     def coachview_course_id(self) -> str:
         return self.match_course_id or self.event.course_id
+
+    @field_serializer("first_seen", "updated", "last_attempt", "next_attempt", "clock")
+    def _millis(self, value: datetime | None) -> str | None:
+        return None if value is None else value.isoformat(timespec="milliseconds")
 
     def public(self, steps: list[str] | None = None) -> dict[str, Any]:
         data = self.model_dump(mode="json")
@@ -166,8 +170,19 @@ def _unpack(raw: Any) -> dict[str, Any]:
     return {"at": when, "what": what, **(json.loads(rest[0]) if rest else {})}
 
 
+def _dump(record: Record) -> str:
+    # The id is the key's suffix and defaults are implied: neither is stored (bytes per record).
+    return record.model_dump_json(exclude_defaults=True, exclude_none=True, exclude={"id"})
+
+
+def _load(raw: Any, rid: str) -> Record | None:
+    if not raw:
+        return None
+    return Record.model_validate_json(raw).model_copy(update={"id": rid})
+
+
 def body_hash(event: CompletionEvent) -> str:
-    return hashlib.sha256(event.model_dump_json().encode()).hexdigest()[:32]
+    return hashlib.sha256(event.model_dump_json().encode()).hexdigest()[:16]
 
 
 class Ledger:
@@ -206,7 +221,7 @@ class Ledger:
                 try:
                     pipe.watch(key)  # type: ignore[no-untyped-call]
                     raw = pipe.get(key)
-                    old = Record.model_validate_json(raw) if raw else None
+                    old = _load(raw, rid)
                     change, answer = decide(old)
                     pipe.multi()
                     self._apply(pipe, old, change)
@@ -219,7 +234,7 @@ class Ledger:
         new = change.record
         if new is not None:
             score = new.updated.timestamp()
-            pipe.set(self._rec(new.id), new.model_dump_json(exclude_defaults=True))
+            pipe.set(self._rec(new.id), _dump(new))
             # Indexes follow state changes only: a step inside a run touches just the record.
             moved = old is None or old.state != new.state
             if moved:
@@ -501,7 +516,7 @@ class Ledger:
                 try:
                     pipe.watch(key)  # type: ignore[no-untyped-call]
                     raw = pipe.get(key)
-                    rec = Record.model_validate_json(raw) if raw else None
+                    rec = _load(raw, rid)
                     if rec is None or rec.state not in states:
                         pipe.reset()
                         return False
@@ -560,7 +575,7 @@ class Ledger:
 
     def get(self, rid: str) -> Record | None:
         raw = self.r.get(self._rec(rid))
-        return Record.model_validate_json(raw) if raw else None
+        return _load(raw, rid)
 
     def find(self, text: str) -> Record | None:
         """By record id, by completion key text (``source|instance|person|course``) or event id."""
@@ -602,7 +617,7 @@ class Ledger:
         if not ids:
             return []
         raws = self.r.mget([self._rec(i) for i in ids])
-        return [Record.model_validate_json(raw) for raw in raws if raw]
+        return [rec for rid, raw in zip(ids, raws, strict=True) if (rec := _load(raw, rid))]
 
 
 _TAKE_DEFERRED = """
