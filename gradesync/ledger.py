@@ -466,6 +466,19 @@ class Ledger:
 
         self._change(rid, decide)
 
+    def take_stalled(self, started_before: datetime, now: datetime, limit: int = 1000) -> list[str]:
+        """Runs ``in_progress`` since before ``started_before``: their chain was lost (e.g. the
+        next step's message died with Redis). Each id goes to one caller, whose clock restarts."""
+        raw = self.r.eval(
+            _TAKE_STALLED,
+            1,
+            self._state("in_progress"),
+            started_before.timestamp(),
+            now.timestamp(),
+            limit,
+        )
+        return [_text(r) for r in raw]
+
     def take_deferred(self, now: datetime, limit: int = 1000) -> list[str]:
         """Deferred records whose time has come, moved to the outbox in one step so a crash
         before sending leaves them for the sweep; each id goes to exactly one caller."""
@@ -620,7 +633,16 @@ class Ledger:
         return [rec for rid, raw in zip(ids, raws, strict=True) if (rec := _load(raw, rid))]
 
 
+_TAKE_STALLED = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+for _, id in ipairs(ids) do
+  redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id)
+end
+return ids
+"""
+
 _TAKE_DEFERRED = """
+
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(3600, alias="GRADESYNC_VISIBILITY_TIMEOUT_S", gt=0)
     sweep_interval_s: float = Field(60.0, alias="GRADESYNC_SWEEP_INTERVAL_S", gt=0)
     restore_interval_s: int = Field(10, alias="GRADESYNC_RESTORE_INTERVAL_S", gt=0)
+    # A run in progress this long has lost its chain: the sweep sends it again. Longer than
+    # the visibility timeout (redelivery handles a dead worker) plus in-task retries.
+    stall_after_s: int = Field(4200, alias="GRADESYNC_STALL_AFTER_S", gt=0)
 
     log_level: str = Field("INFO", alias="GRADESYNC_LOG_LEVEL")
     log_format: str = Field("json", alias="GRADESYNC_LOG_FORMAT")

@@ -62,7 +62,11 @@ def run_retry_pass(
 
 
 def sweep(
-    ledger: Ledger, now: datetime, send: Callable[[str], None], room: int | None = None
+    ledger: Ledger,
+    now: datetime,
+    send: Callable[[str], None],
+    room: int | None = None,
+    stalled_after: timedelta | None = None,
 ) -> int:
     """Send what was recorded but never reached the broker (a crash between the two), and
     what waited for Coachview's budget reset once the reset has come.
@@ -73,6 +77,9 @@ def sweep(
     """
     resume = BATCH if room is None else min(BATCH, room)
     due = ledger.unsent(now - SWEEP_GRACE) + (ledger.take_deferred(now, resume) if resume else [])
+    if stalled_after is not None:
+        # A rerun resumes: every step skips what Coachview already holds.
+        due += ledger.take_stalled(now - stalled_after, now)
     for rid in due:
         send(rid)
     return len(due)
@@ -108,7 +115,14 @@ def poll_ilias_task() -> dict[str, object] | None:
 def sweep_task() -> int:
     s = resources.settings()
     cost = REQUESTS_PER_COMPLETION[s.coachview_delivery]
-    sent = sweep(resources.ledger(), utcnow(), enqueue, resources.budget().capacity(cost))
+    sent = sweep(
+        resources.ledger(),
+        utcnow(),
+        enqueue,
+        resources.budget().capacity(cost),
+        timedelta(seconds=s.stall_after_s),
+    )
+
     if sent:
         log.warning("sweep", resent=sent)
     return sent

@@ -61,3 +61,17 @@ def test_sweep_resends_unsent_after_grace_and_resumes_deferred_within_room() -> 
     # The first sweep's `send` did not clear the outbox, so `lost` goes again, with the rest.
     assert sweep(ledger, later, sent.append, room=10) == 3
     assert set(sent) == {lost, *waiting}
+
+
+def test_sweep_resends_a_stalled_run_once_per_stall_period() -> None:
+    ledger = Ledger(fakeredis.FakeRedis())
+    rid = admit(ledger, 1)
+    ledger.sent(rid)
+    ledger.start(rid, T0)
+    sent: list[str] = []
+    stall = timedelta(minutes=70)
+    assert sweep(ledger, T0 + timedelta(minutes=69), sent.append, stalled_after=stall) == 0
+    later = T0 + timedelta(minutes=71)
+    assert sweep(ledger, later, sent.append, stalled_after=stall) == 1
+    assert sweep(ledger, later + timedelta(minutes=1), sent.append, stalled_after=stall) == 0
+    assert sent == [rid]
