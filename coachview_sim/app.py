@@ -9,13 +9,14 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Form, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from coachview_sim.store import NotFound, RuleViolation, Seed, StaleEtag, Store
 from gradesync.coachview import api, resultlink
@@ -186,50 +187,72 @@ def _route_name(app: FastAPI, request: Request, names: dict[tuple[str, str], str
     return name
 
 
+class CoachviewBehaviour:
+    """Counting, faults and the daily budget in front of the Coachview routes, as plain ASGI
+    middleware (Starlette's BaseHTTPMiddleware costs more than the routes themselves)."""
+
+    def __init__(
+        self, app: ASGIApp, sim: Sim, app_ref: FastAPI, route_names: dict[tuple[str, str], str]
+    ) -> None:
+        self.app, self.sim, self.app_ref, self.route_names = app, sim, app_ref, route_names
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_sim"):
+            await self.app(scope, receive, send)
+            return
+        sim = self.sim
+        sim.count(_route_name(self.app_ref, Request(scope), self.route_names))
+        sim.arrive(time.monotonic())
+        faults = sim.faults
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        early: Response | None = None
+        if sim.over_rate_limit(time.monotonic()):
+            sim.limited += 1
+            sim.told_to_wait(time.monotonic(), faults.retry_after_s)
+            early = JSONResponse(
+                {"error": "rate_limited"},
+                status_code=429,
+                headers={"Retry-After": str(faults.retry_after_s)},
+            )
+        elif faults.error_rate and sim.rng.random() < faults.error_rate:
+            early = JSONResponse({"error": "injected fault"}, status_code=faults.error_status)
+        if early is not None:
+            await early(scope, receive, send)
+            return
+        if scope["path"].startswith(api.RESULT_LINK):  # not a REST call: no budget
+            await self.app(scope, receive, send)
+            return
+        now = time.time()
+        budget = sim.spend(now)
+        if budget is None:
+            spent = {
+                api.RATE_LIMIT: str(sim.config.daily_budget),
+                api.RATE_REMAINING: "0",
+                api.RATE_RESET: str(math.ceil(sim.budget_reset_at)),
+                "Retry-After": str(sim.seconds_to_reset(now)),
+            }
+            sim.limited += 1
+            response = JSONResponse({"error": "daily budget spent"}, status_code=429, headers=spent)
+            await response(scope, receive, send)
+            return
+        extra = [(k.lower().encode(), v.encode()) for k, v in budget.items()]
+
+        async def with_budget(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, with_budget)
+
+
 def create_app(sim: Sim | None = None) -> FastAPI:
     sim = sim or Sim()
     app = FastAPI(title="Coachview simulator (gradesync)", version="1")
     app.state.sim = sim
     route_names: dict[tuple[str, str], str] = {}
 
-    @app.middleware("http")
-    async def coachview_behaviour(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if request.url.path.startswith("/_sim"):
-            return await call_next(request)
-        sim.count(_route_name(app, request, route_names))
-        sim.arrive(time.monotonic())
-        faults = sim.faults
-        if faults.latency_ms:
-            await asyncio.sleep(faults.latency_ms / 1000)
-        if sim.over_rate_limit(time.monotonic()):
-            sim.limited += 1
-            sim.told_to_wait(time.monotonic(), faults.retry_after_s)
-            return JSONResponse(
-                {"error": "rate_limited"},
-                status_code=429,
-                headers={"Retry-After": str(faults.retry_after_s)},
-            )
-        if faults.error_rate and sim.rng.random() < faults.error_rate:
-            return JSONResponse({"error": "injected fault"}, status_code=faults.error_status)
-        if request.url.path.startswith(api.RESULT_LINK):  # not a REST call: no budget
-            return await call_next(request)
-        now = time.time()
-        budget = sim.spend(now)
-        if budget is None:
-            reset = sim.seconds_to_reset(now)
-            spent = {
-                api.RATE_LIMIT: str(sim.config.daily_budget),
-                api.RATE_REMAINING: "0",
-                api.RATE_RESET: str(math.ceil(sim.budget_reset_at)),
-                "Retry-After": str(reset),
-            }
-            sim.limited += 1
-            return JSONResponse({"error": "daily budget spent"}, status_code=429, headers=spent)
-        response = await call_next(request)
-        response.headers.update(budget)
-        return response
+    app.add_middleware(CoachviewBehaviour, sim=sim, app_ref=app, route_names=route_names)
 
     def bearer(authorization: Annotated[str | None, Header()] = None) -> None:
         scheme, _, token = (authorization or "").partition(" ")

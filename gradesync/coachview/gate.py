@@ -1,8 +1,10 @@
 """One gate for every worker's Coachview requests, in Redis: a global rate limit
 (``COACHVIEW_RATE_LIMIT_PER_S``) and a global pause after a 429's ``Retry-After``.
 
-The rate limit is a GCRA (a token bucket of one token): requests are spaced 1/N s apart across
-all workers, so no second ever sees more than N. The clock is Redis's own, shared by all.
+The rate limit is a GCRA (a token bucket of one token): requests are spaced 1/(0.9·N) s apart
+across all workers, so no second ever sees more than N, even with some network jitter. The clock
+is Redis's own, shared by all.
+
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Callable
 import redis
 
 PAUSE = "gs:gate:pause"
+JITTER_MARGIN = 0.9
+
 TAT = "gs:gate:tat"  # the theoretical arrival time of the next allowed request
 
 # Returns seconds to wait (0: go). KEYS: pause, tat. ARGV: interval (0 = no rate limit).
@@ -49,7 +53,8 @@ class Gate:
         rate_per_s: float | None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.interval = 1.0 / rate_per_s if rate_per_s else 0.0
+        # 10 % under the limit: requests spaced at send time can arrive bunched (jitter).
+        self.interval = 1.0 / (JITTER_MARGIN * rate_per_s) if rate_per_s else 0.0
         self.sleep = sleep
         self._acquire = client.register_script(_ACQUIRE)
         self._pause = client.register_script(_PAUSE)
