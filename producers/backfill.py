@@ -8,18 +8,11 @@ from pathlib import Path
 from pydantic import BaseModel
 from rich.progress import Progress
 
+from gradesync.event import CompletionEvent
 from gradesync.ledger import Ledger
 from producers.intake import Intake
 
-COLUMNS = (
-    "source",
-    "source_instance",
-    "event_id",
-    "person_id",
-    "course_id",
-    "grade",
-    "completed_at",
-)
+COLUMNS = tuple(CompletionEvent.model_fields)  # the canonical event's fields
 
 
 class Summary(BaseModel):

@@ -18,15 +18,7 @@ from producers.intake import Intake
 from producers.native import adapter
 from tests.conftest import open_ingress_settings
 
-FIELDS = [
-    "source",
-    "source_instance",
-    "event_id",
-    "person_id",
-    "course_id",
-    "grade",
-    "completed_at",
-]
+FIELDS = list(CompletionEvent.model_fields)
 junk = st.one_of(
     st.none(),
     st.booleans(),
