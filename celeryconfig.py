@@ -19,6 +19,10 @@ broker_transport_options = {
     # visibility timeout). kombu's default is ~100 s between real scans.
     "unacked_restore_interval": _s.restore_interval_s,
     "unacked_restore_throttle": 1,
+    # A worker killed while holding the restore lock blocks every other worker's restore until
+    # the lock expires (kombu's default: 300 s). A restore takes milliseconds.
+    "unacked_mutex_expire": 15,
+
     # Notice a Redis that went away without closing the connection.
     "health_check_interval": 25,
 }
