@@ -22,7 +22,6 @@ broker_transport_options = {
     # A worker killed while holding the restore lock blocks every other worker's restore until
     # the lock expires (kombu's default: 300 s). A restore takes milliseconds.
     "unacked_mutex_expire": 15,
-
     # Notice a Redis that went away without closing the connection.
     "health_check_interval": 25,
 }
