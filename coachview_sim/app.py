@@ -294,9 +294,19 @@ def create_app(sim: Sim | None = None) -> FastAPI:
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from exc
 
-    @app.get(api.PERSONS, dependencies=authed)
-    def persons(where: Where, skip: Skip = 0, take: Take = 100, count: Count = False) -> Response:
-        return page(_query(sim.store.query_persons, where), skip, take, count)
+    def listing(path: str, query: Callable[[dict[str, list[str]]], Rows]) -> None:
+        """A Coachview collection: ``where=``, ``skip``, ``take``, ``Count``."""
+
+        def endpoint(
+            where: Where, skip: Skip = 0, take: Take = 100, count: Count = False
+        ) -> Response:
+            return page(_query(query, where), skip, take, count)
+
+        app.get(path, dependencies=authed)(endpoint)
+
+    listing(api.PERSONS, sim.store.query_persons)
+    listing(api.COMPONENTS, sim.store.query_components)
+    listing(api.ENROLMENT_COMPONENTS, sim.store.query_enrolment_components)
 
     @app.get(api.PERSONS + "/{person_id}", dependencies=authed)
     def person(person_id: int) -> dict[str, Any]:
@@ -304,18 +314,6 @@ def create_app(sim: Sim | None = None) -> FastAPI:
             return sim.store.person(person_id)
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from exc
-
-    @app.get(api.COMPONENTS, dependencies=authed)
-    def components(
-        where: Where, skip: Skip = 0, take: Take = 100, count: Count = False
-    ) -> Response:
-        return page(_query(sim.store.query_components, where), skip, take, count)
-
-    @app.get(api.ENROLMENT_COMPONENTS, dependencies=authed)
-    def enrolment_components(
-        where: Where, skip: Skip = 0, take: Take = 100, count: Count = False
-    ) -> Response:
-        return page(_query(sim.store.query_enrolment_components, where), skip, take, count)
 
     @app.get(api.ENROLMENT_COMPONENTS + "/{ec_id}", dependencies=authed)
     def enrolment_component(ec_id: int) -> dict[str, Any]:

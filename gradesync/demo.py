@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import lru_cache
 from typing import Any
 
 import httpx
@@ -170,9 +171,15 @@ def run(api_url: str, sim_url: str, ledger: Ledger, settings: Settings, console:
     return 0
 
 
+@lru_cache(maxsize=1)
+def _demo_seed() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(DEMO_SEED.read_text())
+    return data
+
+
 def _row(state: dict[str, Any], person: str, course: str) -> dict[str, Any] | None:
     # The simulator's state names Coachview ids; the demo seed's external ids are LMS ids.
-    seed = json.loads(DEMO_SEED.read_text())
+    seed = _demo_seed()
     pid = next((p["id"] for p in seed["persons"] if p.get("externId") == person), None)
     comps = {
         c["id"]

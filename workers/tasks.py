@@ -198,26 +198,16 @@ def _write_step(step: Step, ctx: Context, rid: str) -> Context:
     return {**ctx, "ec": ec.model_dump(mode="json")}
 
 
-@pipeline_task("write_result")
-def write_result(self: PipelineTask, ctx: Context, rid: str) -> Context:
-    return _write_step("result", ctx, rid)
+def _write_task(name: str, step: Step) -> Any:
+    @pipeline_task(name)
+    def write(self: PipelineTask, ctx: Context, rid: str) -> Context:
+        return _write_step(step, ctx, rid)
+
+    return write
 
 
-@pipeline_task("tick_attendance")
-def tick_attendance(self: PipelineTask, ctx: Context, rid: str) -> Context:
-    return _write_step("attendance", ctx, rid)
-
-
-@pipeline_task("tick_pass")
-def tick_pass(self: PipelineTask, ctx: Context, rid: str) -> Context:
-    return _write_step("passed", ctx, rid)
-
-
-@pipeline_task("mark_completed")
-def mark_completed(self: PipelineTask, ctx: Context, rid: str) -> Context:
-    return _write_step("completed", ctx, rid)
-
-
-@pipeline_task("approve")
-def approve(self: PipelineTask, ctx: Context, rid: str) -> Context:
-    return _write_step("approved", ctx, rid)
+write_result = _write_task("write_result", "result")
+tick_attendance = _write_task("tick_attendance", "attendance")
+tick_pass = _write_task("tick_pass", "passed")
+mark_completed = _write_task("mark_completed", "completed")
+approve = _write_task("approve", "approved")
