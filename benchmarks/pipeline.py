@@ -21,6 +21,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from benchmarks import cpu
 from benchmarks.requests_per_completion import events, seed
 from benchmarks.stack import BenchStack
 from gradesync.procs import start_redis, wait_until
@@ -68,11 +69,15 @@ def run_pipeline(n: int, workers: int) -> None:
         stack.reset()
         stack.config(daily_budget=10_000_000)
         stack.seed(seed(n, 10))
+        trees = {p.name: p.popen.pid for p in stack.procs}
+        cpu_start = cpu.snapshot(trees)
         base = baseline(stack, n)
+        cpu_base = cpu.snapshot(trees)
         before = commands(stack)
         started = time.perf_counter()
         latencies = stack.deliver(events(n, 10), "rest", timeout=1800)
         real = n / (time.perf_counter() - started)
+        cpu_real = cpu.snapshot(trees)
         redis_per = (commands(stack) - before) / n
         requests = stack.state()["requests"]["total"]
         latencies.sort()
@@ -89,6 +94,8 @@ def run_pipeline(n: int, workers: int) -> None:
             f"{per / MINIMUM_REQUESTS - 1:+.1%})"
         )
         print(f"Redis commands/completion:        {redis_per:8.1f}")
+        print(f"CPU ms/completion, baseline:      {cpu.report(cpu_start, cpu_base, n)}")
+        print(f"CPU ms/completion, pipeline:      {cpu.report(cpu_base, cpu_real, n)}")
         print(f"ledger bytes/record:              {ledger_bytes(stack):8.0f}   (target <= 1024)")
     os._exit(0)
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterable
 from datetime import date
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -126,6 +127,41 @@ class NotFound(Exception):
     pass
 
 
+T = TypeVar("T")
+
+
+class Collection(Generic[T]):
+    """One resource's rows, filtered the way Coachview's ``where=`` does, with equality indexes
+    on the fields clients look rows up by (a real Coachview has them too: without them the
+    simulator's cost grows with its data and skews the benchmarks)."""
+
+    def __init__(
+        self, api: Callable[[T], dict[str, Any]], known: Iterable[str], indexed: tuple[str, ...]
+    ) -> None:
+        self.api, self.known, self.indexed = api, frozenset(known), indexed
+        self.items: list[T] = []
+        self.index: dict[str, dict[str, list[T]]] = {field: {} for field in indexed}
+
+    def add(self, item: T) -> None:
+        self.items.append(item)
+        data = self.api(item)
+        for field in self.indexed:
+            self.index[field].setdefault(str(data[field]), []).append(item)
+
+    def query(self, where: dict[str, list[str]]) -> list[dict[str, Any]]:
+        unknown = sorted(set(where) - self.known)
+        if unknown:
+            raise ValueError(f"unknown where field(s): {', '.join(unknown)}")
+        candidates: Iterable[T] = self.items
+        for field in self.indexed:
+            if field in where:
+                index = self.index[field]
+                candidates = [i for v in dict.fromkeys(where[field]) for i in index.get(v, ())]
+                break
+        rows = (self.api(item) for item in candidates)
+        return [r for r in rows if all(str(r.get(f)) in values for f, values in where.items())]
+
+
 # API field → row attribute, and the write counter each attribute increments.
 _ATTR = {field: name for name, field in WRITE_FIELDS.items()}
 _COUNTER = {"approval_date": "approved"}
@@ -145,6 +181,9 @@ class Store:
             self.rows: dict[tuple[int, int], EnrolmentComponentRow] = {}
             self.rows_by_id: dict[int, EnrolmentComponentRow] = {}
             self._next_row_id = 1
+            self.person_rows = _persons()
+            self.component_rows = _components()
+            self.enrolment_component_rows = _enrolment_components()
 
     def seed(self, seed: Seed) -> dict[str, int]:
         with self.lock:
@@ -154,6 +193,12 @@ class Store:
                 self.trainings[t.id] = t
                 for c in t.components:
                     self.components[c.id] = (t.id, c)
+            # A person or training seeded again replaces the old one: rebuild those indexes.
+            self.person_rows, self.component_rows = _persons(), _components()
+            for person in self.persons.values():
+                self.person_rows.add(person)
+            for component in self.components.values():
+                self.component_rows.add(component)
             for e in seed.enrolments:
                 if e.personId not in self.persons:
                     raise ValueError(f"enrolment {e.id}: unknown personId {e.personId}")
@@ -184,6 +229,7 @@ class Store:
             self._next_row_id += 1
             self.rows[key] = row
             self.rows_by_id[row.id] = row
+            self.enrolment_component_rows.add(row)
         return self.rows[key]
 
     # -- API reads ------------------------------------------------------------------------------
@@ -206,27 +252,15 @@ class Store:
 
     def query_persons(self, where: dict[str, list[str]]) -> list[dict[str, Any]]:
         with self.lock:
-            rows = [self.person_api(p) for p in self.persons.values()]
-        return _filter(rows, where)
+            return self.person_rows.query(where)
 
     def query_components(self, where: dict[str, list[str]]) -> list[dict[str, Any]]:
         with self.lock:
-            rows = [
-                {
-                    CF.ID: c.id,
-                    CF.TRAINING_ID: tid,
-                    CF.NAME: c.name,
-                    CF.FORM: "Elearning" if c.elearningCourseId else "Klassikaal",
-                    CF.ELEARNING_CODE: c.elearningCourseId,
-                }
-                for tid, c in self.components.values()
-            ]
-        return _filter(rows, where)
+            return self.component_rows.query(where)
 
     def query_enrolment_components(self, where: dict[str, list[str]]) -> list[dict[str, Any]]:
         with self.lock:
-            rows = [r.to_api() for r in self.rows.values()]
-        return _filter(rows, where)
+            return self.enrolment_component_rows.query(where)
 
     def enrolment_component(self, ec_id: int) -> dict[str, Any]:
         with self.lock:
@@ -322,13 +356,27 @@ def _valid_date(value: Any) -> None:
         raise RuleViolation(f"{EF.APPROVAL_DATE} must be an ISO date (YYYY-MM-DD)") from exc
 
 
-def _filter(rows: list[dict[str, Any]], where: dict[str, list[str]]) -> list[dict[str, Any]]:
-    if not rows:
-        return rows
-    known = set(rows[0])
-    unknown = sorted(set(where) - known)
-    if unknown:
-        raise ValueError(f"unknown where field(s): {', '.join(unknown)}")
-    return [
-        row for row in rows if all(str(row.get(field)) in values for field, values in where.items())
-    ]
+def _component_api(item: tuple[int, SeedComponent]) -> dict[str, Any]:
+    training_id, c = item
+    return {
+        CF.ID: c.id,
+        CF.TRAINING_ID: training_id,
+        CF.NAME: c.name,
+        CF.FORM: "Elearning" if c.elearningCourseId else "Klassikaal",
+        CF.ELEARNING_CODE: c.elearningCourseId,
+    }
+
+
+def _persons() -> Collection[SeedPerson]:
+    known = Store.person_api(SeedPerson(id=0))
+    return Collection(Store.person_api, known, (PF.ID, PF.EXTERN_ID))
+
+
+def _components() -> Collection[tuple[int, SeedComponent]]:
+    known = _component_api((0, SeedComponent(id=0)))
+    return Collection(_component_api, known, (CF.ELEARNING_CODE,))
+
+
+def _enrolment_components() -> Collection[EnrolmentComponentRow]:
+    sample = EnrolmentComponentRow(id=0, enrolment_id=0, component_id=0, person_id=0)
+    return Collection(EnrolmentComponentRow.to_api, sample.to_api(), (EF.ID, EF.PERSON_ID))

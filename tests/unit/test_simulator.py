@@ -25,8 +25,12 @@ EC = "/api/v1/Opleidingsvraagonderdelen"
 
 @pytest.fixture
 def sim() -> TestClient:
+    return authed(SEED)
+
+
+def authed(seed: dict[str, Any]) -> TestClient:
     client = TestClient(create_app())
-    client.post("/_sim/seed", json=SEED).raise_for_status()
+    client.post("/_sim/seed", json=seed).raise_for_status()
     token = client.post(
         "/auth/connect/token",
         data={
@@ -69,6 +73,42 @@ def test_where_filters_and_any_of(sim: TestClient) -> None:
     assert sorted(c["id"] for c in comps) == [9001, 9003]
     assert sim.get("/api/v1/Personen", params={"where": "shoe=1"}).status_code == 400
     assert sim.get("/api/v1/Personen/4242").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "where"),
+    [
+        ("/api/v1/Personen", "id=1001,1003,1001"),
+        ("/api/v1/Personen", "externId=57,EXT-0093;voornaam=Anna"),
+        ("/api/v1/Personen", "achternaam=de Vries"),
+        (EC, "persoonId=1001,1002;opleidingsonderdeelId=9001"),
+        (EC, "id=1,2;akkoord=False"),
+        (EC, "opleidingsonderdeelId=9002"),
+    ],
+)
+def test_indexed_lookups_answer_as_a_full_scan_would(
+    sim: TestClient, path: str, where: str
+) -> None:
+    everything = sim.get(path, params={"take": 1000}).json()
+    conditions = [(f, v.split(",")) for f, _, v in (c.partition("=") for c in where.split(";"))]
+    expected = [r for r in everything if all(str(r[f]) in vs for f, vs in conditions)]
+    got = sim.get(path, params={"where": where}).json()
+    assert sorted(got, key=lambda r: r["id"]) == sorted(expected, key=lambda r: r["id"])
+    assert got  # every case matches something: an empty answer would prove nothing
+
+
+def test_unknown_where_field_is_400_even_when_nothing_matches() -> None:
+    answer = authed({}).get("/api/v1/Personen", params={"where": "shoe=1"})
+    assert answer.status_code == 400
+    assert "shoe" in answer.json()["detail"]
+
+
+def test_seeding_a_person_again_replaces_it_in_lookups(sim: TestClient) -> None:
+    sim.post("/_sim/seed", json={"persons": [{"id": 1002, "externId": "99"}]}).raise_for_status()
+    by_old = sim.get("/api/v1/Personen", params={"where": "externId=58"}).json()
+    by_new = sim.get("/api/v1/Personen", params={"where": "externId=99"}).json()
+    assert by_old == []
+    assert [p["id"] for p in by_new] == [1002]
 
 
 def test_attendance_and_pass_are_locked_once_set(sim: TestClient) -> None:
