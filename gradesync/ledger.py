@@ -369,10 +369,10 @@ class Ledger:
         match_person_id: str | None,
         match_course_id: str | None,
         note: str | None,
-    ) -> None:
+    ) -> Record | None:
         """Store what the LMS told us; the LMS grade fills a grade the event did not carry."""
 
-        def decide(old: Record | None) -> tuple[_Change, None]:
+        def decide(old: Record | None) -> tuple[_Change, Record | None]:
             if old is None:
                 return _Change(), None
             event = old.event
@@ -387,31 +387,32 @@ class Ledger:
                     "updated": now,
                 }
             )
-            return _Change(record=rec, history=[_hist(now, "lms", note=note)]), None
+            return _Change(record=rec, history=[_hist(now, "lms", note=note)]), rec
 
-        self._change(rid, decide)
+        return self._change(rid, decide)
 
     def step_done(
         self, rid: str, step: str, now: datetime, note: dict[str, Any] | None = None
-    ) -> None:
-        """A step is done: a history entry. Only an outcome note touches the record itself,
-        so a plain step costs one round trip, not a transaction."""
+    ) -> Record | None:
+        """A step is done: a history entry; returns the record as it now stands. Only an
+        outcome note touches the record itself, so a plain step costs one round trip (the
+        history append and the read together), not a transaction."""
         if note is None:
             hk = self._hist_key(rid)
             with self.r.pipeline(transaction=False) as pipe:
                 pipe.rpush(hk, _pack(_hist(now, step)))
-
                 pipe.ltrim(hk, -HISTORY_CAP, -1)
-                pipe.execute()
-            return
+                pipe.get(self._rec(rid))
+                *_, raw = pipe.execute()
+            return _load(raw, rid)
 
-        def decide(old: Record | None) -> tuple[_Change, None]:
+        def decide(old: Record | None) -> tuple[_Change, Record | None]:
             if old is None:
                 return _Change(), None
             rec = old.model_copy(update={"outcome": note, "updated": now})
-            return _Change(record=rec, history=[_hist(now, step, note=note)]), None
+            return _Change(record=rec, history=[_hist(now, step, note=note)]), rec
 
-        self._change(rid, decide)
+        return self._change(rid, decide)
 
     def steps(self, rid: str) -> list[str]:
         """The pipeline steps done for this record, in the order first done (from history)."""

@@ -1,10 +1,15 @@
-"""The pipeline's subtasks. Each takes the record id (never grades or person ids) and a small
-context from the step before; each reads Coachview's state before it writes."""
+"""The pipeline's subtasks. Each takes the record id (the only argument Flower shows) and a
+small context from the step before; each reads Coachview's state before it writes.
+
+The context carries the record's facts as of the end of the step before (``facts``): the same
+round trip that records a step done reads the record back, so a step needs no ledger read of its
+own, a running chain still follows a replaced event, and a record closed meanwhile (an operator
+gave up) stops the chain at the next step boundary."""
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from celery import Task
@@ -92,12 +97,27 @@ def _ms(started: float) -> int:
     return round((time.perf_counter() - started) * 1000)
 
 
-def _open_record(rid: str) -> Record:
-    """The record this chain works for; a closed or missing one ends the chain quietly."""
-    record = resources.ledger().get(rid)
+def _running(record: Record | None) -> Record:
+    """The record while this run is open; a closed or missing one ends the chain quietly."""
     if record is None or record.state != "in_progress":
         raise Ignore()
     return record
+
+
+def _facts(record: Record) -> Context:
+    """What the next steps need from the record (Coachview ids, grade, approval date)."""
+    return {
+        "person_ref": record.coachview_person_id,
+        "course_ref": record.coachview_course_id,
+        "grade": record.event.grade,
+        "approved_on": record.event.approval_date(resources.settings().tz).isoformat(),
+    }
+
+
+def _done(rid: str, step: str, ctx: Context, note: Context | None = None, **more: Any) -> Context:
+    """Record the step in the ledger; the context for the next step, with fresh facts."""
+    record = resources.ledger().step_done(rid, step, utcnow(), note)
+    return {**ctx, **more, "facts": _facts(_running(record))}
 
 
 def pipeline_task(step: str) -> Any:
@@ -106,57 +126,51 @@ def pipeline_task(step: str) -> Any:
 
 @pipeline_task("fetch_from_lms")
 def fetch_from_lms(self: PipelineTask, rid: str) -> Context:
-    record = resources.ledger().start(rid, utcnow())
-    if record is None or record.state != "in_progress":
-        raise Ignore()
+    ledger = resources.ledger()
+    record = _running(ledger.start(rid, utcnow()))
     found = enrich(record, resources.settings())
     if found is not None:
-        resources.ledger().enriched(
-            rid, utcnow(), found.grade, found.match_person_id, found.match_course_id, found.note
+        record = _running(
+            ledger.enriched(
+                rid, utcnow(), found.grade, found.match_person_id, found.match_course_id, found.note
+            )
         )
-    return {}
+    return {"facts": _facts(record)}
 
 
 @pipeline_task("resolve_person")
 def resolve_person(self: PipelineTask, ctx: Context, rid: str) -> Context:
-    record = _open_record(rid)
     fields = resources.settings().person_match_order
-    person = resources.directory().person(record.coachview_person_id, fields)
-    resources.ledger().step_done(rid, "person", utcnow())
-    return {"person": person.id}
+    person = resources.directory().person(ctx["facts"]["person_ref"], fields)
+    return _done(rid, "person", ctx, person=person.id)
 
 
 @pipeline_task("resolve_course")
 def resolve_course(self: PipelineTask, ctx: Context, rid: str) -> Context:
-    record = _open_record(rid)
-    components = resources.directory().components(record.coachview_course_id)
-    resources.ledger().step_done(rid, "course", utcnow())
-    return {**ctx, "components": [c.id for c in components]}
+    components = resources.directory().components(ctx["facts"]["course_ref"])
+    return _done(rid, "course", ctx, components=[c.id for c in components])
 
 
 @pipeline_task("resolve_enrolment_component")
 def resolve_enrolment_component(self: PipelineTask, ctx: Context, rid: str) -> Context:
-    record = _open_record(rid)
-    components = resources.directory().components(record.coachview_course_id)
+    components = resources.directory().components(ctx["facts"]["course_ref"])
     candidates = resources.coachview().enrolment_components(
         ctx["person"], [c.id for c in components]
     )
     ec = choose_enrolment_component(components, candidates)
-    resources.ledger().step_done(rid, "enrolment_component", utcnow())
-    return {**ctx, "ec": ec.model_dump(mode="json")}
+    return _done(rid, "enrolment_component", ctx, ec=ec.model_dump(mode="json"))
 
 
 @pipeline_task("post_result_link")
 def post_result_link(self: PipelineTask, ctx: Context, rid: str) -> Context:
-    record = _open_record(rid)
     s = resources.settings()
-    event = record.event
+    facts = ctx["facts"]
     message = ResultMessage(
         person_id=ctx["person"],
-        extern_id=record.coachview_person_id,
-        course_id=record.coachview_course_id,
-        grade=event.grade,
-        completed_on=event.approval_date(s.tz),
+        extern_id=facts["person_ref"],
+        course_id=facts["course_ref"],
+        grade=facts["grade"],
+        completed_on=date.fromisoformat(facts["approved_on"]),
     )
     resources.coachview().post_result_link(
         render(message),
@@ -170,10 +184,9 @@ def post_result_link(self: PipelineTask, ctx: Context, rid: str) -> Context:
 
 
 def _write_step(step: Step, ctx: Context, rid: str) -> Context:
-    record = _open_record(rid)
     client = resources.coachview()
-    tz = resources.settings().tz
-    grade, approval_date = record.event.grade, record.event.approval_date(tz)
+    facts = ctx["facts"]
+    grade, approval_date = facts["grade"], date.fromisoformat(facts["approved_on"])
     ec = EnrolmentComponent.model_validate(ctx["ec"])
     decision = plan(step, ec, grade, approval_date)
     for _ in range(STALE_REREADS):
@@ -191,11 +204,12 @@ def _write_step(step: Step, ctx: Context, rid: str) -> Context:
     note = None
     if isinstance(decision, KeepExisting):
         note = {"code": "result_kept_existing", "existing": decision.existing, "new": decision.new}
-    ledger = resources.ledger()
-    ledger.step_done(rid, step, utcnow(), note)
     if step == "approved":
-        ledger.deliver(rid, utcnow())
-    return {**ctx, "ec": ec.model_dump(mode="json")}
+        ledger = resources.ledger()
+        ledger.step_done(rid, step, utcnow(), note)
+        ledger.deliver(rid, utcnow())  # Coachview now holds all six effects
+        return ctx
+    return _done(rid, step, ctx, note, ec=ec.model_dump(mode="json"))
 
 
 def _write_task(name: str, step: Step) -> Any:

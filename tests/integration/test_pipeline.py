@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from datetime import timedelta
 
 from gradesync.ledger import utcnow
-from gradesync.procs import BIN, ROOT
+from gradesync.procs import BIN, ROOT, wait_until
 from tests.integration.conftest import Stack, canonical
 from workers.schedule import run_retry_pass
 
@@ -114,6 +115,36 @@ def test_person_never_found_is_given_up_after_30_daily_passes_and_not_before(
     assert record.last_error is not None and record.last_error.code == "unknown_person"
     # Given up is final: later passes leave it alone.
     assert run_retry_pass(clean.ledger, start + timedelta(days=40), 30).requeued == 0
+
+
+def _after_person_step(stack: Stack, rid: str) -> None:
+    """Wait until the run has resolved the learner: the next steps are still to come."""
+    wait_until(lambda: "person" in stack.ledger.steps(rid), timeout=30, interval=0.02)
+    assert "result" not in stack.ledger.steps(rid)
+
+
+def test_a_running_chain_writes_the_grade_of_an_event_that_replaced_it(clean: Stack) -> None:
+    clean.seed()
+    clean.faults(latency_ms=400)  # each Coachview request: time to act between steps
+    rid = clean.enqueue(canonical(grade="6.5", event_id="attempt-1"))
+    _after_person_step(clean, rid)
+    admission = clean.ledger.admit(canonical(grade="9.5", event_id="attempt-2"), utcnow())
+    assert admission.outcome == "replaced" and not admission.enqueue
+    assert clean.settle(rid).state == "delivered"
+    row = clean.component(7001, 9001)
+    assert row["result"] == "9.5" and row["writes"] == ALL_ONCE
+
+
+def test_an_operator_giving_up_mid_chain_stops_it_before_any_write(clean: Stack) -> None:
+    clean.seed()
+    clean.faults(latency_ms=400)
+    rid = clean.enqueue(canonical())
+    _after_person_step(clean, rid)
+    clean.ledger.give_up_now(rid, utcnow(), "wrong course, fixed by hand")
+    time.sleep(2)  # the chain's next step boundary comes within one request (0.4 s)
+    assert clean.ledger.get(rid).state == "given_up"  # type: ignore[union-attr]
+    assert clean.component(7001, 9001)["writes"] == dict.fromkeys(ALL_ONCE, 0)
+    assert "result" not in clean.ledger.steps(rid)
 
 
 def test_same_event_twice_is_one_record_and_single_writes(clean: Stack) -> None:

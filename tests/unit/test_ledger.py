@@ -149,10 +149,12 @@ def test_gives_up_when_daily_retries_are_spent(ledger: Ledger) -> None:
 def test_steps_outcome_history_and_find(ledger: Ledger) -> None:
     rid = ledger.admit(event(), T0).record.id
     ledger.start(rid, T0)
-    ledger.step_done(rid, "person", T0)
+    after = ledger.step_done(rid, "person", T0)
+    assert after is not None and after.state == "in_progress" and after.id == rid
     ledger.step_done(rid, "person", T0)
     note = {"code": "result_kept_existing", "existing": "6.0", "new": "8.5"}
-    ledger.step_done(rid, "result", T0, note)
+    noted = ledger.step_done(rid, "result", T0, note)
+    assert noted is not None and noted.outcome == note
     ledger.step_done(rid, "attendance", T0)
     ledger.fail(rid, T0, LedgerError(code="http_400", message="bad"))
     rec = ledger.get(rid)
