@@ -125,7 +125,7 @@ def _after_person_step(stack: Stack, rid: str) -> None:
 
 def test_a_running_chain_writes_the_grade_of_an_event_that_replaced_it(clean: Stack) -> None:
     clean.seed()
-    clean.faults(latency_ms=400)  # each Coachview request: time to act between steps
+    clean.faults(latency_ms=800)  # each Coachview request: time to act between steps
     rid = clean.enqueue(canonical(grade="6.5", event_id="attempt-1"))
     _after_person_step(clean, rid)
     admission = clean.ledger.admit(canonical(grade="9.5", event_id="attempt-2"), utcnow())
@@ -137,11 +137,11 @@ def test_a_running_chain_writes_the_grade_of_an_event_that_replaced_it(clean: St
 
 def test_an_operator_giving_up_mid_chain_stops_it_before_any_write(clean: Stack) -> None:
     clean.seed()
-    clean.faults(latency_ms=400)
+    clean.faults(latency_ms=800)
     rid = clean.enqueue(canonical())
     _after_person_step(clean, rid)
     clean.ledger.give_up_now(rid, utcnow(), "wrong course, fixed by hand")
-    time.sleep(2)  # the chain's next step boundary comes within one request (0.4 s)
+    time.sleep(2.5)  # a broken stop would have written the result by now (2 requests)
     assert clean.ledger.get(rid).state == "given_up"  # type: ignore[union-attr]
     assert clean.component(7001, 9001)["writes"] == dict.fromkeys(ALL_ONCE, 0)
     assert "result" not in clean.ledger.steps(rid)
