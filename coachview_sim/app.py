@@ -310,19 +310,21 @@ def create_app(sim: Sim | None = None) -> FastAPI:
     listing(api.COMPONENTS, sim.store.query_components)
     listing(api.ENROLMENT_COMPONENTS, sim.store.query_enrolment_components)
 
+    # The store's refusals, as Coachview answers them (body as FastAPI's HTTPException).
+    for error, status in ((NotFound, 404), (StaleEtag, 412), (RuleViolation, 409)):
+
+        def refuse(request: Request, exc: Exception, status: int = status) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=status)
+
+        app.add_exception_handler(error, refuse)
+
     @app.get(api.PERSONS + "/{person_id}", dependencies=authed)
     async def person(person_id: int) -> dict[str, Any]:
-        try:
-            return sim.store.person(person_id)
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from exc
+        return sim.store.person(person_id)
 
     @app.get(api.ENROLMENT_COMPONENTS + "/{ec_id}", dependencies=authed)
     async def enrolment_component(ec_id: int) -> dict[str, Any]:
-        try:
-            return sim.store.enrolment_component(ec_id)
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from exc
+        return sim.store.enrolment_component(ec_id)
 
     @app.put(api.ENROLMENT_COMPONENTS + "/{ec_id}", dependencies=authed)
     async def update_enrolment_component(
@@ -330,14 +332,7 @@ def create_app(sim: Sim | None = None) -> FastAPI:
         body: dict[str, Any],
         if_match: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
-        try:
-            return sim.store.update_enrolment_component(ec_id, body, if_match)
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from exc
-        except StaleEtag as exc:
-            raise HTTPException(412, str(exc)) from exc
-        except RuleViolation as exc:
-            raise HTTPException(409, str(exc)) from exc
+        return sim.store.update_enrolment_component(ec_id, body, if_match)
 
     # -- the e-learning result link ------------------------------------------------------------
 
