@@ -1,70 +1,167 @@
-"""The canonical completion event (contract v1) and the completion key it belongs to."""
+"""The canonical completion event (contract v2) and the completion key it belongs to.
+
+Every value is normalised and checked here, once, at the edge: the ledger stores only what this
+model accepts, and loads every record through the same model, so nothing is stored that cannot be
+read back.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, date, datetime
-from decimal import Decimal
+import math
+import unicodedata
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    StringConstraints,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
 Source = Literal["moodle", "ilias", "anewspring", "xapi"]
-SOURCES: tuple[str, ...] = ("moodle", "ilias", "anewspring", "xapi")
+
+MAX_ID_LENGTH = 255
+MAX_GRADE_LENGTH = 32
+# Completions before this are not e-learning results anyone still needs in Coachview; after
+# "now + a day" a clock is wrong. Both bounds keep dates that overflow on time-zone
+# conversion (year 1, year 9999) out of the ledger.
+EARLIEST_COMPLETION = datetime(2000, 1, 1, tzinfo=UTC)
+CLOCK_SKEW_ALLOWED = timedelta(days=1)
 
 
-def _id_text(value: Any) -> Any:
-    # LMSs hand out numeric ids (Moodle, ILIAS); the canonical form is text, so accept both.
+def _text_value(value: Any, what: str) -> str:
     if isinstance(value, bool):
-        raise ValueError("must be a string, not a boolean")
+        raise ValueError(f"must be {what}, not a boolean")
+    # LMSs hand out numeric ids (Moodle, ILIAS); the canonical form is text, so accept both.
     if isinstance(value, int):
         return str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"must be {what}")
     return value
 
 
-MAX_GRADE_LENGTH = 32
+def clean_text(value: str, max_length: int) -> str:
+    """NFC, no surrounding Unicode whitespace, no control or invisible characters, not blank.
+
+    One rule for every id and mark, so the same id typed two ways is one completion key, and a
+    value that looks blank (``"\\u0085"``, ``"\\u200b"``) is refused instead of stored.
+    """
+    text = unicodedata.normalize("NFC", value).strip()
+    if not text:
+        raise ValueError("must not be blank")
+    if any(unicodedata.category(ch)[0] == "C" for ch in text):
+        raise ValueError("must not contain control or invisible characters")
+    if len(text) > max_length:
+        raise ValueError(f"must be at most {max_length} characters")
+    return text
 
 
-def _grade_text(value: Any) -> Any:
+def _identifier(value: Any) -> str:
+    return clean_text(_text_value(value, "a string or an integer"), MAX_ID_LENGTH)
+
+
+Identifier = Annotated[str, BeforeValidator(_identifier)]
+
+
+def _grade(value: Any) -> str | None:
+    """A finite, non-negative number in the source's scale, or a non-numeric mark (text such as
+    ``"voldoende"`` or ``"8,5"``). The same checks apply to numbers and to numeric text, on the
+    final text, so what is accepted on write is accepted on read."""
     if value is None:
         return None
     if isinstance(value, bool):
         raise ValueError("must be a string or a number, not a boolean")
-    if isinstance(value, int | float | Decimal):
-        if isinstance(value, float) and value != value:  # NaN
-            raise ValueError("must be a finite number")
-        return format(Decimal(str(value)).normalize(), "f")
-    if isinstance(value, str):
-        value = value.strip()
-        if len(value) > MAX_GRADE_LENGTH:
-            raise ValueError(f"must be at most {MAX_GRADE_LENGTH} characters")
-        return value or None
-    return value
+    if isinstance(value, float | int | Decimal):
+        text = _number_text(value)
+    elif isinstance(value, str):
+        if not value.strip():
+            return None
+        text = clean_text(value, MAX_GRADE_LENGTH)
+    else:
+        raise ValueError("must be a string or a number")
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return text  # a non-numeric mark: Coachview's result is text
+    if not number.is_finite():
+        raise ValueError("must be a finite number")
+    if number.is_signed():  # "-0" too: Coachview would show the sign
+        raise ValueError("must not be negative")
+    if len(text) > MAX_GRADE_LENGTH:
+        raise ValueError(f"must be at most {MAX_GRADE_LENGTH} characters")
+    return text
+
+
+def _number_text(value: float | int | Decimal) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    if isinstance(value, int) and abs(value) >= 10**MAX_GRADE_LENGTH:
+        raise ValueError(f"must be at most {MAX_GRADE_LENGTH} characters")
+    number = Decimal(str(value))
+    if not number.is_finite():
+        raise ValueError("must be a finite number")
+    # Normalised but never in exponent form (1E+1 → "10"): Coachview shows it as typed.
+    return format(number.normalize(), "f")
+
+
+Grade = Annotated[str | None, BeforeValidator(_grade)]
+
+
+def instant_from_epoch(value: Any, tz: ZoneInfo | None = None) -> datetime:
+    """Epoch seconds as an aware datetime; out-of-range numbers are a ``ValueError`` (Python
+    raises ``OverflowError``/``OSError`` for them, which validation would not catch)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be epoch seconds")
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number of epoch seconds")
+    try:
+        return datetime.fromtimestamp(value, tz or UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise ValueError("epoch seconds out of range") from exc
 
 
 def _instant(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("must be an ISO 8601 timestamp with offset or epoch seconds")
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, tz=UTC)
+        return instant_from_epoch(value)
     return value
 
 
-Identifier = Annotated[
-    str,
-    BeforeValidator(_id_text),
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
-]
+def plausible_instant(value: datetime) -> datetime:
+    """Aware, and between 2000-01-01 and a day from now (in UTC)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must carry a UTC offset (naive timestamps are ambiguous)")
+    try:
+        utc = value.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise ValueError("is out of range") from exc
+    latest = datetime.now(UTC) + CLOCK_SKEW_ALLOWED
+    if not EARLIEST_COMPLETION <= utc <= latest:
+        raise ValueError(
+            f"must lie between {EARLIEST_COMPLETION.date().isoformat()} and a day from now"
+        )
+    return value
+
+
+Instant = Annotated[datetime, BeforeValidator(_instant), AfterValidator(plausible_instant)]
+
+
+def _key_part(part: str) -> str:
+    # "%" first, so the encoding is reversible; a part without "|" or "%" is unchanged, which
+    # keeps every existing record's id (sha256 of this text) as it was.
+    return part.replace("%", "%25").replace("|", "%7C")
+
+
+def _unkey_part(part: str) -> str:
+    return part.replace("%7C", "|").replace("%7c", "|").replace("%25", "%")
 
 
 class CompletionKey(BaseModel):
@@ -73,12 +170,30 @@ class CompletionKey(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     source: Source
-    source_instance: str
-    person_id: str
-    course_id: str
+    source_instance: Identifier
+    person_id: Identifier
+    course_id: Identifier
 
     def text(self) -> str:
-        return "|".join((self.source, self.source_instance, self.person_id, self.course_id))
+        """``source|instance|person|course``, each part with ``%`` and ``|`` percent-encoded:
+        two different keys never share a text (nor, therefore, a record)."""
+        parts = (self.source, self.source_instance, self.person_id, self.course_id)
+        return "|".join(_key_part(p) for p in parts)
+
+    @classmethod
+    def from_text(cls, text: str) -> CompletionKey:
+        parts = text.split("|")
+        if len(parts) != 4:
+            raise ValueError("a completion key has four parts: source|instance|person|course")
+        source, instance, person, course = (_unkey_part(p) for p in parts)
+        return cls.model_validate(
+            {
+                "source": source,
+                "source_instance": instance,
+                "person_id": person,
+                "course_id": course,
+            }
+        )
 
     @property
     def id(self) -> str:
@@ -90,26 +205,12 @@ class CompletionEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     source: Source
-    source_instance: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)
-    ] = "default"
-    event_id: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-        | None
-    ) = None
+    source_instance: Identifier = "default"
+    event_id: Identifier | None = None
     person_id: Identifier
     course_id: Identifier
-    grade: Annotated[str | None, BeforeValidator(_grade_text)] = None
-    completed_at: Annotated[datetime, BeforeValidator(_instant)] = Field(
-        description="ISO 8601 with offset, or epoch seconds"
-    )
-
-    @field_validator("completed_at")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("must carry a UTC offset (naive timestamps are ambiguous)")
-        return value
+    grade: Grade = None
+    completed_at: Instant = Field(description="ISO 8601 with offset, or epoch seconds")
 
     @model_validator(mode="after")
     def _derive_event_id(self) -> CompletionEvent:
@@ -147,9 +248,6 @@ class CompletionEvent(BaseModel):
     def approval_date(self, tz: ZoneInfo) -> date:
         """Coachview's approval date: the LMS completion instant's calendar date in ``tz``."""
         return self.completed_at.astimezone(tz).date()
-
-    def to_json_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
