@@ -27,6 +27,7 @@ from pathlib import Path
 from benchmarks import cpu
 from benchmarks.requests_per_completion import events, seed
 from benchmarks.stack import BenchStack
+from gradesync.ledger import Record
 from gradesync.procs import start_redis, wait_until
 
 CHAIN_LENGTH = 8  # fetch_from_lms, resolve_person, resolve_enrolment_component, 5 writes
@@ -56,10 +57,10 @@ def baseline(stack: BenchStack, n: int) -> float:
 
 def ledger_bytes(stack: BenchStack, sample: int = 200) -> float:
     r, ledger = stack.ledger.r, stack.ledger
-    records = ledger.list(limit=sample)
+    records = [rec for rec in ledger.list(limit=sample) if isinstance(rec, Record)]
     sizes = []
     for rec in records:
-        keys = [f"gs:rec:{rec.id}", f"gs:hist:{rec.id}", f"gs:evt:{rec.event.id}"]
+        keys = [f"gs:rec:{rec.id}", f"gs:hist:{rec.id}", f"gs:eid:{rec.event.id}"]
         sizes.append(sum(int(r.memory_usage(k) or 0) for k in keys))
     return statistics.mean(sizes)
 

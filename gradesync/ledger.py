@@ -3,7 +3,8 @@
 Layout (prefix ``gs:``):
 - ``rec:{id}``    the record as JSON (``id`` is the completion key's opaque hash)
 - ``hist:{id}``   a capped list of history entries (JSON), oldest first
-- ``evt:{event_id}``  ``"{id} {body-hash}"``: event idempotency
+- ``eid:{event_id}``  hash of ``{source|instance}`` → ``"{id} {body-hash}"``: event idempotency,
+  scoped per source and installation (one source cannot claim another's event ids)
 - ``state:{state}``   sorted set of ids by last update, one per state: counts and newest-first lists
 - ``all``         sorted set of every id by last update
 - ``due``         sorted set of ``unresolved`` ids by next attempt (epoch): the daily pass reads
@@ -24,7 +25,7 @@ from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 import redis
-from pydantic import BaseModel, Field, field_serializer
+from pydantic import BaseModel, Field, ValidationError, field_serializer
 
 from gradesync.event import CompletionEvent, CompletionKey
 from gradesync.policy import next_daily_attempt, retries_exhausted
@@ -59,6 +60,15 @@ HISTORY_CAP = 200
 PREFIX = "gs:"
 
 T = TypeVar("T")
+
+
+class AmbiguousEventId(LookupError):
+    def __init__(self, event_id: str, rids: list[str]) -> None:
+        super().__init__(
+            f"event id {event_id!r} names {len(rids)} records of different sources: "
+            + ", ".join(rids)
+            + "; give the record id instead"
+        )
 
 
 class LedgerError(BaseModel):
@@ -124,7 +134,7 @@ class Admission(BaseModel):
 class _Change(BaseModel):
     record: Record | None = None
     history: list[dict[str, Any]] = Field(default_factory=list)
-    event_index: tuple[str, str] | None = None
+    event_index: tuple[str, str, str] | None = None  # event id, scope, "record digest"
     outbox: bool = False
     deferred_until: datetime | None = None
 
@@ -184,10 +194,41 @@ def _dump(record: Record) -> str:
     return record.model_dump_json(exclude_defaults=True, exclude_none=True, exclude={"id"})
 
 
+class UnreadableRecord(ValueError):
+    """A stored record the current model rejects (written by an older version, or damaged).
+
+    The message names the fields and what is wrong, never their values: a grade or person id
+    must not reach a log line or a traceback."""
+
+    def __init__(self, rid: str, problems: list[str]) -> None:
+        super().__init__(f"record {rid} cannot be read: {'; '.join(problems)}")
+        self.rid = rid
+        self.problems = problems
+
+
+class Unreadable(BaseModel):
+    """A listing's placeholder for a record that cannot be loaded: shown by its id, removable."""
+
+    id: str
+    problems: list[str]
+
+
 def _load(raw: Any, rid: str) -> Record | None:
     if not raw:
         return None
-    return Record.model_validate_json(raw).model_copy(update={"id": rid})
+    try:
+        return Record.model_validate_json(raw).model_copy(update={"id": rid})
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or '(record)'}: {e['type']}"
+            for e in exc.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        raise UnreadableRecord(rid, problems) from None
+
+
+def _event_scope(event: CompletionEvent) -> str:
+    """The event-id namespace of one LMS installation (the key text's first two parts)."""
+    return event.key.text().rsplit("|", 2)[0]
 
 
 def body_hash(event: CompletionEvent) -> str:
@@ -209,8 +250,8 @@ class Ledger:
         return f"{PREFIX}hist:{rid}"
 
     @staticmethod
-    def _evt(event_id: str) -> str:
-        return f"{PREFIX}evt:{event_id}"
+    def _eid(event_id: str) -> str:
+        return f"{PREFIX}eid:{event_id}"
 
     @staticmethod
     def _state(state: str) -> str:
@@ -266,8 +307,8 @@ class Ledger:
             pipe.rpush(hk, *(_pack(h) for h in change.history))
             pipe.ltrim(hk, -HISTORY_CAP, -1)
         if change.event_index is not None:
-            event_id, value = change.event_index
-            pipe.set(self._evt(event_id), value)
+            event_id, scope, value = change.event_index
+            pipe.hset(self._eid(event_id), scope, value)
 
     # -- admission -------------------------------------------------------------------------------
 
@@ -277,7 +318,8 @@ class Ledger:
         """Record an event for its completion key; say whether a pipeline run must be enqueued."""
         rid = event.key.id
         digest = body_hash(event)
-        seen = self.r.get(self._evt(event.id))
+        scope = _event_scope(event)
+        seen = self.r.hget(self._eid(event.id), scope)
         if seen is not None:
             seen_rid, _, seen_digest = _text(seen).partition(" ")
             existing = self.get(seen_rid)
@@ -286,7 +328,7 @@ class Ledger:
                 return Admission(outcome=outcome, record=existing, enqueue=False)
 
         def decide(old: Record | None) -> tuple[_Change, Admission]:
-            index = (event.id, f"{rid} {digest}")
+            index = (event.id, scope, f"{rid} {digest}")
             if old is None:
                 rec = Record(
                     id=rid,
@@ -539,12 +581,16 @@ class Ledger:
                 try:
                     pipe.watch(key)  # type: ignore[no-untyped-call]
                     raw = pipe.get(key)
-                    rec = _load(raw, rid)
+                    try:
+                        rec = _load(raw, rid)
+                    except UnreadableRecord:
+                        rec = None  # `gradesync purge --unreadable` is for those
                     if rec is None or rec.state not in states:
                         pipe.reset()
                         return False
                     pipe.multi()
-                    pipe.delete(key, self._hist_key(rid), self._evt(rec.event.id))
+                    pipe.delete(key, self._hist_key(rid))
+                    pipe.hdel(self._eid(rec.event.id), _event_scope(rec.event))
                     pipe.zrem(self._state(rec.state), rid)
                     for index in (self.ALL, self.DUE, self.OUTBOX, self.DEFERRED):
                         pipe.zrem(index, rid)
@@ -601,27 +647,25 @@ class Ledger:
         return _load(raw, rid)
 
     def find(self, text: str) -> Record | None:
-        """By record id, by completion key text (``source|instance|person|course``) or event id."""
+        """By record id, by completion key text (``source|instance|person|course``) or event id.
+
+        Raises :class:`AmbiguousEventId` when an event id names records of several sources,
+        and :class:`UnreadableRecord` when the record exists but cannot be loaded."""
         text = text.strip()
         rec = self.get(text)
-        if rec is None and text.count("|") >= 3:
-            source, rest = text.split("|", 1)
-            instance, person, course = rest.rsplit("|", 2)
+        if rec is None and text.count("|") == 3:
             try:
-                key = CompletionKey(
-                    source=source,
-                    source_instance=instance,
-                    person_id=person,
-                    course_id=course,
-                )
+                key = CompletionKey.from_text(text)
             except ValueError:
                 key = None
             if key is not None:
                 rec = self.get(key.id)
         if rec is None:
-            seen = self.r.get(self._evt(text))
-            if seen is not None:
-                rec = self.get(_text(seen).partition(" ")[0])
+            rids = sorted({_text(v).partition(" ")[0] for v in self.r.hvals(self._eid(text))})
+            if len(rids) > 1:
+                raise AmbiguousEventId(text, rids)
+            if rids:
+                rec = self.get(rids[0])
         return rec
 
     def history(self, rid: str) -> list[dict[str, Any]]:
@@ -634,13 +678,41 @@ class Ledger:
             values = pipe.execute()
         return dict(zip(STATES, (int(v) for v in values), strict=True))
 
-    def list(self, state: State | None = None, limit: int = 50) -> list[Record]:
+    def list(self, state: State | None = None, limit: int = 50) -> list[Record | Unreadable]:
+        """Newest first; a record that cannot be loaded is listed as :class:`Unreadable`."""
         index = self.ALL if state is None else self._state(state)
         ids = [_text(i) for i in self.r.zrevrange(index, 0, max(0, limit - 1))]
         if not ids:
             return []
         raws = self.r.mget([self._rec(i) for i in ids])
-        return [rec for rid, raw in zip(ids, raws, strict=True) if (rec := _load(raw, rid))]
+        out: list[Record | Unreadable] = []
+        for rid, raw in zip(ids, raws, strict=True):
+            try:
+                rec = _load(raw, rid)
+            except UnreadableRecord as exc:
+                out.append(Unreadable(id=rid, problems=exc.problems))
+                continue
+            if rec is not None:
+                out.append(rec)
+        return out
+
+    def remove_unreadable(self, rid: str) -> bool:
+        """Delete a record that cannot be loaded (its history and index entries too), so an
+        operator can clear what an older version or a damaged write left behind."""
+        try:
+            self.get(rid)
+        except UnreadableRecord:
+            pass
+        else:
+            return False  # absent, or readable: purge, give-up and retry are for those
+        with self.r.pipeline() as pipe:
+            pipe.delete(self._rec(rid), self._hist_key(rid))
+            for state in STATES:
+                pipe.zrem(self._state(state), rid)
+            for index in (self.ALL, self.DUE, self.OUTBOX, self.DEFERRED):
+                pipe.zrem(index, rid)
+            pipe.execute()
+        return True
 
 
 _TAKE_STALLED = """

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradesync.event import CompletionEvent
-from gradesync.ledger import Ledger
+from gradesync.ledger import Ledger, Record
 from producers.api import create_app
 from producers.intake import Intake
 from producers.native import adapter
@@ -46,8 +46,10 @@ events = st.fixed_dictionaries(
 
 
 def check_ledger(ledger: Ledger) -> None:
+    """Only valid events are stored, and every stored record loads back."""
     for record in ledger.list(limit=10_000):
-        CompletionEvent.model_validate(record.event.model_dump())  # only valid events stored
+        assert isinstance(record, Record), record
+        CompletionEvent.model_validate(record.event.model_dump())
 
 
 def field_named(message: str, data: dict[str, Any]) -> bool:
