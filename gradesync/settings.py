@@ -7,8 +7,10 @@ from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gradesync.webhook_secrets import check_webhook_secret
 
 # The simulator accepts exactly these; a real Coachview gets its own from the environment.
 SIM_CLIENT_ID = "gradesync-dev"
@@ -83,6 +85,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024, alias="GRADESYNC_MAX_BODY_BYTES", gt=0)
 
     # -- Moodle (web services, for the grade and id look-ups) ------------------------------
+    # The installation Moodle's webhooks belong to (the completion key's source_instance).
+    moodle_instance: str = Field("default", alias="MOODLE_INSTANCE", min_length=1)
     moodle_url: str | None = Field(None, alias="MOODLE_URL")
     moodle_token: SecretStr | None = Field(None, alias="MOODLE_TOKEN")
     moodle_person_field: Literal["id", "idnumber", "username", "email"] = Field(
@@ -113,6 +117,7 @@ class Settings(BaseSettings):
     anewspring_completion_events: str = Field("completed", alias="ANEWSPRING_COMPLETION_EVENTS")
 
     # -- xAPI ------------------------------------------------------------------------------
+    xapi_instance: str = Field("default", alias="XAPI_INSTANCE", min_length=1)
     xapi_course_pattern: str = Field(r"(?P<course>[^/?#]+)/?$", alias="XAPI_COURSE_PATTERN")
 
     @property
@@ -126,6 +131,28 @@ class Settings(BaseSettings):
     def webhook_secret(self, source: str) -> str | None:
         secret: SecretStr | None = getattr(self, f"webhook_secret_{source}")
         return None if secret is None else secret.get_secret_value()
+
+    @field_validator(
+        "webhook_secret_moodle",
+        "webhook_secret_ilias",
+        "webhook_secret_anewspring",
+        "webhook_secret_xapi",
+        "webhook_secret_canonical",
+    )
+    @classmethod
+    def _usable_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked when the process starts, not at the first request: a malformed secret must
+        # stop the ingress with a message naming the variable, never answer 500 to a caller.
+        if value is not None:
+            check_webhook_secret(value.get_secret_value())
+        return value
+
+    @field_validator("coachview_client_secret", "coachview_resultlink_secret")
+    @classmethod
+    def _not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be blank")
+        return value
 
     @field_validator("timezone", "ilias_timezone")
     @classmethod
@@ -142,6 +169,23 @@ class Settings(BaseSettings):
         return tuple(f.strip() for f in self.coachview_person_match.split(",") if f.strip())
 
 
+class ConfigurationError(SystemExit):
+    """Start-up refused: the environment names something unusable. A ``SystemExit`` so that
+    every entry point (CLI, ingress, ``celery -A workers …``) stops with this message alone,
+    not a traceback."""
+
+
+def describe_problems(exc: ValidationError) -> str:
+    lines = ["gradesync cannot start: fix these environment variables"]
+    for err in exc.errors(include_url=False, include_input=False):
+        name = ".".join(str(p) for p in err["loc"])
+        lines.append(f"  {name}: {err['msg'].removeprefix('Value error, ')}")
+    return "\n".join(lines)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigurationError(describe_problems(exc)) from None

@@ -18,7 +18,7 @@ from xml.etree import ElementTree as ET
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gradesync.event import CompletionEvent, Identifier
+from gradesync.event import CompletionEvent, Identifier, instant_from_epoch
 from gradesync.settings import get_settings
 from producers.native import Completion, Ignored, Parsed
 
@@ -31,7 +31,7 @@ def ilias_time(value: Any) -> datetime:
     """ILIAS writes server-local ``YYYY-MM-DD hh:mm:ss``; epoch seconds and ISO also pass."""
     tz = get_settings().ilias_tz
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, tz)
+        return instant_from_epoch(value, tz)
     if isinstance(value, str):
         try:
             moment = datetime.strptime(value.strip(), TIMESTAMP_FORMAT)

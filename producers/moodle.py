@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from gradesync.event import CompletionEvent, Identifier
+from gradesync.settings import get_settings
 from producers.native import NEEDS_GRADE, Completion, Ignored, Parsed
 
 COURSE_COMPLETED = "\\core\\event\\course_completed"
@@ -44,7 +45,9 @@ def parse(data: Any) -> list[Parsed]:
     if envelope.eventname != COURSE_COMPLETED:
         return [Ignored(reason=f"moodle event {envelope.eventname} is not a course completion")]
     done = MoodleCourseCompleted.model_validate(data)
-    instance = done.host or "default"
+    # The installation is the one whose secret authenticated the call, never the body's
+    # ``host``: a caller must not be able to file a completion under another installation.
+    instance = get_settings().moodle_instance
     event = CompletionEvent.model_validate(
         {
             "source": "moodle",

@@ -9,12 +9,12 @@ entries), each an HMAC-SHA256 of ``"{id}.{timestamp}.{body}"`` keyed by the secr
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
-import secrets
 import time
 from collections.abc import Mapping
+
+from gradesync.webhook_secrets import signing_key
 
 TOLERANCE_S = 5 * 60
 
@@ -23,14 +23,13 @@ class SignatureError(Exception):
     """The caller could not be authenticated (401)."""
 
 
-def signing_key(secret: str) -> bytes:
-    """``whsec_<base64>`` decodes to the key; a plain secret (Moodle's token) is its UTF-8."""
-    if secret.startswith("whsec_"):
-        try:
-            return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-        except binascii.Error as exc:
-            raise ValueError("a whsec_ secret must be base64 after the prefix") from exc
-    return secret.encode()
+def _same(given: str, expected: str) -> bool:
+    """Constant-time comparison of bytes: ``hmac.compare_digest`` refuses ``str`` with
+    non-ASCII characters (a header decoded as Latin-1, a JSON token with a lone surrogate),
+    and a refusal there must be a 401, not a crash."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 def standard_signature(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
@@ -52,15 +51,14 @@ def verify_standard(
     signatures = headers.get("webhook-signature")
     if not msg_id or not timestamp or not signatures:
         raise SignatureError("webhook-id, webhook-timestamp and webhook-signature are required")
-    try:
-        sent = int(timestamp)
-    except ValueError as exc:
-        raise SignatureError("webhook-timestamp must be epoch seconds") from exc
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
+        raise SignatureError("webhook-timestamp must be epoch seconds")
+    sent = int(timestamp)
     if abs((time.time() if now is None else now) - sent) > TOLERANCE_S:
         raise SignatureError("webhook-timestamp is outside the 5-minute tolerance")
     expected = standard_signature(secret, msg_id, timestamp, body)
     for candidate in signatures.split():
-        if hmac.compare_digest(candidate, expected):
+        if _same(candidate, expected):
             return msg_id
     raise SignatureError("no webhook-signature matches")
 
@@ -73,12 +71,12 @@ def anewspring_signature(secret: str, body: bytes) -> str:
 def verify_anewspring(secret: str, signature: str | None, body: bytes) -> None:
     if not signature:
         raise SignatureError("X-WebHook-Signature is required")
-    if not hmac.compare_digest(signature.strip(), anewspring_signature(secret, body)):
+    if not _same(signature.strip(), anewspring_signature(secret, body)):
         raise SignatureError("X-WebHook-Signature does not match")
 
 
 def verify_token(secret: str, token: object) -> None:
     if not isinstance(token, str) or not token:
         raise SignatureError("token is required")
-    if not secrets.compare_digest(token.encode(), secret.encode()):
+    if not _same(token, secret):
         raise SignatureError("token does not match")

@@ -96,7 +96,8 @@ def parse(data: Any) -> list[Parsed]:
     event = CompletionEvent.model_validate(
         {
             "source": "xapi",
-            "source_instance": statement.actor.account.homePage,
+            # From the configuration, not the statement: the caller does not choose it.
+            "source_instance": get_settings().xapi_instance,
             "event_id": f"xapi-{statement.id}" if statement.id else None,
             "person_id": statement.actor.account.name,
             "course_id": course_id(statement.object.id),

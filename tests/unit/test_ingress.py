@@ -18,17 +18,19 @@ from producers.api import create_app
 from producers.signatures import anewspring_signature, standard_signature
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
-WHSEC = "whsec_" + base64.b64encode(b"unit-secret").decode()
+WHSEC = "whsec_" + base64.b64encode(b"unit-secret-of-24-bytes!").decode()
+ASP = "anewspring-unit-secret"
 
 
 def settings(**overrides: Any) -> Settings:
     env = {
         "GRADESYNC_WEBHOOK_SECRET_CANONICAL": WHSEC,
         "GRADESYNC_WEBHOOK_SECRET_MOODLE": "dev-moodle-token",
-        "GRADESYNC_WEBHOOK_SECRET_ANEWSPRING": "asp",
+        "GRADESYNC_WEBHOOK_SECRET_ANEWSPRING": ASP,
         "GRADESYNC_WEBHOOK_SECRET_ILIAS": WHSEC,
         "GRADESYNC_WEBHOOK_SECRET_XAPI": WHSEC,
         "GRADESYNC_MAX_BODY_BYTES": "65536",
+        "GRADESYNC_INSECURE_DEV": "0",  # production rules, whatever the test session sets
         **overrides,
     }
     return Settings(**env)
@@ -86,7 +88,7 @@ def test_replayed_id_with_other_body_is_409(app: App) -> None:
     [
         ({"content-type": "application/json"}, CANONICAL, 401, "unauthenticated"),
         ({"content-type": "text/plain"}, CANONICAL, 415, "unsupported_media_type"),
-        ({"content-type": "application/json"}, b"{nope", 400, "malformed_json"),
+        ({"content-type": "application/json"}, b"{nope", 401, "unauthenticated"),
         ({"content-type": "application/json"}, b"x" * 70_000, 413, "too_large"),
     ],
 )
@@ -96,6 +98,12 @@ def test_error_codes(
     response = app.client.post("/events", content=body, headers=headers)
     assert response.status_code == status and response.json()["error"] == error
     assert app.sent == []
+
+
+def test_a_signed_malformed_body_is_400(app: App) -> None:
+    # Only an authenticated caller's body is parsed at all (Standard Webhooks sign the bytes).
+    response = app.signed("/events", b"{nope")
+    assert response.status_code == 400 and response.json()["error"] == "malformed_json"
 
 
 def test_stale_timestamp_and_wrong_signature_are_401(app: App) -> None:
@@ -150,7 +158,7 @@ def test_moodle_token_is_checked_and_never_stored(app: App) -> None:
 
 def test_anewspring_signature_and_ignored_events(app: App) -> None:
     body = (FIXTURES / "anewspring-webhook.json").read_bytes()
-    sig = anewspring_signature("asp", body)
+    sig = anewspring_signature(ASP, body)
     ok = app.client.post(
         "/events/anewspring",
         content=body,
@@ -158,7 +166,7 @@ def test_anewspring_signature_and_ignored_events(app: App) -> None:
     )
     assert ok.status_code == 202
     enrolled = json.dumps({"event": "enrolled", "created": "2026-11-20T10:00:00Z"}).encode()
-    sig = anewspring_signature("asp", enrolled)
+    sig = anewspring_signature(ASP, enrolled)
     ignored = app.client.post(
         "/events/anewspring",
         content=enrolled,
@@ -170,7 +178,7 @@ def test_anewspring_signature_and_ignored_events(app: App) -> None:
         content=body + b" ",
         headers={
             "content-type": "application/json",
-            "X-WebHook-Signature": anewspring_signature("asp", body),
+            "X-WebHook-Signature": anewspring_signature(ASP, body),
         },
     )
     assert tampered.status_code == 401

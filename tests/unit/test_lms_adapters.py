@@ -8,11 +8,12 @@ import pytest
 import respx
 
 from gradesync.errors import Permanent, Transient
+from gradesync.webhook_secrets import signing_key
 from producers import anewspring, ilias, xapi
 from producers.ilias_soap import IliasSoap, envelope, result
 from producers.moodle_ws import MoodleError, MoodleWS, grade_text
 from producers.native import Completion, Ignored
-from producers.signatures import signing_key, standard_signature, verify_standard
+from producers.signatures import standard_signature, verify_standard
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 MOODLE = "https://moodle.test"

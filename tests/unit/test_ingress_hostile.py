@@ -1,0 +1,144 @@
+"""Strangers at the ingress: every hostile request gets a 4xx, never a 500, and nothing a
+stranger sends is parsed before the caller is authenticated where the scheme allows it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from gradesync.settings import Settings
+from producers.signatures import anewspring_signature, standard_signature
+from tests.unit.test_ingress import ASP, WHSEC, App
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+CANONICAL = (FIXTURES / "canonical.json").read_bytes()
+DEEP = b"[" * 30_000 + b"]" * 30_000  # within the 64 KiB limit
+HUGE_INT = b'{"grade": ' + b"9" * 5000 + b"}"
+
+
+@pytest.fixture
+def app() -> App:
+    return App()
+
+
+def _standard(body: bytes, **headers: str) -> dict[str, str]:
+    stamp = str(int(time.time()))
+    return {
+        "content-type": "application/json",
+        "webhook-id": "m1",
+        "webhook-timestamp": stamp,
+        "webhook-signature": standard_signature(WHSEC, "m1", stamp, body),
+        **headers,
+    }
+
+
+@pytest.mark.parametrize("body", [DEEP, HUGE_INT, b'{"grade": NaN}', b'{"a": 1e999}', b"\xff{}"])
+@pytest.mark.parametrize("path", ["/events", "/events/ilias", "/events/xapi"])
+def test_bodies_that_break_a_json_parser_are_401_unsigned_and_400_signed(
+    app: App, path: str, body: bytes
+) -> None:
+    unsigned = app.client.post(path, content=body, headers={"content-type": "application/json"})
+    assert unsigned.status_code == 401
+    signed = app.client.post(path, content=body, headers=_standard(body))
+    assert signed.status_code == 400 and signed.json()["error"] == "malformed_json"
+
+
+@pytest.mark.parametrize("body", [DEEP, HUGE_INT])
+def test_moodle_parses_its_token_bearing_body_with_limits(app: App, body: bytes) -> None:
+    response = app.client.post(
+        "/events/moodle", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400 and response.json()["error"] == "malformed_json"
+
+
+def test_anewspring_checks_the_signature_before_parsing(app: App) -> None:
+    response = app.client.post(
+        "/events/anewspring", content=DEEP, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 401
+    signed = app.client.post(
+        "/events/anewspring",
+        content=DEEP,
+        headers={
+            "content-type": "application/json",
+            "X-WebHook-Signature": anewspring_signature(ASP, DEEP),
+        },
+    )
+    assert signed.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("path", "header"),
+    [
+        ("/events", "webhook-signature"),
+        ("/events", "webhook-timestamp"),
+        ("/events", "webhook-id"),
+        ("/events/anewspring", "X-WebHook-Signature"),
+    ],
+)
+def test_non_ascii_signature_headers_are_401(app: App, path: str, header: str) -> None:
+    headers = {**_standard(CANONICAL), header: "v1,\u00e9\u00ff\u00e0"}
+    raw = [(k.encode(), v.encode("latin-1")) for k, v in headers.items()]
+    response = app.client.post(path, content=CANONICAL, headers=raw)
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("token", ["\ud800", "\u00e9t\u00e9", "x" * 10_000, 42, None, ["t"]])
+def test_odd_moodle_tokens_are_401(app: App, token: Any) -> None:
+    body = json.loads((FIXTURES / "moodle-local_webhooks-course_completed.json").read_text())
+    body["token"] = token
+    raw = json.dumps(body).encode()  # ensure_ascii: a lone surrogate travels as \ud800
+    response = app.client.post(
+        "/events/moodle", content=raw, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 401
+
+
+def test_moodle_host_in_the_body_does_not_choose_the_installation(app: App) -> None:
+    body = json.loads((FIXTURES / "moodle-local_webhooks-course_completed.json").read_text())
+    body["host"] = "https://someone-else.example.org"
+    response = app.client.post("/events/moodle", json=body)
+    assert response.status_code == 202
+    record = app.ledger.get(response.json()["key"])
+    assert record is not None and record.event.source_instance == "default"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("GRADESYNC_WEBHOOK_SECRET_CANONICAL", "whsec_change-me-base64", "base64"),
+        ("GRADESYNC_WEBHOOK_SECRET_ILIAS", "whsec_" + "YWJj", "too short"),
+        ("GRADESYNC_WEBHOOK_SECRET_MOODLE", "change-me", "too short"),
+        ("GRADESYNC_WEBHOOK_SECRET_ANEWSPRING", " a-secret-with-a-space ", "whitespace"),
+        ("COACHVIEW_CLIENT_SECRET", "  ", "blank"),
+    ],
+)
+def test_unusable_secrets_are_refused_when_settings_load(
+    variable: str, value: str, problem: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        Settings.model_validate({variable: value})
+    (error,) = info.value.errors()
+    assert error["loc"] == (variable,) and problem in error["msg"]
+
+
+def test_the_ingress_refuses_to_start_with_a_malformed_secret(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "GRADESYNC_WEBHOOK_SECRET_XAPI": "whsec_change-me-base64"}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "gradesync"), "api", "--port", "1"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "GRADESYNC_WEBHOOK_SECRET_XAPI" in done.stderr and "base64" in done.stderr
+    assert "Traceback" not in done.stderr and "change-me" not in done.stderr
