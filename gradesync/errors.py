@@ -41,6 +41,14 @@ class Permanent(RemoteError):
     code = "rejected"
 
 
+class UnexpectedResponse(Permanent):
+    """The other side answered something the client does not understand (not JSON, a missing or
+    renamed field, an empty body, a redirect, a login page): repeating it would only repeat the
+    answer, so the record ends ``failed`` with what came back, for a person to look at."""
+
+    code = "unexpected_response"
+
+
 class PreconditionFailed(RemoteError):
     """The record changed since we read it (stale ``If-Match``): re-read and decide again."""
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
-from gradesync.errors import Permanent, PreconditionFailed, Transient
+from gradesync.errors import Permanent, PreconditionFailed, Transient, UnexpectedResponse
+
+T = TypeVar("T")
+EXCERPT_CHARS = 120
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -39,10 +45,15 @@ def request(client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx
 
 def raise_for_status(response: httpx.Response, what: str) -> None:
     """5xx, 408, 429 → :class:`Transient`; 412 → :class:`PreconditionFailed`; other 4xx →
-    :class:`Permanent`, each with a bounded excerpt of the body for the ledger."""
+    :class:`Permanent`; a redirect or another non-2xx → :class:`UnexpectedResponse` (no API we
+    call redirects: a 3xx is a wrong base URL or a login page). Each carries a short, redacted
+    excerpt of the body for the ledger."""
     status = response.status_code
-    if status < 400:
+    if 200 <= status < 300:
         return
+    if status < 400:
+        where = response.headers.get("location", "?")
+        raise UnexpectedResponse(f"{what}: HTTP {status} redirect to {redact(where)}")
     detail = f"{what}: HTTP {status} {short_body(response)}"
     if status == 429:
         raise Transient(
@@ -58,5 +69,75 @@ def raise_for_status(response: httpx.Response, what: str) -> None:
 
 
 def short_body(response: httpx.Response) -> str:
-    # Error body formats are not public; keep a bounded excerpt, one line.
-    return response.text.strip().replace("\n", " ")[:300]
+    """A bounded, one-line, redacted excerpt: error bodies are not public, and may echo the
+    personal data we sent (digits and e-mail addresses are masked)."""
+    try:
+        text = response.text
+    except (UnicodeDecodeError, LookupError):
+        return f"<{len(response.content)} bytes, not text>"
+    title = _TITLE.search(text)
+    if title:  # an HTML page says what it is in its title
+        text = f"<title>{title.group(1)}</title>"
+    return redact(" ".join(text.split()))[:EXCERPT_CHARS]
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_EMAIL = re.compile(r"[^\s@<>\"']+@[^\s@<>\"']+")
+_DIGITS = re.compile(r"\d")
+
+
+def redact(text: str) -> str:
+    return _DIGITS.sub("#", _EMAIL.sub("<email>", text))
+
+
+def json_body(response: httpx.Response, what: str, expect: type[T]) -> T:
+    """The 2xx JSON body of the type the caller expects (``dict`` or ``list``); anything else
+    (an error status, HTML, an empty body, other JSON) is a typed error, never a crash."""
+    raise_for_status(response, what)
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not response.content:
+        raise UnexpectedResponse(f"{what}: HTTP {response.status_code} with an empty body")
+    if kind and kind != "application/json" and not kind.endswith("+json"):
+        raise UnexpectedResponse(
+            f"{what}: HTTP {response.status_code} {kind}: {short_body(response)}"
+        )
+    try:
+        body = json.loads(response.content)
+    except ValueError as exc:
+        raise UnexpectedResponse(f"{what}: not JSON: {short_body(response)}") from exc
+    if not isinstance(body, expect):
+        got = _JSON_NAMES.get(type(body), type(body).__name__)
+        raise UnexpectedResponse(f"{what}: expected a JSON {_JSON_NAMES[expect]}, got {got}")
+    return body
+
+
+_JSON_NAMES: dict[type, str] = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+
+
+def parsed(read: Callable[[Any], T], data: Any, what: str) -> T:
+    """``read(data)`` (a model's ``from_api``); a missing, renamed or mistyped field becomes
+    :class:`UnexpectedResponse` naming it."""
+    try:
+        return read(data)
+    except KeyError as exc:
+        raise UnexpectedResponse(f"{what}: field {exc.args[0]!r} is missing") from exc
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise UnexpectedResponse(f"{what}: {_first_problem(exc)}") from exc
+
+
+def _first_problem(exc: Exception) -> str:
+    """Which field is wrong, without the value (it may be personal data)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors(include_url=False, include_input=False)[0]
+        field = ".".join(str(p) for p in first["loc"])
+        return f"field {field!r}: {first['msg']}"
+    return f"a field has an unexpected type ({type(exc).__name__})"

@@ -28,6 +28,7 @@ REJECTED = Counter(
 
 CV_KEY = "gs:metrics:coachview"
 PASS_KEY = "gs:metrics:retry_pass"
+FAILED_KEY = "gs:metrics:failed"
 BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 QUEUE = "gradesync"
 
@@ -80,6 +81,11 @@ def count_retry_pass(r: redis.Redis, requeued: int, given_up: int) -> None:
         pipe.execute()
 
 
+def count_failure(r: redis.Redis, code: str) -> None:
+    """A record ended ``failed`` in a worker (``unexpected_response``, ``rejected``, …)."""
+    r.hincrby(FAILED_KEY, code, 1)
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -110,6 +116,12 @@ class SharedCollector(Collector):
             yield CounterMetricFamily(
                 f"gradesync_retry_pass_{name}", help_text, value=passes.get(name, 0.0)
             )
+        failed = CounterMetricFamily(
+            "gradesync_failed_total", "Records a worker ended as failed, by code", labels=["code"]
+        )
+        for code, count in sorted((_text(k), float(v)) for k, v in r.hgetall(FAILED_KEY).items()):
+            failed.add_metric([code], count)
+        yield failed
         yield self._latency(r)
 
     @staticmethod

@@ -45,6 +45,7 @@ def coachview() -> CoachviewClient:
         budget=budget(),
         gate=Gate(ledger().r, s.coachview_rate_limit_per_s),
         on_response=_observe,
+        allow_simulator=s.insecure_dev,
     )
 
 

@@ -12,10 +12,11 @@ import time
 from datetime import UTC, date, datetime
 from typing import Any
 
+import redis
 from celery import Task
-from celery.exceptions import Ignore
+from celery.exceptions import Ignore, Reject, Retry
 
-from gradesync import logs
+from gradesync import logs, metrics
 from gradesync.coachview.budget import BudgetExhausted
 from gradesync.coachview.models import EnrolmentComponent
 from gradesync.coachview.resultlink import ResultMessage, render
@@ -25,7 +26,7 @@ from gradesync.errors import (
     RemoteError,
     Transient,
 )
-from gradesync.ledger import LedgerError, Record, utcnow
+from gradesync.ledger import LedgerError, Record, UnreadableRecord, utcnow
 from gradesync.matching import choose_enrolment_component
 from gradesync.policy import transient_backoff
 from gradesync.steps import KeepExisting, Step, Write, plan
@@ -52,9 +53,44 @@ class PipelineTask(Task):  # type: ignore[misc]
         except RemoteError as exc:
             self._handle(rid, exc, started)
             raise AssertionError("unreachable") from exc
+        except (Ignore, Reject, Retry, redis.RedisError):
+            # Celery's own control flow; a Redis outage is the broker's and the stall sweep's
+            # to ride out (the record cannot be moved without Redis anyway).
+            raise
+        except UnreadableRecord as exc:
+            log.error("step", key=rid, step=self.step, outcome="unreadable", problems=exc.problems)
+            metrics.count_failure(resources.ledger().r, "unreadable_record")
+            raise Ignore() from None
+        except Exception as exc:
+            self._unexpected(rid, exc, started)
+            raise Ignore() from None
         log.info("step", key=rid, step=self.step, outcome="ok", duration_ms=_ms(started))
         faultpoint.hold_after(self.step)
         return result
+
+    def _unexpected(self, rid: str, exc: Exception, started: float) -> None:
+        """A bug or an answer no check foresaw: the record ends ``failed`` where an operator
+        sees it, instead of staying ``in_progress`` with a message redelivered forever. Only
+        the exception's type and place are kept: its text may hold a grade or a person id."""
+        frame = exc.__traceback__
+        while frame is not None and frame.tb_next is not None:
+            frame = frame.tb_next
+        where = f"{frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}" if frame else "?"
+        error = LedgerError(
+            code="unexpected_error", message=f"{self.step}: {type(exc).__name__} at {where}"
+        )
+        resources.ledger().fail(rid, utcnow(), error)
+        metrics.count_failure(resources.ledger().r, error.code)
+        log.error(
+            "step",
+            key=rid,
+            step=self.step,
+            outcome="failed",
+            error=error.code,
+            exception=type(exc).__name__,
+            at=where,
+            duration_ms=_ms(started),
+        )
 
     def _handle(self, rid: str, exc: RemoteError, started: float) -> None:
         s = resources.settings()
@@ -79,6 +115,7 @@ class PipelineTask(Task):  # type: ignore[misc]
             raise Ignore()
         if isinstance(exc, Permanent):
             ledger.fail(rid, utcnow(), error)
+            metrics.count_failure(ledger.r, exc.code)
             log.warning("step", outcome="failed", **fields)
             raise Ignore()
         state = ledger.unresolved(
@@ -188,12 +225,14 @@ def _write_step(step: Step, ctx: Context, rid: str) -> Context:
     facts = ctx["facts"]
     grade, approval_date = facts["grade"], date.fromisoformat(facts["approved_on"])
     ec = EnrolmentComponent.model_validate(ctx["ec"])
+    if ec.etag is None:  # never write unconditioned: read the etag (and the state) first
+        ec = client.get_enrolment_component(ec.id)
     decision = plan(step, ec, grade, approval_date)
     for _ in range(STALE_REREADS):
         if not isinstance(decision, Write):
             break
         try:
-            ec = client.update_enrolment_component(ec.id, decision.fields, ec.etag)
+            ec = client.update_enrolment_component(ec.id, decision.fields, ec.etag or "")
             break
         except PreconditionFailed:
             # Changed since we read it (often: our own write landed before a redelivery).

@@ -14,14 +14,14 @@ from gradesync.coachview import api, resultlink
 from gradesync.coachview.budget import Budget
 from gradesync.coachview.gate import Gate
 from gradesync.coachview.models import Component, EnrolmentComponent, Person
-from gradesync.errors import (
-    Permanent,
-    Unresolved,
-)
+from gradesync.errors import Permanent, UnexpectedResponse, Unresolved
 
 # Refresh this long before the token's stated expiry, so a request never carries a dying token.
 TOKEN_MARGIN_S = 60.0
 PAGE_SIZE = 100
+# gradesync's simulator sends this on every response. Delivering real completions into it
+# would look like success and reach nobody, so only development allows it.
+SIMULATOR_HEADER = "X-Gradesync-Simulator"
 
 
 class TokenCache:
@@ -63,6 +63,7 @@ class CoachviewClient:
         on_response: Callable[[httpx.Response, float], None] | None = None,
         budget: Budget | None = None,
         gate: Gate | None = None,
+        allow_simulator: bool = False,
     ) -> None:
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
@@ -77,6 +78,7 @@ class CoachviewClient:
         self._on_response = on_response
         self._budget = budget
         self._gate = gate
+        self._allow_simulator = allow_simulator
         self.tokens = TokenCache(self._fetch_token, clock)
 
     def close(self) -> None:
@@ -93,6 +95,12 @@ class CoachviewClient:
             self._gate.wait_turn()
         started = time.perf_counter()
         response = http.request(self._http, method, url, **kwargs)
+        if SIMULATOR_HEADER in response.headers and not self._allow_simulator:
+            raise Permanent(
+                f"COACHVIEW_BASE_URL ({self._http.base_url}) is gradesync's simulator: set the "
+                "real Coachview's URL, or GRADESYNC_INSECURE_DEV=1 on a development machine",
+                code="coachview_is_simulator",
+            )
         if budgeted and self._budget is not None:
             self._budget.observe(response.headers)
         if self._on_response is not None:
@@ -110,9 +118,8 @@ class CoachviewClient:
                 "scope": self._scope,
             },
         )
-        self._raise_for_status(response, "token")
-        body = response.json()
-        return str(body["access_token"]), float(body.get("expires_in", 900))
+        body = self._json(response, "token", dict)
+        return http.parsed(_token, body, "token")
 
     def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         for attempt in (1, 2):
@@ -127,6 +134,10 @@ class CoachviewClient:
             return response
         raise AssertionError("unreachable")
 
+    def _json(self, response: httpx.Response, what: str, expect: type[http.T]) -> http.T:
+        self._raise_for_status(response, what)
+        return http.json_body(response, what, expect)
+
     def _raise_for_status(self, response: httpx.Response, what: str) -> None:
         if response.status_code == 429:
             if self._budget is not None:
@@ -140,11 +151,7 @@ class CoachviewClient:
         response = self._request(
             "GET", path, params={"where": api.where(conditions), "take": PAGE_SIZE}
         )
-        self._raise_for_status(response, what)
-        body = response.json()
-        if not isinstance(body, list):
-            raise Permanent(f"{what}: expected a JSON array, got {type(body).__name__}")
-        return body
+        return self._json(response, what, list)
 
     # -- resources ---------------------------------------------------------------------------
 
@@ -155,16 +162,15 @@ class CoachviewClient:
             response = self._request("GET", api.person_path(int(value)))
             if response.status_code == 404:
                 return []
-            self._raise_for_status(response, "person")
-            return [Person.from_api(response.json())]
+            return [http.parsed(Person.from_api, self._json(response, "person", dict), "person")]
         rows = self._get_list(api.PERSONS, {field: value}, "persons")
-        return [Person.from_api(r) for r in rows]
+        return [http.parsed(Person.from_api, r, "persons") for r in rows]
 
     def components_for_course(self, course_id: str) -> list[Component]:
         rows = self._get_list(
             api.COMPONENTS, {api.ComponentField.ELEARNING_CODE: course_id}, "components"
         )
-        return [Component.from_api(r) for r in rows]
+        return [http.parsed(Component.from_api, r, "components") for r in rows]
 
     def enrolment_components(
         self, person_id: int, component_ids: Sequence[int]
@@ -175,24 +181,33 @@ class CoachviewClient:
             {f.PERSON_ID: person_id, f.COMPONENT_ID: list(component_ids)},
             "enrolment components",
         )
-        return [EnrolmentComponent.from_api(r) for r in rows]
+        return [http.parsed(EnrolmentComponent.from_api, r, "enrolment components") for r in rows]
 
     def get_enrolment_component(self, ec_id: int) -> EnrolmentComponent:
         response = self._request("GET", api.enrolment_component_path(ec_id))
-        self._raise_for_status(response, "enrolment component")
-        return EnrolmentComponent.from_api(response.json())
+        return self._enrolment_component(response, "enrolment component")
 
     def update_enrolment_component(
-        self, ec_id: int, fields: dict[str, Any], etag: str | None
+        self, ec_id: int, fields: dict[str, Any], etag: str
     ) -> EnrolmentComponent:
-        """Partial update of English-named ``fields``, guarded by ``If-Match`` when known."""
-        headers = {"If-Match": etag} if etag else {}
+        """Partial update of English-named ``fields``, always conditional (``If-Match``): an
+        unconditioned write could overwrite what another writer put there since we read it."""
+        if not etag:
+            raise UnexpectedResponse(
+                "update enrolment component: Coachview gave no etag to write against; "
+                "refusing an unconditioned write"
+            )
         body = {api.WRITE_FIELDS[name]: value for name, value in fields.items()}
         response = self._request(
-            "PUT", api.enrolment_component_path(ec_id), json=body, headers=headers
+            "PUT", api.enrolment_component_path(ec_id), json=body, headers={"If-Match": etag}
         )
-        self._raise_for_status(response, "update enrolment component")
-        return EnrolmentComponent.from_api(response.json())
+        return self._enrolment_component(response, "update enrolment component")
+
+    def _enrolment_component(self, response: httpx.Response, what: str) -> EnrolmentComponent:
+        ec = http.parsed(EnrolmentComponent.from_api, self._json(response, what, dict), what)
+        if ec.etag is None and response.headers.get("etag"):
+            ec = ec.model_copy(update={"etag": response.headers["etag"]})
+        return ec
 
     def post_result_link(self, body: bytes, plugin_key: str, secret: str) -> None:
         """One signed XML message; Coachview applies the six effects itself."""
@@ -212,3 +227,10 @@ class CoachviewClient:
                 "not_enrolled", "result link: Coachview found no such person or enrolment"
             )
         self._raise_for_status(response, "result link")
+
+
+def _token(body: dict[str, Any]) -> tuple[str, float]:
+    token = body["access_token"]
+    if not isinstance(token, str) or not token:
+        raise ValueError("access_token is not a non-empty string")
+    return token, float(body.get("expires_in", 900))
