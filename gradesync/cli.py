@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gradesync.ledger import STATES, Ledger, Record, utcnow
+from gradesync.ledger import STATES, Ledger, Record, Unreadable, utcnow
 from gradesync.settings import get_settings
 
 app = typer.Typer(
@@ -38,11 +38,11 @@ def _emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
 
 
-def _read_input(path: str) -> str:
+def _read_input(path: str) -> bytes:
     if path == "-":
-        return sys.stdin.read()
+        return sys.stdin.buffer.read()
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return Path(path).read_bytes()
     except OSError as exc:
         err.print(f"cannot read {path}: {exc.strerror}")
         raise typer.Exit(2) from exc
@@ -59,21 +59,25 @@ def enqueue(
 ) -> None:
     """Record completion events and queue them for delivery to Coachview."""
     from producers.intake import Intake
-    from producers.reader import read_items
+    from producers.reader import NotText, decode, read_items
 
     try:
         intake = Intake.for_source(source, _ledger())
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--source") from exc
-    text = _read_input(file)
-    if source == "ilias" and text.lstrip().startswith("<"):
-        lines = intake.take(1, text)
-    else:
-        lines = [
-            line
-            for item in read_items(text)
-            for line in intake.take(item.position, item.data, item.error)
-        ]
+    data = _read_input(file)
+    try:
+        if source == "ilias" and data.lstrip().startswith(b"<"):
+            lines = intake.take(1, decode(data))
+        else:
+            lines = [
+                line
+                for item in read_items(data)
+                for line in intake.take(item.position, item.data, item.error)
+            ]
+    except NotText as exc:
+        err.print(f"{file}: {exc}")
+        raise typer.Exit(2) from exc
     for line in lines:
         if as_json:
             _emit_json(line)
@@ -173,7 +177,9 @@ def status(as_json: JsonFlag = False) -> None:
         )
 
 
-def _record_row(rec: Record) -> list[str]:
+def _record_row(rec: Record | Unreadable) -> list[str]:
+    if isinstance(rec, Unreadable):
+        return [rec.id, "unreadable", "", "", "", "", "; ".join(rec.problems), ""]
     err_text = f"{rec.last_error.code}" if rec.last_error else ""
     return [
         rec.id,
@@ -199,12 +205,42 @@ def list_records(
     ledger = _ledger()
     records = ledger.list(state, limit)
     if as_json:
-        _emit_json([r.public(ledger.steps(r.id)) for r in records])
+        _emit_json(
+            [
+                r.public(ledger.steps(r.id))
+                if isinstance(r, Record)
+                else {"id": r.id, "state": "unreadable", "problems": r.problems}
+                for r in records
+            ]
+        )
         return
     table = Table("key", "state", "source", "attempts", "retries", "updated", "error", "outcome")
     for rec in records:
         table.add_row(*_record_row(rec))
     out.print(table)
+    if any(isinstance(r, Unreadable) for r in records):
+        err.print(
+            "Some records cannot be read by this version (fields named above); "
+            "`gradesync purge --unreadable` removes them."
+        )
+
+
+def _find(ledger: Ledger, key: str) -> Record:
+    """The record an operator names, or a clear message and exit 1."""
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError as exc:  # bytes from argv that are not UTF-8
+        err.print("that key is not UTF-8 text; copy it from `gradesync list`")
+        raise typer.Exit(1) from exc
+    try:
+        rec = ledger.find(key)
+    except (LookupError, ValueError) as exc:  # ambiguous event id, unreadable record
+        err.print(str(exc))
+        raise typer.Exit(1) from exc
+    if rec is None:
+        err.print(f"no record for {key!r}")
+        raise typer.Exit(1)
+    return rec
 
 
 @app.command()
@@ -214,10 +250,7 @@ def show(
 ) -> None:
     """One record with its history."""
     ledger = _ledger()
-    rec = ledger.find(key)
-    if rec is None:
-        err.print(f"no record for {key!r}")
-        raise typer.Exit(1)
+    rec = _find(ledger, key)
     data = rec.public(ledger.steps(rec.id)) | {"history": ledger.history(rec.id)}
     if as_json:
         _emit_json(data)
@@ -247,10 +280,7 @@ def show(
 
 def _operator_change(key: str, change: str, as_json: bool, **kwargs: Any) -> None:
     ledger = _ledger()
-    rec = ledger.find(key)
-    if rec is None:
-        err.print(f"no record for {key!r}")
-        raise typer.Exit(1)
+    rec = _find(ledger, key)
     try:
         if change == "retry":
             from workers.pipeline import enqueue as send
@@ -287,12 +317,22 @@ def give_up(
     _operator_change(key, "give-up", as_json, reason=reason)
 
 
+# A century: anything longer is a typo, and would overflow the date arithmetic.
+MAX_RETENTION_DAYS = 36_500
+
+
 @app.command()
 def purge(
-    older_than: Annotated[int, typer.Option(help="Days since the record last changed", min=1)],
+    older_than: Annotated[
+        int | None,
+        typer.Option(help="Days since the record last changed", min=1, max=MAX_RETENTION_DAYS),
+    ] = None,
     state: Annotated[
         list[str] | None, typer.Option(help="States to purge (default: delivered, given_up)")
     ] = None,
+    unreadable: Annotated[
+        bool, typer.Option("--unreadable", help="Remove records this version cannot read")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Delete closed records and their history after a retention period (GDPR/AVG)."""
@@ -300,11 +340,25 @@ def purge(
 
     from rich.progress import Progress
 
+    if older_than is None and not unreadable:
+        raise typer.BadParameter(
+            "give --older-than DAYS, or --unreadable", param_hint="--older-than"
+        )
     states = tuple(state or ("delivered", "given_up"))
     bad = [s for s in states if s not in STATES]
     if bad:
         raise typer.BadParameter(f"unknown state(s) {', '.join(bad)}", param_hint="--state")
     ledger = _ledger()
+    if unreadable:
+        removed = [r.id for r in ledger.list(limit=10**9) if isinstance(r, Unreadable)]
+        for rid in removed:
+            ledger.remove_unreadable(rid)
+        if as_json:
+            _emit_json({"removed_unreadable": removed})
+        else:
+            out.print(f"removed {len(removed)} unreadable record(s): {' '.join(removed)}")
+    if older_than is None:
+        return
     ids = ledger.purgeable(utcnow() - timedelta(days=older_than), states)
     purged = 0
     with Progress(disable=as_json or not ids, transient=True) as bar:

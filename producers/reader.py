@@ -1,12 +1,17 @@
-"""Read events from a file: one JSON object, a JSON array, or NDJSON (one object per line)."""
+"""Read events from a file: one JSON object, a JSON array, or NDJSON (one object per line).
+
+Files come from people and other programs: a line that is not UTF-8, not JSON, nested too deeply
+or carrying an absurd number is reported as that line's error, and the other lines still go in.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel
+
+from gradesync import safejson
 
 
 class Item(BaseModel):
@@ -17,23 +22,39 @@ class Item(BaseModel):
     error: str | None = None
 
 
-def read_items(text: str) -> Iterator[Item]:
-    stripped = text.strip()
+class NotText(ValueError):
+    """The input is binary (a NUL byte), not a JSON or XML text."""
+
+
+def decode(data: bytes) -> str:
+    """The whole input as text, for formats read in one piece (ILIAS's LPData XML)."""
+    if b"\x00" in data:
+        raise NotText("this is a binary file, not JSON or XML text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise NotText(f"not UTF-8 text (byte {exc.start})") from exc
+
+
+def read_items(data: bytes) -> Iterator[Item]:
+    if b"\x00" in data:
+        raise NotText("this is a binary file, not JSON text")
+    stripped = data.strip()
     if not stripped:
         return
     try:
-        whole = json.loads(stripped)
-    except json.JSONDecodeError:
-        whole = None
+        whole = safejson.loads(stripped.removeprefix(b"\xef\xbb\xbf"))
+    except safejson.JsonRejected:
+        pass
     else:
         items = whole if isinstance(whole, list) else [whole]
-        for n, data in enumerate(items, 1):
-            yield Item(position=n, data=data)
+        for n, value in enumerate(items, 1):
+            yield Item(position=n, data=value)
         return
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(data.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            yield Item(position=n, data=json.loads(line))
-        except json.JSONDecodeError as exc:
-            yield Item(position=n, error=f"malformed JSON: {exc.msg} at column {exc.colno}")
+            yield Item(position=n, data=safejson.loads(line))
+        except safejson.JsonRejected as exc:
+            yield Item(position=n, error=f"line {n}: {exc}")

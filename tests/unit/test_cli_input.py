@@ -1,0 +1,99 @@
+"""The CLI on odd input: a clear message and exit code, never a traceback; in a file, the good
+lines still go in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import pytest
+from typer.testing import CliRunner
+
+from gradesync import cli
+from gradesync.event import CompletionEvent
+from gradesync.ledger import Ledger, utcnow
+from producers.intake import Intake
+from producers.native import adapter
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+GOOD = json.loads((FIXTURES / "canonical.json").read_text())
+
+
+@pytest.fixture
+def ledger(monkeypatch: pytest.MonkeyPatch) -> Ledger:
+    ledger = Ledger(fakeredis.FakeRedis())
+    monkeypatch.setattr(cli, "_ledger", lambda: ledger)
+
+    def for_source(source: str | None, led: Ledger) -> Intake:
+        return Intake(adapter(source), led, lambda rid: None)
+
+    monkeypatch.setattr(Intake, "for_source", staticmethod(for_source))
+    return ledger
+
+
+def run(*args: str, stdin: bytes | None = None) -> Any:
+    return CliRunner().invoke(cli.app, list(args), input=stdin)
+
+
+def test_a_file_of_mixed_bad_lines_keeps_the_good_ones(ledger: Ledger, tmp_path: Path) -> None:
+    lines = [
+        b"[" * 5000 + b"]" * 5000,
+        b'{"grade": ' + b"9" * 5000 + b"}",
+        json.dumps({**GOOD, "completed_at": "0001-01-01T00:00:00+01:00"}).encode(),
+        json.dumps({**GOOD, "completed_at": 1e20}).encode(),
+        b"\xff\xfe not utf-8",
+        json.dumps(GOOD).encode(),
+    ]
+    path = tmp_path / "events.ndjson"
+    path.write_bytes(b"\n".join(lines))
+    result = run("enqueue", str(path))
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code == 1, result.output
+    out = result.output.splitlines()
+    assert [line.split()[1] for line in out] == ["rejected:"] * 5 + ["accepted"]
+    assert "nested deeper" in out[0] and "number is longer" in out[1]
+    assert "completed_at" in out[2] and "completed_at" in out[3] and "not UTF-8" in out[4]
+    assert ledger.counts()["queued"] == 1
+
+
+def test_a_binary_file_is_refused_with_a_message(ledger: Ledger, tmp_path: Path) -> None:
+    path = tmp_path / "photo.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    result = run("enqueue", str(path))
+    assert result.exit_code == 2 and "binary file" in result.output
+    assert isinstance(result.exception, SystemExit)
+
+
+def test_ilias_xml_that_is_not_utf8_is_refused(ledger: Ledger, tmp_path: Path) -> None:
+    path = tmp_path / "lp.xml"
+    path.write_bytes(b"<LPData>\xff</LPData>")
+    result = run("enqueue", "--source", "ilias", str(path))
+    assert result.exit_code == 2 and "not UTF-8" in result.output
+
+
+def test_show_with_bytes_that_are_not_utf8(ledger: Ledger) -> None:
+    result = run("show", "abc\udcff")
+    assert result.exit_code == 1 and "not UTF-8" in result.output
+    assert isinstance(result.exception, SystemExit)
+
+
+def test_purge_with_an_absurd_retention_is_a_usage_error(ledger: Ledger) -> None:
+    result = run("purge", "--older-than", "99999999")
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert "36500" in result.output
+
+
+def test_an_unreadable_record_is_listed_shown_and_removable(ledger: Ledger) -> None:
+    rid = ledger.admit(CompletionEvent.model_validate(GOOD), utcnow()).record.id
+    ledger.r.set(f"gs:rec:{rid}", b'{"state": "queued", "event": {"grade": 1}}')
+    listed = run("list")
+    assert listed.exit_code == 0 and "unreadable" in listed.output and rid in listed.output
+    shown = run("show", rid)
+    assert shown.exit_code == 1 and "cannot be read" in shown.output
+    gave_up = run("give-up", rid, "--reason", "x")
+    assert gave_up.exit_code == 1 and isinstance(gave_up.exception, SystemExit)
+    removed = run("purge", "--unreadable")
+    assert removed.exit_code == 0 and rid in removed.output
+    assert run("list", "--json").output.strip() == "[]"
