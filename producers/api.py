@@ -180,12 +180,22 @@ class Ingress:
         return status, response
 
 
-def _object_body(schema: dict[str, Any] | None = None) -> dict[str, Any]:
+STANDARD_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+
+
+def _object_body(auth: Auth, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The request body and the authentication headers, so the OpenAPI document says how to
+    call each route (and fuzzers reach the headers too)."""
+    names = ("X-WebHook-Signature",) if auth == "anewspring" else STANDARD_HEADERS
     return {
+        "parameters": [
+            {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+            for name in names
+        ],
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": schema or {"type": "object"}}},
-        }
+        },
     }
 
 
@@ -238,30 +248,42 @@ def create_app(
         "/events",
         status_code=202,
         responses=responses,
-        openapi_extra=_object_body(canonical_schema),
+        openapi_extra=_object_body("standard", canonical_schema),
     )
     async def canonical(request: Request) -> JSONResponse:
         """The canonical event, signed per Standard Webhooks."""
         return await ingress.handle(request, "canonical", None, "standard")
 
-    @app.post("/events/moodle", status_code=202, responses=responses, openapi_extra=_object_body())
+    @app.post(
+        "/events/moodle", status_code=202, responses=responses, openapi_extra=_object_body("moodle")
+    )
     async def moodle(request: Request) -> JSONResponse:
         """Moodle ``local_webhooks`` body; authenticated by its ``token`` or a signature."""
         return await ingress.handle(request, "moodle", "moodle", "moodle")
 
     @app.post(
-        "/events/anewspring", status_code=202, responses=responses, openapi_extra=_object_body()
+        "/events/anewspring",
+        status_code=202,
+        responses=responses,
+        openapi_extra=_object_body("anewspring"),
     )
     async def anewspring(request: Request) -> JSONResponse:
         """aNewSpring webhook; ``X-WebHook-Signature`` = Base64(HMAC-SHA1(body))."""
         return await ingress.handle(request, "anewspring", "anewspring", "anewspring")
 
-    @app.post("/events/ilias", status_code=202, responses=responses, openapi_extra=_object_body())
+    @app.post(
+        "/events/ilias",
+        status_code=202,
+        responses=responses,
+        openapi_extra=_object_body("standard"),
+    )
     async def ilias(request: Request) -> JSONResponse:
         """ILIAS ``updateStatus`` parameters as JSON, signed per Standard Webhooks."""
         return await ingress.handle(request, "ilias", "ilias", "standard")
 
-    @app.post("/events/xapi", status_code=202, responses=responses, openapi_extra=_object_body())
+    @app.post(
+        "/events/xapi", status_code=202, responses=responses, openapi_extra=_object_body("standard")
+    )
     async def xapi(request: Request) -> JSONResponse:
         """An xAPI "completed" statement, signed per Standard Webhooks."""
         return await ingress.handle(request, "xapi", "xapi", "standard")

@@ -13,12 +13,12 @@ tests/fixtures/ilias-updateStatus.json.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from xml.etree import ElementTree as ET
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from gradesync.event import CompletionEvent, Identifier, instant_from_epoch
+from gradesync.event import CompletionEvent, Identifier, instant_from_epoch, plausible_instant
 from gradesync.settings import get_settings
 from producers.native import Completion, Ignored, Parsed
 
@@ -41,12 +41,15 @@ def ilias_time(value: Any) -> datetime:
     raise ValueError("must be 'YYYY-MM-DD hh:mm:ss', ISO 8601 or epoch seconds")
 
 
+PlausibleTime = Annotated[datetime, AfterValidator(plausible_instant)]
+
+
 class LPChange(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
     usr_id: Identifier = Field(alias="UserId")
     obj_id: Identifier = Field(alias="ObjId")
     ref_ids: str = Field("", alias="RefIds")
-    timestamp: datetime = Field(alias="Timestamp")
+    timestamp: PlausibleTime = Field(alias="Timestamp")
     status: int = Field(alias="LPStatus")
 
     _time = field_validator("timestamp", mode="before")(ilias_time)
@@ -60,7 +63,7 @@ class UpdateStatus(BaseModel):
     old_status: int | None = None
     percentage: int | None = None
     mark: str | None = None
-    timestamp: datetime
+    timestamp: PlausibleTime
     instance: str | None = None
 
     _time = field_validator("timestamp", mode="before")(ilias_time)

@@ -12,15 +12,20 @@ Ids may arrive as strings. Sample: tests/fixtures/moodle-local_webhooks-course_c
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from gradesync.event import CompletionEvent, Identifier
+from gradesync.event import CompletionEvent, Identifier, instant_from_epoch, plausible_instant
 from gradesync.settings import get_settings
 from producers.native import NEEDS_GRADE, Completion, Ignored, Parsed
 
 COURSE_COMPLETED = "\\core\\event\\course_completed"
+
+
+def _plausible_epoch(value: int) -> int:
+    plausible_instant(instant_from_epoch(value))
+    return value
 
 
 class MoodleEnvelope(BaseModel):
@@ -34,7 +39,7 @@ class MoodleCourseCompleted(BaseModel):
     relateduserid: Identifier
     courseid: Identifier
     objectid: Identifier | None = None
-    timecreated: int = Field(gt=0)
+    timecreated: Annotated[int, AfterValidator(_plausible_epoch)]
     host: str | None = None
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from gradesync.event import CompletionEvent
+from gradesync.event import CompletionEvent, plausible_instant
 from gradesync.settings import get_settings
 from producers.native import Completion, Ignored, Parsed
 
@@ -62,7 +62,7 @@ class Statement(BaseModel):
     verb: Verb
     object: Activity
     result: Result | None = None
-    timestamp: AwareDatetime
+    timestamp: Annotated[AwareDatetime, AfterValidator(plausible_instant)]
 
 
 def grade(score: Score | None) -> str | None:

@@ -4,6 +4,8 @@ a 5xx, never an invalid event recorded, every rejection names a field."""
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 from typing import Any
 
 import fakeredis
@@ -16,7 +18,12 @@ from gradesync.ledger import Ledger, Record
 from producers.api import create_app
 from producers.intake import Intake
 from producers.native import adapter
+from producers.signatures import anewspring_signature, standard_signature
 from tests.conftest import open_ingress_settings
+from tests.unit.test_ingress import ASP, WHSEC
+from tests.unit.test_ingress import settings as signing_settings
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 FIELDS = list(CompletionEvent.model_fields)
 junk = st.one_of(
@@ -72,23 +79,56 @@ def test_enqueue_intake_never_crashes(data: dict[str, Any]) -> None:
 
 APP_LEDGER = Ledger(fakeredis.FakeRedis())
 CLIENT = TestClient(create_app(APP_LEDGER, lambda rid: None, open_ingress_settings()))
+SIGNED_LEDGER = Ledger(fakeredis.FakeRedis())
+SIGNED = TestClient(create_app(SIGNED_LEDGER, lambda rid: None, signing_settings()))
+PATHS = ["/events", "/events/moodle", "/events/xapi", "/events/ilias", "/events/anewspring"]
+header_text = st.text(st.characters(min_codepoint=1, max_codepoint=255), max_size=60)
+
+
+def _signed_headers(path: str, body: bytes) -> dict[str, str]:
+    if path == "/events/anewspring":
+        return {"X-WebHook-Signature": anewspring_signature(ASP, body)}
+    stamp = str(int(time.time()))
+    msg_id = f"fuzz-{time.monotonic_ns()}"
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": stamp,
+        "webhook-signature": standard_signature(WHSEC, msg_id, stamp, body),
+    }
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
-@given(
-    data=events,
-    path=st.sampled_from(
-        ["/events", "/events/moodle", "/events/xapi", "/events/ilias", "/events/anewspring"]
-    ),
-)
-def test_ingress_never_answers_5xx(data: dict[str, Any], path: str) -> None:
-    body = json.dumps(data, default=str, allow_nan=True)
-    response = CLIENT.post(path, content=body, headers={"content-type": "application/json"})
+@given(data=events, path=st.sampled_from(PATHS), signing=st.booleans())
+def test_ingress_never_answers_5xx(data: dict[str, Any], path: str, signing: bool) -> None:
+    body = json.dumps(data, default=str, allow_nan=True).encode()
+    headers = {"content-type": "application/json"}
+    if signing:
+        client, ledger = SIGNED, SIGNED_LEDGER
+        headers |= _signed_headers(path, body)
+    else:
+        client, ledger = CLIENT, APP_LEDGER
+    response = client.post(path, content=body, headers=headers)
     assert response.status_code < 500, response.text
     if response.status_code == 422:
         detail = response.json()["detail"]
         assert all(item["field"] for item in detail) if isinstance(detail, list) else detail
-    check_ledger(APP_LEDGER)
+    check_ledger(ledger)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    path=st.sampled_from(PATHS),
+    name=st.sampled_from(
+        ["webhook-id", "webhook-timestamp", "webhook-signature", "X-WebHook-Signature"]
+    ),
+    value=header_text,
+)
+def test_signed_ingress_survives_fuzzed_auth_headers(path: str, name: str, value: str) -> None:
+    body = (FIXTURES / "canonical.json").read_bytes()
+    headers = {"content-type": "application/json", **_signed_headers(path, body), name: value}
+    raw = [(k.encode(), v.encode("latin-1")) for k, v in headers.items()]
+    response = SIGNED.post(path, content=body, headers=raw)
+    assert response.status_code < 500, response.text
 
 
 @settings(max_examples=100, deadline=None)
