@@ -18,13 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from coachview_sim.store import NotFound, RuleViolation, Seed, StaleEtag, Store
-from gradesync.coachview import api, resultlink
-from gradesync.settings import (
-    SIM_CLIENT_ID,
-    SIM_CLIENT_SECRET,
-    SIM_RESULTLINK_PLUGIN_KEY,
-    SIM_RESULTLINK_SECRET,
+from coachview_sim import credentials, resultlink
+from coachview_sim import wire as api
+from coachview_sim.preconditions import MalformedIfMatch
+from coachview_sim.store import (
+    NotFound,
+    PreconditionRequired,
+    RuleViolation,
+    Seed,
+    StaleEtag,
+    Store,
 )
 
 IN_FLIGHT_GRACE_S = 0.1
@@ -46,8 +49,8 @@ class SimConfig(BaseModel):
     # Coachview allows 5,000 REST requests per 24 hours per client.
     daily_budget: int = Field(5000, ge=0)
     budget_window_s: float = Field(86400, gt=0)
-    resultlink_secret: str = SIM_RESULTLINK_SECRET
-    resultlink_plugin_key: str = SIM_RESULTLINK_PLUGIN_KEY
+    resultlink_secret: str = credentials.RESULTLINK_SECRET
+    resultlink_plugin_key: str = credentials.RESULTLINK_PLUGIN_KEY
 
 
 class Sim:
@@ -248,9 +251,32 @@ class CoachviewBehaviour:
         await self.app(scope, receive, with_budget)
 
 
+_IDENTITY = (api.SIMULATOR_HEADER.lower().encode(), api.SIMULATOR_HEADER_VALUE.encode())
+
+
+class SimulatorApp(FastAPI):
+    """FastAPI that marks every response as the simulator's, its own error pages included.
+
+    Done here rather than in a middleware: Starlette's outermost error handler answers a crash
+    past every middleware, and even that answer must say where it came from.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+
+        async def identified(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), _IDENTITY]}
+            await send(message)
+
+        await super().__call__(scope, receive, identified)
+
+
 def create_app(sim: Sim | None = None) -> FastAPI:
     sim = sim or Sim()
-    app = FastAPI(title="Coachview simulator (gradesync)", version="1")
+    app = SimulatorApp(title="Coachview simulator (gradesync)", version="1")
     app.state.sim = sim
     route_names: dict[tuple[str, str], str] = {}
 
@@ -277,8 +303,8 @@ def create_app(sim: Sim | None = None) -> FastAPI:
         if grant_type != "client_credentials":
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
         if not (
-            secrets.compare_digest(client_id, SIM_CLIENT_ID)
-            and secrets.compare_digest(client_secret, SIM_CLIENT_SECRET)
+            secrets.compare_digest(client_id.encode(), credentials.CLIENT_ID.encode())
+            and secrets.compare_digest(client_secret.encode(), credentials.CLIENT_SECRET.encode())
         ):
             return JSONResponse({"error": "invalid_client"}, status_code=400)
         value, ttl = sim.issue_token()
@@ -311,7 +337,14 @@ def create_app(sim: Sim | None = None) -> FastAPI:
     listing(api.ENROLMENT_COMPONENTS, sim.store.query_enrolment_components)
 
     # The store's refusals, as Coachview answers them (body as FastAPI's HTTPException).
-    for error, status in ((NotFound, 404), (StaleEtag, 412), (RuleViolation, 409)):
+    refusals: tuple[tuple[type[Exception], int], ...] = (
+        (NotFound, 404),
+        (StaleEtag, 412),
+        (PreconditionRequired, 428),
+        (MalformedIfMatch, 400),
+        (RuleViolation, 409),
+    )
+    for error, status in refusals:
 
         def refuse(request: Request, exc: Exception, status: int = status) -> JSONResponse:
             return JSONResponse({"detail": str(exc)}, status_code=status)
@@ -322,17 +355,20 @@ def create_app(sim: Sim | None = None) -> FastAPI:
     async def person(person_id: int) -> dict[str, Any]:
         return sim.store.person(person_id)
 
+    def with_etag(row: dict[str, Any]) -> JSONResponse:
+        """The row, its etag also in the ``ETag`` header (the client reads ``auditTrail``)."""
+        return JSONResponse(row, headers={"ETag": row[api.E_AUDIT][api.E_ETAG]})
+
     @app.get(api.ENROLMENT_COMPONENTS + "/{ec_id}", dependencies=authed)
-    async def enrolment_component(ec_id: int) -> dict[str, Any]:
-        return sim.store.enrolment_component(ec_id)
+    async def enrolment_component(ec_id: int) -> JSONResponse:
+        return with_etag(sim.store.enrolment_component(ec_id))
 
     @app.put(api.ENROLMENT_COMPONENTS + "/{ec_id}", dependencies=authed)
     async def update_enrolment_component(
-        ec_id: int,
-        body: dict[str, Any],
-        if_match: Annotated[str | None, Header()] = None,
-    ) -> dict[str, Any]:
-        return sim.store.update_enrolment_component(ec_id, body, if_match)
+        ec_id: int, body: dict[str, Any], request: Request
+    ) -> JSONResponse:
+        if_match = request.headers.getlist("If-Match")
+        return with_etag(sim.store.update_enrolment_component(ec_id, body, if_match))
 
     # -- the e-learning result link ------------------------------------------------------------
 
@@ -340,14 +376,14 @@ def create_app(sim: Sim | None = None) -> FastAPI:
     async def result_link(request: Request, plugin: str = "") -> Response:
         body = await request.body()
         config = sim.config
-        if not secrets.compare_digest(plugin, config.resultlink_plugin_key):
+        if not secrets.compare_digest(plugin.encode(), config.resultlink_plugin_key.encode()):
             return Response("unknown plugin key", status_code=403)
         signature = request.headers.get(api.RESULT_LINK_SIGNATURE)
-        if not resultlink.verify(body, config.resultlink_secret, signature):
+        if not resultlink.signature_valid(body, config.resultlink_secret, signature):
             return Response("bad signature", status_code=403)
         try:
             message = resultlink.parse(body)
-        except (ValueError, ValidationError) as exc:
+        except ValueError as exc:
             return Response(f"does not match the XSD: {exc}", status_code=400)
         try:
             sim.store.apply_result(message)
