@@ -18,8 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from coachview_sim import credentials, resultlink
-from coachview_sim import wire as api
+from coachview_sim import credentials, resultlink, wire
 from coachview_sim.preconditions import MalformedIfMatch
 from coachview_sim.store import (
     NotFound,
@@ -120,9 +119,9 @@ class Sim:
             if allowed:
                 self.budget_used += 1
             headers = {
-                api.RATE_LIMIT: str(self.config.daily_budget),
-                api.RATE_REMAINING: str(max(0, self.config.daily_budget - self.budget_used)),
-                api.RATE_RESET: str(math.ceil(self.budget_reset_at)),
+                wire.RATE_LIMIT: str(self.config.daily_budget),
+                wire.RATE_REMAINING: str(max(0, self.config.daily_budget - self.budget_used)),
+                wire.RATE_RESET: str(math.ceil(self.budget_reset_at)),
             }
             return headers if allowed else None
 
@@ -163,7 +162,7 @@ class Sim:
 # would cost a thread-pool hop per request (the benchmarks run thousands a second).
 async def where_clause(where: str = "") -> dict[str, list[str]]:
     try:
-        return api.parse_where(where)
+        return wire.parse_where(where)
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from exc
 
@@ -225,16 +224,16 @@ class CoachviewBehaviour:
         if early is not None:
             await early(scope, receive, send)
             return
-        if scope["path"].startswith(api.RESULT_LINK):  # not a REST call: no budget
+        if scope["path"].startswith(wire.RESULT_LINK):  # not a REST call: no budget
             await self.app(scope, receive, send)
             return
         now = time.time()
         budget = sim.spend(now)
         if budget is None:
             spent = {
-                api.RATE_LIMIT: str(sim.config.daily_budget),
-                api.RATE_REMAINING: "0",
-                api.RATE_RESET: str(math.ceil(sim.budget_reset_at)),
+                wire.RATE_LIMIT: str(sim.config.daily_budget),
+                wire.RATE_REMAINING: "0",
+                wire.RATE_RESET: str(math.ceil(sim.budget_reset_at)),
                 "Retry-After": str(sim.seconds_to_reset(now)),
             }
             sim.limited += 1
@@ -251,7 +250,7 @@ class CoachviewBehaviour:
         await self.app(scope, receive, with_budget)
 
 
-_IDENTITY = (api.SIMULATOR_HEADER.lower().encode(), api.SIMULATOR_HEADER_VALUE.encode())
+_IDENTITY = (wire.SIMULATOR_HEADER.lower().encode(), wire.SIMULATOR_HEADER_VALUE.encode())
 
 
 class SimulatorApp(FastAPI):
@@ -293,7 +292,7 @@ def create_app(sim: Sim | None = None) -> FastAPI:
 
     # -- OAuth2 --------------------------------------------------------------------------------
 
-    @app.post(api.TOKEN_PATH)
+    @app.post(wire.TOKEN_PATH)
     def token(
         grant_type: Annotated[str, Form()],
         client_id: Annotated[str, Form()],
@@ -332,9 +331,9 @@ def create_app(sim: Sim | None = None) -> FastAPI:
 
         app.get(path, dependencies=authed)(endpoint)
 
-    listing(api.PERSONS, sim.store.query_persons)
-    listing(api.COMPONENTS, sim.store.query_components)
-    listing(api.ENROLMENT_COMPONENTS, sim.store.query_enrolment_components)
+    listing(wire.PERSONS, sim.store.query_persons)
+    listing(wire.COMPONENTS, sim.store.query_components)
+    listing(wire.ENROLMENT_COMPONENTS, sim.store.query_enrolment_components)
 
     # The store's refusals, as Coachview answers them (body as FastAPI's HTTPException).
     refusals: tuple[tuple[type[Exception], int], ...] = (
@@ -351,19 +350,19 @@ def create_app(sim: Sim | None = None) -> FastAPI:
 
         app.add_exception_handler(error, refuse)
 
-    @app.get(api.PERSONS + "/{person_id}", dependencies=authed)
+    @app.get(wire.PERSONS + "/{person_id}", dependencies=authed)
     async def person(person_id: int) -> dict[str, Any]:
         return sim.store.person(person_id)
 
     def with_etag(row: dict[str, Any]) -> JSONResponse:
         """The row, its etag also in the ``ETag`` header (the client reads ``auditTrail``)."""
-        return JSONResponse(row, headers={"ETag": row[api.E_AUDIT][api.E_ETAG]})
+        return JSONResponse(row, headers={"ETag": row[wire.E_AUDIT][wire.E_ETAG]})
 
-    @app.get(api.ENROLMENT_COMPONENTS + "/{ec_id}", dependencies=authed)
+    @app.get(wire.ENROLMENT_COMPONENTS + "/{ec_id}", dependencies=authed)
     async def enrolment_component(ec_id: int) -> JSONResponse:
         return with_etag(sim.store.enrolment_component(ec_id))
 
-    @app.put(api.ENROLMENT_COMPONENTS + "/{ec_id}", dependencies=authed)
+    @app.put(wire.ENROLMENT_COMPONENTS + "/{ec_id}", dependencies=authed)
     async def update_enrolment_component(
         ec_id: int, body: dict[str, Any], request: Request
     ) -> JSONResponse:
@@ -372,13 +371,13 @@ def create_app(sim: Sim | None = None) -> FastAPI:
 
     # -- the e-learning result link ------------------------------------------------------------
 
-    @app.post(api.RESULT_LINK)
+    @app.post(wire.RESULT_LINK)
     async def result_link(request: Request, plugin: str = "") -> Response:
         body = await request.body()
         config = sim.config
         if not secrets.compare_digest(plugin.encode(), config.resultlink_plugin_key.encode()):
             return Response("unknown plugin key", status_code=403)
-        signature = request.headers.get(api.RESULT_LINK_SIGNATURE)
+        signature = request.headers.get(wire.RESULT_LINK_SIGNATURE)
         if not resultlink.signature_valid(body, config.resultlink_secret, signature):
             return Response("bad signature", status_code=403)
         try:
@@ -391,7 +390,7 @@ def create_app(sim: Sim | None = None) -> FastAPI:
             return Response(str(exc), status_code=404)
         return Response("ok", status_code=200)
 
-    @app.api_route(api.RESULT_LINK, methods=["GET", "PUT", "DELETE", "PATCH"])
+    @app.api_route(wire.RESULT_LINK, methods=["GET", "PUT", "DELETE", "PATCH"])
     def result_link_other() -> Response:
         return Response("method not allowed", status_code=405)
 

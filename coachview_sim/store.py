@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from coachview_sim import wire as w
+from coachview_sim import wire
 from coachview_sim.preconditions import if_match_holds, strong_etag
 from coachview_sim.resultlink import ResultMessage
 
@@ -84,17 +84,17 @@ class EnrolmentComponentRow(BaseModel):
 
     def to_api(self) -> dict[str, Any]:
         return {
-            w.E_ID: self.id,
-            w.E_ENROLMENT_ID: self.enrolment_id,
-            w.E_COMPONENT_ID: self.component_id,
-            w.E_PERSON_ID: self.person_id,
-            w.E_RESULT: self.result,
-            w.E_ATTENDANCE: self.attendance,
-            w.E_PASSED: self.passed,
-            w.E_COMPLETED: self.completed,
-            w.E_APPROVED: self.approved,
-            w.E_APPROVAL_DATE: self.approval_date,
-            w.E_AUDIT: {w.E_ETAG: self.etag},
+            wire.E_ID: self.id,
+            wire.E_ENROLMENT_ID: self.enrolment_id,
+            wire.E_COMPONENT_ID: self.component_id,
+            wire.E_PERSON_ID: self.person_id,
+            wire.E_RESULT: self.result,
+            wire.E_ATTENDANCE: self.attendance,
+            wire.E_PASSED: self.passed,
+            wire.E_COMPLETED: self.completed,
+            wire.E_APPROVED: self.approved,
+            wire.E_APPROVAL_DATE: self.approval_date,
+            wire.E_AUDIT: {wire.E_ETAG: self.etag},
         }
 
     def to_state(self) -> dict[str, Any]:
@@ -166,12 +166,12 @@ class Collection(Generic[T]):
 
 # Writable API field → row attribute, and the write counter each attribute increments.
 _ATTR = {
-    w.E_RESULT: "result",
-    w.E_ATTENDANCE: "attendance",
-    w.E_PASSED: "passed",
-    w.E_COMPLETED: "completed",
-    w.E_APPROVED: "approved",
-    w.E_APPROVAL_DATE: "approval_date",
+    wire.E_RESULT: "result",
+    wire.E_ATTENDANCE: "attendance",
+    wire.E_PASSED: "passed",
+    wire.E_COMPLETED: "completed",
+    wire.E_APPROVED: "approved",
+    wire.E_APPROVAL_DATE: "approval_date",
 }
 _COUNTER = {"approval_date": "approved"}
 
@@ -246,10 +246,10 @@ class Store:
     @staticmethod
     def person_api(p: SeedPerson) -> dict[str, Any]:
         return {
-            w.P_ID: p.id,
-            w.P_EXTERN_ID: p.externId,
-            w.P_FIRST_NAME: p.firstName,
-            w.P_LAST_NAME: p.lastName,
+            wire.P_ID: p.id,
+            wire.P_EXTERN_ID: p.externId,
+            wire.P_FIRST_NAME: p.firstName,
+            wire.P_LAST_NAME: p.lastName,
         }
 
     def person(self, pid: int) -> dict[str, Any]:
@@ -308,23 +308,23 @@ class Store:
 
     @staticmethod
     def _check_rules(row: EnrolmentComponentRow, body: dict[str, Any]) -> None:
-        if w.E_RESULT in body:
-            value = body[w.E_RESULT]
+        if wire.E_RESULT in body:
+            value = body[wire.E_RESULT]
             if not isinstance(value, str) or not value.strip():
-                raise RuleViolation(f"{w.E_RESULT} must be a non-empty string")
+                raise RuleViolation(f"{wire.E_RESULT} must be a non-empty string")
             if row.result is not None and row.result != value:
                 raise RuleViolation("a result is already registered and is not replaced")
-        for field, attr in ((w.E_ATTENDANCE, "attendance"), (w.E_PASSED, "passed")):
+        for field, attr in ((wire.E_ATTENDANCE, "attendance"), (wire.E_PASSED, "passed")):
             if field in body:
                 if not isinstance(body[field], bool):
                     raise RuleViolation(f"{field} must be a boolean")
                 if getattr(row, attr) and body[field] is not True:
                     raise RuleViolation(f"{field} is locked once set")
-        for field in (w.E_COMPLETED, w.E_APPROVED):
+        for field in (wire.E_COMPLETED, wire.E_APPROVED):
             if field in body and not isinstance(body[field], bool):
                 raise RuleViolation(f"{field} must be a boolean")
-        if w.E_APPROVAL_DATE in body:
-            _valid_date(body[w.E_APPROVAL_DATE])
+        if wire.E_APPROVAL_DATE in body:
+            _valid_date(body[wire.E_APPROVAL_DATE])
 
     def apply_result(self, message: ResultMessage) -> None:
         """The result link: Coachview applies the six effects itself, by its own rules."""
@@ -365,30 +365,30 @@ def _valid_date(value: Any) -> None:
     try:
         date.fromisoformat(value)
     except (TypeError, ValueError) as exc:
-        raise RuleViolation(f"{w.E_APPROVAL_DATE} must be an ISO date (YYYY-MM-DD)") from exc
+        raise RuleViolation(f"{wire.E_APPROVAL_DATE} must be an ISO date (YYYY-MM-DD)") from exc
 
 
 def _component_api(item: tuple[int, SeedComponent]) -> dict[str, Any]:
     training_id, c = item
     return {
-        w.C_ID: c.id,
-        w.C_TRAINING_ID: training_id,
-        w.C_NAME: c.name,
-        w.C_FORM: "Elearning" if c.elearningCourseId else "Klassikaal",
-        w.C_ELEARNING_CODE: c.elearningCourseId,
+        wire.C_ID: c.id,
+        wire.C_TRAINING_ID: training_id,
+        wire.C_NAME: c.name,
+        wire.C_FORM: "Elearning" if c.elearningCourseId else "Klassikaal",
+        wire.C_ELEARNING_CODE: c.elearningCourseId,
     }
 
 
 def _persons() -> Collection[SeedPerson]:
     known = Store.person_api(SeedPerson(id=0))
-    return Collection(Store.person_api, known, (w.P_ID, w.P_EXTERN_ID))
+    return Collection(Store.person_api, known, (wire.P_ID, wire.P_EXTERN_ID))
 
 
 def _components() -> Collection[tuple[int, SeedComponent]]:
     known = _component_api((0, SeedComponent(id=0)))
-    return Collection(_component_api, known, (w.C_ELEARNING_CODE,))
+    return Collection(_component_api, known, (wire.C_ELEARNING_CODE,))
 
 
 def _enrolment_components() -> Collection[EnrolmentComponentRow]:
     sample = EnrolmentComponentRow(id=0, enrolment_id=0, component_id=0, person_id=0)
-    return Collection(EnrolmentComponentRow.to_api, sample.to_api(), (w.E_ID, w.E_PERSON_ID))
+    return Collection(EnrolmentComponentRow.to_api, sample.to_api(), (wire.E_ID, wire.E_PERSON_ID))
