@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 import coachview_sim
 from coachview_sim.app import create_app
@@ -25,6 +27,7 @@ from coachview_sim.credentials import (
     RESULTLINK_PLUGIN_KEY,
     RESULTLINK_SECRET,
 )
+from coachview_sim.preconditions import MalformedIfMatch, if_match_holds, strong_etag
 
 SEED = json.loads((Path(__file__).parent.parent / "fixtures" / "coachview-seed.json").read_text())
 EC = "/api/v1/Opleidingsvraagonderdelen"
@@ -430,3 +433,35 @@ def test_every_response_identifies_the_simulator(sim: TestClient) -> None:
     assert {200, 400, 401, 403, 404, 405, 422, 428, 429, 500, 503} <= statuses
     for answer in answers:
         assert answer.headers.get("X-Gradesync-Simulator") == "1", answer.request.url
+
+
+OPAQUE = st.text(alphabet=st.sampled_from([chr(0x21), *map(chr, range(0x23, 0x7F))]), max_size=12)
+
+
+@given(
+    others=st.lists(OPAQUE.map(strong_etag), max_size=4),
+    position=st.integers(min_value=0, max_value=4),
+    weak=st.booleans(),
+    separator=st.sampled_from([",", ", ", " ,\t", " , , "]),
+)
+def test_if_match_holds_exactly_when_the_current_etag_is_listed_strong(
+    others: list[str], position: int, weak: bool, separator: str
+) -> None:
+    current = strong_etag("1-1")
+    tags = [t for t in others if t != current]
+    tags.insert(min(position, len(tags)), ("W/" if weak else "") + current)
+    assert if_match_holds([separator.join(tags)], current) is not weak
+    assert if_match_holds(tags, current) is not weak  # the same list over several header lines
+
+
+@given(header=st.one_of(st.text(max_size=40), st.text(alphabet='"W/1-, *\t', max_size=20)))
+def test_any_if_match_text_is_refused_as_malformed_or_holds_only_for_the_current_tag(
+    header: str,
+) -> None:
+    current = strong_etag("1-1")
+    try:
+        holds = if_match_holds([header], current)
+    except MalformedIfMatch:
+        return  # the route answers 400 naming If-Match
+    if holds:
+        assert header.strip() == "*" or re.search(r'(^|[^/])"1-1"', header), header
