@@ -18,13 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from coachview_sim.store import NotFound, RuleViolation, Seed, StaleEtag, Store
-from gradesync.coachview import api, resultlink
-from gradesync.settings import (
-    SIM_CLIENT_ID,
-    SIM_CLIENT_SECRET,
-    SIM_RESULTLINK_PLUGIN_KEY,
-    SIM_RESULTLINK_SECRET,
+from coachview_sim import credentials, resultlink, wire
+from coachview_sim.preconditions import MalformedIfMatch
+from coachview_sim.store import (
+    NotFound,
+    PreconditionRequired,
+    RuleViolation,
+    Seed,
+    StaleEtag,
+    Store,
 )
 
 IN_FLIGHT_GRACE_S = 0.1
@@ -46,8 +48,8 @@ class SimConfig(BaseModel):
     # Coachview allows 5,000 REST requests per 24 hours per client.
     daily_budget: int = Field(5000, ge=0)
     budget_window_s: float = Field(86400, gt=0)
-    resultlink_secret: str = SIM_RESULTLINK_SECRET
-    resultlink_plugin_key: str = SIM_RESULTLINK_PLUGIN_KEY
+    resultlink_secret: str = credentials.RESULTLINK_SECRET
+    resultlink_plugin_key: str = credentials.RESULTLINK_PLUGIN_KEY
 
 
 class Sim:
@@ -117,9 +119,9 @@ class Sim:
             if allowed:
                 self.budget_used += 1
             headers = {
-                api.RATE_LIMIT: str(self.config.daily_budget),
-                api.RATE_REMAINING: str(max(0, self.config.daily_budget - self.budget_used)),
-                api.RATE_RESET: str(math.ceil(self.budget_reset_at)),
+                wire.RATE_LIMIT: str(self.config.daily_budget),
+                wire.RATE_REMAINING: str(max(0, self.config.daily_budget - self.budget_used)),
+                wire.RATE_RESET: str(math.ceil(self.budget_reset_at)),
             }
             return headers if allowed else None
 
@@ -160,7 +162,7 @@ class Sim:
 # would cost a thread-pool hop per request (the benchmarks run thousands a second).
 async def where_clause(where: str = "") -> dict[str, list[str]]:
     try:
-        return api.parse_where(where)
+        return wire.parse_where(where)
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from exc
 
@@ -222,16 +224,16 @@ class CoachviewBehaviour:
         if early is not None:
             await early(scope, receive, send)
             return
-        if scope["path"].startswith(api.RESULT_LINK):  # not a REST call: no budget
+        if scope["path"].startswith(wire.RESULT_LINK):  # not a REST call: no budget
             await self.app(scope, receive, send)
             return
         now = time.time()
         budget = sim.spend(now)
         if budget is None:
             spent = {
-                api.RATE_LIMIT: str(sim.config.daily_budget),
-                api.RATE_REMAINING: "0",
-                api.RATE_RESET: str(math.ceil(sim.budget_reset_at)),
+                wire.RATE_LIMIT: str(sim.config.daily_budget),
+                wire.RATE_REMAINING: "0",
+                wire.RATE_RESET: str(math.ceil(sim.budget_reset_at)),
                 "Retry-After": str(sim.seconds_to_reset(now)),
             }
             sim.limited += 1
@@ -248,9 +250,32 @@ class CoachviewBehaviour:
         await self.app(scope, receive, with_budget)
 
 
+_IDENTITY = (wire.SIMULATOR_HEADER.lower().encode(), wire.SIMULATOR_HEADER_VALUE.encode())
+
+
+class SimulatorApp(FastAPI):
+    """FastAPI that marks every response as the simulator's, its own error pages included.
+
+    Done here rather than in a middleware: Starlette's outermost error handler answers a crash
+    past every middleware, and even that answer must say where it came from.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+
+        async def identified(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), _IDENTITY]}
+            await send(message)
+
+        await super().__call__(scope, receive, identified)
+
+
 def create_app(sim: Sim | None = None) -> FastAPI:
     sim = sim or Sim()
-    app = FastAPI(title="Coachview simulator (gradesync)", version="1")
+    app = SimulatorApp(title="Coachview simulator (gradesync)", version="1")
     app.state.sim = sim
     route_names: dict[tuple[str, str], str] = {}
 
@@ -267,7 +292,7 @@ def create_app(sim: Sim | None = None) -> FastAPI:
 
     # -- OAuth2 --------------------------------------------------------------------------------
 
-    @app.post(api.TOKEN_PATH)
+    @app.post(wire.TOKEN_PATH)
     def token(
         grant_type: Annotated[str, Form()],
         client_id: Annotated[str, Form()],
@@ -277,8 +302,8 @@ def create_app(sim: Sim | None = None) -> FastAPI:
         if grant_type != "client_credentials":
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
         if not (
-            secrets.compare_digest(client_id, SIM_CLIENT_ID)
-            and secrets.compare_digest(client_secret, SIM_CLIENT_SECRET)
+            secrets.compare_digest(client_id.encode(), credentials.CLIENT_ID.encode())
+            and secrets.compare_digest(client_secret.encode(), credentials.CLIENT_SECRET.encode())
         ):
             return JSONResponse({"error": "invalid_client"}, status_code=400)
         value, ttl = sim.issue_token()
@@ -306,48 +331,58 @@ def create_app(sim: Sim | None = None) -> FastAPI:
 
         app.get(path, dependencies=authed)(endpoint)
 
-    listing(api.PERSONS, sim.store.query_persons)
-    listing(api.COMPONENTS, sim.store.query_components)
-    listing(api.ENROLMENT_COMPONENTS, sim.store.query_enrolment_components)
+    listing(wire.PERSONS, sim.store.query_persons)
+    listing(wire.COMPONENTS, sim.store.query_components)
+    listing(wire.ENROLMENT_COMPONENTS, sim.store.query_enrolment_components)
 
     # The store's refusals, as Coachview answers them (body as FastAPI's HTTPException).
-    for error, status in ((NotFound, 404), (StaleEtag, 412), (RuleViolation, 409)):
+    refusals: tuple[tuple[type[Exception], int], ...] = (
+        (NotFound, 404),
+        (StaleEtag, 412),
+        (PreconditionRequired, 428),
+        (MalformedIfMatch, 400),
+        (RuleViolation, 409),
+    )
+    for error, status in refusals:
 
         def refuse(request: Request, exc: Exception, status: int = status) -> JSONResponse:
             return JSONResponse({"detail": str(exc)}, status_code=status)
 
         app.add_exception_handler(error, refuse)
 
-    @app.get(api.PERSONS + "/{person_id}", dependencies=authed)
+    @app.get(wire.PERSONS + "/{person_id}", dependencies=authed)
     async def person(person_id: int) -> dict[str, Any]:
         return sim.store.person(person_id)
 
-    @app.get(api.ENROLMENT_COMPONENTS + "/{ec_id}", dependencies=authed)
-    async def enrolment_component(ec_id: int) -> dict[str, Any]:
-        return sim.store.enrolment_component(ec_id)
+    def with_etag(row: dict[str, Any]) -> JSONResponse:
+        """The row, its etag also in the ``ETag`` header (the client reads ``auditTrail``)."""
+        return JSONResponse(row, headers={"ETag": row[wire.E_AUDIT][wire.E_ETAG]})
 
-    @app.put(api.ENROLMENT_COMPONENTS + "/{ec_id}", dependencies=authed)
+    @app.get(wire.ENROLMENT_COMPONENTS + "/{ec_id}", dependencies=authed)
+    async def enrolment_component(ec_id: int) -> JSONResponse:
+        return with_etag(sim.store.enrolment_component(ec_id))
+
+    @app.put(wire.ENROLMENT_COMPONENTS + "/{ec_id}", dependencies=authed)
     async def update_enrolment_component(
-        ec_id: int,
-        body: dict[str, Any],
-        if_match: Annotated[str | None, Header()] = None,
-    ) -> dict[str, Any]:
-        return sim.store.update_enrolment_component(ec_id, body, if_match)
+        ec_id: int, body: dict[str, Any], request: Request
+    ) -> JSONResponse:
+        if_match = request.headers.getlist("If-Match")
+        return with_etag(sim.store.update_enrolment_component(ec_id, body, if_match))
 
     # -- the e-learning result link ------------------------------------------------------------
 
-    @app.post(api.RESULT_LINK)
+    @app.post(wire.RESULT_LINK)
     async def result_link(request: Request, plugin: str = "") -> Response:
         body = await request.body()
         config = sim.config
-        if not secrets.compare_digest(plugin, config.resultlink_plugin_key):
+        if not secrets.compare_digest(plugin.encode(), config.resultlink_plugin_key.encode()):
             return Response("unknown plugin key", status_code=403)
-        signature = request.headers.get(api.RESULT_LINK_SIGNATURE)
-        if not resultlink.verify(body, config.resultlink_secret, signature):
+        signature = request.headers.get(wire.RESULT_LINK_SIGNATURE)
+        if not resultlink.signature_valid(body, config.resultlink_secret, signature):
             return Response("bad signature", status_code=403)
         try:
             message = resultlink.parse(body)
-        except (ValueError, ValidationError) as exc:
+        except ValueError as exc:
             return Response(f"does not match the XSD: {exc}", status_code=400)
         try:
             sim.store.apply_result(message)
@@ -355,7 +390,7 @@ def create_app(sim: Sim | None = None) -> FastAPI:
             return Response(str(exc), status_code=404)
         return Response("ok", status_code=200)
 
-    @app.api_route(api.RESULT_LINK, methods=["GET", "PUT", "DELETE", "PATCH"])
+    @app.api_route(wire.RESULT_LINK, methods=["GET", "PUT", "DELETE", "PATCH"])
     def result_link_other() -> Response:
         return Response("method not allowed", status_code=405)
 

@@ -13,11 +13,9 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gradesync.coachview.api import WRITE_FIELDS
-from gradesync.coachview.api import ComponentField as CF
-from gradesync.coachview.api import EnrolmentComponentField as EF
-from gradesync.coachview.api import PersonField as PF
-from gradesync.coachview.resultlink import ResultMessage
+from coachview_sim import wire
+from coachview_sim.preconditions import if_match_holds, strong_etag
+from coachview_sim.resultlink import ResultMessage
 
 WRITE_COUNTERS = ("result", "attendance", "passed", "completed", "approved")
 
@@ -82,21 +80,21 @@ class EnrolmentComponentRow(BaseModel):
 
     @property
     def etag(self) -> str:
-        return f'W/"{self.id}-{self.version}"'
+        return strong_etag(f"{self.id}-{self.version}")
 
     def to_api(self) -> dict[str, Any]:
         return {
-            EF.ID: self.id,
-            EF.ENROLMENT_ID: self.enrolment_id,
-            EF.COMPONENT_ID: self.component_id,
-            EF.PERSON_ID: self.person_id,
-            EF.RESULT: self.result,
-            EF.ATTENDANCE: self.attendance,
-            EF.PASSED: self.passed,
-            EF.COMPLETED: self.completed,
-            EF.APPROVED: self.approved,
-            EF.APPROVAL_DATE: self.approval_date,
-            EF.AUDIT: {EF.ETAG: self.etag},
+            wire.E_ID: self.id,
+            wire.E_ENROLMENT_ID: self.enrolment_id,
+            wire.E_COMPONENT_ID: self.component_id,
+            wire.E_PERSON_ID: self.person_id,
+            wire.E_RESULT: self.result,
+            wire.E_ATTENDANCE: self.attendance,
+            wire.E_PASSED: self.passed,
+            wire.E_COMPLETED: self.completed,
+            wire.E_APPROVED: self.approved,
+            wire.E_APPROVAL_DATE: self.approval_date,
+            wire.E_AUDIT: {wire.E_ETAG: self.etag},
         }
 
     def to_state(self) -> dict[str, Any]:
@@ -121,6 +119,10 @@ class RuleViolation(Exception):
 
 class StaleEtag(Exception):
     """``If-Match`` does not match the current version (412)."""
+
+
+class PreconditionRequired(Exception):
+    """A write without ``If-Match`` (428): Coachview would not know what the writer saw."""
 
 
 class NotFound(Exception):
@@ -162,8 +164,15 @@ class Collection(Generic[T]):
         return [r for r in rows if all(str(r.get(f)) in values for f, values in where.items())]
 
 
-# API field → row attribute, and the write counter each attribute increments.
-_ATTR = {field: name for name, field in WRITE_FIELDS.items()}
+# Writable API field → row attribute, and the write counter each attribute increments.
+_ATTR = {
+    wire.E_RESULT: "result",
+    wire.E_ATTENDANCE: "attendance",
+    wire.E_PASSED: "passed",
+    wire.E_COMPLETED: "completed",
+    wire.E_APPROVED: "approved",
+    wire.E_APPROVAL_DATE: "approval_date",
+}
 _COUNTER = {"approval_date": "approved"}
 
 
@@ -237,10 +246,10 @@ class Store:
     @staticmethod
     def person_api(p: SeedPerson) -> dict[str, Any]:
         return {
-            PF.ID: p.id,
-            PF.EXTERN_ID: p.externId,
-            PF.FIRST_NAME: p.firstName,
-            PF.LAST_NAME: p.lastName,
+            wire.P_ID: p.id,
+            wire.P_EXTERN_ID: p.externId,
+            wire.P_FIRST_NAME: p.firstName,
+            wire.P_LAST_NAME: p.lastName,
         }
 
     def person(self, pid: int) -> dict[str, Any]:
@@ -272,14 +281,17 @@ class Store:
     # -- API writes: Coachview's rules ---------------------------------------------------------
 
     def update_enrolment_component(
-        self, ec_id: int, body: dict[str, Any], if_match: str | None
+        self, ec_id: int, body: dict[str, Any], if_match: list[str]
     ) -> dict[str, Any]:
+        """``if_match``: every ``If-Match`` header line the request carried."""
         with self.lock:
             row = self.rows_by_id.get(ec_id)
             if row is None:
                 raise NotFound(f"enrolment component {ec_id}")
-            if if_match is not None and if_match != row.etag:
-                raise StaleEtag(f"etag {if_match} is stale; current is {row.etag}")
+            if not if_match:
+                raise PreconditionRequired("a write needs If-Match with the etag last read")
+            if not if_match_holds(if_match, row.etag):
+                raise StaleEtag(f"If-Match {', '.join(if_match)} does not match {row.etag}")
             unknown = sorted(set(body) - set(_ATTR))
             if unknown:
                 raise RuleViolation(f"fields not writable: {', '.join(unknown)}")
@@ -296,23 +308,23 @@ class Store:
 
     @staticmethod
     def _check_rules(row: EnrolmentComponentRow, body: dict[str, Any]) -> None:
-        if EF.RESULT in body:
-            value = body[EF.RESULT]
+        if wire.E_RESULT in body:
+            value = body[wire.E_RESULT]
             if not isinstance(value, str) or not value.strip():
-                raise RuleViolation(f"{EF.RESULT} must be a non-empty string")
+                raise RuleViolation(f"{wire.E_RESULT} must be a non-empty string")
             if row.result is not None and row.result != value:
                 raise RuleViolation("a result is already registered and is not replaced")
-        for field, attr in ((EF.ATTENDANCE, "attendance"), (EF.PASSED, "passed")):
+        for field, attr in ((wire.E_ATTENDANCE, "attendance"), (wire.E_PASSED, "passed")):
             if field in body:
                 if not isinstance(body[field], bool):
                     raise RuleViolation(f"{field} must be a boolean")
                 if getattr(row, attr) and body[field] is not True:
                     raise RuleViolation(f"{field} is locked once set")
-        for field in (EF.COMPLETED, EF.APPROVED):
+        for field in (wire.E_COMPLETED, wire.E_APPROVED):
             if field in body and not isinstance(body[field], bool):
                 raise RuleViolation(f"{field} must be a boolean")
-        if EF.APPROVAL_DATE in body:
-            _valid_date(body[EF.APPROVAL_DATE])
+        if wire.E_APPROVAL_DATE in body:
+            _valid_date(body[wire.E_APPROVAL_DATE])
 
     def apply_result(self, message: ResultMessage) -> None:
         """The result link: Coachview applies the six effects itself, by its own rules."""
@@ -353,30 +365,30 @@ def _valid_date(value: Any) -> None:
     try:
         date.fromisoformat(value)
     except (TypeError, ValueError) as exc:
-        raise RuleViolation(f"{EF.APPROVAL_DATE} must be an ISO date (YYYY-MM-DD)") from exc
+        raise RuleViolation(f"{wire.E_APPROVAL_DATE} must be an ISO date (YYYY-MM-DD)") from exc
 
 
 def _component_api(item: tuple[int, SeedComponent]) -> dict[str, Any]:
     training_id, c = item
     return {
-        CF.ID: c.id,
-        CF.TRAINING_ID: training_id,
-        CF.NAME: c.name,
-        CF.FORM: "Elearning" if c.elearningCourseId else "Klassikaal",
-        CF.ELEARNING_CODE: c.elearningCourseId,
+        wire.C_ID: c.id,
+        wire.C_TRAINING_ID: training_id,
+        wire.C_NAME: c.name,
+        wire.C_FORM: "Elearning" if c.elearningCourseId else "Klassikaal",
+        wire.C_ELEARNING_CODE: c.elearningCourseId,
     }
 
 
 def _persons() -> Collection[SeedPerson]:
     known = Store.person_api(SeedPerson(id=0))
-    return Collection(Store.person_api, known, (PF.ID, PF.EXTERN_ID))
+    return Collection(Store.person_api, known, (wire.P_ID, wire.P_EXTERN_ID))
 
 
 def _components() -> Collection[tuple[int, SeedComponent]]:
     known = _component_api((0, SeedComponent(id=0)))
-    return Collection(_component_api, known, (CF.ELEARNING_CODE,))
+    return Collection(_component_api, known, (wire.C_ELEARNING_CODE,))
 
 
 def _enrolment_components() -> Collection[EnrolmentComponentRow]:
     sample = EnrolmentComponentRow(id=0, enrolment_id=0, component_id=0, person_id=0)
-    return Collection(EnrolmentComponentRow.to_api, sample.to_api(), (EF.ID, EF.PERSON_ID))
+    return Collection(EnrolmentComponentRow.to_api, sample.to_api(), (wire.E_ID, wire.E_PERSON_ID))

@@ -9,12 +9,34 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
 SCRIPTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+
+
+def _env_example() -> tuple[list[str], dict[str, str]]:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    values = dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+    return lines, values
+
+
+EXAMPLE_LINES, EXAMPLE = _env_example()
+# What the operator must supply: nothing here may be a placeholder that would pass for a value.
+OPERATOR_SECRETS = (
+    "COACHVIEW_BASE_URL",
+    "COACHVIEW_CLIENT_ID",
+    "COACHVIEW_CLIENT_SECRET",
+    "GRADESYNC_WEBHOOK_SECRET_CANONICAL",
+    "GRADESYNC_WEBHOOK_SECRET_ILIAS",
+    "GRADESYNC_WEBHOOK_SECRET_XAPI",
+    "GRADESYNC_WEBHOOK_SECRET_MOODLE",
+    "GRADESYNC_WEBHOOK_SECRET_ANEWSPRING",
+    "FLOWER_BASIC_AUTH",
+)
 
 
 def test_the_six_services_with_healthchecks() -> None:
@@ -53,14 +75,53 @@ def test_every_command_is_a_real_entry_point() -> None:
             assert (ROOT / path).is_file(), path
 
 
-def test_secrets_come_from_env_file_and_the_example_has_none() -> None:
+def test_simulator_runs_only_under_the_dev_profile_and_only_on_localhost() -> None:
+    """Its /_sim admin API is unauthenticated: never started by default, never published."""
+    sim = SERVICES["coachview-sim"]
+    assert sim["profiles"] == ["dev"]
+    assert all(str(port).startswith("127.0.0.1:") for port in sim.get("ports", []))
+    for name, service in SERVICES.items():
+        if name == "coachview-sim":
+            continue
+        assert "profiles" not in service, f"{name} must run by default"
+        assert "coachview-sim" not in service.get("depends_on", {}), name
+    assert "coachview-sim" not in EXAMPLE["COACHVIEW_BASE_URL"]
+
+
+def _comments_above(name: str) -> str:
+    """The comment lines of the paragraph in which ``name`` is set."""
+    index = next(i for i, line in enumerate(EXAMPLE_LINES) if line.startswith(f"{name}="))
+    above: list[str] = []
+    while index > 0 and EXAMPLE_LINES[index - 1].strip():
+        index -= 1
+        if EXAMPLE_LINES[index].startswith("#"):
+            above.append(EXAMPLE_LINES[index])
+    return "\n".join(above)
+
+
+def test_secrets_come_from_env_file_and_the_example_leaves_them_empty() -> None:
     for name, service in SERVICES.items():
         if name != "redis":
             assert service["env_file"] == ".env", name
-    example = (ROOT / ".env.example").read_text()
-    assert "change-me" in example
-    assert not re.search(r"SECRET_\w+=(?!whsec_change-me|change-me|gradesync-dev)\S", example)
     assert ".env" in (ROOT / ".gitignore").read_text().splitlines()
+    for name in OPERATOR_SECRETS:
+        assert EXAMPLE[name] == "", f"{name} must be left for the operator to fill in"
+    for name in OPERATOR_SECRETS[3:]:
+        assert "python3 -c" in _comments_above(name), f"{name}: say how to generate one"
+    assert "whsec_" in _comments_above("GRADESYNC_WEBHOOK_SECRET_CANONICAL")
+    assert "--profile dev" in _comments_above("COACHVIEW_BASE_URL")
+    assert "change-me" not in (ROOT / ".env.example").read_text()
+
+
+def test_every_value_the_example_does_set_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gradesync.settings import Settings
+
+    for name in EXAMPLE:
+        monkeypatch.delenv(name, raising=False)
+    # As in development (the only way the example starts without the operator's values).
+    monkeypatch.setenv("GRADESYNC_INSECURE_DEV", "1")
+    settings = Settings(_env_file=ROOT / ".env.example")
+    assert settings.coachview_delivery == EXAMPLE["COACHVIEW_DELIVERY"]
 
 
 def test_image_runs_as_non_root() -> None:

@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+import ast
+import base64
+import hashlib
+import hmac
 import json
-from datetime import date
+import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 
+import coachview_sim
 from coachview_sim.app import create_app
-from gradesync.coachview.resultlink import ResultMessage, render, sign
-from gradesync.settings import (
-    SIM_CLIENT_ID,
-    SIM_CLIENT_SECRET,
-    SIM_RESULTLINK_PLUGIN_KEY,
-    SIM_RESULTLINK_SECRET,
+from coachview_sim.credentials import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    RESULTLINK_PLUGIN_KEY,
+    RESULTLINK_SECRET,
 )
+from coachview_sim.preconditions import MalformedIfMatch, if_match_holds, strong_etag
 
 SEED = json.loads((Path(__file__).parent.parent / "fixtures" / "coachview-seed.json").read_text())
 EC = "/api/v1/Opleidingsvraagonderdelen"
+# RFC 9110 §8.8.3: a strong entity-tag is a quoted string of etagc, no W/ prefix.
+STRONG_ETAG = re.compile(r'^"[\x21\x23-\x7e]*"$')
 
 
 @pytest.fixture
@@ -35,8 +47,8 @@ def authed(seed: dict[str, Any]) -> TestClient:
         "/auth/connect/token",
         data={
             "grant_type": "client_credentials",
-            "client_id": SIM_CLIENT_ID,
-            "client_secret": SIM_CLIENT_SECRET,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
         },
     ).json()["access_token"]
     client.headers["Authorization"] = f"Bearer {token}"
@@ -206,19 +218,30 @@ def test_budget_headers_and_429_when_spent(sim: TestClient) -> None:
     assert sim.get("/_sim/state").json()["requests"]["rateLimited"] == 1
 
 
-def result_link(sim: TestClient, body: bytes, secret: str = SIM_RESULTLINK_SECRET) -> Any:
+def message(person: int = 1001, course: str = "12", grade: str = "8.5") -> bytes:
+    """A result-link body, written out here rather than by the client's renderer."""
+    return (
+        "<?xml version='1.0' encoding='utf-8'?>\n<ElearningResultaat>"
+        f"<PersoonId>{person}</PersoonId><Cursusnummer>{course}</Cursusnummer>"
+        f"<Cijfer>{grade}</Cijfer><Aanwezig>true</Aanwezig><Geslaagd>true</Geslaagd>"
+        "<Afgerond>true</Afgerond><DatumAfgerond>2026-11-20</DatumAfgerond></ElearningResultaat>"
+    ).encode()
+
+
+def sign(body: bytes, secret: str) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha512).digest()).decode()
+
+
+def result_link(sim: TestClient, body: bytes, secret: str = RESULTLINK_SECRET) -> Any:
     return sim.post(
-        f"/elearning/result.aspx?plugin={SIM_RESULTLINK_PLUGIN_KEY}",
+        f"/elearning/result.aspx?plugin={RESULTLINK_PLUGIN_KEY}",
         content=body,
         headers={"X-WebHook-Signature": sign(body, secret)},
     )
 
 
 def test_result_link_applies_six_effects_once(sim: TestClient) -> None:
-    msg = ResultMessage(
-        person_id=1001, course_id="12", grade="8.5", completed_on=date(2026, 11, 20)
-    )
-    body = render(msg)
+    body = message()
     assert result_link(sim, body).status_code == 200
     assert result_link(sim, body).status_code == 200  # sent twice: Coachview's rules skip
     state = sim.get("/_sim/state").json()
@@ -239,28 +262,206 @@ def test_result_link_applies_six_effects_once(sim: TestClient) -> None:
 
 
 def test_result_link_keeps_an_existing_result(sim: TestClient) -> None:
-    body = render(
-        ResultMessage(person_id=1002, course_id="12", grade="9", completed_on=date(2026, 11, 20))
-    )
-    assert result_link(sim, body).status_code == 200
+    assert result_link(sim, message(person=1002, grade="9")).status_code == 200
     bram = row(sim, person=1002)
     assert bram["resultaat"] == "6.0" and bram["akkoord"] is True
 
 
 def test_result_link_status_codes(sim: TestClient) -> None:
-    def body(**kw: Any) -> bytes:
-        base: dict[str, Any] = {
-            "person_id": 1001,
-            "course_id": "12",
-            "grade": "8",
-            "completed_on": date(2026, 11, 20),
-        }
-        return render(ResultMessage.model_validate({**base, **kw}))
-
-    assert result_link(sim, body(person_id=4242)).status_code == 404
-    assert result_link(sim, body(course_id="312")).status_code == 404  # Anna is not on BHV
-    assert result_link(sim, body(), secret="wrong").status_code == 403
+    assert result_link(sim, message(person=4242)).status_code == 404
+    assert result_link(sim, message(course="312")).status_code == 404  # Anna is not on BHV
+    assert result_link(sim, message(), secret="wrong").status_code == 403
     assert result_link(sim, b"<nope/>").status_code == 400
     assert sim.get("/elearning/result.aspx").status_code == 405
-    unknown_plugin = sim.post("/elearning/result.aspx?plugin=x", content=body())
+    unknown_plugin = sim.post("/elearning/result.aspx?plugin=x", content=message())
     assert unknown_plugin.status_code == 403
+
+
+def test_result_link_refuses_non_ascii_plugin_or_signature_with_403(sim: TestClient) -> None:
+    body = message()
+    odd = "é".encode("latin-1")  # as a header can carry it: raw latin-1 bytes
+    signed_odd = sim.post(
+        f"/elearning/result.aspx?plugin={RESULTLINK_PLUGIN_KEY}",
+        content=body,
+        headers={"X-WebHook-Signature": odd},
+    )
+    assert signed_odd.status_code == 403
+    assert sim.post("/elearning/result.aspx?plugin=é", content=body).status_code == 403
+
+
+# -- the simulator's own wire names ------------------------------------------------------------
+
+
+def test_simulator_imports_nothing_from_gradesync() -> None:
+    """Shared names would let a wrong guess in the client pass every test (issue 10, item 8)."""
+    package = Path(coachview_sim.__file__).parent
+    imported: list[str] = []
+    for source in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(), str(source))):
+            if isinstance(node, ast.Import):
+                imported += [f"{source.name}: {a.name}" for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.append(f"{source.name}: {node.module}")
+    assert [m for m in imported if m.split(": ")[1].split(".")[0] == "gradesync"] == []
+    # Also at run time, which catches importlib and anything imported indirectly.
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, coachview_sim.app; print(sorted(m for m in sys.modules"
+            " if m.split('.')[0] == 'gradesync'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert loaded.stdout.strip() == "[]"
+
+
+# -- If-Match as RFC 9110 §13.1.1 has it: required, strong comparison ----------------------------
+
+
+def test_put_without_if_match_is_428_and_writes_nothing(sim: TestClient) -> None:
+    ec = row(sim)
+    answer = sim.put(f"{EC}/{ec['id']}", json={"afgerond": True})
+    assert answer.status_code == 428 and "If-Match" in answer.json()["detail"]
+    assert row(sim)["afgerond"] is False
+    assert put(sim, ec, {"afgerond": True}).status_code == 200  # with it, the write goes in
+
+
+def test_etags_are_strong_and_also_in_the_etag_header(sim: TestClient) -> None:
+    ec = row(sim)
+    etag = ec["auditTrail"]["etag"]
+    assert STRONG_ETAG.match(etag), etag
+    one = sim.get(f"{EC}/{ec['id']}")
+    assert one.headers["ETag"] == one.json()["auditTrail"]["etag"] == etag
+    written = put(sim, ec, {"afgerond": True})
+    new = written.json()["auditTrail"]["etag"]
+    assert written.headers["ETag"] == new != etag and STRONG_ETAG.match(new)
+
+
+def test_a_weak_etag_never_matches(sim: TestClient) -> None:
+    ec = row(sim)
+    weak = "W/" + ec["auditTrail"]["etag"]
+    assert put(sim, ec, {"afgerond": True}, etag=weak).status_code == 412
+    assert row(sim)["afgerond"] is False
+
+
+@pytest.mark.parametrize(
+    "if_match",
+    [
+        "{current}",
+        '"0-0", {current}',
+        '"0-0",{current} , "9-9"',
+        ", {current},",  # empty list elements are allowed
+        "*",
+    ],
+)
+def test_if_match_lists_and_star_match_the_current_etag(sim: TestClient, if_match: str) -> None:
+    ec = row(sim)
+    header = if_match.format(current=ec["auditTrail"]["etag"])
+    assert put(sim, ec, {"afgerond": True}, etag=header).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("if_match", "status"),
+    [
+        ('"0-0", "9-9"', 412),
+        ('W/{current}, W/"0-0"', 412),
+        ("{bare}", 400),  # unquoted: not an entity-tag
+        ("{current} junk", 400),
+        ("**", 400),
+    ],
+)
+def test_if_match_that_does_not_hold_or_does_not_parse(
+    sim: TestClient, if_match: str, status: int
+) -> None:
+    ec = row(sim)
+    etag = ec["auditTrail"]["etag"]
+    header = if_match.format(current=etag, bare=etag.strip('"'))
+    answer = put(sim, ec, {"afgerond": True}, etag=header)
+    assert answer.status_code == status and "If-Match" in answer.json()["detail"]
+    assert row(sim)["afgerond"] is False
+
+
+def test_star_does_not_conjure_a_missing_row(sim: TestClient) -> None:
+    assert (
+        sim.put(f"{EC}/424242", json={"afgerond": True}, headers={"If-Match": "*"}).status_code
+        == 404
+    )
+
+
+# -- the simulator says what it is ---------------------------------------------------------------
+
+
+def test_every_response_identifies_the_simulator(sim: TestClient) -> None:
+    app = sim.app
+    assert isinstance(app, FastAPI)
+
+    @app.get("/_sim/crash-for-test")
+    def crash() -> None:
+        raise RuntimeError("boom")
+
+    raw = TestClient(app, raise_server_exceptions=False)
+    raw.headers.update(sim.headers)
+    ec = row(sim)
+    answers = [
+        raw.post("/auth/connect/token", data={"grant_type": "client_credentials"}),  # 422
+        raw.post(
+            "/auth/connect/token",
+            data={"grant_type": "client_credentials", "client_id": "x", "client_secret": "y"},
+        ),
+        raw.get("/api/v1/Personen", params={"where": "externId=57"}),
+        raw.get("/api/v1/Personen/4242"),
+        raw.get("/api/v1/Personen/1001", headers={"Authorization": "Bearer nope"}),
+        raw.get(f"{EC}/{ec['id']}"),
+        raw.put(f"{EC}/{ec['id']}", json={"afgerond": True}),
+        raw.get("/no/such/route"),
+        result_link(raw, message()),
+        result_link(raw, message(), secret="wrong"),
+        raw.get("/elearning/result.aspx"),
+        raw.get("/_sim/state"),
+        raw.post("/_sim/seed", json={"people": []}),
+        raw.get("/_sim/crash-for-test"),
+    ]
+    raw.post("/_sim/faults", json={"error_rate": 1.0}).raise_for_status()
+    answers.append(raw.get("/api/v1/Personen/1001"))
+    raw.post("/_sim/faults", json={"rate_limit_per_s": 1}).raise_for_status()
+    answers += [raw.get("/api/v1/Personen/1001") for _ in range(2)]
+    statuses = {a.status_code for a in answers}
+    assert {200, 400, 401, 403, 404, 405, 422, 428, 429, 500, 503} <= statuses
+    for answer in answers:
+        assert answer.headers.get("X-Gradesync-Simulator") == "1", answer.request.url
+
+
+OPAQUE = st.text(alphabet=st.sampled_from([chr(0x21), *map(chr, range(0x23, 0x7F))]), max_size=12)
+
+
+@given(
+    others=st.lists(OPAQUE.map(strong_etag), max_size=4),
+    position=st.integers(min_value=0, max_value=4),
+    weak=st.booleans(),
+    separator=st.sampled_from([",", ", ", " ,\t", " , , "]),
+)
+def test_if_match_holds_exactly_when_the_current_etag_is_listed_strong(
+    others: list[str], position: int, weak: bool, separator: str
+) -> None:
+    current = strong_etag("1-1")
+    tags = [t for t in others if t != current]
+    tags.insert(min(position, len(tags)), ("W/" if weak else "") + current)
+    assert if_match_holds([separator.join(tags)], current) is not weak
+    assert if_match_holds(tags, current) is not weak  # the same list over several header lines
+
+
+@given(header=st.one_of(st.text(max_size=40), st.text(alphabet='"W/1-, *\t', max_size=20)))
+def test_any_if_match_text_is_refused_as_malformed_or_holds_only_for_the_current_tag(
+    header: str,
+) -> None:
+    current = strong_etag("1-1")
+    try:
+        holds = if_match_holds([header], current)
+    except MalformedIfMatch:
+        return  # the route answers 400 naming If-Match
+    if holds:
+        assert header.strip() == "*" or re.search(r'(^|[^/])"1-1"', header), header
