@@ -10,7 +10,8 @@ GUESSES, to be confirmed against Coachview's Swagger (training.coachview.net) or
   (``resultaat``, ``aanwezig``, ``geslaagd``, ``afgerond``, ``akkoord``, ``datumAkkoord``,
   ``persoonId``, ``opleidingsvraagId``, ``opleidingsonderdeelId``) and that it takes a partial
   ``PUT`` guarded by ``If-Match`` (412 on a stale etag).
-Changing a name here changes it for the client and the simulator alike.
+The simulator keeps its own copy of these names (coachview_sim/wire.py) and tests/contract pins
+both to literal exchanges: changing a name here fails a contract test until the examples change.
 """
 
 from __future__ import annotations
@@ -90,14 +91,3 @@ def where(conditions: Mapping[str, str | int | Sequence[str | int]]) -> str:
         text = str(value) if isinstance(value, str | int) else ",".join(str(v) for v in value)
         parts.append(f"{name}={text}")
     return ";".join(parts)
-
-
-def parse_where(text: str) -> dict[str, list[str]]:
-    """The inverse of :func:`where`, for the simulator."""
-    out: dict[str, list[str]] = {}
-    for part in filter(None, text.split(";")):
-        name, sep, value = part.partition("=")
-        if not sep or not name:
-            raise ValueError(f"bad where clause {part!r}: expected field=value")
-        out[name.strip()] = [v.strip() for v in value.split(",")]
-    return out

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from datetime import date
 from typing import Any
 
@@ -9,7 +12,7 @@ import pytest
 from gradesync.coachview.budget import Budget, BudgetExhausted, parse_reset
 from gradesync.coachview.cache import Directory
 from gradesync.coachview.models import Component, Person
-from gradesync.coachview.resultlink import ResultMessage, parse, render, sign, verify
+from gradesync.coachview.resultlink import ResultMessage, render, sign
 from gradesync.errors import Unresolved
 
 
@@ -134,35 +137,20 @@ def message(**overrides: Any) -> ResultMessage:
     return ResultMessage.model_validate({**base, **overrides})
 
 
-def test_result_message_round_trips_and_escapes() -> None:
-    msg = message(grade="<9 & up>")
-    body = render(msg)
-    assert body.startswith(b"<?xml") and b"&lt;9 &amp; up&gt;" in body
-    assert parse(body) == msg
+def test_result_message_escapes_text() -> None:
+    body = render(message(grade="<9 & up>"))
+    assert body.startswith(b"<?xml") and b"<Cijfer>&lt;9 &amp; up&gt;</Cijfer>" in body
 
 
 def test_completion_without_grade_has_no_grade_element() -> None:
     body = render(message(grade=None))
-    assert b"Cijfer" not in body and parse(body).grade is None
-
-
-@pytest.mark.parametrize(
-    "body",
-    [b"not xml", b"<Other/>", b"<ElearningResultaat><PersoonId>1</PersoonId></ElearningResultaat>"],
-)
-def test_parse_rejects_what_does_not_fit(body: bytes) -> None:
-    with pytest.raises(ValueError):
-        parse(body)
+    assert b"Cijfer" not in body and b"<Afgerond>true</Afgerond>" in body
 
 
 def test_signature_is_base64_hmac_sha512() -> None:
     body = render(message())
-    signature = sign(body, "s3cret")
-    assert len(signature) == 88  # 64 bytes in base64
-    assert verify(body, "s3cret", signature)
-    assert not verify(body, "other", signature)
-    assert not verify(body + b" ", "s3cret", signature)
-    assert not verify(body, "s3cret", None)
+    expected = base64.b64encode(hmac.new(b"s3cret", body, hashlib.sha512).digest()).decode()
+    assert sign(body, "s3cret") == expected and len(expected) == 88  # 64 bytes in base64
 
 
 def test_capacity_counts_what_the_budget_can_still_finish() -> None:
