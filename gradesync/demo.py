@@ -48,7 +48,8 @@ SAMPLES: list[tuple[str, str, dict[str, Any], str]] = [
             "timecreated": 1795179780,
             "host": "lms.example.nl",
         },
-        "delivered (grade from Moodle WS when MOODLE_URL is set)",
+        "delivered; no grade unless MOODLE_URL/MOODLE_TOKEN are set "
+        "(the stack sets MOODLE_GRADE_POLICY=completion_only without them)",
     ),
     (
         "xAPI statement · Eva",
