@@ -48,8 +48,8 @@ SAMPLES: list[tuple[str, str, dict[str, Any], str]] = [
             "timecreated": 1795179780,
             "host": "lms.example.nl",
         },
-        "delivered; no grade unless MOODLE_URL/MOODLE_TOKEN are set "
-        "(the stack sets MOODLE_GRADE_POLICY=completion_only without them)",
+        "delivered without a grade: no MOODLE_URL, so the stack set "
+        "MOODLE_GRADE_POLICY=completion_only",
     ),
     (
         "xAPI statement · Eva",
