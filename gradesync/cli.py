@@ -118,9 +118,15 @@ def api(
     """Run the HTTP ingress for LMS webhooks."""
     import uvicorn
 
+    from gradesync.settings import ConfigurationError
     from producers.api import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    try:
+        ingress = create_app()
+    except ConfigurationError as exc:
+        err.print(f"gradesync api refuses to start: {exc}", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    uvicorn.run(ingress, host=host, port=port, log_level="warning")
 
 
 def _parse_as_of(value: str | None) -> datetime:
@@ -270,6 +276,9 @@ def show(
         "outcome",
     ):
         out.print(f"[bold]{name}[/bold]: {data.get(name)}")
+    # The approval date's instant, and whether it is the event's or the LMS's own record.
+    completed = f"{data['event']['completed_at']} (from {data['completed_at_source']})"
+    out.print(f"[bold]completed_at[/bold]: {completed}")
     out.print(f"[bold]event[/bold]: {json.dumps(data['event'], ensure_ascii=False)}")
     table = Table("at", "what", "details")
     for h in data["history"]:

@@ -48,7 +48,8 @@ SAMPLES: list[tuple[str, str, dict[str, Any], str]] = [
             "timecreated": 1795179780,
             "host": "lms.example.nl",
         },
-        "delivered (grade from Moodle WS when MOODLE_URL is set)",
+        "delivered without a grade: no MOODLE_URL, so the stack set "
+        "MOODLE_GRADE_POLICY=completion_only",
     ),
     (
         "xAPI statement · Eva",

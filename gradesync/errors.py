@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-UnresolvedReason = Literal["unknown_person", "unknown_course", "not_enrolled"]
+# grade_unavailable: the LMS has not computed the grade yet (e.g. no course total in Moodle).
+UnresolvedReason = Literal["unknown_person", "unknown_course", "not_enrolled", "grade_unavailable"]
 
 
 class RemoteError(Exception):
@@ -18,7 +19,8 @@ class RemoteError(Exception):
 
 
 class Unresolved(RemoteError):
-    """Coachview cannot place the result yet; the daily retry may succeed later."""
+    """Coachview cannot place the result yet, or the LMS has no grade yet; the daily retry may
+    succeed later."""
 
     def __init__(self, reason: UnresolvedReason, message: str) -> None:
         super().__init__(message, code=reason)

@@ -63,14 +63,14 @@ def clean_text(value: str, max_length: int) -> str:
     return text
 
 
-def _identifier(value: Any) -> str:
+def check_identifier(value: Any) -> str:
     return clean_text(_text_value(value, "a string or an integer"), MAX_ID_LENGTH)
 
 
-Identifier = Annotated[str, BeforeValidator(_identifier)]
+Identifier = Annotated[str, BeforeValidator(check_identifier)]
 
 
-def _grade(value: Any) -> str | None:
+def check_grade(value: Any) -> str | None:
     """A finite, non-negative number in the source's scale, or a non-numeric mark (text such as
     ``"voldoende"`` or ``"8,5"``). The same checks apply to numbers and to numeric text, on the
     final text, so what is accepted on write is accepted on read."""
@@ -111,7 +111,7 @@ def _number_text(value: float | int | Decimal) -> str:
     return format(number.normalize(), "f")
 
 
-Grade = Annotated[str | None, BeforeValidator(_grade)]
+Grade = Annotated[str | None, BeforeValidator(check_grade)]
 
 
 def instant_from_epoch(value: Any, tz: ZoneInfo | None = None) -> datetime:

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 import redis
 from pydantic import BaseModel, Field, ValidationError, field_serializer
 
+from gradesync.completion_time import CompletedAtSource, CompletionInstant
 from gradesync.event import CompletionEvent, CompletionKey
 from gradesync.policy import next_daily_attempt, retries_exhausted
 
@@ -93,6 +94,9 @@ class Record(BaseModel):
     needs: list[str] = Field(default_factory=list)
     match_person_id: str | None = None
     match_course_id: str | None = None
+    # Where ``event.completed_at`` (the approval date's instant) came from: the event itself,
+    # or the LMS's own record of the completion (Moodle's criteria times), set by enrichment.
+    completed_at_source: CompletedAtSource = "event"
     # The as-of time of the pass that re-enqueued it: the next attempt is scheduled from there,
     # so a pass run by hand for a past or future day keeps the daily rhythm.
     clock: datetime | None = None
@@ -122,7 +126,9 @@ class Record(BaseModel):
         return data
 
 
-Admitted = Literal["created", "duplicate", "replaced", "after_delivery", "restarted", "conflict"]
+Admitted = Literal[
+    "created", "duplicate", "replaced", "after_delivery", "restarted", "grade_added", "conflict"
+]
 
 
 class Admission(BaseModel):
@@ -159,6 +165,30 @@ def _closing(old: Record, now: datetime, state: State, error: LedgerError | None
     rec = _moved(old, now, state, error)
     reason = rec.last_error.model_dump() if error is not None and rec.last_error else None
     return _Change(record=rec, history=[_hist(now, state, error=reason)])
+
+
+def _grade_added(
+    old: Record, event: CompletionEvent, now: datetime, index: tuple[str, str, str]
+) -> tuple[_Change, Admission]:
+    """A grade for a completion delivered without one: Coachview holds no result of ours, so
+    run again for the result alone. The record keeps its first event (completion date, ids) and
+    takes only the grade; every write step reads before it writes, so the ticks and the approval
+    date stay as first delivered, and a result Coachview got meanwhile is kept (first wins)."""
+    rec = old.model_copy(
+        update={
+            "event": old.event.model_copy(update={"grade": event.grade}),
+            "state": "queued",
+            "updated": now,
+            "needs": [],
+            "next_attempt": None,
+            "clock": None,
+            "daily_retries": 0,
+            "outcome": None,
+        }
+    )
+    entry = _hist(now, "grade_added", event_id=event.id, grade=event.grade)
+    change = _Change(record=rec, history=[entry], event_index=index, outbox=True)
+    return change, Admission(outcome="grade_added", record=rec, enqueue=True)
 
 
 def _hist(now: datetime, what: str, **details: Any) -> dict[str, Any]:
@@ -347,6 +377,8 @@ class Ledger:
                 return change, Admission(outcome="created", record=rec, enqueue=True)
             if old.event.id == event.id:
                 return _Change(), Admission(outcome="duplicate", record=old, enqueue=False)
+            if old.state == "delivered" and old.event.grade is None and event.grade is not None:
+                return _grade_added(old, event, now, index)
             if old.state == "delivered":
                 note = {"code": "later_event_ignored", "kept": old.event.grade, "new": event.grade}
                 rec = old.model_copy(update={"outcome": note, "updated": now})
@@ -356,7 +388,12 @@ class Ledger:
                     event_index=index,
                 )
                 return change, Admission(outcome="after_delivery", record=rec, enqueue=False)
-            update: dict[str, Any] = {"event": event, "updated": now, "needs": list(needs)}
+            update: dict[str, Any] = {
+                "event": event,
+                "updated": now,
+                "needs": list(needs),
+                "completed_at_source": "event",
+            }
 
             if old.state in OPEN_STATES:
                 # The running chain reads the event from the ledger at each step.
@@ -411,25 +448,38 @@ class Ledger:
         match_person_id: str | None,
         match_course_id: str | None,
         note: str | None,
+        instant: CompletionInstant | None = None,
     ) -> Record | None:
-        """Store what the LMS told us; the LMS grade fills a grade the event did not carry."""
+        """Store what the LMS told us; the LMS grade fills a grade the event did not carry, and
+        the LMS's completion instant replaces the event's (the event's stays in history)."""
 
         def decide(old: Record | None) -> tuple[_Change, Record | None]:
             if old is None:
                 return _Change(), None
             event = old.event
+            update: dict[str, Any] = {}
             if event.grade is None and grade is not None:
-                event = event.model_copy(update={"grade": grade})
+                update["grade"] = grade
+            moved: dict[str, str] | None = None
+            if instant is not None:
+                update["completed_at"] = instant.at
+                moved = {
+                    "source": instant.source,
+                    "at": instant.at.isoformat(),
+                    "event": event.completed_at.isoformat(),
+                }
             rec = old.model_copy(
                 update={
-                    "event": event,
+                    "event": event.model_copy(update=update),
                     "needs": [],
                     "match_person_id": match_person_id,
                     "match_course_id": match_course_id,
+                    "completed_at_source": instant.source if instant else old.completed_at_source,
                     "updated": now,
                 }
             )
-            return _Change(record=rec, history=[_hist(now, "lms", note=note)]), rec
+            entry = _hist(now, "lms", note=note, completed_at=moved)
+            return _Change(record=rec, history=[entry]), rec
 
         return self._change(rid, decide)
 

@@ -71,4 +71,4 @@ def loads(data: str | bytes) -> Any:
     except JsonRejected:
         raise
     except json.JSONDecodeError as exc:
-        raise JsonRejected(f"not valid JSON: {exc}") from exc
+        raise JsonRejected(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from exc

@@ -19,6 +19,9 @@ SIM_RESULTLINK_SECRET = "gradesync-dev-resultlink-secret"
 SIM_RESULTLINK_PLUGIN_KEY = "gradesync-dev"
 
 Delivery = Literal["rest", "resultlink"]
+# Where a source's grade comes from (issue 16's per-installation "grade policy"): fetched from
+# the LMS API, carried in the event, or none (completions without grades are intended).
+GradePolicy = Literal["fetch", "event", "completion_only"]
 
 
 class Settings(BaseSettings):
@@ -98,6 +101,10 @@ class Settings(BaseSettings):
     moodle_grade_format: Literal["formatted", "dutch"] = Field(
         "formatted", alias="MOODLE_GRADE_FORMAT"
     )
+    # Moodle's course_completed event never carries a grade: fetch it, or say none is wanted.
+    moodle_grade_policy: Literal["fetch", "completion_only"] = Field(
+        "fetch", alias="MOODLE_GRADE_POLICY"
+    )
 
     # -- ILIAS (SOAP poller) -------------------------------------------------------------------
     ilias_soap_url: str | None = Field(None, alias="ILIAS_SOAP_URL")
@@ -115,6 +122,7 @@ class Settings(BaseSettings):
     anewspring_api_key: SecretStr | None = Field(None, alias="ANEWSPRING_API_KEY")
     anewspring_instance: str = Field("default", alias="ANEWSPRING_INSTANCE")
     anewspring_completion_events: str = Field("completed", alias="ANEWSPRING_COMPLETION_EVENTS")
+    anewspring_grade_policy: GradePolicy = Field("fetch", alias="ANEWSPRING_GRADE_POLICY")
 
     # -- xAPI ------------------------------------------------------------------------------
     xapi_instance: str = Field("default", alias="XAPI_INSTANCE", min_length=1)
@@ -181,6 +189,45 @@ def describe_problems(exc: ValidationError) -> str:
         name = ".".join(str(p) for p in err["loc"])
         lines.append(f"  {name}: {err['msg'].removeprefix('Value error, ')}")
     return "\n".join(lines)
+
+
+_API_GAPS = {
+    "moodle": "Moodle's course_completed event carries no grade and MOODLE_GRADE_POLICY=fetch "
+    "(the default) needs MOODLE_URL and MOODLE_TOKEN to fetch it: set both, or "
+    "MOODLE_GRADE_POLICY=completion_only if completions without grades are intended",
+    "anewspring": "ANEWSPRING_GRADE_POLICY=fetch (the default) needs ANEWSPRING_URL and "
+    "ANEWSPRING_API_KEY to fetch a grade an event lacks: set both, or "
+    "ANEWSPRING_GRADE_POLICY=event (grades come in the event) or completion_only",
+}
+
+
+def lms_api_gap(s: Settings, source: str) -> str | None:
+    """Why ``source``'s grades cannot be had under its grade policy, or ``None``."""
+    missing = {
+        "moodle": s.moodle_grade_policy == "fetch" and not (s.moodle_url and s.moodle_token),
+        "anewspring": s.anewspring_grade_policy == "fetch"
+        and not (s.anewspring_url and s.anewspring_api_key),
+    }
+    return _API_GAPS[source] if missing.get(source) else None
+
+
+def require_lms_apis(s: Settings) -> list[str]:
+    """Start-up check of the ingress and the worker: a source in use (its webhook secret is set)
+    whose grades would be lost raises :class:`ConfigurationError`. With ``GRADESYNC_INSECURE_DEV=1``
+    every source is open and every process still starts: the gaps are returned for a warning,
+    and such a completion ends ``failed`` (``lms_api_not_configured``), never delivered
+    silently without its grade."""
+    sources = tuple(_API_GAPS)
+    if s.insecure_dev:
+        return [gap for source in sources if (gap := lms_api_gap(s, source))]
+    gaps = [
+        gap
+        for source in sources
+        if s.webhook_secret(source) is not None and (gap := lms_api_gap(s, source))
+    ]
+    if gaps:
+        raise ConfigurationError("; ".join(gaps))
+    return []
 
 
 @lru_cache(maxsize=1)

@@ -48,6 +48,21 @@ def _wait_http(proc: Proc, url: str) -> None:
     wait_until(ok, timeout=30, interval=0.2)
 
 
+def _grade_policies(env: dict[str, str]) -> list[str]:
+    """Without an LMS API the stack says outright that completions come without fetched grades
+    (the worker would otherwise refuse such a completion: lms_api_not_configured)."""
+    notes = []
+    if not env.get("MOODLE_URL") and not env.get("MOODLE_GRADE_POLICY"):
+        env["MOODLE_GRADE_POLICY"] = "completion_only"
+        notes.append(
+            "no MOODLE_URL: MOODLE_GRADE_POLICY=completion_only (Moodle completions without grades)"
+        )
+    if not env.get("ANEWSPRING_URL") and not env.get("ANEWSPRING_GRADE_POLICY"):
+        env["ANEWSPRING_GRADE_POLICY"] = "event"
+        notes.append("no ANEWSPRING_URL: ANEWSPRING_GRADE_POLICY=event (grades from the webhook)")
+    return notes
+
+
 def up(root: Path, api_port: int, sim_port: int, flower_port: int, console: Console) -> None:
     settings = get_settings()
     redis_port = urlparse(settings.redis_url).port or 6379
@@ -64,6 +79,7 @@ def up(root: Path, api_port: int, sim_port: int, flower_port: int, console: Cons
     if not any(k.startswith("GRADESYNC_WEBHOOK_SECRET_") for k in env):
         env["GRADESYNC_INSECURE_DEV"] = "1"
         notes.append("no GRADESYNC_WEBHOOK_SECRET_* set: webhooks are NOT authenticated (dev)")
+    notes += _grade_policies(env)
     if not env.get("FLOWER_BASIC_AUTH"):
         env["FLOWER_BASIC_AUTH"] = f"gradesync:{secrets.token_urlsafe(9)}"
         notes.append(f"Flower login (generated): {env['FLOWER_BASIC_AUTH']}")

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gradesync import logs, metrics, safejson
 from gradesync.event import CompletionEvent, field_errors
 from gradesync.ledger import Ledger
-from gradesync.settings import Settings, get_settings
+from gradesync.settings import Settings, get_settings, require_lms_apis
 from producers import signatures
 from producers.native import Completion, Parsed, adapter
 from producers.submit import submit
@@ -205,6 +205,10 @@ def create_app(
     settings: Settings | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
+    for gap in require_lms_apis(
+        settings
+    ):  # raises ConfigurationError unless GRADESYNC_INSECURE_DEV=1
+        log.warning("lms_api_not_configured", detail=gap)
     if ledger is None:
         ledger = Ledger(redis.Redis.from_url(settings.redis_url))
     if send is None:

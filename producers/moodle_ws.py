@@ -4,8 +4,10 @@
 Functions (Moodle core): ``gradereport_user_get_grade_items(courseid, userid)`` → the item
 with ``itemtype == "course"`` is the course total (``graderaw``, ``grademax``,
 ``gradeformatted``); ``core_completion_get_course_completion_status(courseid, userid)`` →
-``completionstatus.completed``; ``core_user_get_users_by_field(field, values[])``;
-``core_course_get_courses_by_field(field, value)``. A WS failure is HTTP 200 with a JSON
+``completionstatus{completed, aggregation, completions[{…, complete, timecompleted}]}``
+(``completion/classes/external.php``; the instant rule is :mod:`gradesync.completion_time`);
+``core_user_get_users_by_field(field, values[])``; ``core_course_get_courses_by_field(field,
+value)``. A WS failure is HTTP 200 with a JSON
 ``{"exception", "errorcode", "message"}`` body. Sample:
 tests/fixtures/moodle-gradereport_user_get_grade_items.json.
 """
@@ -16,8 +18,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 import httpx
+from pydantic import ValidationError
 
 from gradesync import http
+from gradesync.completion_time import MoodleCompletionStatus
 from gradesync.errors import Permanent, Transient
 
 # Moodle WS error codes that a later attempt may not see (the rest are configuration errors).
@@ -68,11 +72,18 @@ class MoodleWS:
                     return dict(item)
         return None
 
-    def completed(self, course_id: str, user_id: str) -> bool:
-        body = self.call(
-            "core_completion_get_course_completion_status", courseid=course_id, userid=user_id
-        )
-        return bool((body.get("completionstatus") or {}).get("completed"))
+    def completion_status(self, course_id: str, user_id: str) -> MoodleCompletionStatus:
+        function = "core_completion_get_course_completion_status"
+        body = self.call(function, courseid=course_id, userid=user_id)
+        try:
+            return MoodleCompletionStatus.model_validate(
+                body.get("completionstatus") if isinstance(body, dict) else None
+            )
+        except ValidationError as exc:
+            raise MoodleError(
+                f"moodle {function}: unexpected answer: {str(body)[:200]}",
+                code="moodle_unexpected_response",
+            ) from exc
 
     def user_field(self, user_id: str, field: str) -> str | None:
         users = self.call("core_user_get_users_by_field", field="id", values=[user_id])

@@ -57,4 +57,4 @@ def read_items(data: bytes) -> Iterator[Item]:
         try:
             yield Item(position=n, data=safejson.loads(line))
         except safejson.JsonRejected as exc:
-            yield Item(position=n, error=f"line {n}: {exc}")
+            yield Item(position=n, error=f"malformed JSON on line {n}: {exc}")

@@ -8,6 +8,7 @@ gave up) stops the chain at the next step boundary."""
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import UTC, date, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import redis
 from celery import Task
 from celery.exceptions import Ignore, Reject, Retry
+from celery.signals import worker_init
 
 from gradesync import logs, metrics
 from gradesync.coachview.budget import BudgetExhausted
@@ -29,6 +31,7 @@ from gradesync.errors import (
 from gradesync.ledger import LedgerError, Record, UnreadableRecord, utcnow
 from gradesync.matching import choose_enrolment_component
 from gradesync.policy import transient_backoff
+from gradesync.settings import ConfigurationError, require_lms_apis
 from gradesync.steps import KeepExisting, Step, Write, plan
 from producers.enrich import enrich
 from workers import faultpoint, resources
@@ -161,6 +164,19 @@ def pipeline_task(step: str) -> Any:
     return app.task(bind=True, base=PipelineTask, name=f"gradesync.{step}", step=step)
 
 
+@worker_init.connect
+def _refuse_to_lose_grades(**_: object) -> None:
+    """No worker starts when a source in use could not get its grades (what ``fetch_from_lms``
+    needs); celery logs and ignores an ``Exception`` from a signal, so this exits."""
+    try:
+        gaps = require_lms_apis(resources.settings())
+    except ConfigurationError as exc:
+        sys.stderr.write(f"gradesync worker refuses to start: {exc}\n")
+        raise SystemExit(2) from exc
+    for gap in gaps:
+        log.warning("lms_api_not_configured", detail=gap)
+
+
 @pipeline_task("fetch_from_lms")
 def fetch_from_lms(self: PipelineTask, rid: str) -> Context:
     ledger = resources.ledger()
@@ -169,7 +185,13 @@ def fetch_from_lms(self: PipelineTask, rid: str) -> Context:
     if found is not None:
         record = _running(
             ledger.enriched(
-                rid, utcnow(), found.grade, found.match_person_id, found.match_course_id, found.note
+                rid,
+                utcnow(),
+                found.grade,
+                found.match_person_id,
+                found.match_course_id,
+                found.note,
+                found.instant,
             )
         )
     return {"facts": _facts(record)}

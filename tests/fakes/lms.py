@@ -21,7 +21,10 @@ def create_app() -> FastAPI:
     @app.post("/_fake/moodle")
     async def set_moodle(request: Request) -> dict[str, str]:
         """{"<course>/<user>": {"graderaw": 8.5, "grademax": 10, "gradeformatted": "8,50",
-        "completed": true, "idnumber": "...", "courseidnumber": "..."}}"""
+        "completed": true, "aggregation": 1, "criteria": [1795128000, null],
+        "idnumber": "...", "courseidnumber": "..."}}``: ``criteria`` are the completed
+        criteria's ``timecompleted`` (none: no criteria rows); a later POST for the same key
+        replaces its entry, so a test can let the gradebook catch up."""
         state["moodle"].update(await request.json())
         return {"status": "ok"}
 
@@ -81,8 +84,10 @@ def create_app() -> FastAPI:
                 {
                     "completionstatus": {
                         "completed": entry.get("completed", False),
-                        "aggregation": 1,
-                        "completions": [],
+                        "aggregation": entry.get("aggregation", 1),
+                        "completions": [
+                            _criterion(n, t) for n, t in enumerate(entry.get("criteria", []))
+                        ],
                     },
                     "warnings": [],
                 }
@@ -135,6 +140,24 @@ def create_app() -> FastAPI:
         return Response(_envelope(reply), media_type="text/xml")
 
     return app
+
+
+def _criterion(n: int, timecompleted: int | None) -> dict[str, Any]:
+    """One completed criterion as ``core_completion_get_course_completion_status`` shows it
+    (moodle/moodle completion/classes/external.php); activity criteria, type 4."""
+    return {
+        "type": 4,
+        "title": "Activity completion",
+        "status": "Yes",
+        "complete": True,
+        "timecompleted": timecompleted,
+        "details": {
+            "type": "Activity completion",
+            "criteria": f"Activity {n + 1}",
+            "requirement": "Marking complete",
+            "status": "Yes",
+        },
+    }
 
 
 def _envelope(inner: str) -> str:

@@ -50,14 +50,14 @@ def test_moodle_ws_error_body_is_a_typed_error_not_data() -> None:
         },
     )
     with pytest.raises(MoodleError) as info:
-        MoodleWS(MOODLE, "bad").completed("12", "57")
+        MoodleWS(MOODLE, "bad").completion_status("12", "57")
     assert info.value.code == "moodle_invalidtoken" and isinstance(info.value, Permanent)
     route.respond(200, json={"exception": "x", "errorcode": "sitemaintenance"})
     with pytest.raises(Transient):
-        MoodleWS(MOODLE, "t").completed("12", "57")
+        MoodleWS(MOODLE, "t").completion_status("12", "57")
     route.respond(503)
     with pytest.raises(Transient):
-        MoodleWS(MOODLE, "t").completed("12", "57")
+        MoodleWS(MOODLE, "t").completion_status("12", "57")
     form = dict(httpx.QueryParams(route.calls.last.request.content.decode()))
     assert form["wsfunction"] == "core_completion_get_course_completion_status"
     assert form["moodlewsrestformat"] == "json"
