@@ -14,15 +14,9 @@ from pydantic import ValidationError
 
 from gradesync.event import CompletionEvent, CompletionKey, field_errors
 from gradesync.ledger import Ledger, Record, utcnow
+from tests.unit.test_event import BASE as EVENT_BASE
 
-BASE: dict[str, Any] = {
-    "source": "moodle",
-    "source_instance": "https://lms.example.nl",
-    "person_id": "42",
-    "course_id": "77",
-    "grade": "8.5",
-    "completed_at": "2026-11-20T14:03:00+01:00",
-}
+BASE: dict[str, Any] = {k: v for k, v in EVENT_BASE.items() if k != "event_id"}
 
 
 def refused(**overrides: Any) -> dict[str, str]:

@@ -12,21 +12,14 @@ import pytest
 
 from gradesync.event import CompletionEvent
 from gradesync.ledger import AmbiguousEventId, Ledger, Record, Unreadable, UnreadableRecord
+from tests.unit.test_ledger import event as ledger_event
 
 T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 
 
 def event(**overrides: Any) -> CompletionEvent:
-    data = {
-        "source": "moodle",
-        "source_instance": "default",
-        "event_id": "moodle-default-course_completed-1-1795179780",
-        "person_id": "57",
-        "course_id": "12",
-        "grade": "8.5",
-        "completed_at": "2026-11-20T14:03:00+01:00",
-    }
-    return CompletionEvent.model_validate({**data, **overrides})
+    defaults = {"source_instance": "default", "event_id": "moodle-default-course_completed-1"}
+    return ledger_event(**{**defaults, **overrides})
 
 
 @pytest.fixture
@@ -56,7 +49,7 @@ def test_looking_up_an_event_id_shared_by_sources_asks_for_the_record_id(
     ledger.admit(event(source="xapi"), T0)
     ledger.admit(event(), T0)
     with pytest.raises(AmbiguousEventId, match="give the record id"):
-        ledger.find("moodle-default-course_completed-1-1795179780")
+        ledger.find("moodle-default-course_completed-1")
     only = ledger.admit(event(event_id="unique-1", course_id="13"), T0).record
     assert ledger.find("unique-1") == only
 
