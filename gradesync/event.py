@@ -29,6 +29,9 @@ Source = Literal["moodle", "ilias", "anewspring", "xapi"]
 
 MAX_ID_LENGTH = 255
 MAX_GRADE_LENGTH = 32
+# No LMS scale reaches this (Moodle's maximum grade is 100 by default); "1e999999" would be a
+# finite Decimal of eight characters, and no grade.
+MAX_GRADE_VALUE = Decimal(1_000_000)
 # Completions before this are not e-learning results anyone still needs in Coachview; after
 # "now + a day" a clock is wrong. Both bounds keep dates that overflow on time-zone
 # conversion (year 1, year 9999) out of the ledger.
@@ -94,6 +97,8 @@ def check_grade(value: Any) -> str | None:
         raise ValueError("must be a finite number")
     if number.is_signed():  # "-0" too: Coachview would show the sign
         raise ValueError("must not be negative")
+    if number > MAX_GRADE_VALUE:
+        raise ValueError(f"must be at most {MAX_GRADE_VALUE:,}")
     if len(text) > MAX_GRADE_LENGTH:
         raise ValueError(f"must be at most {MAX_GRADE_LENGTH} characters")
     return text
