@@ -372,6 +372,36 @@ def purge(
         out.print(f"purged {purged} record(s) older than {older_than} days in {', '.join(states)}")
 
 
+_MARKS = {"ok": "[green]✓[/green]", "warn": "[yellow]![/yellow]", "fail": "[red]✗[/red]"}
+
+
+@app.command()
+def doctor(
+    queue_threshold: Annotated[
+        int, typer.Option(help="Messages waiting in the queue before it counts as backing up")
+    ] = 1000,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check the live configuration, read-only; exit 0 only when no required check fails."""
+    from gradesync.doctor.runner import diagnose
+
+    found = diagnose(queue_threshold=queue_threshold)
+    if as_json:
+        _emit_json(found.model_dump() | {"healthy": found.healthy})
+    else:
+        table = Table("area", "check", "", "detail", "what to do")
+        for c in found.checks:
+            table.add_row(c.area, c.name, _MARKS[c.status], c.detail, c.fix)
+        out.print(table)
+        fails = sum(c.status == "fail" for c in found.checks)
+        warns = sum(c.status == "warn" for c in found.checks)
+        out.print(
+            f"{fails} failed, {warns} warning(s); "
+            f"{found.coachview_requests} Coachview request(s) spent from today's budget"
+        )
+    raise typer.Exit(0 if found.healthy else 1)
+
+
 stack_app = typer.Typer(help="The whole system on this machine, without Docker.")
 app.add_typer(stack_app, name="stack")
 
@@ -421,6 +451,10 @@ def sim(
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["doctor"]:
+        # The doctor reports an environment the settings refuse, instead of refusing to start.
+        app()
+        return
     settings = get_settings()
     from gradesync import logs
 
