@@ -122,7 +122,12 @@ def _live(s: Settings, probe: Probe) -> list[Check]:
     checks.append(ok(AREA, "token", "issued for COACHVIEW_CLIENT_ID"))
     if not s.insecure_dev and s.coachview_client_secret.get_secret_value() == SIM_CLIENT_SECRET:
         checks.append(
-            warn(AREA, "token", "the simulator's dev secret is in use", "COACHVIEW_CLIENT_SECRET")
+            warn(
+                AREA,
+                "client secret",
+                "the simulator's dev secret is in use",
+                "COACHVIEW_CLIENT_SECRET",
+            )
         )
     auth = {"Authorization": f"Bearer {token}"}
     person_fields = (api.PersonField.ID, *[f for f in s.person_match_order if f != "id"])
