@@ -298,13 +298,131 @@ def _operator_change(key: str, change: str, as_json: bool, **kwargs: Any) -> Non
         out.print(f"{updated.id} {updated.state}")
 
 
+RETRYABLE = ("unresolved", "failed", "given_up")
+
+
 @app.command()
 def retry(
-    key: Annotated[str, typer.Argument(help="Record key, completion key text, or event id")],
+    key: Annotated[
+        str | None, typer.Argument(help="Record key, completion key text, or event id")
+    ] = None,
+    state: Annotated[
+        str | None, typer.Option(help=f"Every record in this state: {', '.join(RETRYABLE)}")
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="Only those whose last error is this code")
+    ] = None,
+    person: Annotated[str | None, typer.Option(help="Only this LMS person id")] = None,
+    course: Annotated[str | None, typer.Option(help="Only this LMS course id")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Queue an unresolved, failed or given-up record again now (e.g. after fixing Coachview)."""
-    _operator_change(key, "retry", as_json)
+    """Queue an unresolved, failed or given-up record again now (e.g. after fixing Coachview);
+    with --state, every matching one."""
+    filters = (reason, person, course)
+    if key is not None:
+        if state is not None or any(f is not None for f in filters):
+            raise typer.BadParameter("give a KEY or --state with filters, not both")
+        _operator_change(key, "retry", as_json)
+        return
+    if state is None:
+        raise typer.BadParameter("give a KEY, or --state S", param_hint="KEY")
+    if state not in RETRYABLE:
+        raise typer.BadParameter(f"one of: {', '.join(RETRYABLE)}", param_hint="--state")
+    _bulk_retry(state, reason, person, course, as_json)
+
+
+def _bulk_retry(
+    state: str, reason: str | None, person: str | None, course: str | None, as_json: bool
+) -> None:
+    from rich.progress import Progress
+
+    from gradesync.report import selects
+    from workers.pipeline import enqueue as send
+
+    ledger = _ledger()
+    found = list(ledger.load_many(ledger.ids(state)))
+    chosen = [r.id for r in found if isinstance(r, Record) and selects(r, reason, person, course)]
+    unreadable = sum(isinstance(r, Unreadable) for r in found)
+    queued: list[str] = []
+    with Progress(disable=as_json or not chosen, transient=True) as bar:
+        task = bar.add_task("queueing", total=len(chosen))
+        for rid in chosen:
+            try:
+                ledger.retry_now(rid, utcnow())
+            except (LookupError, ValueError):
+                pass  # moved on since it was read (delivered, purged, retried by someone else)
+            else:
+                send(rid)
+                queued.append(rid)
+            bar.advance(task)
+    result = {
+        "matched": len(chosen),
+        "queued": len(queued),
+        "skipped": len(chosen) - len(queued),
+        "unreadable": unreadable,
+        "ids": queued,
+    }
+    if as_json:
+        _emit_json(result)
+        return
+    out.print(
+        f"queued {len(queued)} of {len(chosen)} matching {state} record(s)"
+        + (f"; {result['skipped']} had moved on" if result["skipped"] else "")
+    )
+    if unreadable:
+        err.print(f"{unreadable} unreadable record(s) skipped: see `gradesync report`")
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            "expected a date (2026-11-01) or ISO 8601 time", param_hint="--since"
+        ) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=get_settings().tz)
+
+
+@app.command()
+def report(
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only records changed since this date (GRADESYNC_TIMEZONE)"),
+    ] = None,
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", help="Also write one line per record here")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Counts per state, and unresolved/given-up records grouped by what to fix in Coachview."""
+    from gradesync.report import build, write_csv
+
+    s = get_settings()
+    found = build(_ledger(), _parse_since(since), s.retry_max_attempts, s.tz)
+    lines = write_csv(found, csv_file) if csv_file is not None else None
+    if as_json:
+        _emit_json(found.model_dump(mode="json"))
+        return
+    counts = Table("state", "records")
+    for name, n in found.counts.items():
+        counts.add_row(name, str(n))
+    out.print(counts)
+    groups = Table("reason", "records", "given up", "distinct", "oldest", "days left", "to fix")
+    for g in found.groups:
+        groups.add_row(
+            g.reason,
+            str(g.count),
+            str(g.given_up),
+            str(g.distinct),
+            str(g.oldest_completion or ""),
+            str(g.days_left),
+            g.what_to_fix,
+        )
+    out.print(groups if found.groups else "nothing unresolved or given up")
+    if lines is not None:
+        out.print(f"{lines} record(s) written to {csv_file}")
 
 
 @app.command("give-up")
