@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gradesync.doctor.celery_checks import QUEUE_THRESHOLD
 from gradesync.ledger import STATES, Ledger, Record, Unreadable, utcnow
 from gradesync.settings import get_settings
 
@@ -340,9 +341,13 @@ def _bulk_retry(
     from workers.pipeline import enqueue as send
 
     ledger = _ledger()
-    found = list(ledger.load_many(ledger.ids(state)))
-    chosen = [r.id for r in found if isinstance(r, Record) and selects(r, reason, person, course)]
-    unreadable = sum(isinstance(r, Unreadable) for r in found)
+    chosen: list[str] = []
+    unreadable = 0
+    for rec in ledger.load_many(ledger.ids(state)):
+        if isinstance(rec, Unreadable):
+            unreadable += 1
+        elif selects(rec, reason, person, course):
+            chosen.append(rec.id)
     queued: list[str] = []
     with Progress(disable=as_json or not chosen, transient=True) as bar:
         task = bar.add_task("queueing", total=len(chosen))
@@ -497,7 +502,7 @@ _MARKS = {"ok": "[green]✓[/green]", "warn": "[yellow]![/yellow]", "fail": "[re
 def doctor(
     queue_threshold: Annotated[
         int, typer.Option(help="Messages waiting in the queue before it counts as backing up")
-    ] = 1000,
+    ] = QUEUE_THRESHOLD,
     as_json: JsonFlag = False,
 ) -> None:
     """Check the live configuration, read-only; exit 0 only when no required check fails."""

@@ -14,6 +14,8 @@ AREA = "celery"
 BEAT_LOCK = "gs:redbeat:lock"
 QUEUE = "gradesync"
 PING_TIMEOUT_S = 2.0
+# Messages waiting before the queue counts as backing up (`gradesync doctor --queue-threshold`).
+QUEUE_THRESHOLD = 1000
 
 
 def ping_workers(redis_url: str, timeout_s: float = PING_TIMEOUT_S) -> list[str]:

@@ -16,17 +16,15 @@ AREA = "configuration"
 
 def load() -> tuple[Settings, dict[str, str]]:
     """The settings, and each refused variable with why (never its value)."""
-    refused: dict[str, str] = {}
-    overrides: dict[str, Any] = {}
-    for _ in range(len(Settings.model_fields)):  # at most once per field: each pass fixes one
-        try:
-            return Settings(**overrides), refused
-        except ValidationError as exc:
-            for error in exc.errors(include_url=False, include_input=False):
-                name = str(error["loc"][0]) if error["loc"] else "(settings)"
-                refused[name] = error["msg"].removeprefix("Value error, ")
-                overrides[name] = _default(name)
-    return Settings(**overrides), refused
+    try:
+        return Settings(), {}
+    except ValidationError as exc:
+        refused = {
+            str(error["loc"][0]): error["msg"].removeprefix("Value error, ")
+            for error in exc.errors(include_url=False, include_input=False)
+        }
+    # Defaults are valid by construction: a second refusal would be a bug, and should show.
+    return Settings(**{name: _default(name) for name in refused}), refused
 
 
 def _default(alias: str) -> Any:

@@ -13,8 +13,6 @@ from gradesync.doctor import celery_checks, coachview_checks, config, lms_checks
 from gradesync.doctor.model import Check, Diagnosis
 from gradesync.settings import Settings
 
-DEFAULT_QUEUE_THRESHOLD = 1000
-
 
 def redis_location(url: str) -> str:
     """Host, port and database of a Redis URL, without its password."""
@@ -27,7 +25,7 @@ def diagnose(
     settings: Settings | None = None,
     refused: dict[str, str] | None = None,
     *,
-    queue_threshold: int = DEFAULT_QUEUE_THRESHOLD,
+    queue_threshold: int = celery_checks.QUEUE_THRESHOLD,
     ping: Callable[[str], list[str]] = celery_checks.ping_workers,
     coachview_transport: httpx.BaseTransport | None = None,
     lms_transport: httpx.BaseTransport | None = None,

@@ -83,7 +83,6 @@ def test_doctor_names_each_broken_setting(clean: Stack) -> None:
     assert code == 1 and not found["healthy"]
     fixes = {c["name"]: c["fix"] for c in found["checks"] if c["status"] == "fail"}
     assert set(fixes) == {
-        "base URL",
         "not the simulator",
         "token",
         "worker",

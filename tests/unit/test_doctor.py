@@ -85,9 +85,10 @@ def test_the_simulator_outside_development_fails_naming_the_base_url() -> None:
 
 def test_plain_http_outside_development_fails() -> None:
     s = settings(COACHVIEW_BASE_URL="http://coachview.test", GRADESYNC_INSECURE_DEV="0")
-    checks, _ = coachview_checks.check(s, sim_transport())
+    checks, spent = coachview_checks.check(s, sim_transport())
     assert named(checks, "base URL").status == "fail"
     assert "COACHVIEW_BASE_URL" in named(checks, "base URL").fix
+    assert spent == 0  # the client secret is not sent over plain http
 
 
 def test_a_wrong_client_secret_fails_the_token_and_stops_after_one_request() -> None:
