@@ -100,7 +100,14 @@ def test_doctor_names_each_broken_setting(clean: Stack) -> None:
     assert found["coachview_requests"] == 1  # the token was refused: nothing more was asked
 
 
-def test_doctor_fails_a_redis_without_aof_that_evicts(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "host_rules",
+    [(), ("--rename-command", "CONFIG", "")],
+    ids=["config", "config-disabled-by-the-host"],
+)
+def test_doctor_fails_a_redis_without_aof_that_evicts(
+    tmp_path: Path, host_rules: tuple[str, ...]
+) -> None:
     port = free_port()
     server = Proc(
         "redis-volatile",
@@ -120,6 +127,7 @@ def test_doctor_fails_a_redis_without_aof_that_evicts(tmp_path: Path) -> None:
             "64mb",
             "--maxmemory-policy",
             "allkeys-lru",
+            *host_rules,
         ],
         tmp_path,
         dict(os.environ),
@@ -137,6 +145,7 @@ def test_doctor_fails_a_redis_without_aof_that_evicts(tmp_path: Path) -> None:
     assert checks["eviction"]["status"] == "fail"
     assert "noeviction" in checks["eviction"]["fix"]
     assert checks["memory"]["status"] == "ok" and "of 64.0 MB" in checks["memory"]["detail"]
+    assert ("CONFIG" in checks) == bool(host_rules)  # read from INFO instead, and said so
 
 
 def test_doctor_prints_a_table_with_the_budget_it_spent(clean: Stack) -> None:
