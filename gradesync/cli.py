@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gradesync.doctor.celery_checks import QUEUE_THRESHOLD
 from gradesync.ledger import STATES, Ledger, Record, Unreadable, utcnow
 from gradesync.settings import get_settings
 
@@ -307,13 +308,135 @@ def _operator_change(key: str, change: str, as_json: bool, **kwargs: Any) -> Non
         out.print(f"{updated.id} {updated.state}")
 
 
+RETRYABLE = ("unresolved", "failed", "given_up")
+
+
 @app.command()
 def retry(
-    key: Annotated[str, typer.Argument(help="Record key, completion key text, or event id")],
+    key: Annotated[
+        str | None, typer.Argument(help="Record key, completion key text, or event id")
+    ] = None,
+    state: Annotated[
+        str | None, typer.Option(help=f"Every record in this state: {', '.join(RETRYABLE)}")
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="Only those whose last error is this code")
+    ] = None,
+    person: Annotated[str | None, typer.Option(help="Only this LMS person id")] = None,
+    course: Annotated[str | None, typer.Option(help="Only this LMS course id")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Queue an unresolved, failed or given-up record again now (e.g. after fixing Coachview)."""
-    _operator_change(key, "retry", as_json)
+    """Queue an unresolved, failed or given-up record again now (e.g. after fixing Coachview);
+    with --state, every matching one."""
+    filters = (reason, person, course)
+    if key is not None:
+        if state is not None or any(f is not None for f in filters):
+            raise typer.BadParameter("give a KEY or --state with filters, not both")
+        _operator_change(key, "retry", as_json)
+        return
+    if state is None:
+        raise typer.BadParameter("give a KEY, or --state S", param_hint="KEY")
+    if state not in RETRYABLE:
+        raise typer.BadParameter(f"one of: {', '.join(RETRYABLE)}", param_hint="--state")
+    _bulk_retry(state, reason, person, course, as_json)
+
+
+def _bulk_retry(
+    state: str, reason: str | None, person: str | None, course: str | None, as_json: bool
+) -> None:
+    from rich.progress import Progress
+
+    from gradesync.report import selects
+    from workers.pipeline import enqueue as send
+
+    ledger = _ledger()
+    chosen: list[str] = []
+    unreadable = 0
+    for rec in ledger.load_many(ledger.ids(state)):
+        if isinstance(rec, Unreadable):
+            unreadable += 1
+        elif selects(rec, reason, person, course):
+            chosen.append(rec.id)
+    queued: list[str] = []
+    with Progress(disable=as_json or not chosen, transient=True) as bar:
+        task = bar.add_task("queueing", total=len(chosen))
+        for rid in chosen:
+            try:
+                ledger.retry_now(rid, utcnow())
+            except (LookupError, ValueError):
+                pass  # moved on since it was read (delivered, purged, retried by someone else)
+            else:
+                send(rid)
+                queued.append(rid)
+            bar.advance(task)
+    result = {
+        "matched": len(chosen),
+        "queued": len(queued),
+        "skipped": len(chosen) - len(queued),
+        "unreadable": unreadable,
+        "ids": queued,
+    }
+    if as_json:
+        _emit_json(result)
+        return
+    out.print(
+        f"queued {len(queued)} of {len(chosen)} matching {state} record(s)"
+        + (f"; {result['skipped']} had moved on" if result["skipped"] else "")
+    )
+    if unreadable:
+        err.print(f"{unreadable} unreadable record(s) skipped: see `gradesync report`")
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            "expected a date (2026-11-01) or ISO 8601 time", param_hint="--since"
+        ) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=get_settings().tz)
+
+
+@app.command()
+def report(
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only records changed since this date (GRADESYNC_TIMEZONE)"),
+    ] = None,
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", help="Also write one line per record here")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Counts per state, and unresolved/given-up records grouped by what to fix in Coachview."""
+    from gradesync.report import build, write_csv
+
+    s = get_settings()
+    found = build(_ledger(), _parse_since(since), s.retry_max_attempts, s.tz)
+    lines = write_csv(found, csv_file) if csv_file is not None else None
+    if as_json:
+        _emit_json(found.model_dump(mode="json"))
+        return
+    counts = Table("state", "records")
+    for name, n in found.counts.items():
+        counts.add_row(name, str(n))
+    out.print(counts)
+    groups = Table("reason", "records", "given up", "distinct", "oldest", "days left", "to fix")
+    for g in found.groups:
+        groups.add_row(
+            g.reason,
+            str(g.count),
+            str(g.given_up),
+            str(g.distinct),
+            str(g.oldest_completion or ""),
+            str(g.days_left),
+            g.what_to_fix,
+        )
+    out.print(groups if found.groups else "nothing unresolved or given up")
+    if lines is not None:
+        out.print(f"{lines} record(s) written to {csv_file}")
 
 
 @app.command("give-up")
@@ -381,6 +504,36 @@ def purge(
         out.print(f"purged {purged} record(s) older than {older_than} days in {', '.join(states)}")
 
 
+_MARKS = {"ok": "[green]✓[/green]", "warn": "[yellow]![/yellow]", "fail": "[red]✗[/red]"}
+
+
+@app.command()
+def doctor(
+    queue_threshold: Annotated[
+        int, typer.Option(help="Messages waiting in the queue before it counts as backing up")
+    ] = QUEUE_THRESHOLD,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check the live configuration, read-only; exit 0 only when no required check fails."""
+    from gradesync.doctor.runner import diagnose
+
+    found = diagnose(queue_threshold=queue_threshold)
+    if as_json:
+        _emit_json(found.model_dump() | {"healthy": found.healthy})
+    else:
+        table = Table("area", "check", "", "detail", "what to do")
+        for c in found.checks:
+            table.add_row(c.area, c.name, _MARKS[c.status], c.detail, c.fix)
+        out.print(table)
+        fails = sum(c.status == "fail" for c in found.checks)
+        warns = sum(c.status == "warn" for c in found.checks)
+        out.print(
+            f"{fails} failed, {warns} warning(s); "
+            f"{found.coachview_requests} Coachview request(s) spent from today's budget"
+        )
+    raise typer.Exit(0 if found.healthy else 1)
+
+
 stack_app = typer.Typer(help="The whole system on this machine, without Docker.")
 app.add_typer(stack_app, name="stack")
 
@@ -430,6 +583,10 @@ def sim(
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["doctor"]:
+        # The doctor reports an environment the settings refuse, instead of refusing to start.
+        app()
+        return
     settings = get_settings()
     from gradesync import logs
 

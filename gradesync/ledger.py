@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, time
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
@@ -720,6 +720,34 @@ class Ledger:
 
     def history(self, rid: str) -> list[dict[str, Any]]:
         return [_unpack(h) for h in self.r.lrange(self._hist_key(rid), 0, -1)]
+
+    def ids(self, state: str, since: datetime | None = None) -> list[str]:
+        """Every id in a state (last changed at or after ``since``), oldest change first. Ids
+        only: a snapshot that later transitions cannot shift, for :meth:`load_many` to read."""
+        low = "-inf" if since is None else since.timestamp()
+        return [_text(i) for i in self.r.zrangebyscore(self._state(state), low, "+inf")]
+
+    def load_many(self, ids: Sequence[str], batch: int = 500) -> Iterator[Record | Unreadable]:
+        """The records, one ``MGET`` per ``batch`` ids; an unloadable one as
+        :class:`Unreadable`, a vanished one (purged meanwhile) skipped."""
+        for start in range(0, len(ids), batch):
+            chunk = ids[start : start + batch]
+            for rid, raw in zip(chunk, self.r.mget([self._rec(i) for i in chunk]), strict=True):
+                try:
+                    rec = _load(raw, rid)
+                except UnreadableRecord as exc:
+                    yield Unreadable(id=rid, problems=exc.problems)
+                    continue
+                if rec is not None:
+                    yield rec
+
+    def counts_since(self, since: datetime) -> dict[str, int]:
+        """Records per state whose last change was at or after ``since``."""
+        with self.r.pipeline(transaction=False) as pipe:
+            for state in STATES:
+                pipe.zcount(self._state(state), since.timestamp(), "+inf")
+            values = pipe.execute()
+        return dict(zip(STATES, (int(v) for v in values), strict=True))
 
     def counts(self) -> dict[str, int]:
         with self.r.pipeline(transaction=False) as pipe:

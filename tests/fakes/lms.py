@@ -97,6 +97,16 @@ def create_app() -> FastAPI:
             return JSONResponse(
                 [{"id": int(user), "idnumber": found[0].get("idnumber", "")}] if found else []
             )
+        if fn == "core_webservice_get_site_info":
+            functions = [
+                "gradereport_user_get_grade_items",
+                "core_completion_get_course_completion_status",
+                "core_user_get_users_by_field",
+                "core_course_get_courses_by_field",
+            ]
+            return JSONResponse(
+                {"sitename": "Fake Moodle", "functions": [{"name": f} for f in functions]}
+            )
         if fn == "core_course_get_courses_by_field":
             found = [v for k, v in state["moodle"].items() if k.startswith(f"{course}/")]
             idn = found[0].get("courseidnumber", "") if found else ""

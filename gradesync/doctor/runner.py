@@ -1,0 +1,53 @@
+"""Run every area's checks against the live configuration, in the order an operator fixes
+them: settings, Redis, Celery, Coachview, the LMSs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import httpx
+import redis
+
+from gradesync.doctor import celery_checks, coachview_checks, config, lms_checks, redis_checks
+from gradesync.doctor.model import Check, Diagnosis
+from gradesync.settings import Settings
+
+
+def redis_location(url: str) -> str:
+    """Host, port and database of a Redis URL, without its password."""
+    parts = urlsplit(url)
+    db = parts.path.lstrip("/") or "0"
+    return f"{parts.hostname or '?'}:{parts.port or 6379}/{db}"
+
+
+def diagnose(
+    settings: Settings | None = None,
+    refused: dict[str, str] | None = None,
+    *,
+    queue_threshold: int = celery_checks.QUEUE_THRESHOLD,
+    ping: Callable[[str], list[str]] = celery_checks.ping_workers,
+    coachview_transport: httpx.BaseTransport | None = None,
+    lms_transport: httpx.BaseTransport | None = None,
+    redis_client: redis.Redis | None = None,
+) -> Diagnosis:
+    if settings is None:
+        settings, refused = config.load()
+    refused = refused or {}
+    checks: list[Check] = config.refused_checks(refused, lms_checks.SECRET_PREFIX)
+    client = redis_client or redis.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=3, socket_timeout=5
+    )
+    try:
+        found = redis_checks.check(client, redis_location(settings.redis_url))
+        checks += found
+        if found[0].status == "ok":  # Celery's broker is this Redis: no point without it
+            checks += celery_checks.check(client, lambda: ping(settings.redis_url), queue_threshold)
+    finally:
+        if redis_client is None:
+            client.close()
+    coachview, spent = coachview_checks.check(settings, coachview_transport)
+    checks += coachview
+    checks += lms_checks.check(settings, lms_transport)
+    checks += lms_checks.secrets(settings, refused)
+    return Diagnosis(checks=checks, coachview_requests=spent)

@@ -1,0 +1,205 @@
+"""`gradesync report`: what an administrator must fix in Coachview, grouped, from the ledger.
+
+Unresolved and given-up records are grouped by their last error: LMS person ids with no
+Coachview person, LMS course ids on no e-learning component, (person, course) pairs not
+enrolled, and any other code as its own group; records this version cannot read are a group
+too. The person and course ids are personal data: shown to the operator, never logged.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from gradesync.ledger import Ledger, Record, Unreadable
+
+REPORTED_STATES = ("unresolved", "given_up")
+UNREADABLE = "unreadable"
+# Groups in the order an administrator works through them; other codes follow by size.
+FIXES: dict[str, str] = {
+    "unknown_person": "store the LMS person id on the Coachview person (externId, see "
+    "COACHVIEW_PERSON_MATCH)",
+    "unknown_course": "put the LMS course id on the training's e-learning component "
+    "(elearningCode)",
+    "not_enrolled": "enrol the person on a training that has this e-learning component",
+}
+OTHER_FIX = "see `gradesync show KEY` for the message; `gradesync retry KEY` after the fix"
+UNREADABLE_FIX = "written by another version or damaged: `gradesync purge --unreadable`"
+
+
+class Row(BaseModel):
+    """One record in a group: a spreadsheet line."""
+
+    group: str
+    state: str
+    record_id: str
+    source: str
+    instance: str
+    person_id: str
+    course_id: str
+    # What Coachview is searched for, when the LMS told us a different id to match on.
+    coachview_person_id: str
+    coachview_course_id: str
+    completed_on: date | None
+    daily_retries: int
+    days_left: int
+    # The last error's message, or why the record cannot be read.
+    note: str
+
+
+class Group(BaseModel):
+    reason: str
+    what_to_fix: str
+    count: int
+    given_up: int
+    # How many distinct persons, courses or pairs: what the administrator actually fixes.
+    distinct: int
+    oldest_completion: date | None
+    # The most urgent record's: at 0 the next daily pass gives it up (given-up records: 0).
+    days_left: int
+    rows: list[Row]
+
+
+class Report(BaseModel):
+    since: datetime | None
+    counts: dict[str, int]
+    groups: list[Group]
+
+
+def days_left(rec: Record, max_retries: int) -> int:
+    if rec.state != "unresolved":
+        return 0
+    return max(0, max_retries - rec.daily_retries)
+
+
+def _row(rec: Record | Unreadable, max_retries: int, tz: ZoneInfo) -> Row:
+    if isinstance(rec, Unreadable):
+        return Row(
+            group=UNREADABLE,
+            state=UNREADABLE,
+            record_id=rec.id,
+            source="",
+            instance="",
+            person_id="",
+            course_id="",
+            coachview_person_id="",
+            coachview_course_id="",
+            completed_on=None,
+            daily_retries=0,
+            days_left=0,
+            note="; ".join(rec.problems),
+        )
+    event = rec.event
+    return Row(
+        group=rec.last_error.code if rec.last_error else "unknown",
+        state=rec.state,
+        record_id=rec.id,
+        source=event.source,
+        instance=event.source_instance,
+        person_id=event.person_id,
+        course_id=event.course_id,
+        coachview_person_id=rec.coachview_person_id,
+        coachview_course_id=rec.coachview_course_id,
+        completed_on=event.approval_date(tz),
+        daily_retries=rec.daily_retries,
+        days_left=days_left(rec, max_retries),
+        note=rec.last_error.message if rec.last_error else "",
+    )
+
+
+def _subject(row: Row) -> tuple[str, ...]:
+    """What the administrator fixes for this row: a person, a course, or the pair."""
+    if row.group == "unknown_person":
+        return (row.coachview_person_id,)
+    if row.group == "unknown_course":
+        return (row.coachview_course_id,)
+    return (row.coachview_person_id, row.coachview_course_id, row.record_id)
+
+
+def group_records(
+    records: Iterable[Record | Unreadable], max_retries: int, tz: ZoneInfo
+) -> list[Group]:
+    """Pure: the records grouped by what to fix, each group's rows oldest completion first."""
+    by_reason: dict[str, list[Row]] = {}
+    for rec in records:
+        row = _row(rec, max_retries, tz)
+        by_reason.setdefault(row.group, []).append(row)
+    groups = []
+    for reason, rows in by_reason.items():
+        rows.sort(key=lambda r: (r.completed_on or date.max, r.record_id))
+        dates = [r.completed_on for r in rows if r.completed_on is not None]
+        groups.append(
+            Group(
+                reason=reason,
+                what_to_fix=_fix(reason),
+                count=len(rows),
+                given_up=sum(r.state == "given_up" for r in rows),
+                distinct=len({_subject(r) for r in rows}),
+                oldest_completion=min(dates) if dates else None,
+                days_left=min(r.days_left for r in rows),
+                rows=rows,
+            )
+        )
+    known = list(FIXES)
+    groups.sort(
+        key=lambda g: (
+            known.index(g.reason) if g.reason in known else len(known),
+            g.reason == UNREADABLE,
+            -g.count,
+            g.reason,
+        )
+    )
+    return groups
+
+
+def _fix(reason: str) -> str:
+    if reason == UNREADABLE:
+        return UNREADABLE_FIX
+    return FIXES.get(reason, OTHER_FIX)
+
+
+def build(ledger: Ledger, since: datetime | None, max_retries: int, tz: ZoneInfo) -> Report:
+    counts = ledger.counts() if since is None else ledger.counts_since(since)
+    records = (
+        rec for state in REPORTED_STATES for rec in ledger.load_many(ledger.ids(state, since))
+    )
+    return Report(since=since, counts=counts, groups=group_records(records, max_retries, tz))
+
+
+CSV_COLUMNS = tuple(Row.model_fields)
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection); LMS
+# ids come from outside, so such a cell is quoted as text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def write_csv(report: Report, path: Path) -> int:
+    """One line per record; returns how many."""
+    lines = 0
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_COLUMNS)
+        for group in report.groups:
+            for row in group.rows:
+                data = row.model_dump()
+                writer.writerow([_cell(data[c]) for c in CSV_COLUMNS])
+                lines += 1
+    return lines
+
+
+def selects(rec: Record, reason: str | None, person: str | None, course: str | None) -> bool:
+    """The bulk retry's filter: the last error's code, and the LMS or Coachview-side id."""
+    if reason is not None and (rec.last_error is None or rec.last_error.code != reason):
+        return False
+    if person is not None and person not in (rec.event.person_id, rec.coachview_person_id):
+        return False
+    return course is None or course in (rec.event.course_id, rec.coachview_course_id)
