@@ -73,7 +73,7 @@ class BenchStack:
     def deliver(self, events: list[dict[str, Any]], mode: str, timeout: float = 600) -> list[float]:
         """Enqueue every event, wait until all are delivered; end-to-end latencies (s)."""
         from gradesync.event import CompletionEvent
-        from producers.submit import submit
+        from gradesync.submit import submit
         from workers.pipeline import enqueue
 
         sent_at: dict[str, float] = {}

@@ -4,17 +4,33 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
+import redis
 import typer
+import uvicorn
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
+from coachview_sim.app import create_app as create_sim
+from coachview_sim.store import Seed
+from gradesync import logs
+from gradesync.demo import run
 from gradesync.doctor.celery_checks import QUEUE_THRESHOLD
+from gradesync.doctor.runner import diagnose
 from gradesync.ledger import STATES, Ledger, Record, Unreadable, utcnow
-from gradesync.settings import get_settings
+from gradesync.procs import ROOT
+from gradesync.report import build, selects, write_csv
+from gradesync.settings import ConfigurationError, get_settings
+from gradesync.stack import up
+from producers.api import create_app
+from producers.backfill import run_backfill
+from producers.intake import Intake
+from producers.reader import NotText, decode, read_items
 
 app = typer.Typer(
     help="Write LMS course completions back into Coachview.",
@@ -30,9 +46,16 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.
 
 
 def _ledger() -> Ledger:
-    from workers import resources
+    from workers import resources  # deferred: Celery loads in a second; --help needs none of it
 
     return resources.ledger()
+
+
+def _send(rid: str) -> None:
+    """Hand a recorded completion to the workers' broker (what producers are given)."""
+    from workers.pipeline import enqueue  # deferred, as above
+
+    enqueue(rid)
 
 
 def _emit_json(data: Any) -> None:
@@ -59,11 +82,9 @@ def enqueue(
     as_json: JsonFlag = False,
 ) -> None:
     """Record completion events and queue them for delivery to Coachview."""
-    from producers.intake import Intake
-    from producers.reader import NotText, decode, read_items
 
     try:
-        intake = Intake.for_source(source, _ledger())
+        intake = Intake.for_source(source, _ledger(), get_settings(), _send)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--source") from exc
     data = _read_input(file)
@@ -96,10 +117,10 @@ def backfill(
     as_json: JsonFlag = False,
 ) -> None:
     """Load historical completions from a CSV file, with a progress bar and a summary."""
-    from producers.backfill import run_backfill
 
     rejects = rejects or file.with_suffix(".rejected.csv")
-    summary = run_backfill(file, rejects, _ledger(), progress=not as_json)
+    intake = Intake.for_source(None, _ledger(), get_settings(), _send)
+    summary = run_backfill(file, rejects, intake, progress=not as_json)
     if as_json:
         _emit_json(summary.model_dump())
     else:
@@ -117,13 +138,9 @@ def api(
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
     """Run the HTTP ingress for LMS webhooks."""
-    import uvicorn
-
-    from gradesync.settings import ConfigurationError
-    from producers.api import create_app
 
     try:
-        ingress = create_app()
+        ingress = create_app(None, _send)
     except ConfigurationError as exc:
         err.print(f"gradesync api refuses to start: {exc}", soft_wrap=True)
         raise typer.Exit(2) from exc
@@ -151,7 +168,7 @@ def retry_due(
     as_json: JsonFlag = False,
 ) -> None:
     """Run the daily retry pass now, as beat does."""
-    from workers.schedule import run_retry_pass
+    from workers.schedule import run_retry_pass  # deferred: Celery
 
     moment = _parse_as_of(as_of)
     result = run_retry_pass(_ledger(), moment, get_settings().retry_max_attempts)
@@ -164,7 +181,7 @@ def retry_due(
 @app.command()
 def status(as_json: JsonFlag = False) -> None:
     """Records per state, and today's Coachview request budget."""
-    from workers import resources
+    from workers import resources  # deferred: Celery
 
     counts: dict[str, Any] = dict(_ledger().counts())
     budget = resources.budget().snapshot()
@@ -293,10 +310,8 @@ def _operator_change(key: str, change: str, as_json: bool, **kwargs: Any) -> Non
     rec = _find(ledger, key)
     try:
         if change == "retry":
-            from workers.pipeline import enqueue as send
-
             updated = ledger.retry_now(rec.id, utcnow())
-            send(updated.id)
+            _send(updated.id)
         else:
             updated = ledger.give_up_now(rec.id, utcnow(), kwargs["reason"])
     except ValueError as exc:
@@ -344,10 +359,6 @@ def retry(
 def _bulk_retry(
     state: str, reason: str | None, person: str | None, course: str | None, as_json: bool
 ) -> None:
-    from rich.progress import Progress
-
-    from gradesync.report import selects
-    from workers.pipeline import enqueue as send
 
     ledger = _ledger()
     chosen: list[str] = []
@@ -366,7 +377,7 @@ def _bulk_retry(
             except (LookupError, ValueError):
                 pass  # moved on since it was read (delivered, purged, retried by someone else)
             else:
-                send(rid)
+                _send(rid)
                 queued.append(rid)
             bar.advance(task)
     result = {
@@ -411,7 +422,6 @@ def report(
     as_json: JsonFlag = False,
 ) -> None:
     """Counts per state, and unresolved/given-up records grouped by what to fix in Coachview."""
-    from gradesync.report import build, write_csv
 
     s = get_settings()
     found = build(_ledger(), _parse_since(since), s.retry_max_attempts, s.tz)
@@ -468,9 +478,6 @@ def purge(
     as_json: JsonFlag = False,
 ) -> None:
     """Delete closed records and their history after a retention period (GDPR/AVG)."""
-    from datetime import timedelta
-
-    from rich.progress import Progress
 
     if older_than is None and not unreadable:
         raise typer.BadParameter(
@@ -515,7 +522,6 @@ def doctor(
     as_json: JsonFlag = False,
 ) -> None:
     """Check the live configuration, read-only; exit 0 only when no required check fails."""
-    from gradesync.doctor.runner import diagnose
 
     found = diagnose(queue_threshold=queue_threshold)
     if as_json:
@@ -545,8 +551,6 @@ def stack_up(
     flower_port: Annotated[int, typer.Option()] = 5555,
 ) -> None:
     """Start redis-server, the simulator (demo data), api, worker, beat and Flower."""
-    from gradesync.procs import ROOT
-    from gradesync.stack import up
 
     up(ROOT, api_port, sim_port, flower_port, out)
 
@@ -557,7 +561,6 @@ def demo(
     sim_url: Annotated[str, typer.Option()] = "http://127.0.0.1:8100",
 ) -> None:
     """Push sample completions from every LMS through a running stack; show what happened."""
-    from gradesync.demo import run
 
     raise typer.Exit(run(api_url, sim_url, _ledger(), get_settings(), out))
 
@@ -571,12 +574,8 @@ def sim(
     ] = None,
 ) -> None:
     """Run the Coachview simulator."""
-    import uvicorn
 
-    from coachview_sim.app import create_app
-    from coachview_sim.store import Seed
-
-    application = create_app()
+    application = create_sim()
     if seed is not None:
         application.state.sim.store.seed(Seed.model_validate_json(seed.read_text()))
     uvicorn.run(application, host=host, port=port, log_level="warning")
@@ -588,11 +587,8 @@ def main() -> None:
         app()
         return
     settings = get_settings()
-    from gradesync import logs
 
     logs.configure(settings.log_level, settings.log_format)
-    import httpx
-    import redis
 
     try:
         app()

@@ -23,10 +23,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gradesync import logs, metrics, safejson
 from gradesync.event import CompletionEvent, field_errors
 from gradesync.ledger import Ledger
+from gradesync.parsed import Completion, Parsed
 from gradesync.settings import Settings, get_settings, require_lms_apis
+from gradesync.submit import submit
 from producers import signatures
-from producers.native import Completion, Parsed, adapter
-from producers.submit import submit
+from producers.native import adapter
 
 log = logs.get("gradesync.api")
 Auth = Literal["standard", "moodle", "anewspring"]
@@ -163,7 +164,7 @@ class Ingress:
         if isinstance(data, dict):
             data.pop("token", None)  # Moodle's shared secret never reaches the ledger
         try:
-            items = adapter(native)(data)
+            items = adapter(native, self.settings)(data)
         except ValidationError as exc:
             raise Reject(422, "invalid", field_errors(exc)) from exc
         except ValueError as exc:
@@ -200,21 +201,19 @@ def _object_body(auth: Auth, schema: dict[str, Any] | None = None) -> dict[str, 
 
 
 def create_app(
-    ledger: Ledger | None = None,
-    send: Callable[[str], None] | None = None,
+    ledger: Ledger | None,
+    send: Callable[[str], None],
     settings: Settings | None = None,
 ) -> FastAPI:
+    """The ingress: ``send`` hands a recorded completion to the workers (the application shell
+    passes the pipeline's enqueue; producers never import the workers). ``ledger`` ``None``:
+    the one at ``REDIS_URL``."""
     settings = settings or get_settings()
-    for gap in require_lms_apis(
-        settings
-    ):  # raises ConfigurationError unless GRADESYNC_INSECURE_DEV=1
+    # Raises ConfigurationError when grades would be lost, unless GRADESYNC_INSECURE_DEV=1.
+    for gap in require_lms_apis(settings):
         log.warning("lms_api_not_configured", detail=gap)
     if ledger is None:
         ledger = Ledger(redis.Redis.from_url(settings.redis_url))
-    if send is None:
-        from workers.pipeline import enqueue
-
-        send = enqueue
 
     ingress = Ingress(ledger, send, settings)
     app = FastAPI(

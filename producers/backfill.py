@@ -9,7 +9,6 @@ from pydantic import BaseModel
 from rich.progress import Progress
 
 from gradesync.event import CompletionEvent
-from gradesync.ledger import Ledger
 from producers.intake import Intake
 
 COLUMNS = tuple(CompletionEvent.model_fields)  # the canonical event's fields
@@ -22,8 +21,7 @@ class Summary(BaseModel):
     rejected: int = 0
 
 
-def run_backfill(source: Path, rejects: Path, ledger: Ledger, progress: bool = True) -> Summary:
-    intake = Intake.for_source(None, ledger)
+def run_backfill(source: Path, rejects: Path, intake: Intake, progress: bool = True) -> Summary:
     summary = Summary()
     with source.open(newline="", encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))

@@ -9,8 +9,10 @@ from pydantic import ValidationError
 
 from gradesync.event import describe
 from gradesync.ledger import Ledger
-from producers.native import Completion, Parsed, adapter
-from producers.submit import submit
+from gradesync.parsed import Completion, Parsed
+from gradesync.settings import Settings
+from gradesync.submit import submit
+from producers.native import adapter
 
 Line = dict[str, Any]
 
@@ -22,10 +24,10 @@ class Intake:
         self.parse, self.ledger, self.send = parse, ledger, send
 
     @classmethod
-    def for_source(cls, source: str | None, ledger: Ledger) -> Intake:
-        from workers.pipeline import enqueue
-
-        return cls(adapter(source), ledger, enqueue)
+    def for_source(
+        cls, source: str | None, ledger: Ledger, settings: Settings, send: Callable[[str], None]
+    ) -> Intake:
+        return cls(adapter(source, settings), ledger, send)
 
     def take(self, position: int, data: Any, error: str | None = None) -> list[Line]:
         """One input item → one report line per event in it (an LPData file holds many)."""

@@ -17,8 +17,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from gradesync.event import CompletionEvent, Identifier, instant_from_epoch, plausible_instant
-from gradesync.settings import get_settings
-from producers.native import NEEDS_GRADE, Completion, Ignored, Parsed
+from gradesync.parsed import NEEDS_GRADE, Completion, Ignored, Parsed
+from gradesync.settings import Settings
 
 COURSE_COMPLETED = "\\core\\event\\course_completed"
 
@@ -43,7 +43,7 @@ class MoodleCourseCompleted(BaseModel):
     host: str | None = None
 
 
-def parse(data: Any) -> list[Parsed]:
+def parse(data: Any, s: Settings) -> list[Parsed]:
     if not isinstance(data, dict):
         raise ValueError("a Moodle webhook body must be a JSON object")
     envelope = MoodleEnvelope.model_validate(data)
@@ -52,7 +52,7 @@ def parse(data: Any) -> list[Parsed]:
     done = MoodleCourseCompleted.model_validate(data)
     # The installation is the one whose secret authenticated the call, never the body's
     # ``host``: a caller must not be able to file a completion under another installation.
-    instance = get_settings().moodle_instance
+    instance = s.moodle_instance
     event = CompletionEvent.model_validate(
         {
             "source": "moodle",

@@ -1,62 +1,34 @@
-"""What a producer makes of one native LMS payload: a completion, or a reason to ignore it."""
+"""The parser for each source's native format: one LMS payload in, what it means out."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from gradesync.event import parse_event
+from gradesync.parsed import Completion, Parsed
+from gradesync.settings import Settings
+from producers import anewspring, ilias, moodle, xapi
 
-from gradesync.event import CompletionEvent
-
-# The worker must still fetch the grade from the LMS before Coachview can be written.
-NEEDS_GRADE = "grade"
-
-
-class Completion(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    event: CompletionEvent
-    needs: tuple[str, ...] = ()
-
-
-class Ignored(BaseModel):
-    """Not a completion (another event, an unfinished status): accepted, never enqueued."""
-
-    model_config = ConfigDict(frozen=True)
-    reason: str
-
-
-Parsed = Completion | Ignored
+Parser = Callable[[Any], list[Parsed]]
+NATIVE: dict[str, Callable[[Any, Settings], list[Parsed]]] = {
+    "moodle": moodle.parse,
+    "ilias": ilias.parse,
+    "anewspring": anewspring.parse,
+    "xapi": xapi.parse,
+}
 
 
 def canonical(data: Any) -> list[Parsed]:
-    from gradesync.event import parse_event
-
     return [Completion(event=parse_event(data))]
 
 
-def adapter(source: str | None) -> Callable[[Any], list[Parsed]]:
-    """The parser for a source's native format (``None``: the canonical event)."""
-    from producers import anewspring, ilias, moodle, xapi
-
-    parsers: dict[str | None, Callable[[Any], list[Parsed]]] = {
-        None: canonical,
-        "canonical": canonical,
-        "moodle": moodle.parse,
-        "ilias": ilias.parse,
-        "anewspring": anewspring.parse,
-        "xapi": xapi.parse,
-    }
-    if source not in parsers:
-        raise ValueError(f"unknown source {source!r}; one of: moodle, ilias, anewspring, xapi")
-    return parsers[source]
-
-
-__all__ = [
-    "Completion",
-    "Ignored",
-    "Parsed",
-    "ValidationError",
-    "adapter",
-    "canonical",
-]
+def adapter(source: str | None, settings: Settings) -> Parser:
+    """The parser for a source's native format (``None`` or ``canonical``: the canonical event),
+    bound to the settings it reads (installation names, time zones, patterns)."""
+    if source is None or source == "canonical":
+        return canonical
+    if source not in NATIVE:
+        raise ValueError(f"unknown source {source!r}; one of: {', '.join(NATIVE)}")
+    parse = NATIVE[source]
+    return lambda data: parse(data, settings)

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from gradesync.event import CompletionEvent, plausible_instant
-from gradesync.settings import get_settings
-from producers.native import Completion, Ignored, Parsed
+from gradesync.parsed import Completion, Ignored, Parsed
+from gradesync.settings import Settings
 
 COMPLETED = "http://adlnet.gov/expapi/verbs/completed"
 
@@ -79,15 +79,14 @@ def grade(score: Score | None) -> str | None:
     return None
 
 
-def course_id(object_id: str) -> str:
-    pattern = get_settings().xapi_course_pattern
+def course_id(object_id: str, pattern: str) -> str:
     match = re.search(pattern, object_id)
     if match is None:
         raise ValueError(f"object.id does not match XAPI_COURSE_PATTERN {pattern!r}")
     return match.group("course") if "course" in match.re.groupindex else match.group(0)
 
 
-def parse(data: Any) -> list[Parsed]:
+def parse(data: Any, s: Settings) -> list[Parsed]:
     if not isinstance(data, dict):
         raise ValueError("an xAPI statement must be a JSON object")
     statement = Statement.model_validate(data)
@@ -97,10 +96,10 @@ def parse(data: Any) -> list[Parsed]:
         {
             "source": "xapi",
             # From the configuration, not the statement: the caller does not choose it.
-            "source_instance": get_settings().xapi_instance,
+            "source_instance": s.xapi_instance,
             "event_id": f"xapi-{statement.id}" if statement.id else None,
             "person_id": statement.actor.account.name,
-            "course_id": course_id(statement.object.id),
+            "course_id": course_id(statement.object.id, s.xapi_course_pattern),
             "grade": grade(statement.result.score if statement.result else None),
             "completed_at": statement.timestamp,
         }

@@ -9,8 +9,8 @@ from pydantic import BaseModel
 
 from gradesync import logs, metrics
 from gradesync.ledger import Ledger, utcnow
-from producers.ilias_poller import poll
-from producers.ilias_soap import IliasSoap
+from gradesync.lms.ilias import IliasSoap
+from gradesync.lms.ilias_poller import poll
 from workers import resources
 from workers.app import app
 from workers.pipeline import enqueue

@@ -29,11 +29,11 @@ from gradesync.errors import (
     Transient,
 )
 from gradesync.ledger import LedgerError, Record, UnreadableRecord, utcnow
+from gradesync.lms.enrich import enrich
 from gradesync.matching import choose_enrolment_component
 from gradesync.policy import transient_backoff
 from gradesync.settings import ConfigurationError, require_lms_apis
 from gradesync.steps import KeepExisting, Step, Write, plan
-from producers.enrich import enrich
 from workers import faultpoint, resources
 from workers.app import app
 

@@ -12,15 +12,15 @@ import httpx
 from gradesync import http
 from gradesync.doctor.model import Check, fail, ok, warn
 from gradesync.errors import RemoteError, Transient
+from gradesync.lms.anewspring import RESULT_PATH
+from gradesync.lms.ilias import IliasSoap
+from gradesync.lms.moodle import MoodleWS
 from gradesync.settings import Settings
-from producers.anewspring import RESULT_PATH
-from producers.ilias_soap import IliasSoap
-from producers.moodle_ws import MoodleWS
 
 AREA = "lms"
 SECRET_PREFIX = "GRADESYNC_WEBHOOK_SECRET_"
 SOURCES = ("moodle", "ilias", "anewspring", "xapi", "canonical")
-# What the worker calls (producers/moodle_ws.py); a token whose service lacks one fails there.
+# What the worker calls (gradesync/lms/moodle.py); a token whose service lacks one fails there.
 MOODLE_FUNCTIONS = (
     "gradereport_user_get_grade_items",
     "core_completion_get_course_completion_status",

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from gradesync.event import CompletionEvent
 from gradesync.ledger import Ledger, Record
+from gradesync.settings import get_settings
 from producers.api import create_app
 from producers.intake import Intake
 from producers.native import adapter
@@ -68,7 +69,7 @@ def field_named(message: str, data: dict[str, Any]) -> bool:
 def test_enqueue_intake_never_crashes(data: dict[str, Any]) -> None:
     ledger = Ledger(fakeredis.FakeRedis())
     sent: list[str] = []
-    (line,) = Intake(adapter(None), ledger, sent.append).take(1, data)
+    (line,) = Intake(adapter(None, get_settings()), ledger, sent.append).take(1, data)
     if line["outcome"] == "rejected":
         assert field_named(line["error"], data), line
         assert sent == []

@@ -75,7 +75,7 @@ class Stack:
         self.sim.post("/_sim/config", json=config).raise_for_status()
 
     def enqueue(self, event: CompletionEvent, delivery: Delivery | None = None) -> str:
-        from producers.submit import submit
+        from gradesync.submit import submit
         from workers.pipeline import enqueue
 
         return submit(event, self.ledger, lambda rid: enqueue(rid, delivery)).record.id

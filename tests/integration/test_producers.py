@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from gradesync.ledger import utcnow
+from gradesync.lms.ilias import IliasSoap
+from gradesync.lms.ilias_poller import poll
 from gradesync.settings import Settings
-from producers.ilias_poller import poll
-from producers.ilias_soap import IliasSoap
 from producers.signatures import anewspring_signature, standard_signature
 from tests.conftest import LMS, SECRETS
 from tests.integration.conftest import Stack

@@ -14,8 +14,6 @@ from typer.testing import CliRunner
 from gradesync import cli
 from gradesync.event import CompletionEvent
 from gradesync.ledger import Ledger, utcnow
-from producers.intake import Intake
-from producers.native import adapter
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 GOOD = json.loads((FIXTURES / "canonical.json").read_text())
@@ -25,11 +23,7 @@ GOOD = json.loads((FIXTURES / "canonical.json").read_text())
 def ledger(monkeypatch: pytest.MonkeyPatch) -> Ledger:
     ledger = Ledger(fakeredis.FakeRedis())
     monkeypatch.setattr(cli, "_ledger", lambda: ledger)
-
-    def for_source(source: str | None, led: Ledger) -> Intake:
-        return Intake(adapter(source), led, lambda rid: None)
-
-    monkeypatch.setattr(Intake, "for_source", staticmethod(for_source))
+    monkeypatch.setattr(cli, "_send", lambda rid: None)
     return ledger
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gradesync.errors import Permanent
-from producers.enrich import Enrichment, checked
+from gradesync.lms.enrich import Enrichment, checked
 
 
 @pytest.mark.parametrize("grade", ["Infinity", "NaN", "-1", "x" * 33, "8\x00"])

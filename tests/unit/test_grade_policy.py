@@ -18,9 +18,9 @@ from gradesync.completion_time import CompletionInstant
 from gradesync.errors import Permanent, Unresolved
 from gradesync.event import CompletionEvent
 from gradesync.ledger import Ledger, Record
+from gradesync.lms.enrich import enrich
+from gradesync.parsed import NEEDS_GRADE
 from gradesync.settings import ConfigurationError, Settings, require_lms_apis
-from producers.enrich import enrich
-from producers.native import NEEDS_GRADE
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 MOODLE = "https://moodle.test"

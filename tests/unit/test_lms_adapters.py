@@ -8,13 +8,15 @@ import pytest
 import respx
 
 from gradesync.errors import Permanent, Transient
+from gradesync.lms.ilias import IliasSoap, envelope, result
+from gradesync.lms.moodle import MoodleError, MoodleWS, grade_text
+from gradesync.parsed import Completion, Ignored
+from gradesync.settings import get_settings
 from gradesync.webhook_secrets import signing_key
 from producers import anewspring, ilias, xapi
-from producers.ilias_soap import IliasSoap, envelope, result
-from producers.moodle_ws import MoodleError, MoodleWS, grade_text
-from producers.native import Completion, Ignored
 from producers.signatures import standard_signature, verify_standard
 
+S = get_settings()
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 MOODLE = "https://moodle.test"
 
@@ -74,7 +76,7 @@ def test_moodle_list_params_use_moodle_form_encoding() -> None:
 
 
 def test_lp_data_keeps_only_completions() -> None:
-    parsed = ilias.parse((FIXTURES / "ilias-getLearningProgressChanges.xml").read_text())
+    parsed = ilias.parse((FIXTURES / "ilias-getLearningProgressChanges.xml").read_text(), S)
     kinds = [type(p).__name__ for p in parsed]
     assert kinds == ["Completion", "Ignored", "Ignored"]
     done = parsed[0]
@@ -86,10 +88,10 @@ def test_lp_data_keeps_only_completions() -> None:
 
 
 def test_ilias_push_with_mark() -> None:
-    (done,) = ilias.parse(json.loads((FIXTURES / "ilias-updateStatus.json").read_text()))
+    (done,) = ilias.parse(json.loads((FIXTURES / "ilias-updateStatus.json").read_text()), S)
     assert isinstance(done, Completion) and done.event.grade == "7,5"
     with pytest.raises(ValueError):
-        ilias.parse("<NotLPData/>")
+        ilias.parse("<NotLPData/>", S)
 
 
 def test_soap_envelope_and_fault_mapping() -> None:
@@ -123,7 +125,7 @@ def test_ilias_login_over_http() -> None:
 
 
 def test_anewspring_mapping_and_missing_grade_needs_a_fetch() -> None:
-    (done,) = anewspring.parse(json.loads((FIXTURES / "anewspring-webhook.json").read_text()))
+    (done,) = anewspring.parse(json.loads((FIXTURES / "anewspring-webhook.json").read_text()), S)
     assert isinstance(done, Completion)
     assert (done.event.person_id, done.event.course_id, done.needs) == ("57", "12", ("grade",))
     nested = {
@@ -135,7 +137,7 @@ def test_anewspring_mapping_and_missing_grade_needs_a_fetch() -> None:
             "completeDate": "2026-11-20T10:00:00Z",
         },
     }
-    (done,) = anewspring.parse(nested)
+    (done,) = anewspring.parse(nested, S)
     assert isinstance(done, Completion) and done.event.grade == "8" and done.needs == ()
 
 
@@ -151,7 +153,7 @@ def test_anewspring_mapping_and_missing_grade_needs_a_fetch() -> None:
 def test_xapi_grades(score: dict[str, float] | None, grade: str | None) -> None:
     data = json.loads((FIXTURES / "xapi-completed.json").read_text())
     data["result"] = {"score": score} if score else {}
-    (done,) = xapi.parse(data)
+    (done,) = xapi.parse(data, S)
     assert isinstance(done, Completion) and done.event.grade == grade
     assert done.event.course_id == "12" and done.event.person_id == "57"
 
@@ -159,7 +161,7 @@ def test_xapi_grades(score: dict[str, float] | None, grade: str | None) -> None:
 def test_xapi_other_verbs_are_ignored() -> None:
     data = json.loads((FIXTURES / "xapi-completed.json").read_text())
     data["verb"]["id"] = "http://adlnet.gov/expapi/verbs/attempted"
-    (ignored,) = xapi.parse(data)
+    (ignored,) = xapi.parse(data, S)
     assert isinstance(ignored, Ignored)
 
 
@@ -176,3 +178,14 @@ def test_standard_webhooks_reference_vector() -> None:
     }
     assert verify_standard(secret, headers, body, now=1614265330) == headers["webhook-id"]
     assert signing_key("plain") == b"plain"
+
+
+def test_lp_data_with_entity_expansion_is_refused() -> None:
+    bomb = (
+        '<?xml version="1.0"?><!DOCTYPE LPData [<!ENTITY a "aaaaaaaaaa">'
+        '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        '<LPData><LPChange UserId="&b;" ObjId="1" Timestamp="2026-11-20 10:00:00" LPStatus="2"/>'
+        "</LPData>"
+    )
+    with pytest.raises(ValueError, match="not acceptable XML"):
+        ilias.parse(bomb, S)

@@ -13,11 +13,10 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 
 from gradesync.ledger import Ledger
+from gradesync.lms.ilias import TIMESTAMP_FORMAT, IliasSoap, parse_lp_data
+from gradesync.parsed import Completion
 from gradesync.settings import Settings
-from producers.ilias import TIMESTAMP_FORMAT, parse_lp_data
-from producers.ilias_soap import IliasSoap
-from producers.native import Completion
-from producers.submit import submit
+from gradesync.submit import submit
 
 FIRST_POLL_LOOKBACK = timedelta(days=1)
 
@@ -51,7 +50,7 @@ def poll(
         lp_data = soap.learning_progress_changes(sid, result.since)
     finally:
         soap.logout(sid)
-    for parsed in parse_lp_data(lp_data):
+    for parsed in parse_lp_data(lp_data, s):
         if isinstance(parsed, Completion):
             result.completions += 1
             admission = submit(parsed.event, ledger, send, parsed.needs)

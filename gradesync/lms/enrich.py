@@ -18,10 +18,10 @@ from gradesync.completion_time import CompletionInstant, moodle_completion_insta
 from gradesync.errors import Permanent, Unresolved
 from gradesync.event import check_grade, check_identifier
 from gradesync.ledger import Record
+from gradesync.lms.anewspring import ANewSpringAPI
+from gradesync.lms.moodle import MoodleWS, grade_text
+from gradesync.parsed import NEEDS_GRADE
 from gradesync.settings import Settings, lms_api_gap
-from producers.anewspring_api import ANewSpringAPI
-from producers.moodle_ws import MoodleWS, grade_text
-from producers.native import NEEDS_GRADE
 
 
 class Enrichment(BaseModel):

@@ -1,0 +1,27 @@
+"""What a parser makes of one LMS payload: a completion (with what the worker must still fetch
+from the LMS), or a reason to ignore it."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from gradesync.event import CompletionEvent
+
+# The worker must still fetch the grade from the LMS before Coachview can be written.
+NEEDS_GRADE = "grade"
+
+
+class Completion(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    event: CompletionEvent
+    needs: tuple[str, ...] = ()
+
+
+class Ignored(BaseModel):
+    """Not a completion (another event, an unfinished status): accepted, never enqueued."""
+
+    model_config = ConfigDict(frozen=True)
+    reason: str
+
+
+Parsed = Completion | Ignored
