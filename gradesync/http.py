@@ -123,7 +123,7 @@ _JSON_NAMES: dict[type, str] = {
 
 
 def parsed(read: Callable[[Any], T], data: Any, what: str) -> T:
-    """``read(data)`` (a model's ``from_api``); a missing, renamed or mistyped field becomes
+    """``read(data)`` (a reader in gradesync/coachview/readers.py); a missing, renamed or mistyped field becomes
     :class:`UnexpectedResponse` naming it."""
     try:
         return read(data)

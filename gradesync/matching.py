@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from gradesync.coachview.models import Component, EnrolmentComponent, Person
+from gradesync.entities import Component, EnrolmentComponent, Person
 from gradesync.errors import Permanent, Unresolved
 
 

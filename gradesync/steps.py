@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from gradesync.coachview.models import EnrolmentComponent
+from gradesync.entities import EnrolmentComponent
 
 Step = Literal["result", "attendance", "passed", "completed", "approved"]
 WRITE_STEPS: tuple[Step, ...] = ("result", "attendance", "passed", "completed", "approved")

@@ -20,8 +20,8 @@ from celery.signals import worker_init
 
 from gradesync import logs, metrics
 from gradesync.coachview.budget import BudgetExhausted
-from gradesync.coachview.models import EnrolmentComponent
 from gradesync.coachview.resultlink import ResultMessage, render
+from gradesync.entities import EnrolmentComponent
 from gradesync.errors import (
     Permanent,
     PreconditionFailed,

@@ -11,7 +11,7 @@ import redis
 from pydantic import TypeAdapter
 
 from gradesync.coachview.client import CoachviewClient
-from gradesync.coachview.models import Component, Person
+from gradesync.entities import Component, Person
 from gradesync.matching import choose_person, elearning_components, no_person
 
 PREFIX = "gs:cache:"

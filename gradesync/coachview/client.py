@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 
 from gradesync import http
-from gradesync.coachview import api, resultlink
+from gradesync.coachview import api, readers, resultlink
 from gradesync.coachview.budget import Budget
 from gradesync.coachview.gate import Gate
-from gradesync.coachview.models import Component, EnrolmentComponent, Person
+from gradesync.entities import Component, EnrolmentComponent, Person
 from gradesync.errors import Permanent, UnexpectedResponse, Unresolved
 
 # Refresh this long before the token's stated expiry, so a request never carries a dying token.
@@ -162,15 +162,15 @@ class CoachviewClient:
             response = self._request("GET", api.person_path(int(value)))
             if response.status_code == 404:
                 return []
-            return [http.parsed(Person.from_api, self._json(response, "person", dict), "person")]
+            return [http.parsed(readers.person, self._json(response, "person", dict), "person")]
         rows = self._get_list(api.PERSONS, {field: value}, "persons")
-        return [http.parsed(Person.from_api, r, "persons") for r in rows]
+        return [http.parsed(readers.person, r, "persons") for r in rows]
 
     def components_for_course(self, course_id: str) -> list[Component]:
         rows = self._get_list(
             api.COMPONENTS, {api.ComponentField.ELEARNING_CODE: course_id}, "components"
         )
-        return [http.parsed(Component.from_api, r, "components") for r in rows]
+        return [http.parsed(readers.component, r, "components") for r in rows]
 
     def enrolment_components(
         self, person_id: int, component_ids: Sequence[int]
@@ -181,7 +181,7 @@ class CoachviewClient:
             {f.PERSON_ID: person_id, f.COMPONENT_ID: list(component_ids)},
             "enrolment components",
         )
-        return [http.parsed(EnrolmentComponent.from_api, r, "enrolment components") for r in rows]
+        return [http.parsed(readers.enrolment_component, r, "enrolment components") for r in rows]
 
     def get_enrolment_component(self, ec_id: int) -> EnrolmentComponent:
         response = self._request("GET", api.enrolment_component_path(ec_id))
@@ -204,7 +204,7 @@ class CoachviewClient:
         return self._enrolment_component(response, "update enrolment component")
 
     def _enrolment_component(self, response: httpx.Response, what: str) -> EnrolmentComponent:
-        ec = http.parsed(EnrolmentComponent.from_api, self._json(response, what, dict), what)
+        ec = http.parsed(readers.enrolment_component, self._json(response, what, dict), what)
         if ec.etag is None and response.headers.get("etag"):
             ec = ec.model_copy(update={"etag": response.headers["etag"]})
         return ec

@@ -18,8 +18,8 @@ import pytest
 
 from gradesync.coachview.budget import Budget
 from gradesync.coachview.client import TOKEN_MARGIN_S, CoachviewClient
-from gradesync.coachview.models import Component, EnrolmentComponent, Person
 from gradesync.coachview.resultlink import ResultMessage, render
+from gradesync.entities import Component, EnrolmentComponent, Person
 from gradesync.errors import Permanent, PreconditionFailed, Unresolved
 from tests.contract.examples import NAMES, TOKEN, Exchange, load
 

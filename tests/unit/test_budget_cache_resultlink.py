@@ -11,8 +11,8 @@ import pytest
 
 from gradesync.coachview.budget import Budget, BudgetExhausted, parse_reset
 from gradesync.coachview.cache import Directory
-from gradesync.coachview.models import Component, Person
 from gradesync.coachview.resultlink import ResultMessage, render, sign
+from gradesync.entities import Component, Person
 from gradesync.errors import Unresolved
 
 

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from gradesync.coachview.models import Component, EnrolmentComponent, Person
+from gradesync.entities import Component, EnrolmentComponent, Person
 from gradesync.errors import Permanent, Unresolved
 from gradesync.matching import (
     choose_enrolment_component,
