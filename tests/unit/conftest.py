@@ -9,12 +9,12 @@ import pytest
 
 
 @pytest.fixture
-def far_host_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def far_host_zone() -> Iterator[None]:
     """The host's local time zone set far from UTC (UTC+14), so a result that silently used the
     host's zone instead of UTC or the configured one differs from the right answer; CI hosts
     run in UTC, where the two coincide."""
-    monkeypatch.setenv("TZ", "Pacific/Kiritimati")
-    time.tzset()
-    yield
-    monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TZ", "Pacific/Kiritimati")
+        time.tzset()
+        yield
     time.tzset()
