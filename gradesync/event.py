@@ -258,7 +258,7 @@ class CompletionEvent(BaseModel):
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
     """Pydantic errors as ``{field, message}`` pairs a person can act on."""
     out = []
-    for err in exc.errors(include_url=False):
+    for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "(body)"
         if err["type"] == "extra_forbidden":
             message = "unknown field"

@@ -9,6 +9,7 @@ checked before the parser recurses into it.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -48,7 +49,7 @@ def _int(text: str) -> int:
 
 def _float(text: str) -> float:
     value = float(_number(text))
-    if value in (float("inf"), float("-inf")):
+    if math.isinf(value):
         raise JsonRejected("a number is too large")
     return value
 
@@ -61,7 +62,7 @@ def loads(data: str | bytes) -> Any:
     """Parse ``data`` (UTF-8 if bytes) or raise :class:`JsonRejected`."""
     if isinstance(data, bytes):
         try:
-            data = data.decode("utf-8")
+            data = data.decode()
         except UnicodeDecodeError as exc:
             raise JsonRejected(f"not UTF-8 (byte {exc.start})") from exc
     if depth(data) > MAX_DEPTH:

@@ -28,7 +28,7 @@ def _same(given: str, expected: str) -> bool:
     non-ASCII characters (a header decoded as Latin-1, a JSON token with a lone surrogate),
     and a refusal there must be a 401, not a crash."""
     return hmac.compare_digest(
-        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+        given.encode(errors="surrogatepass"), expected.encode(errors="surrogatepass")
     )
 
 

@@ -10,6 +10,7 @@ from gradesync.matching import (
     choose_enrolment_component,
     choose_person,
     elearning_components,
+    no_person,
 )
 from gradesync.steps import KeepExisting, Skip, Write, plan
 
@@ -87,3 +88,36 @@ def test_not_enrolled() -> None:
     with pytest.raises(Unresolved) as info:
         choose_enrolment_component(comps, [ec(component_id=9002)])
     assert info.value.reason == "not_enrolled"
+
+
+def test_each_unresolved_outcome_says_what_is_missing() -> None:
+    comps = [Component(id=9001, training_id=501, elearning_code="12")]
+    with pytest.raises(Unresolved) as course:
+        elearning_components("77", comps)
+    assert str(course.value) == "no Coachview e-learning component has this course id"
+    with pytest.raises(Unresolved) as enrolment:
+        choose_enrolment_component(comps, [ec(component_id=9002)])
+    assert str(enrolment.value) == (
+        "the learner has no enrolment on a training with this component"
+    )
+    person = no_person(["externId", "email"])
+    assert (person.reason, person.code) == ("unknown_person", "unknown_person")
+    assert str(person) == "no Coachview person has this LMS id as externId or email"
+
+
+def test_an_ambiguous_person_names_the_count_and_the_field() -> None:
+    twins = [Person(id=1001, extern_id="57"), Person(id=1002, extern_id="57")]
+    with pytest.raises(Permanent) as info:
+        choose_person("externId", "57", [*twins, twins[0]])
+    assert str(info.value) == "2 Coachview persons share this LMS id on field 'externId'"
+
+
+def test_the_open_enrolment_wins_over_a_newer_approved_one_on_another_component() -> None:
+    comps = [
+        Component(id=9001, training_id=501, elearning_code="12"),
+        Component(id=9003, training_id=503, elearning_code="12"),
+    ]
+    other_training = ec(id=4, enrolment_id=7010, component_id=9003, approved=True)
+    open_one = ec(id=5, enrolment_id=7002, component_id=9001)
+    elsewhere = ec(id=6, enrolment_id=7020, component_id=9999)
+    assert choose_enrolment_component(comps, [other_training, open_one, elsewhere]).id == 5
