@@ -123,8 +123,8 @@ _JSON_NAMES: dict[type, str] = {
 
 
 def parsed(read: Callable[[Any], T], data: Any, what: str) -> T:
-    """``read(data)`` (a reader in gradesync/coachview/readers.py); a missing, renamed or mistyped field becomes
-    :class:`UnexpectedResponse` naming it."""
+    """``read(data)`` (e.g. a reader in gradesync/coachview/readers.py); a missing, renamed or
+    mistyped field becomes :class:`UnexpectedResponse` naming it."""
     try:
         return read(data)
     except KeyError as exc:

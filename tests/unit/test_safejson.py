@@ -69,7 +69,7 @@ def test_bytes_are_utf8_and_the_bad_byte_is_named() -> None:
 @pytest.mark.parametrize("text", ["{nope", "", "[1,]", '{"a" 1}'])
 def test_malformed_json_says_where(text: str) -> None:
     message = rejected(text)
-    assert message.startswith("not valid JSON: ") and "line 1 column" in message
+    assert message.startswith("Expecting ") and "at line 1 column" in message
 
 
 def test_a_rejection_is_a_value_error() -> None:
