@@ -21,8 +21,6 @@ from tests.conftest import API_PORT, LMS_PORT, REDIS_PORT, SIM_PORT
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
-pytestmark = pytest.mark.integration
-
 
 class Stack:
     def __init__(self, workdir: Path, env: dict[str, str]) -> None:
