@@ -17,6 +17,7 @@ from gradesync.coachview.client import CoachviewClient
 from gradesync.coachview.gate import Gate
 from gradesync.ledger import Ledger
 from gradesync.settings import Settings, get_settings
+from workers import waits
 
 
 def settings() -> Settings:
@@ -43,7 +44,11 @@ def coachview() -> CoachviewClient:
         scope=s.coachview_scope,
         timeout_s=s.coachview_timeout_s,
         budget=budget(),
-        gate=Gate(ledger().r, s.coachview_rate_limit_per_s),
+        gate=Gate(
+            ledger().r,
+            s.coachview_rate_limit_per_s,
+            max_wait_s=waits.max_inline_wait(s.visibility_timeout_s),
+        ),
         on_response=_observe,
     )
 
