@@ -27,6 +27,18 @@ broker_transport_options = {
 }
 
 
+# A worker publishes each chain's next step itself, right after the step. Celery's default
+# publish retry (3 retries 0.2 s apart, under a second) dropped that message during a Redis
+# restart, and the run waited for the stall sweep. Retry for about half a minute instead
+# (0 + 0.5 + 1 + 1.5 + 2 + … s, 2 s apart at most; measured: see
+# tests/faults/test_redis_restart.py); the step has already written, so waiting is right.
+task_publish_retry_policy = {
+    "max_retries": 18,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 2,
+}
+
 # Ack only after the step has run, and put the message back if the worker process dies, so a
 # killed worker loses nothing; every step is idempotent, so a rerun writes nothing twice.
 task_acks_late = True

@@ -21,6 +21,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, time
+from functools import partial
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -100,6 +101,9 @@ class Record(BaseModel):
     # The as-of time of the pass that re-enqueued it: the next attempt is scheduled from there,
     # so a pass run by hand for a past or future day keeps the daily rhythm.
     clock: datetime | None = None
+    # Runs of this record the sweep found stalled (no progress for GRADESYNC_STALL_AFTER_S) and
+    # sent again; at GRADESYNC_MAX_STALLS the next stall fails it instead (code ``stalled``).
+    stalls: int = 0
 
     @property
     def key(self) -> CompletionKey:
@@ -189,6 +193,28 @@ def _grade_added(
     entry = _hist(now, "grade_added", event_id=event.id, grade=event.grade)
     change = _Change(record=rec, history=[entry], event_index=index, outbox=True)
     return change, Admission(outcome="grade_added", record=rec, enqueue=True)
+
+
+class Stalled(BaseModel):
+    resend: list[str] = Field(default_factory=list)
+    failed: list[str] = Field(default_factory=list)
+
+
+def _restall(
+    old: Record | None, *, now: datetime, max_stalls: int
+) -> tuple[_Change, Literal["resend", "failed", "skipped"]]:
+    """A stalled run: queued again as a new attempt, or failed once it has stalled too often."""
+    if old is None or old.state != "in_progress":
+        return _Change(), "skipped"
+    if old.stalls >= max_stalls:
+        error = LedgerError(
+            code="stalled",
+            message=f"run stalled {old.stalls + 1} times (no progress); not sent again",
+        )
+        return _closing(old, now, "failed", error), "failed"
+    rec = _moved(old, now, "queued", stalls=old.stalls + 1)
+    entry = _hist(now, "stalled", stalls=rec.stalls)
+    return _Change(record=rec, history=[entry], outbox=True), "resend"
 
 
 def _hist(now: datetime, what: str, **details: Any) -> dict[str, Any]:
@@ -322,6 +348,8 @@ class Ledger:
                     pipe.zrem(self._state(old.state), new.id)
                 pipe.zadd(self._state(new.state), {new.id: score})
                 pipe.zadd(self.ALL, {new.id: score})
+            elif new.state == "in_progress":  # progress within a run (see take_stalled)
+                pipe.zadd(self._state(new.state), {new.id: score})
             if new.state == "unresolved" and new.next_attempt is not None:
                 pipe.zadd(self.DUE, {new.id: new.next_attempt.timestamp()})
             elif old is not None and old.state == "unresolved":
@@ -494,6 +522,8 @@ class Ledger:
             with self.r.pipeline(transaction=False) as pipe:
                 pipe.rpush(hk, _pack(_hist(now, step)))
                 pipe.ltrim(hk, -HISTORY_CAP, -1)
+                # The run made progress: the stall sweep measures from here (see take_stalled).
+                pipe.zadd(self._state("in_progress"), {rid: now.timestamp()}, xx=True)
                 pipe.get(self._rec(rid))
                 *_, raw = pipe.execute()
             return _load(raw, rid)
@@ -568,18 +598,37 @@ class Ledger:
 
         self._change(rid, decide)
 
-    def take_stalled(self, started_before: datetime, now: datetime, limit: int = 1000) -> list[str]:
-        """Runs ``in_progress`` since before ``started_before``: their chain was lost (e.g. the
-        next step's message died with Redis). Each id goes to one caller, whose clock restarts."""
+    def busy_until(self, rid: str, until: datetime) -> None:
+        """A run that waits on purpose (a retry countdown) is not stalled before ``until``."""
+        self.r.zadd(self._state("in_progress"), {rid: until.timestamp()}, xx=True)
+
+    def take_stalled(
+        self, progress_before: datetime, now: datetime, max_stalls: int, limit: int = 1000
+    ) -> Stalled:
+        """Runs ``in_progress`` with no progress since ``progress_before``: their chain was lost
+        (e.g. the next step's message died with Redis). Progress is the last step done, or the
+        end of a retry countdown (:meth:`busy_until`). Each id goes to one caller.
+
+        A stalled run goes back to ``queued`` (and the outbox, so a crash before sending leaves
+        it for the next sweep): its rerun is a new attempt. After ``max_stalls`` re-sends the
+        next stall fails the record (``stalled``) instead of sending it round again.
+        """
         raw = self.r.eval(
             _TAKE_STALLED,
             1,
             self._state("in_progress"),
-            started_before.timestamp(),
+            progress_before.timestamp(),
             now.timestamp(),
             limit,
         )
-        return [_text(r) for r in raw]
+        taken = Stalled()
+        for rid in (_text(r) for r in raw):
+            outcome = self._change(rid, partial(_restall, now=now, max_stalls=max_stalls))
+            if outcome == "resend":
+                taken.resend.append(rid)
+            elif outcome == "failed":
+                taken.failed.append(rid)
+        return taken
 
     def take_deferred(self, now: datetime, limit: int = 1000) -> list[str]:
         """Deferred records whose time has come, moved to the outbox in one step so a crash
@@ -597,7 +646,7 @@ class Ledger:
                 raise LookupError(f"no record {rid}")
             if old.state not in ("unresolved", "failed", "given_up"):
                 raise ValueError(f"record is {old.state}; only unresolved, failed or given_up")
-            rec = _moved(old, now, "queued", clock=None)
+            rec = _moved(old, now, "queued", clock=None, stalls=0)
             return _Change(record=rec, history=[_hist(now, "operator_retry")], outbox=True), rec
 
         return self._change(rid, decide)

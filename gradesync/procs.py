@@ -202,6 +202,24 @@ def start_beat(workdir: Path, env: dict[str, str], name: str = "beat") -> Proc:
     return proc
 
 
+def start_flower(port: int, workdir: Path, env: dict[str, str]) -> Proc:
+    """Flower, reading flowerconfig.py from the project root (its basic auth comes from ``env``)."""
+    proc = Proc(
+        "flower",
+        [str(BIN / "celery"), "-A", "workers", "flower", f"--port={port}", "--address=127.0.0.1"],
+        workdir,
+        env,
+    )
+
+    def healthy() -> bool:
+        if not proc.alive():
+            raise ProcessDied(f"flower died at start:\n{proc.log()[-3000:]}")
+        return httpx.get(f"http://127.0.0.1:{port}/healthcheck").is_success
+
+    wait_until(healthy, timeout=30, interval=0.2)
+    return proc
+
+
 @contextlib.contextmanager
 def running(procs: list[Proc]) -> Iterator[list[Proc]]:
     try:

@@ -67,9 +67,13 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(3600, alias="GRADESYNC_VISIBILITY_TIMEOUT_S", gt=0)
     sweep_interval_s: float = Field(60.0, alias="GRADESYNC_SWEEP_INTERVAL_S", gt=0)
     restore_interval_s: int = Field(10, alias="GRADESYNC_RESTORE_INTERVAL_S", gt=0)
-    # A run in progress this long has lost its chain: the sweep sends it again. Longer than
-    # the visibility timeout (redelivery handles a dead worker) plus in-task retries.
-    stall_after_s: int = Field(4200, alias="GRADESYNC_STALL_AFTER_S", gt=0)
+    # A run with no progress this long (no step done, no retry countdown running) while the
+    # broker queue is empty has lost its chain: the sweep sends it again. Longer than the
+    # longest single step (a minute's wait for Coachview plus its request timeouts).
+    stall_after_s: int = Field(300, alias="GRADESYNC_STALL_AFTER_S", gt=0)
+    # Re-sends of a stalled run before the next stall fails it (``stalled``): a run that keeps
+    # stalling must not spend Coachview's daily budget in a loop.
+    max_stalls: int = Field(3, alias="GRADESYNC_MAX_STALLS", ge=0)
 
     log_level: str = Field("INFO", alias="GRADESYNC_LOG_LEVEL")
     log_format: str = Field("json", alias="GRADESYNC_LOG_FORMAT")

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import base64
 import os
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from gradesync.procs import free_port
 
@@ -53,3 +56,14 @@ def open_ingress_settings() -> Any:
 
     none = {f"GRADESYNC_WEBHOOK_SECRET_{k.upper()}": None for k in SECRETS}
     return Settings(GRADESYNC_INSECURE_DEV="1", **none)
+
+
+# Everything under these runs real processes: `-m integration` selects it, `-m "not integration"`
+# leaves it out. (A `pytestmark` in a conftest.py marks nothing; this hook does.)
+_REAL_PROCESS_DIRS = tuple(Path(__file__).resolve().parent / d for d in ("integration", "faults"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.path.is_relative_to(d) for d in _REAL_PROCESS_DIRS):
+            item.add_marker(pytest.mark.integration)

@@ -6,7 +6,7 @@ from celery import chain
 from celery.canvas import Signature
 
 from gradesync.settings import Delivery
-from workers import resources
+from workers import privacy, resources
 from workers.tasks import (
     approve,
     fetch_from_lms,
@@ -52,7 +52,7 @@ def completion_chain(rid: str, delivery: Delivery | None = None) -> Signature:
 
 def _redacted(rid: str, steps: list[Signature]) -> Signature:
     # Flower shows argsrepr: the opaque record id only, never the context passed along.
-    return chain(*(s.set(argsrepr=f"key={rid}", kwargsrepr="{}") for s in steps))
+    return chain(*(s.set(argsrepr=privacy.label(rid), kwargsrepr="{}") for s in steps))
 
 
 def enqueue(rid: str, delivery: Delivery | None = None) -> None:

@@ -9,6 +9,8 @@ from functools import lru_cache
 import httpx
 import redis
 from celery.signals import setup_logging, worker_process_init
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from gradesync import logs, metrics
 from gradesync.coachview.budget import Budget
@@ -17,15 +19,23 @@ from gradesync.coachview.client import CoachviewClient
 from gradesync.coachview.gate import Gate
 from gradesync.ledger import Ledger
 from gradesync.settings import Settings, get_settings
+from workers import waits
 
 
 def settings() -> Settings:
     return get_settings()
 
 
+# A Redis restart takes seconds. A step's ledger writes ride it out for about as long as its
+# publish of the next step does (celeryconfig.task_publish_retry_policy, ~30 s) instead of
+# failing the step after redis-py's default retries (~5 s). A WATCHed transaction interrupted
+# by a lost connection raises WatchError and is decided again from a fresh read.
+RIDE_OUT_REDIS_RESTART = Retry(ExponentialBackoff(cap=2.0, base=0.25), retries=20)
+
+
 @lru_cache(maxsize=1)
 def ledger() -> Ledger:
-    return Ledger(redis.Redis.from_url(settings().redis_url))
+    return Ledger(redis.Redis.from_url(settings().redis_url, retry=RIDE_OUT_REDIS_RESTART))
 
 
 @lru_cache(maxsize=1)
@@ -43,7 +53,11 @@ def coachview() -> CoachviewClient:
         scope=s.coachview_scope,
         timeout_s=s.coachview_timeout_s,
         budget=budget(),
-        gate=Gate(ledger().r, s.coachview_rate_limit_per_s),
+        gate=Gate(
+            ledger().r,
+            s.coachview_rate_limit_per_s,
+            max_wait_s=waits.max_inline_wait(s.visibility_timeout_s),
+        ),
         on_response=_observe,
         allow_simulator=s.insecure_dev,
     )

@@ -61,15 +61,31 @@ def run_retry_pass(
             return result
 
 
+class StallCheck(BaseModel):
+    """When a run counts as stalled (see ``Ledger.take_stalled``).
+
+    A run is legitimately quiet while its next step waits in the broker queue (a backlog can
+    take longer than any fixed bound), while a step runs (at most about a minute of waiting for
+    Coachview plus request timeouts) or while a retry countdown runs (recorded as progress up to
+    its end). So a run is stalled only when it has made no progress for ``after`` *and* the
+    queue is empty: its next step is then in no queue, and no worker is working on it.
+    """
+
+    after: timedelta
+    max_stalls: int
+    queue_empty: Callable[[], bool]
+
+
 def sweep(
     ledger: Ledger,
     now: datetime,
     send: Callable[[str], None],
     room: int | None = None,
-    stalled_after: timedelta | None = None,
+    stalls: StallCheck | None = None,
 ) -> int:
-    """Send what was recorded but never reached the broker (a crash between the two), and
-    what waited for Coachview's budget reset once the reset has come.
+    """Send what was recorded but never reached the broker (a crash between the two), what
+    waited for Coachview (budget reset, a long ``Retry-After``) once its time has come, and runs
+    whose chain was lost.
 
     ``room`` caps how many waiting completions resume: only as many as the fresh budget can
     finish, so a reset does not restart every waiting chain at once for each to get one step
@@ -77,12 +93,23 @@ def sweep(
     """
     resume = BATCH if room is None else min(BATCH, room)
     due = ledger.unsent(now - SWEEP_GRACE) + (ledger.take_deferred(now, resume) if resume else [])
-    if stalled_after is not None:
+    if stalls is not None and stalls.queue_empty():
         # A rerun resumes: every step skips what Coachview already holds.
-        due += ledger.take_stalled(now - stalled_after, now)
+        taken = ledger.take_stalled(now - stalls.after, now, stalls.max_stalls)
+        if taken.failed:
+            log.warning("sweep", outcome="stalled_failed", keys=taken.failed)
+        due += taken.resend
     for rid in due:
         send(rid)
     return len(due)
+
+
+def broker_queue_empty() -> bool:
+    """No message waits in the pipeline's queue (kombu counts every priority list of it).
+    Not a passive declare: Redis keeps no empty list, so that would answer "no such queue"."""
+    with app.connection_for_read() as conn:
+        declared = conn.default_channel.queue_declare(app.conf.task_default_queue)
+        return int(declared.message_count) == 0
 
 
 @app.task(name="gradesync.retry_pass", ignore_result=True)
@@ -115,13 +142,12 @@ def poll_ilias_task() -> dict[str, object] | None:
 def sweep_task() -> int:
     s = resources.settings()
     cost = REQUESTS_PER_COMPLETION[s.coachview_delivery]
-    sent = sweep(
-        resources.ledger(),
-        utcnow(),
-        enqueue,
-        resources.budget().capacity(cost),
-        timedelta(seconds=s.stall_after_s),
+    stalls = StallCheck(
+        after=timedelta(seconds=s.stall_after_s),
+        max_stalls=s.max_stalls,
+        queue_empty=broker_queue_empty,
     )
+    sent = sweep(resources.ledger(), utcnow(), enqueue, resources.budget().capacity(cost), stalls)
 
     if sent:
         log.warning("sweep", resent=sent)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NoReturn
 
 import redis
 from celery import Task
@@ -34,7 +34,7 @@ from gradesync.matching import choose_enrolment_component
 from gradesync.policy import transient_backoff
 from gradesync.settings import ConfigurationError, require_lms_apis
 from gradesync.steps import KeepExisting, Step, Write, plan
-from workers import faultpoint, resources
+from workers import faultpoint, privacy, resources, waits
 from workers.app import app
 
 log = logs.get("gradesync.worker")
@@ -103,19 +103,24 @@ class PipelineTask(Task):  # type: ignore[misc]
         if isinstance(exc, Transient | PreconditionFailed):
             retries = self.request.retries
             if retries < s.transient_max_retries:
+                longest = waits.max_inline_wait(s.visibility_timeout_s)
                 delay = transient_backoff(
                     retries,
                     s.transient_backoff_s,
-                    s.transient_backoff_max_s,
+                    min(s.transient_backoff_max_s, longest),  # our own backoff stays in-task
                     getattr(exc, "retry_after", None),
                 )
-                log.warning("step", outcome="retry", retry_in_s=round(delay, 2), **fields)
-                raise self.retry(countdown=delay, exc=exc)
+                countdown = waits.countdown(delay, s.visibility_timeout_s)
+                if countdown is None:  # Coachview asked for a long wait: wait in the ledger
+                    _defer(rid, utcnow() + timedelta(seconds=delay), error, fields)
+                # Waiting on purpose is progress: the stall sweep leaves this run alone.
+                ledger.busy_until(rid, utcnow() + timedelta(seconds=countdown))
+                log.warning("step", outcome="retry", retry_in_s=round(countdown, 2), **fields)
+                raise self.retry(
+                    countdown=countdown, exc=exc, argsrepr=privacy.label(rid), kwargsrepr="{}"
+                )
         if isinstance(exc, BudgetExhausted):
-            until = datetime.fromtimestamp(exc.resume_at, UTC)
-            ledger.defer(rid, utcnow(), until, error)
-            log.warning("step", outcome="deferred", resume_at=until.isoformat(), **fields)
-            raise Ignore()
+            _defer(rid, datetime.fromtimestamp(exc.resume_at, UTC), error, fields)
         if isinstance(exc, Permanent):
             ledger.fail(rid, utcnow(), error)
             metrics.count_failure(ledger.r, exc.code)
@@ -131,6 +136,13 @@ class PipelineTask(Task):  # type: ignore[misc]
         )
         log.info("step", outcome=state or "closed", **fields)
         raise Ignore()
+
+
+def _defer(rid: str, until: datetime, error: LedgerError, fields: dict[str, Any]) -> NoReturn:
+    """Back to ``queued`` until ``until``; the worker is free at once (see workers/waits.py)."""
+    resources.ledger().defer(rid, utcnow(), until, error)
+    log.warning("step", outcome="deferred", resume_at=until.isoformat(), **fields)
+    raise Ignore()
 
 
 def _ms(started: float) -> int:

@@ -5,6 +5,9 @@ The rate limit is a GCRA (a token bucket of one token): requests are spaced 1/(0
 across all workers, so no second ever sees more than N, even with some network jitter. The clock
 is Redis's own, shared by all.
 
+A worker waits for its turn only briefly (``max_wait_s``, a minute at most): a longer pause (a
+``Retry-After`` of hours) raises :class:`Paused` instead, and the record waits in the ledger,
+not in a sleeping worker.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import time
 from collections.abc import Callable
 
 import redis
+
+from gradesync.errors import Transient
 
 PAUSE = "gs:gate:pause"
 JITTER_MARGIN = 0.9
@@ -46,26 +51,42 @@ return 1
 """
 
 
+class Paused(Transient):
+    """Coachview asked every worker to hold off for longer than a worker may wait."""
+
+    def __init__(self, remaining_s: float) -> None:
+        super().__init__(
+            f"Coachview asked to wait {remaining_s:.0f} s (Retry-After)",
+            retry_after=remaining_s,
+            code="rate_limited",
+        )
+
+
 class Gate:
     def __init__(
         self,
         client: redis.Redis,
         rate_per_s: float | None,
         sleep: Callable[[float], None] = time.sleep,
+        max_wait_s: float = 60.0,
     ) -> None:
         # 10 % under the limit: requests spaced at send time can arrive bunched (jitter).
         self.interval = 1.0 / (JITTER_MARGIN * rate_per_s) if rate_per_s else 0.0
         self.sleep = sleep
+        self.max_wait_s = max_wait_s
         self._acquire = client.register_script(_ACQUIRE)
         self._pause = client.register_script(_PAUSE)
 
     def wait_turn(self) -> float:
-        """Block until this process may send; returns how long it waited."""
+        """Block until this process may send; returns how long it waited. Raises
+        :class:`Paused` rather than wait longer than ``max_wait_s`` in all."""
         waited = 0.0
         while True:
             wait = float(self._acquire(keys=[PAUSE, TAT], args=[self.interval]))
             if wait <= 0:
                 return waited
+            if waited + wait > self.max_wait_s:
+                raise Paused(wait)
             self.sleep(wait)
             waited += wait
 

@@ -10,7 +10,6 @@ import pytest
 from gradesync.procs import Proc, start_worker
 from tests.integration.conftest import Stack, clean, stack  # noqa: F401
 
-pytestmark = pytest.mark.integration
 FAST_REDELIVERY = {"GRADESYNC_VISIBILITY_TIMEOUT_S": "3", "GRADESYNC_RESTORE_INTERVAL_S": "1"}
 
 

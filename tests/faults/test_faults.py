@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import multiprocessing
-import time
 from datetime import timedelta
 from typing import Any
 
 from gradesync.ledger import Ledger, LedgerError, utcnow
-from gradesync.procs import start_beat, start_redis, wait_until
+from gradesync.procs import start_beat, wait_until
 from tests.conftest import REDIS_PORT
 from tests.faults.conftest import Workers
 from tests.integration.conftest import Stack, canonical
-from workers.pipeline import enqueue
-from workers.schedule import sweep
 
 ALL_ONCE = {"result": 1, "attendance": 1, "passed": 1, "completed": 1, "approved": 1}
 
@@ -86,23 +83,6 @@ def test_global_rate_limit_across_four_workers(clean: Stack, workers: Workers) -
     requests = clean.state()["requests"]
     assert requests["maxPerSecond"] <= limit, requests["maxPerSecond"]
     assert requests["rateLimited"] == 0
-
-
-def test_redis_restart_with_completions_in_flight(clean: Stack, workers: Workers) -> None:
-    clean.seed(learners(20))
-    clean.faults(latency_ms=50)  # keep work in flight while Redis goes away
-    workers.start(concurrency=2)
-    rids = enqueue_many(clean, 20, "restart")
-    wait_until(lambda: clean.ledger.counts()["delivered"] >= 3, timeout=30)
-    redis_proc = clean.procs["redis"]
-    redis_proc.stop()  # SIGTERM: Redis writes its AOF and exits
-    clean.procs["redis"] = start_redis(REDIS_PORT, clean.workdir, clean.env)
-    clean.faults()
-    # A step that finished while Redis was away may have lost the message for the next step;
-    # beat's sweep re-sends such stalled runs (after GRADESYNC_STALL_AFTER_S; here 5 s).
-    time.sleep(6)
-    sweep(clean.ledger, utcnow(), enqueue, stalled_after=timedelta(seconds=5))
-    all_delivered_once(clean, rids, timeout=120)
 
 
 def _pass(port: int, as_of_iso: str, queue: Any) -> None:

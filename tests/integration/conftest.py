@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sys
 from collections.abc import Iterator
 from functools import partial
@@ -20,8 +21,9 @@ from gradesync.settings import Delivery
 from tests.conftest import API_PORT, LMS_PORT, REDIS_PORT, SIM_PORT
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-
-pytestmark = pytest.mark.integration
+QUEUE = "gradesync"  # celeryconfig.task_default_queue: a Redis list
+# kombu's Redis transport: messages delivered to a worker and not yet acknowledged.
+BROKER_IN_FLIGHT = ("unacked", "unacked_index", "unacked_mutex")
 
 
 class Stack:
@@ -66,10 +68,36 @@ class Stack:
         return result
 
     def reset(self) -> None:
+        """A clean slate: no message of an earlier test left to act on this one (none waiting
+        in the broker, none held by the worker, none left unacknowledged by a stopped worker
+        for a later one to restore), an empty ledger and simulator."""
+        self.wait_idle(purge=True)
+        self.redis.delete(*BROKER_IN_FLIGHT)
         self.sim.post("/_sim/reset").raise_for_status()
         keys = list(self.redis.scan_iter("gs:*"))
         if keys:
             self.redis.delete(*keys)
+
+    def wait_idle(self, purge: bool = False, timeout: float = 30.0) -> None:
+        """Until the session worker holds no task (running, prefetched or in a countdown) and
+        the queue is empty: every chain has run as far as it goes. With ``purge``, what waits
+        in the queue is dropped instead of run."""
+        from workers.app import app
+
+        worker = self.procs.get("worker")
+        nodes = [f"w1@{socket.gethostname()}"] if worker is not None and worker.alive() else []
+
+        def idle() -> bool:
+            if purge:
+                app.control.purge()
+            if nodes:
+                inspect = app.control.inspect(destination=nodes, timeout=2.0, limit=len(nodes))
+                for held in (inspect.active(), inspect.reserved(), inspect.scheduled()):
+                    if held is None or any(held.values()):
+                        return False
+            return self.redis.llen(QUEUE) == 0
+
+        wait_until(idle, timeout=timeout, interval=0.1)
 
     def config(self, **config: Any) -> None:
         self.sim.post("/_sim/config", json=config).raise_for_status()

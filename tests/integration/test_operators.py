@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-import time
 from datetime import timedelta
 from typing import Any
 
 from gradesync.ledger import LedgerError, utcnow
-from gradesync.procs import BIN, ROOT
+from gradesync.procs import BIN, ROOT, wait_until
 from tests.integration.conftest import Stack, canonical
 
 
@@ -93,10 +92,16 @@ def test_flower_sees_only_the_opaque_key_in_task_arguments(clean: Stack) -> None
     thread = threading.Thread(target=listen, daemon=True)
     thread.start()
     ready.wait(5)
-    time.sleep(0.5)
+    wait_until(lambda: any(e.get("type") == "worker-heartbeat" for e in list(seen)), timeout=10)
     rid = clean.enqueue(canonical(person_id="57", grade="8.5", event_id="flower-1"))
     clean.settle(rid)
-    time.sleep(0.5)
+
+    def last_step_succeeded() -> bool:
+        events = list(seen)
+        approve = {e["uuid"] for e in events if e.get("name") == "gradesync.approve"}
+        return any(e.get("type") == "task-succeeded" and e["uuid"] in approve for e in events)
+
+    wait_until(last_step_succeeded, timeout=10)
     receivers[0].should_stop = True
     thread.join(10)
     assert not thread.is_alive()

@@ -7,7 +7,7 @@ import fakeredis
 
 from gradesync.event import CompletionEvent
 from gradesync.ledger import Ledger, LedgerError
-from workers.schedule import SWEEP_GRACE, run_retry_pass, sweep
+from workers.schedule import SWEEP_GRACE, StallCheck, run_retry_pass, sweep
 
 T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 ERR = LedgerError(code="unknown_person", message="x")
@@ -63,15 +63,70 @@ def test_sweep_resends_unsent_after_grace_and_resumes_deferred_within_room() -> 
     assert set(sent) == {lost, *waiting}
 
 
-def test_sweep_resends_a_stalled_run_once_per_stall_period() -> None:
-    ledger = Ledger(fakeredis.FakeRedis())
-    rid = admit(ledger, 1)
+STALL = timedelta(minutes=5)
+
+
+def stalls(max_stalls: int = 3, queue_empty: bool = True) -> StallCheck:
+    return StallCheck(after=STALL, max_stalls=max_stalls, queue_empty=lambda: queue_empty)
+
+
+class Broker:
+    """Stands in for ``workers.pipeline.enqueue``: records what was sent, clears the outbox."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.sent: list[str] = []
+
+    def __call__(self, rid: str) -> None:
+        self.sent.append(rid)
+        self.ledger.sent(rid)
+
+
+def running(ledger: Ledger, n: int = 1) -> str:
+    rid = admit(ledger, n)
     ledger.sent(rid)
     ledger.start(rid, T0)
-    sent: list[str] = []
-    stall = timedelta(minutes=70)
-    assert sweep(ledger, T0 + timedelta(minutes=69), sent.append, stalled_after=stall) == 0
-    later = T0 + timedelta(minutes=71)
-    assert sweep(ledger, later, sent.append, stalled_after=stall) == 1
-    assert sweep(ledger, later + timedelta(minutes=1), sent.append, stalled_after=stall) == 0
-    assert sent == [rid]
+    return rid
+
+
+def test_a_stalled_run_is_resent_minutes_after_its_last_progress_as_a_new_attempt() -> None:
+    ledger = Ledger(fakeredis.FakeRedis())
+    rid = running(ledger)
+    ledger.step_done(rid, "person", T0 + timedelta(minutes=20))  # a long run, still moving
+    send = Broker(ledger)
+    assert sweep(ledger, T0 + timedelta(minutes=24), send, stalls=stalls()) == 0
+    assert sweep(ledger, T0 + timedelta(minutes=26), send, stalls=stalls()) == 1
+    assert sweep(ledger, T0 + timedelta(minutes=40), send, stalls=stalls()) == 0
+    record = ledger.get(rid)
+    assert send.sent == [rid] and record is not None
+    assert (record.state, record.stalls) == ("queued", 1)
+    restarted = ledger.start(rid, T0 + timedelta(minutes=27))
+    assert restarted is not None and restarted.attempts == 2  # the re-send counts
+
+
+def test_a_run_in_a_retry_countdown_or_waiting_in_the_queue_is_not_stalled() -> None:
+    ledger = Ledger(fakeredis.FakeRedis())
+    rid = running(ledger)
+    ledger.busy_until(rid, T0 + timedelta(minutes=30))  # e.g. Retry-After, waited in-task
+    send = Broker(ledger)
+    assert sweep(ledger, T0 + timedelta(minutes=34), send, stalls=stalls()) == 0
+    # Its next step may be in the broker queue behind a backlog: not stalled while it is there.
+    later = T0 + timedelta(minutes=36)
+    assert sweep(ledger, later, send, stalls=stalls(queue_empty=False)) == 0
+    assert sweep(ledger, later, send, stalls=stalls()) == 1
+
+
+def test_a_run_that_keeps_stalling_fails_as_stalled_and_is_not_sent_again() -> None:
+    ledger = Ledger(fakeredis.FakeRedis())
+    rid = running(ledger)
+    send = Broker(ledger)
+    now = T0
+    for _ in range(4):
+        now += STALL + timedelta(seconds=1)
+        sweep(ledger, now, send, stalls=stalls(max_stalls=3))
+        ledger.start(rid, now)  # the re-sent chain starts, then loses its next step again
+    record = ledger.get(rid)
+    assert send.sent == [rid] * 3
+    assert record is not None and record.state == "failed"
+    assert record.last_error is not None and record.last_error.code == "stalled"
+    assert sweep(ledger, now + timedelta(hours=1), send, stalls=stalls()) == 0
