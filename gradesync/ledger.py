@@ -282,9 +282,12 @@ def _load(raw: Any, rid: str) -> Record | None:
         raise UnreadableRecord(rid, problems) from None
 
 
-def _event_scope(event: CompletionEvent) -> str:
-    """The event-id namespace of one LMS installation (the key text's first two parts)."""
-    return event.key.text().rsplit("|", 2)[0]
+def _event_scope(event: CompletionEvent, channel: str) -> str:
+    """The event-id namespace: the channel the event came in by (the ingress route whose secret
+    authenticated it, or the CLI) and the LMS installation it names. A caller on one channel
+    cannot claim an event id another channel will send (a canonical caller naming Moodle's
+    predictable ids), nor can one installation claim another's."""
+    return f"{channel}|" + event.key.text().rsplit("|", 2)[0]
 
 
 def body_hash(event: CompletionEvent) -> str:
@@ -371,12 +374,17 @@ class Ledger:
     # -- admission -------------------------------------------------------------------------------
 
     def admit(
-        self, event: CompletionEvent, now: datetime, needs: tuple[str, ...] = ()
+        self,
+        event: CompletionEvent,
+        now: datetime,
+        needs: tuple[str, ...] = (),
+        channel: str = "canonical",
     ) -> Admission:
-        """Record an event for its completion key; say whether a pipeline run must be enqueued."""
+        """Record an event for its completion key; say whether a pipeline run must be enqueued.
+        ``channel``: where it came in (``canonical``, ``moodle``, …), the event id's namespace."""
         rid = event.key.id
         digest = body_hash(event)
-        scope = _event_scope(event)
+        scope = _event_scope(event, channel)
         seen = self.r.hget(self._eid(event.id), scope)
         if seen is not None:
             seen_rid, _, seen_digest = _text(seen).partition(" ")
@@ -687,9 +695,17 @@ class Ledger:
                     if rec is None or rec.state not in states:
                         pipe.reset()
                         return False
+                    eid = self._eid(rec.event.id)
+                    # Its event id's entries, whichever channel they came by.
+                    mine = [
+                        field
+                        for field, value in pipe.hgetall(eid).items()
+                        if _text(value).startswith(f"{rid} ")
+                    ]
                     pipe.multi()
                     pipe.delete(key, self._hist_key(rid))
-                    pipe.hdel(self._eid(rec.event.id), _event_scope(rec.event))
+                    if mine:
+                        pipe.hdel(eid, *mine)
                     pipe.zrem(self._state(rec.state), rid)
                     for index in (self.ALL, self.DUE, self.OUTBOX, self.DEFERRED):
                         pipe.zrem(index, rid)

@@ -13,9 +13,11 @@ def submit(
     ledger: Ledger,
     send: Callable[[str], None],
     needs: tuple[str, ...] = (),
+    channel: str = "canonical",
 ) -> Admission:
-    """``needs``: what the worker must fetch from the LMS first (e.g. the grade)."""
-    admission = ledger.admit(event, utcnow(), needs)
+    """``needs``: what the worker must fetch from the LMS first (e.g. the grade); ``channel``:
+    where the event came in (its event id's namespace, see ``Ledger.admit``)."""
+    admission = ledger.admit(event, utcnow(), needs, channel)
 
     if admission.enqueue:
         send(admission.record.id)

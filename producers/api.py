@@ -126,7 +126,7 @@ class Ingress:
         if not isinstance(parsed, Completion):
             metrics.received(source, "ignored")
             return 202, {"ignored": parsed.reason}
-        admission = submit(parsed.event, self.ledger, self.send, parsed.needs)
+        admission = submit(parsed.event, self.ledger, self.send, parsed.needs, channel=source)
         if admission.outcome == "conflict":
             metrics.received(source, "conflict")
             raise Reject(409, "event_id_conflict", "event_id was used before for another event")

@@ -19,15 +19,21 @@ Line = dict[str, Any]
 
 class Intake:
     def __init__(
-        self, parse: Callable[[Any], list[Parsed]], ledger: Ledger, send: Callable[[str], None]
+        self,
+        parse: Callable[[Any], list[Parsed]],
+        ledger: Ledger,
+        send: Callable[[str], None],
+        channel: str = "canonical",
     ) -> None:
-        self.parse, self.ledger, self.send = parse, ledger, send
+        self.parse, self.ledger, self.send, self.channel = parse, ledger, send, channel
 
     @classmethod
     def for_source(
         cls, source: str | None, ledger: Ledger, settings: Settings, send: Callable[[str], None]
     ) -> Intake:
-        return cls(adapter(source, settings), ledger, send)
+        # A native payload fed by hand shares its webhook's event-id namespace: re-feeding a
+        # missed webhook body is recognised as the same event.
+        return cls(adapter(source, settings), ledger, send, source or "canonical")
 
     def take(self, position: int, data: Any, error: str | None = None) -> list[Line]:
         """One input item → one report line per event in it (an LPData file holds many)."""
@@ -49,7 +55,7 @@ class Intake:
                 "outcome": "ignored",
                 "reason": parsed.reason,
             }
-        admission = submit(parsed.event, self.ledger, self.send, parsed.needs)
+        admission = submit(parsed.event, self.ledger, self.send, parsed.needs, self.channel)
         if admission.outcome == "conflict":
             return _rejected(position, "event_id was used before for another event")
         return {

@@ -53,7 +53,7 @@ def poll(
     for parsed in parse_lp_data(lp_data, s):
         if isinstance(parsed, Completion):
             result.completions += 1
-            admission = submit(parsed.event, ledger, send, parsed.needs)
+            admission = submit(parsed.event, ledger, send, parsed.needs, channel="ilias")
             result.new += admission.outcome == "created"
         else:
             result.ignored += 1

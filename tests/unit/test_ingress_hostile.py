@@ -142,3 +142,21 @@ def test_the_ingress_refuses_to_start_with_a_malformed_secret(tmp_path: Path) ->
     assert done.returncode != 0
     assert "GRADESYNC_WEBHOOK_SECRET_XAPI" in done.stderr and "base64" in done.stderr
     assert "Traceback" not in done.stderr and "change-me" not in done.stderr
+
+
+def test_a_canonical_caller_cannot_block_moodles_real_completion(app: App) -> None:
+    moodle = json.loads((FIXTURES / "moodle-local_webhooks-course_completed.json").read_text())
+    moodle_event_id = (
+        f"moodle-default-course_completed-{moodle['objectid']}-{moodle['timecreated']}"
+    )
+    squatter = {
+        **json.loads(CANONICAL),
+        "source": "moodle",
+        "source_instance": "default",
+        "event_id": moodle_event_id,
+        "person_id": "666",
+    }
+    body = json.dumps(squatter).encode()
+    assert app.client.post("/events", content=body, headers=_standard(body)).status_code == 202
+    real = app.client.post("/events/moodle", json=moodle)
+    assert real.status_code == 202, real.text

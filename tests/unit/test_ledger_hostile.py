@@ -79,3 +79,14 @@ def test_an_unreadable_record_is_listed_as_such_and_can_be_removed(ledger: Ledge
     assert ledger.remove_unreadable(bad.id) is True
     assert [r.id for r in ledger.list()] == [good.id]
     assert ledger.counts()["queued"] == 1
+
+
+def test_a_canonical_caller_cannot_claim_the_event_id_a_webhook_will_send(
+    ledger: Ledger,
+) -> None:
+    # Same source and installation as Moodle's, chosen freely in a canonical body.
+    squatter = ledger.admit(event(person_id="666", grade="1"), T0, channel="canonical")
+    assert squatter.outcome == "created"
+    real = ledger.admit(event(), T0, channel="moodle")
+    assert real.outcome == "created" and real.record.event.person_id == "57"
+    assert ledger.admit(event(), T0, channel="moodle").outcome == "duplicate"
