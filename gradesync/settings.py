@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     )
     insecure_dev: bool = Field(False, alias="GRADESYNC_INSECURE_DEV")
     max_body_bytes: int = Field(64 * 1024, alias="GRADESYNC_MAX_BODY_BYTES", gt=0)
+    # A webhook body arrives in milliseconds; a caller that trickles it holds a connection.
+    body_timeout_s: float = Field(10.0, alias="GRADESYNC_BODY_TIMEOUT_S", gt=0, le=300)
 
     # -- Moodle (web services, for the grade and id look-ups) ------------------------------
     # The installation Moodle's webhooks belong to (the completion key's source_instance).

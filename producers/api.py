@@ -6,10 +6,11 @@ its completion is durably in the ledger (and its outbox) and handed to the broke
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import redis
 from fastapi import FastAPI, Request
@@ -19,6 +20,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from gradesync import logs, metrics, safejson
 from gradesync.event import CompletionEvent, field_errors
@@ -32,6 +34,7 @@ from producers.native import adapter
 log = logs.get("gradesync.api")
 Auth = Literal["standard", "moodle", "anewspring"]
 REPLAY_TTL_S = 2 * signatures.TOLERANCE_S + 60
+T = TypeVar("T")
 
 
 class Reject(Exception):
@@ -45,15 +48,26 @@ def _json_type(content_type: str) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-async def _body(request: Request, limit: int) -> bytes:
+async def _body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The whole body, within ``limit`` bytes and ``timeout_s`` seconds: a caller that sends its
+    headers and then trickles (or stops) must not hold a connection open for ever, and one that
+    hangs up is not an error worth a traceback."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise Reject(413, "too_large", f"body exceeds {limit} bytes")
     body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise Reject(413, "too_large", f"body exceeds {limit} bytes")
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise Reject(413, "too_large", f"body exceeds {limit} bytes")
+    except TimeoutError as exc:
+        raise Reject(
+            408, "body_timeout", f"the body did not arrive within {timeout_s:g} s"
+        ) from exc
+    except ClientDisconnect as exc:
+        raise Reject(400, "client_disconnected", "the client went away mid-body") from exc
     return body
 
 
@@ -107,18 +121,29 @@ class Ingress:
     def _replay_key(self, source: str, msg_id: str) -> str:
         return f"gs:webhook:{source}:{hashlib.sha256(msg_id.encode()).hexdigest()[:32]}"
 
-    def replayed(self, source: str, msg_id: str, body: bytes) -> tuple[int, dict[str, Any]] | None:
-        raw = self.ledger.r.get(self._replay_key(source, msg_id))
-        if raw is None:
+    def claim(self, source: str, msg_id: str, body: bytes) -> tuple[int, dict[str, Any]] | None:
+        """Take the ``webhook-id`` for this body in one atomic step (concurrent deliveries of
+        one id with different bodies must not both get in): ``None`` to go on, the first
+        answer for a replay, 409 for the same id with another body."""
+        key, digest = self._replay_key(source, msg_id), hashlib.sha256(body).hexdigest()
+        fresh = json.dumps({"body": digest, "response": None})
+        if self.ledger.r.set(key, fresh, nx=True, ex=REPLAY_TTL_S):
             return None
-        seen = json.loads(raw)
-        if seen["body"] != hashlib.sha256(body).hexdigest():
+        raw = self.ledger.r.get(key)
+        seen: dict[str, Any] = json.loads(raw) if raw is not None else {"body": digest}
+        if seen["body"] != digest:
             raise Reject(409, "replayed_id", "webhook-id was used before with a different body")
-        return 200, seen["response"]
+        # Still in flight: go on; recording the same event twice is idempotent (a duplicate).
+        response: dict[str, Any] | None = seen.get("response")
+        return None if response is None else (200, response)
 
     def remember(self, source: str, msg_id: str, body: bytes, response: dict[str, Any]) -> None:
         value = json.dumps({"body": hashlib.sha256(body).hexdigest(), "response": response})
         self.ledger.r.set(self._replay_key(source, msg_id), value, ex=REPLAY_TTL_S)
+
+    def release(self, source: str, msg_id: str) -> None:
+        """A claimed id whose request was refused: the sender may try it again."""
+        self.ledger.r.delete(self._replay_key(source, msg_id))
 
     # -- the one path every source takes -------------------------------------------------------
 
@@ -152,15 +177,34 @@ class Ingress:
     async def _handle(
         self, request: Request, source: str, native: str | None, auth: Auth
     ) -> tuple[int, dict[str, Any]]:
-        body = await _body(request, self.settings.max_body_bytes)
+        body = await _body(request, self.settings.max_body_bytes, self.settings.body_timeout_s)
         if not _json_type(request.headers.get("content-type", "")):
             raise Reject(415, "unsupported_media_type", "send Content-Type: application/json")
         headers = {k.lower(): v for k, v in request.headers.items()}
         msg_id, data = self.authenticate(source, auth, headers, body)
-        if msg_id is not None:
-            earlier = await run_in_threadpool(self.replayed, source, msg_id, body)
-            if earlier is not None:
-                return earlier
+        if msg_id is None:
+            return await self._record(source, native, data)
+        earlier = await self._ledger_call(self.claim, source, msg_id, body)
+        if earlier is not None:
+            return earlier
+        try:
+            status, response = await self._record(source, native, data)
+        except Reject:
+            await self._ledger_call(self.release, source, msg_id)
+            raise
+        await self._ledger_call(self.remember, source, msg_id, body, response)
+        return status, response
+
+    async def _ledger_call(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return await run_in_threadpool(fn, *args)
+        except redis.RedisError as exc:
+            log.error("ingress_redis_unavailable", error=type(exc).__name__)
+            raise Reject(503, "unavailable", "the ledger is unreachable; retry later") from exc
+
+    async def _record(
+        self, source: str, native: str | None, data: Any
+    ) -> tuple[int, dict[str, Any]]:
         if isinstance(data, dict):
             data.pop("token", None)  # Moodle's shared secret never reaches the ledger
         try:
@@ -171,14 +215,7 @@ class Ingress:
             raise Reject(422, "invalid", [{"field": "(body)", "message": str(exc)}]) from exc
         if len(items) != 1:
             raise Reject(422, "invalid", "send one completion per request")
-        try:
-            status, response = await run_in_threadpool(self.record, source, items[0])
-        except redis.RedisError as exc:
-            log.error("ingress_redis_unavailable", error=type(exc).__name__)
-            raise Reject(503, "unavailable", "the ledger is unreachable; retry later") from exc
-        if msg_id is not None:
-            await run_in_threadpool(self.remember, source, msg_id, body, response)
-        return status, response
+        return await self._ledger_call(self.record, source, items[0])
 
 
 STANDARD_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")

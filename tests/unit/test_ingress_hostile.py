@@ -3,6 +3,7 @@ stranger sends is parsed before the caller is authenticated where the scheme all
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -160,3 +162,60 @@ def test_a_canonical_caller_cannot_block_moodles_real_completion(app: App) -> No
     assert app.client.post("/events", content=body, headers=_standard(body)).status_code == 202
     real = app.client.post("/events/moodle", json=moodle)
     assert real.status_code == 202, real.text
+
+
+def test_one_webhook_id_with_different_bodies_at_once_gets_in_once() -> None:
+    """Concurrent deliveries of one webhook-id: the id is claimed atomically, so at most one
+    body is recorded and the others are refused (409), never all accepted."""
+    app = App()
+    stamp = str(int(time.time()))
+    bodies = [
+        json.dumps({**json.loads(CANONICAL), "person_id": f"P{i}", "event_id": None}).encode()
+        for i in range(10)
+    ]
+
+    async def send_all() -> list[int]:
+        transport = httpx.ASGITransport(app=app.client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as client:
+            sent = [
+                client.post(
+                    "/events",
+                    content=body,
+                    headers={
+                        "content-type": "application/json",
+                        "webhook-id": "same-id",
+                        "webhook-timestamp": stamp,
+                        "webhook-signature": standard_signature(WHSEC, "same-id", stamp, body),
+                    },
+                )
+                for body in bodies
+            ]
+            return [r.status_code for r in await asyncio.gather(*sent)]
+
+    statuses = asyncio.run(send_all())
+    assert statuses.count(202) == 1 and statuses.count(409) == 9, statuses
+    assert len(app.ledger.list()) == 1
+
+
+async def _stalled_body(timeout_s: float, message: dict[str, Any]) -> Any:
+    from starlette.requests import Request
+
+    from producers.api import Reject, _body
+
+    async def receive() -> dict[str, Any]:
+        if message["type"] == "wait":
+            await asyncio.sleep(3600)
+        return message
+
+    scope = {"type": "http", "method": "POST", "headers": [], "path": "/events"}
+    try:
+        await _body(Request(scope, receive), 65536, timeout_s)
+    except Reject as exc:
+        return exc.status, exc.error
+    raise AssertionError("no Reject")
+
+
+def test_a_body_that_never_arrives_is_408_and_a_hang_up_is_not_a_traceback() -> None:
+    assert asyncio.run(_stalled_body(0.2, {"type": "wait"})) == (408, "body_timeout")
+    gone = asyncio.run(_stalled_body(5, {"type": "http.disconnect"}))
+    assert gone == (400, "client_disconnected")
