@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from datetime import datetime, timedelta
@@ -25,7 +26,7 @@ from gradesync.doctor.runner import diagnose
 from gradesync.ledger import STATES, Ledger, Record, Unreadable, utcnow
 from gradesync.procs import ROOT
 from gradesync.report import build, selects, write_csv
-from gradesync.settings import ConfigurationError, get_settings
+from gradesync.settings import ConfigurationError, get_settings, redacted_url
 from gradesync.stack import up
 from producers.api import create_app
 from producers.backfill import run_backfill
@@ -120,7 +121,17 @@ def backfill(
 
     rejects = rejects or file.with_suffix(".rejected.csv")
     intake = Intake.for_source(None, _ledger(), get_settings(), _send)
-    summary = run_backfill(file, rejects, intake, progress=not as_json)
+    try:
+        summary = run_backfill(file, rejects, intake, progress=not as_json)
+    except OSError as exc:
+        err.print(f"cannot read {file}: {exc.strerror or exc}")
+        raise typer.Exit(2) from exc
+    except (UnicodeDecodeError, csv.Error) as exc:
+        err.print(f"{file} is not a UTF-8 CSV file: {type(exc).__name__}")
+        raise typer.Exit(2) from exc
+    except ValueError as exc:  # e.g. the required columns are missing
+        err.print(str(exc))
+        raise typer.Exit(2) from exc
     if as_json:
         _emit_json(summary.model_dump())
     else:
@@ -456,9 +467,15 @@ def give_up(
     as_json: JsonFlag = False,
 ) -> None:
     """Stop retrying a record, with a reason."""
+    if not reason.strip() or len(reason) > MAX_REASON_CHARS:
+        raise typer.BadParameter(f"1 to {MAX_REASON_CHARS} characters", param_hint="--reason")
     _operator_change(key, "give-up", as_json, reason=reason)
 
 
+# An operator's reason is a sentence, stored in the record (twice: last_error and history).
+MAX_REASON_CHARS = 500
+# Records still waiting or running are never purged: that would lose a completion.
+PURGEABLE = ("delivered", "given_up", "failed")
 # A century: anything longer is a typo, and would overflow the date arithmetic.
 MAX_RETENTION_DAYS = 36_500
 
@@ -484,9 +501,12 @@ def purge(
             "give --older-than DAYS, or --unreadable", param_hint="--older-than"
         )
     states = tuple(state or ("delivered", "given_up"))
-    bad = [s for s in states if s not in STATES]
+    bad = [s for s in states if s not in PURGEABLE]
     if bad:
-        raise typer.BadParameter(f"unknown state(s) {', '.join(bad)}", param_hint="--state")
+        raise typer.BadParameter(
+            f"{', '.join(bad)}: only closed records are purged ({', '.join(PURGEABLE)})",
+            param_hint="--state",
+        )
     ledger = _ledger()
     if unreadable:
         removed = [r.id for r in ledger.list(limit=10**9) if isinstance(r, Unreadable)]
@@ -593,7 +613,7 @@ def main() -> None:
     try:
         app()
     except redis.ConnectionError as exc:
-        err.print(f"cannot reach Redis at {settings.redis_url}: {exc}")
+        err.print(f"cannot reach Redis at {redacted_url(settings.redis_url)}: {exc}")
         err.print("Is redis-server running? (gradesync stack up starts one.)")
         raise SystemExit(2) from exc
     except httpx.ConnectError as exc:

@@ -24,4 +24,12 @@ class Ignored(BaseModel):
     reason: str
 
 
-Parsed = Completion | Ignored
+class Rejected(BaseModel):
+    """One item of a multi-item payload (a row of ILIAS's LPData) that is not valid: reported
+    with its reason, while the payload's other items still go in."""
+
+    model_config = ConfigDict(frozen=True)
+    reason: str
+
+
+Parsed = Completion | Ignored | Rejected

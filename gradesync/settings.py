@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import time
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -168,6 +169,13 @@ class Settings(BaseSettings):
             raise ValueError("must not be blank")
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
     @field_validator("timezone", "ilias_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -234,6 +242,35 @@ def require_lms_apis(s: Settings) -> list[str]:
     if gaps:
         raise ConfigurationError("; ".join(gaps))
     return []
+
+
+def require_coachview(s: Settings) -> None:
+    """Start-up check of the worker: outside development it delivers only to a Coachview the
+    operator named, with credentials of their own (the defaults are the simulator's)."""
+    if s.insecure_dev:
+        return
+    problems = []
+    if "coachview_base_url" not in s.model_fields_set:
+        problems.append(
+            "COACHVIEW_BASE_URL is not set: name your Coachview (e.g. https://secure.coachview.net)"
+        )
+    if s.coachview_client_secret.get_secret_value() == SIM_CLIENT_SECRET:
+        problems.append(
+            "COACHVIEW_CLIENT_ID / COACHVIEW_CLIENT_SECRET are the simulator's: set your own"
+        )
+    if problems:
+        raise ConfigurationError(
+            "; ".join(problems) + " (or GRADESYNC_INSECURE_DEV=1 for the local simulator)"
+        )
+
+
+def redacted_url(url: str) -> str:
+    """A URL fit for a message: its password masked."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @lru_cache(maxsize=1)

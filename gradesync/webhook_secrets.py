@@ -11,6 +11,9 @@ import binascii
 
 MIN_KEY_BYTES = 16
 PREFIX = "whsec_"
+GENERATE_STANDARD = (
+    f'import base64,secrets;print("{PREFIX}"+base64.b64encode(secrets.token_bytes(32)).decode())'
+)
 
 
 def signing_key(secret: str) -> bytes:
@@ -29,8 +32,14 @@ def check_webhook_secret(secret: str) -> None:
         raise ValueError("contains whitespace or control characters (a copy-paste slip?)")
     key = signing_key(secret)
     if len(key) < MIN_KEY_BYTES:
+        # Say how to make one of the same form: a whsec_ key, or a plain token (Moodle's
+        # webhook token and aNewSpring's HMAC key are plain text).
+        generator = (
+            GENERATE_STANDARD
+            if secret.startswith(PREFIX)
+            else "import secrets;print(secrets.token_urlsafe(32))"
+        )
         raise ValueError(
             f"is too short: at least {MIN_KEY_BYTES} bytes of key "
-            f"(generate one with: python3 -c 'import base64,secrets;"
-            f'print("{PREFIX}"+base64.b64encode(secrets.token_bytes(32)).decode())\')'
+            f"(generate one with: python3 -c '{generator}')"
         )

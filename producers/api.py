@@ -25,7 +25,7 @@ from starlette.requests import ClientDisconnect
 from gradesync import logs, metrics, safejson
 from gradesync.event import CompletionEvent, field_errors
 from gradesync.ledger import Ledger
-from gradesync.parsed import Completion, Parsed
+from gradesync.parsed import Completion, Parsed, Rejected
 from gradesync.settings import Settings, get_settings, require_lms_apis
 from gradesync.submit import submit
 from producers import signatures
@@ -148,6 +148,8 @@ class Ingress:
     # -- the one path every source takes -------------------------------------------------------
 
     def record(self, source: str, parsed: Parsed) -> tuple[int, dict[str, Any]]:
+        if isinstance(parsed, Rejected):
+            raise Reject(422, "invalid", [{"field": "(body)", "message": parsed.reason}])
         if not isinstance(parsed, Completion):
             metrics.received(source, "ignored")
             return 202, {"ignored": parsed.reason}

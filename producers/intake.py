@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from gradesync.event import describe
 from gradesync.ledger import Ledger
-from gradesync.parsed import Completion, Parsed
+from gradesync.parsed import Completion, Parsed, Rejected
 from gradesync.settings import Settings
 from gradesync.submit import submit
 from producers.native import adapter
@@ -48,6 +48,8 @@ class Intake:
         return [self._record(position, p) for p in parsed]
 
     def _record(self, position: int, parsed: Parsed) -> Line:
+        if isinstance(parsed, Rejected):
+            return _rejected(position, parsed.reason)
         if not isinstance(parsed, Completion):
             return {
                 "item": position,

@@ -135,6 +135,8 @@ def poll_ilias_task() -> dict[str, object] | None:
     finally:
         lock.release()
     log.info("ilias_poll", since=result.since, completions=result.completions, new=result.new)
+    if result.rejected:
+        log.warning("ilias_rows_rejected", rows=result.rejected)
     return result.model_dump()
 
 

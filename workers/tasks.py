@@ -32,7 +32,7 @@ from gradesync.ledger import LedgerError, Record, UnreadableRecord, utcnow
 from gradesync.lms.enrich import enrich
 from gradesync.matching import choose_enrolment_component
 from gradesync.policy import transient_backoff
-from gradesync.settings import ConfigurationError, require_lms_apis
+from gradesync.settings import ConfigurationError, require_coachview, require_lms_apis
 from gradesync.steps import KeepExisting, Step, Write, plan
 from workers import faultpoint, privacy, resources, waits
 from workers.app import app
@@ -177,14 +177,23 @@ def pipeline_task(step: str) -> Any:
 
 
 @worker_init.connect
-def _refuse_to_lose_grades(**_: object) -> None:
-    """No worker starts when a source in use could not get its grades (what ``fetch_from_lms``
-    needs); celery logs and ignores an ``Exception`` from a signal, so this exits."""
+def _refuse_bad_configuration(**_: object) -> None:
+    """No worker starts that would deliver into the simulator's defaults outside development, or
+    when a source in use could not get its grades (what ``fetch_from_lms`` needs); celery logs
+    and ignores an ``Exception`` from a signal, so this exits."""
+    problems: list[str] = []
+    gaps: list[str] = []
+    try:
+        require_coachview(resources.settings())
+    except ConfigurationError as exc:
+        problems.append(str(exc))
     try:
         gaps = require_lms_apis(resources.settings())
     except ConfigurationError as exc:
-        sys.stderr.write(f"gradesync worker refuses to start: {exc}\n")
-        raise SystemExit(2) from exc
+        problems.append(str(exc))
+    if problems:
+        sys.stderr.write(f"gradesync worker refuses to start: {'; '.join(problems)}\n")
+        raise SystemExit(2)
     for gap in gaps:
         log.warning("lms_api_not_configured", detail=gap)
 

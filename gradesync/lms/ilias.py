@@ -23,12 +23,26 @@ from zoneinfo import ZoneInfo
 import httpx
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+)
 
 from gradesync import http
 from gradesync.errors import Permanent, Transient
-from gradesync.event import CompletionEvent, Identifier, instant_from_epoch, plausible_instant
-from gradesync.parsed import Completion, Ignored, Parsed
+from gradesync.event import (
+    CompletionEvent,
+    Identifier,
+    describe,
+    instant_from_epoch,
+    plausible_instant,
+)
+from gradesync.parsed import Completion, Ignored, Parsed, Rejected
 from gradesync.settings import Settings
 
 NS = "urn:ilUserAdministration"
@@ -196,13 +210,19 @@ def parse_lp_data(xml: str | bytes, s: Settings) -> list[Parsed]:
         raise ValueError(f"lp_data is not acceptable XML: {exc}") from exc
     if root.tag != "LPData":
         raise ValueError(f"expected <LPData>, got <{root.tag}>")
-    out: list[Parsed] = []
-    for node in root.iter("LPChange"):
-        change = LPChange.model_validate(node.attrib, context=context(s))
-        if change.status != COMPLETED:
-            out.append(Ignored(reason=f"ILIAS LPStatus {status_text(change.status)}"))
-            continue
-        out.append(
-            completion(s, change.usr_id, change.obj_id, change.ref_ids, change.timestamp, None)
+    return [_lp_change(n, s, row) for row, n in enumerate(root.iter("LPChange"), start=1)]
+
+
+def _lp_change(node: Any, s: Settings, row: int) -> Parsed:
+    """One row; a bad row is rejected alone (ILIAS writes "0000-00-00 00:00:00" for "no time"),
+    so it can never hold back the rows after it, nor the poller's cursor."""
+    status = node.attrib.get("LPStatus", "")
+    if status.strip() != str(COMPLETED):
+        return Ignored(
+            reason=f"ILIAS LPStatus {status_text(int(status)) if status.isdigit() else status!r}"
         )
-    return out
+    try:
+        change = LPChange.model_validate(node.attrib, context=context(s))
+        return completion(s, change.usr_id, change.obj_id, change.ref_ids, change.timestamp, None)
+    except ValidationError as exc:
+        return Rejected(reason=f"LPChange #{row}: {describe(exc)}")

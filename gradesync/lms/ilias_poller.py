@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from gradesync.ledger import Ledger
 from gradesync.lms.ilias import TIMESTAMP_FORMAT, IliasSoap, parse_lp_data
-from gradesync.parsed import Completion
+from gradesync.parsed import Completion, Rejected
 from gradesync.settings import Settings
 from gradesync.submit import submit
 
@@ -26,6 +26,8 @@ class PollResult(BaseModel):
     completions: int = 0
     new: int = 0
     ignored: int = 0
+    # Rows ILIAS sent that are not valid: named in beat's log (ids, never names or grades).
+    rejected: list[str] = Field(default_factory=list)
 
 
 def cursor_key(instance: str) -> str:
@@ -55,6 +57,8 @@ def poll(
             result.completions += 1
             admission = submit(parsed.event, ledger, send, parsed.needs, channel="ilias")
             result.new += admission.outcome == "created"
+        elif isinstance(parsed, Rejected):
+            result.rejected.append(parsed.reason)
         else:
             result.ignored += 1
     ledger.r.set(key, now.isoformat())

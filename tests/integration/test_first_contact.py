@@ -12,6 +12,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ import redis
 
 from gradesync.ledger import Ledger, Record
 from gradesync.metrics import FAILED_KEY
-from gradesync.procs import BIN, Proc, free_port, wait_until
+from gradesync.procs import BIN, ROOT, Proc, free_port, wait_until
 from tests.conftest import REDIS_PORT
 from tests.integration.conftest import FIXTURES, Stack
 
@@ -74,6 +75,9 @@ def odd(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
         "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/1",
         "COACHVIEW_BASE_URL": f"http://127.0.0.1:{server.server_address[1]}",
         "GRADESYNC_INSECURE_DEV": "0",
+        # Outside development a worker needs credentials of its own (not the simulator's).
+        "COACHVIEW_CLIENT_ID": "first-contact",
+        "COACHVIEW_CLIENT_SECRET": "first-contact-secret",
     }
     r = redis.Redis(port=REDIS_PORT, db=1)
     r.flushdb()
@@ -138,3 +142,20 @@ def test_the_simulator_is_refused_outside_development(odd: dict[str, Any]) -> No
     assert record.state == "failed" and record.last_error is not None
     assert record.last_error.code == "coachview_is_simulator"
     assert "GRADESYNC_INSECURE_DEV" in record.last_error.message
+
+
+def test_a_worker_outside_development_refuses_the_simulators_defaults(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COACHVIEW_")}
+    env["GRADESYNC_INSECURE_DEV"] = "0"
+    run = subprocess.run(
+        [str(BIN / "celery"), "-A", "workers", "worker", "--pool=solo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert "COACHVIEW_BASE_URL is not set" in run.stderr
+    assert "COACHVIEW_CLIENT_SECRET are the simulator's" in run.stderr
+    assert "Traceback" not in run.stderr

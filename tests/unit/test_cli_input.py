@@ -91,3 +91,27 @@ def test_an_unreadable_record_is_listed_shown_and_removable(ledger: Ledger) -> N
     removed = run("purge", "--unreadable")
     assert removed.exit_code == 0 and rid in removed.output
     assert run("list", "--json").output.strip() == "[]"
+
+
+def test_backfill_of_unreadable_files_says_why(ledger: Ledger, tmp_path: Path) -> None:
+    binary = tmp_path / "photo.csv"
+    binary.write_bytes(b"\xff\xd8\xff\xe0 not a csv")
+    columns = tmp_path / "columns.csv"
+    columns.write_text("who,what\n1,2\n")
+    for path, says in (
+        (tmp_path / "missing.csv", "cannot read"),
+        (binary, "not a UTF-8 CSV"),
+        (columns, "missing column"),
+    ):
+        result = run("backfill", str(path))
+        assert result.exit_code == 2 and says in " ".join(result.output.split()), result.output
+        assert isinstance(result.exception, SystemExit)
+
+
+def test_give_up_reasons_are_bounded_and_open_records_are_never_purged(ledger: Ledger) -> None:
+    rid = ledger.admit(CompletionEvent.model_validate(GOOD), utcnow()).record.id
+    too_long = run("give-up", rid, "--reason", "x" * 501)
+    assert too_long.exit_code == 2 and "500" in too_long.output
+    queued = run("purge", "--older-than", "1", "--state", "queued")
+    assert queued.exit_code == 2 and "only closed records" in queued.output
+    assert ledger.get(rid) is not None

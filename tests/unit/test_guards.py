@@ -11,6 +11,8 @@ import base64
 import hashlib
 import hmac
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -262,13 +264,26 @@ def test_the_minimum_key_is_sixteen_bytes_exactly() -> None:
     check_webhook_secret("é" * 8)  # 16 bytes of UTF-8
 
 
-def test_the_short_secret_message_carries_a_working_generator() -> None:
+@pytest.mark.parametrize(
+    ("short", "generator"),
+    [
+        (
+            "whsec_c2hvcnQ=",
+            "import base64,secrets;"
+            'print("whsec_"+base64.b64encode(secrets.token_bytes(32)).decode())',
+        ),
+        ("short", "import secrets;print(secrets.token_urlsafe(32))"),  # Moodle / aNewSpring form
+    ],
+)
+def test_the_short_secret_message_carries_a_working_generator_of_its_form(
+    short: str, generator: str
+) -> None:
     with pytest.raises(ValueError) as info:
-        check_webhook_secret("short")
+        check_webhook_secret(short)
     command = str(info.value).split("python3 -c '", 1)[1].rsplit("'", 1)[0]
-    assert command == (
-        'import base64,secrets;print("whsec_"+base64.b64encode(secrets.token_bytes(32)).decode())'
-    )
+    assert command == generator
+    made = subprocess.run([sys.executable, "-c", command], capture_output=True, text=True)
+    check_webhook_secret(made.stdout.strip())
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from gradesync.settings import Settings
+from gradesync.settings import ConfigurationError, Settings, redacted_url, require_coachview
 from producers.signatures import anewspring_signature, standard_signature
 from tests.unit.test_ingress import ASP, WHSEC, App
 
@@ -219,3 +219,35 @@ def test_a_body_that_never_arrives_is_408_and_a_hang_up_is_not_a_traceback() -> 
     assert asyncio.run(_stalled_body(0.2, {"type": "wait"})) == (408, "body_timeout")
     gone = asyncio.run(_stalled_body(5, {"type": "http.disconnect"}))
     assert gone == (400, "client_disconnected")
+
+
+def test_a_worker_outside_development_needs_a_coachview_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("COACHVIEW_BASE_URL")  # the test session points it at the simulator
+    with pytest.raises(ConfigurationError, match="COACHVIEW_BASE_URL is not set"):
+        require_coachview(Settings.model_validate({"GRADESYNC_INSECURE_DEV": "0"}))
+    with pytest.raises(ConfigurationError, match="are the simulator's"):
+        require_coachview(
+            Settings.model_validate(
+                {"GRADESYNC_INSECURE_DEV": "0", "COACHVIEW_BASE_URL": "https://cv.example.nl"}
+            )
+        )
+    require_coachview(
+        Settings.model_validate(
+            {
+                "GRADESYNC_INSECURE_DEV": "0",
+                "COACHVIEW_BASE_URL": "https://cv.example.nl",
+                "COACHVIEW_CLIENT_SECRET": "a-real-secret",
+            }
+        )
+    )
+    require_coachview(Settings.model_validate({"GRADESYNC_INSECURE_DEV": "1"}))
+
+
+def test_redis_urls_are_checked_and_their_passwords_never_shown() -> None:
+    with pytest.raises(ValidationError, match="redis://"):
+        Settings.model_validate({"REDIS_URL": "notaurl"})
+    shown = redacted_url("redis://:S3cretPassw0rd@127.0.0.1:1/0")
+    assert "S3cret" not in shown and shown == "redis://:***@127.0.0.1:1/0"
+    assert redacted_url("redis://localhost:6379/0") == "redis://localhost:6379/0"

@@ -10,7 +10,7 @@ import respx
 from gradesync.errors import Permanent, Transient
 from gradesync.lms.ilias import IliasSoap, envelope, result
 from gradesync.lms.moodle import MoodleError, MoodleWS, grade_text
-from gradesync.parsed import Completion, Ignored
+from gradesync.parsed import Completion, Ignored, Rejected
 from gradesync.settings import get_settings
 from gradesync.webhook_secrets import signing_key
 from producers import anewspring, ilias, xapi
@@ -189,3 +189,18 @@ def test_lp_data_with_entity_expansion_is_refused() -> None:
     )
     with pytest.raises(ValueError, match="not acceptable XML"):
         ilias.parse(bomb, S)
+
+
+def test_one_bad_lp_change_row_is_rejected_alone() -> None:
+    lp_data = (
+        "<LPData>"
+        '<LPChange UserId="7" ObjId="1" RefIds="" Timestamp="0000-00-00 00:00:00" LPStatus="1"/>'
+        '<LPChange UserId="8" ObjId="1" RefIds="" Timestamp="0000-00-00 00:00:00" LPStatus="2"/>'
+        '<LPChange UserId="9" ObjId="1" RefIds="" Timestamp="2026-11-20 10:00:00" LPStatus="2"/>'
+        "</LPData>"
+    )
+    ignored, rejected, done = ilias.parse(lp_data, S)
+    assert isinstance(ignored, Ignored) and "in progress" in ignored.reason
+    assert isinstance(rejected, Rejected) and rejected.reason.startswith("LPChange #2: ")
+    assert "Timestamp" in rejected.reason
+    assert isinstance(done, Completion) and done.event.person_id == "9"
