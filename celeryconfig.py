@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery.schedules import crontab
 
+from gradesync import keys
 from gradesync.settings import get_settings
 
 _s = get_settings()
@@ -68,8 +69,8 @@ enable_utc = True
 # One beat only: RedBeat keeps the schedule in Redis behind a lock, so a second beat waits.
 beat_scheduler = "redbeat.RedBeatScheduler"
 redbeat_redis_url = _s.redis_url
-redbeat_key_prefix = "gs:redbeat"
-redbeat_lock_key = "gs:redbeat:lock"
+redbeat_key_prefix = keys.REDBEAT
+redbeat_lock_key = keys.BEAT_LOCK
 beat_max_loop_interval = 60
 redbeat_lock_timeout = 5 * beat_max_loop_interval
 beat_schedule = {

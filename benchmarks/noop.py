@@ -16,6 +16,6 @@ def noop(ctx: Any, rid: str) -> Any:
 
 @app.task(name="bench.done", ignore_result=True)
 def done(ctx: Any, rid: str) -> None:
-    from workers import resources
+    from workers import resources  # deferred: runs inside the benchmark's own worker
 
     resources.ledger().r.incr(DONE)

@@ -40,6 +40,7 @@ def commands(stack: BenchStack) -> int:
 
 
 def baseline(stack: BenchStack, n: int) -> float:
+    # Deferred: Celery and the no-op tasks read the stack's REDIS_URL on import.
     from celery import chain
 
     from benchmarks.noop import DONE, done, noop
@@ -105,6 +106,7 @@ def run_pipeline(n: int, workers: int) -> None:
 
 
 def run_retry_pass(due: int, pendings: list[int], repeats: int) -> None:
+    # Deferred: settings are read on import; this mode sets its own REDIS_URL first.
     import redis
 
     from gradesync.event import CompletionEvent
@@ -115,7 +117,7 @@ def run_retry_pass(due: int, pendings: list[int], repeats: int) -> None:
     error = LedgerError(code="unknown_person", message="no Coachview person has this LMS id")
     timings: dict[int, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        from gradesync.procs import free_port
+        from gradesync.procs import free_port  # deferred with the imports above
 
         port = free_port()
         env = dict(os.environ)

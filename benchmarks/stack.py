@@ -39,7 +39,7 @@ class BenchStack:
         self.procs.append(start_sim(self.sim_port, self.workdir, self.env))
         self.procs.append(start_worker(self.workdir, self.env, "bench", self.workers, self.extra))
 
-        from workers import resources
+        from workers import resources  # deferred: the stack's REDIS_URL is set just before
 
         self.ledger = resources.ledger()
         return self
@@ -72,6 +72,7 @@ class BenchStack:
 
     def deliver(self, events: list[dict[str, Any]], mode: str, timeout: float = 600) -> list[float]:
         """Enqueue every event, wait until all are delivered; end-to-end latencies (s)."""
+        # Deferred: settings (REDIS_URL, ports) are read on import, after the stack set them.
         from gradesync.event import CompletionEvent
         from gradesync.submit import submit
         from workers.pipeline import enqueue

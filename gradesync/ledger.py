@@ -28,8 +28,10 @@ from zoneinfo import ZoneInfo
 import redis
 from pydantic import BaseModel, Field, ValidationError, field_serializer
 
+from gradesync import keys
 from gradesync.completion_time import CompletedAtSource, CompletionInstant
 from gradesync.event import CompletionEvent, CompletionKey
+from gradesync.keys import text as _text
 from gradesync.policy import next_daily_attempt, retries_exhausted
 
 State = Literal["queued", "in_progress", "delivered", "unresolved", "given_up", "failed"]
@@ -59,7 +61,6 @@ STEP_NAMES: frozenset[str] = frozenset(
 )
 
 HISTORY_CAP = 200
-PREFIX = "gs:"
 
 T = TypeVar("T")
 
@@ -302,24 +303,24 @@ class Ledger:
 
     @staticmethod
     def _rec(rid: str) -> str:
-        return f"{PREFIX}rec:{rid}"
+        return f"{keys.RECORD}{rid}"
 
     @staticmethod
     def _hist_key(rid: str) -> str:
-        return f"{PREFIX}hist:{rid}"
+        return f"{keys.HISTORY}{rid}"
 
     @staticmethod
     def _eid(event_id: str) -> str:
-        return f"{PREFIX}eid:{event_id}"
+        return f"{keys.EVENT_ID}{event_id}"
 
     @staticmethod
     def _state(state: str) -> str:
-        return f"{PREFIX}state:{state}"
+        return f"{keys.STATE}{state}"
 
-    ALL = f"{PREFIX}all"
-    DUE = f"{PREFIX}due"
-    OUTBOX = f"{PREFIX}outbox"
-    DEFERRED = f"{PREFIX}deferred"
+    ALL = keys.ALL
+    DUE = keys.DUE
+    OUTBOX = keys.OUTBOX
+    DEFERRED = keys.DEFERRED
 
     # -- the one write path ----------------------------------------------------------------------
 
@@ -875,11 +876,6 @@ for _, id in ipairs(ids) do
 end
 return ids
 """
-
-
-def _text(value: Any) -> str:
-
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def utcnow() -> datetime:

@@ -13,6 +13,8 @@ from prometheus_client import REGISTRY, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from gradesync import keys
+from gradesync.keys import text as _text
 from gradesync.ledger import Ledger
 
 RECEIVED = Counter(
@@ -26,9 +28,9 @@ REJECTED = Counter(
     ["source", "error"],
 )
 
-CV_KEY = "gs:metrics:coachview"
-PASS_KEY = "gs:metrics:retry_pass"
-FAILED_KEY = "gs:metrics:failed"
+CV_KEY = keys.METRICS_COACHVIEW
+PASS_KEY = keys.METRICS_RETRY_PASS
+FAILED_KEY = keys.METRICS_FAILED
 BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 QUEUE = "gradesync"
 
@@ -84,10 +86,6 @@ def count_retry_pass(r: redis.Redis, requeued: int, given_up: int) -> None:
 def count_failure(r: redis.Redis, code: str) -> None:
     """A record ended ``failed`` in a worker (``unexpected_response``, ``rejected``, …)."""
     r.hincrby(FAILED_KEY, code, 1)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class SharedCollector(Collector):

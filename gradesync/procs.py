@@ -165,7 +165,7 @@ def start_worker(
         workdir,
         env,
     )
-    from workers import app
+    from workers import app  # deferred: Celery reads REDIS_URL when imported; callers set it first
 
     node = f"{name}@{socket.gethostname()}"
 
@@ -186,7 +186,7 @@ def start_beat(workdir: Path, env: dict[str, str], name: str = "beat") -> Proc:
         workdir,
         env,
     )
-    from workers.app import app
+    from workers.app import app  # deferred, as in start_worker
 
     client = redis.Redis.from_url(env.get("REDIS_URL", "redis://localhost:6379/0"))
 

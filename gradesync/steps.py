@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict
 from gradesync.entities import EnrolmentComponent
 
 Step = Literal["result", "attendance", "passed", "completed", "approved"]
-WRITE_STEPS: tuple[Step, ...] = ("result", "attendance", "passed", "completed", "approved")
 
 
 class Write(BaseModel):

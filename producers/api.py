@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from gradesync import logs, metrics, safejson
+from gradesync import keys, logs, metrics, safejson
 from gradesync.event import CompletionEvent, field_errors
 from gradesync.ledger import Ledger
 from gradesync.parsed import Completion, Parsed, Rejected
@@ -119,7 +119,7 @@ class Ingress:
     # -- replay protection (Standard Webhooks' webhook-id) ---------------------------------
 
     def _replay_key(self, source: str, msg_id: str) -> str:
-        return f"gs:webhook:{source}:{hashlib.sha256(msg_id.encode()).hexdigest()[:32]}"
+        return keys.webhook_id(source, msg_id)
 
     def claim(self, source: str, msg_id: str, body: bytes) -> tuple[int, dict[str, Any]] | None:
         """Take the ``webhook-id`` for this body in one atomic step (concurrent deliveries of

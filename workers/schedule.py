@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from gradesync import logs, metrics
+from gradesync import keys, logs, metrics
 from gradesync.ledger import Ledger, utcnow
 from gradesync.lms.ilias import IliasSoap
 from gradesync.lms.ilias_poller import poll
@@ -127,7 +127,7 @@ def poll_ilias_task() -> dict[str, object] | None:
         return None
     r = resources.ledger().r
     # One poll at a time per instance, even with several beats or a slow ILIAS.
-    lock = r.lock(f"gs:lock:ilias:{s.ilias_instance}", timeout=600, blocking=False)
+    lock = r.lock(keys.ilias_poll_lock(s.ilias_instance), timeout=600, blocking=False)
     if not lock.acquire():
         return None
     try:

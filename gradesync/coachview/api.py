@@ -67,8 +67,6 @@ class EnrolmentComponentField:
     ETAG: Final = "etag"
 
 
-ELEARNING_FORM: Final = "Elearning"
-
 # gradesync's English field names (see gradesync.steps) → Coachview's.
 WRITE_FIELDS: Final[dict[str, str]] = {
     "result": EnrolmentComponentField.RESULT,

@@ -6,12 +6,13 @@ from collections.abc import Callable
 
 import redis
 
+from gradesync import keys
 from gradesync.doctor.model import Check, fail, ok, warn
 
 AREA = "celery"
 # celeryconfig.py's redbeat_lock_key and task_default_queue (tests pin them equal). Not
 # imported: celeryconfig refuses to load with an invalid environment, which doctor reports.
-BEAT_LOCK = "gs:redbeat:lock"
+BEAT_LOCK = keys.BEAT_LOCK
 QUEUE = "gradesync"
 PING_TIMEOUT_S = 2.0
 # Messages waiting before the queue counts as backing up (`gradesync doctor --queue-threshold`).
@@ -20,7 +21,7 @@ QUEUE_THRESHOLD = 1000
 
 def ping_workers(redis_url: str, timeout_s: float = PING_TIMEOUT_S) -> list[str]:
     """Names of the workers that answer a broadcast ping on this broker."""
-    from celery import Celery
+    from celery import Celery  # deferred: only this check needs Celery, and it is slow to load
 
     app = Celery("gradesync-doctor", broker=redis_url)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis
 from pydantic import BaseModel
 
+from gradesync import keys
 from gradesync.doctor.model import Check, fail, ok, warn
 
 AREA = "redis"
@@ -124,9 +125,7 @@ def check(client: redis.Redis, url_hint: str) -> list[Check]:
 
 
 def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return None if value is None else keys.text(value)
 
 
 def _int(value: object) -> int | None:

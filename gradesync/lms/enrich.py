@@ -87,9 +87,10 @@ def from_anewspring(record: Record, s: Settings) -> Enrichment:
         return Enrichment(
             note=f"ANEWSPRING_GRADE_POLICY={s.anewspring_grade_policy}: the event has no grade"
         )
-    if (missing := _not_configured(s, "anewspring")) is not None:
-        raise missing
-    assert s.anewspring_url and s.anewspring_api_key  # checked by _not_configured
+    if not (s.anewspring_url and s.anewspring_api_key):
+        raise _not_configured(s, "anewspring") or Permanent(
+            "ANEWSPRING_URL and ANEWSPRING_API_KEY are needed", code="lms_api_not_configured"
+        )
     api = _anewspring(s.anewspring_url, s.anewspring_api_key.get_secret_value())
     grade = api.grade(record.event.person_id, record.event.course_id)
     if grade is None:

@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
+from gradesync import keys
 from gradesync.ledger import Ledger
 from gradesync.lms.ilias import TIMESTAMP_FORMAT, IliasSoap, parse_lp_data
 from gradesync.parsed import Completion, Rejected
-from gradesync.settings import Settings
+from gradesync.settings import ConfigurationError, Settings
 from gradesync.submit import submit
 
 FIRST_POLL_LOOKBACK = timedelta(days=1)
@@ -31,13 +32,14 @@ class PollResult(BaseModel):
 
 
 def cursor_key(instance: str) -> str:
-    return f"gs:cursor:ilias:{instance}"
+    return keys.ilias_cursor(instance)
 
 
 def poll(
     soap: IliasSoap, ledger: Ledger, s: Settings, now: datetime, send: Callable[[str], None]
 ) -> PollResult:
-    assert s.ilias_user and s.ilias_password
+    if not (s.ilias_user and s.ilias_password):
+        raise ConfigurationError("the ILIAS poller needs ILIAS_USER and ILIAS_PASSWORD")
     key = cursor_key(s.ilias_instance)
     stored = ledger.r.get(key)
     cursor = (

@@ -1,0 +1,52 @@
+"""Every Redis key gradesync writes, in one place: all under ``gs:``, so one Redis can hold
+gradesync beside other tenants and an operator can see at a glance what is whose."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+PREFIX = "gs:"
+
+# The ledger (gradesync/ledger.py): records, history, event ids and their indexes.
+RECORD = f"{PREFIX}rec:"
+HISTORY = f"{PREFIX}hist:"
+EVENT_ID = f"{PREFIX}eid:"
+STATE = f"{PREFIX}state:"
+ALL = f"{PREFIX}all"
+DUE = f"{PREFIX}due"
+OUTBOX = f"{PREFIX}outbox"
+DEFERRED = f"{PREFIX}deferred"
+
+# Coachview: the shared daily budget, the 429 pause and rate-limit gate, the look-up cache.
+BUDGET = f"{PREFIX}budget"
+GATE_PAUSE = f"{PREFIX}gate:pause"
+GATE_TAT = f"{PREFIX}gate:tat"
+CACHE = f"{PREFIX}cache:"
+
+# Metrics written by workers and beat, read by the ingress's /metrics.
+METRICS_COACHVIEW = f"{PREFIX}metrics:coachview"
+METRICS_RETRY_PASS = f"{PREFIX}metrics:retry_pass"
+METRICS_FAILED = f"{PREFIX}metrics:failed"
+
+# celery-redbeat: beat's schedule and the lock that keeps it to one instance.
+REDBEAT = f"{PREFIX}redbeat"
+BEAT_LOCK = f"{REDBEAT}:lock"
+
+
+def ilias_cursor(instance: str) -> str:
+    return f"{PREFIX}cursor:ilias:{instance}"
+
+
+def ilias_poll_lock(instance: str) -> str:
+    return f"{PREFIX}lock:ilias:{instance}"
+
+
+def webhook_id(source: str, msg_id: str) -> str:
+    """A Standard Webhooks id seen by the ingress (hashed: the caller chose it)."""
+    return f"{PREFIX}webhook:{source}:{hashlib.sha256(msg_id.encode()).hexdigest()[:32]}"
+
+
+def text(value: Any) -> str:
+    """A Redis reply as text (redis-py returns bytes unless told otherwise)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
