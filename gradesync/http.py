@@ -11,26 +11,40 @@ from typing import Any, TypeVar
 
 import httpx
 
+from gradesync import logs
 from gradesync.errors import Permanent, PreconditionFailed, Transient, UnexpectedResponse
 
 T = TypeVar("T")
+log = logs.get("gradesync.http")
 EXCERPT_CHARS = 120
 
 
+# Coachview asking every worker to hold off for longer than a day is not a plan but a bug (or
+# an attack): we wait a day at most, then ask again.
+MAX_RETRY_AFTER_S = 24 * 3600
+_DELTA_SECONDS = re.compile(r"\d{1,15}")
+
+
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """``Retry-After`` as seconds: either delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    """``Retry-After`` as seconds: either delta-seconds or an HTTP date (RFC 9110 §10.2.3),
+    clamped to :data:`MAX_RETRY_AFTER_S`. Anything else (``inf``, ``nan``, ``-1``, ``1e999``,
+    garbage) is ignored with a warning: a header must not pause every worker for centuries."""
     if not value:
         return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when - (time.time() if now is None else now))
+    text = value.strip()
+    if _DELTA_SECONDS.fullmatch(text):
+        seconds = float(text)
+    else:
+        try:
+            when = parsedate_to_datetime(text).timestamp()
+        except (TypeError, ValueError, OverflowError):
+            log.warning("header_ignored", header="Retry-After", reason="not seconds or a date")
+            return None
+        seconds = max(0.0, when - (time.time() if now is None else now))
+    if seconds > MAX_RETRY_AFTER_S:
+        log.warning("header_clamped", header="Retry-After", to_s=MAX_RETRY_AFTER_S)
+        return float(MAX_RETRY_AFTER_S)
+    return seconds
 
 
 def request(client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -130,14 +144,25 @@ def parsed(read: Callable[[Any], T], data: Any, what: str) -> T:
     except KeyError as exc:
         raise UnexpectedResponse(f"{what}: field {exc.args[0]!r} is missing") from exc
     except (TypeError, ValueError, AttributeError) as exc:
-        raise UnexpectedResponse(f"{what}: {_first_problem(exc)}") from exc
+        raise UnexpectedResponse(f"{what}: {field_problem(exc)}") from exc
 
 
-def _first_problem(exc: Exception) -> str:
+class FieldProblem(ValueError):
+    """A field of an answer has the wrong type or form (the value is not kept: it may be
+    personal data)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"field {field!r}: {problem}")
+        self.field = field
+
+
+def field_problem(exc: Exception) -> str:
     """Which field is wrong, without the value (it may be personal data)."""
+    if isinstance(exc, FieldProblem):
+        return str(exc)
     errors = getattr(exc, "errors", None)
     if callable(errors):
         first = errors(include_url=False, include_input=False)[0]
         field = ".".join(str(p) for p in first["loc"])
-        return f"field {field!r}: {first['msg']}"
+        return f"field {field!r}: {first['msg']}" if field else f"the answer: {first['msg']}"
     return f"a field has an unexpected type ({type(exc).__name__})"

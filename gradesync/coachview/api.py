@@ -16,8 +16,11 @@ both to literal exchanges: changing a name here fails a contract test until the 
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Final
+
+from gradesync.errors import Permanent
 
 TOKEN_PATH: Final = "/auth/connect/token"
 # The e-learning result link (not REST): one signed XML POST per person × course.
@@ -82,10 +85,40 @@ RATE_REMAINING: Final = "X-Rate-Limit-Remaining"
 RATE_RESET: Final = "X-Rate-Limit-Reset"
 
 
+# Characters Coachview's ``where=`` syntax reads as syntax, not data: ``;`` joins conditions,
+# ``,`` makes an any-of list (or a date range), ``=``, ``<``, ``>``, ``!`` compare. Coachview
+# documents no escape for them, so a value holding one cannot be asked for safely: the id
+# ``nobody,57`` would match learner 57.
+WHERE_SYNTAX: Final = ";,=<>!"
+
+
+class UnqueryableValue(Permanent):
+    """A value that ``where=`` would read as syntax: refused, never sent (repeating cannot
+    help, so the record ends ``failed`` where an operator sees it)."""
+
+    code = "unqueryable_id"
+
+
+def _syntax_in(text: str) -> list[str]:
+    found = [repr(c) for c in WHERE_SYNTAX if c in text]
+    if any(unicodedata.category(c).startswith("C") for c in text):
+        found.append("control or invisible characters")
+    return found
+
+
 def where(conditions: Mapping[str, str | int | Sequence[str | int]]) -> str:
-    """Coachview's filter syntax: ``a=1;b=x,y`` (``;`` joins with AND, a comma list is any-of)."""
+    """Coachview's filter syntax: ``a=1;b=x,y`` (``;`` joins with AND, a comma list is any-of).
+
+    Raises :class:`UnqueryableValue` naming the offending characters (never the value: it is
+    an LMS id, personal data) rather than send a filter that means something else."""
     parts = []
     for name, value in conditions.items():
-        text = str(value) if isinstance(value, str | int) else ",".join(str(v) for v in value)
-        parts.append(f"{name}={text}")
+        values = [value] if isinstance(value, str | int) else list(value)
+        bad = sorted({c for v in values if isinstance(v, str) for c in _syntax_in(v)})
+        if bad:
+            raise UnqueryableValue(
+                f"the value for Coachview field {name!r} contains {', '.join(bad)}, which "
+                "Coachview's where= filter reads as syntax; refusing to query with it"
+            )
+        parts.append(f"{name}={','.join(str(v) for v in values)}")
     return ";".join(parts)

@@ -6,6 +6,8 @@ client asks :meth:`Budget.check`, which refuses once only the reserve is left, u
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -14,10 +16,11 @@ from typing import Any
 
 import redis
 
+from gradesync import keys, logs
 from gradesync.coachview import api
 from gradesync.errors import RemoteError
 
-KEY = "gs:budget"
+KEY = keys.BUDGET
 # Within this many requests of the reserve, every response and check goes through Redis;
 # further away a process trusts its own last response for LOCAL_FRESH_S seconds.
 NEAR = 200
@@ -27,17 +30,26 @@ SHARE_EVERY = 25
 # Coachview does not document whether X-Rate-Limit-Reset is an epoch, a delta or a date:
 # numbers above this are read as an epoch, smaller ones as seconds from now.
 EPOCH_THRESHOLD = 1_000_000_000
+# Coachview's window is 24 h: a reset further ahead than two days is not one.
+MAX_RESET_AHEAD_S = 2 * 86400
+_NUMBER = re.compile(r"\d{1,12}(\.\d{1,6})?")
+_COUNT = re.compile(r"\d{1,9}")
+log = logs.get("gradesync.budget")
 
 # Keep the lowest "remaining" seen within a window (responses arrive out of order across
-# workers); a later reset time starts a new window.
+# workers); a later reset time starts a new window, and so does a stored value that is not a
+# sane number (written by an older version), rather than keep the hash poisoned.
+# ARGV: limit, remaining, reset_at, the latest sane reset_at.
 _OBSERVE = """
+local function sane(x, most) return x ~= nil and x == x and x >= 0 and x <= most end
 local reset_old = tonumber(redis.call('HGET', KEYS[1], 'reset_at') or '0')
+local rem_old = tonumber(redis.call('HGET', KEYS[1], 'remaining') or ARGV[2])
 local reset_new = tonumber(ARGV[3])
 local remaining = tonumber(ARGV[2])
-if reset_new > reset_old + 2 then
+local poisoned = not sane(reset_old, tonumber(ARGV[4])) or not sane(rem_old, 1e9)
+if poisoned or reset_new > reset_old + 2 then
   redis.call('HSET', KEYS[1], 'limit', ARGV[1], 'remaining', ARGV[2], 'reset_at', ARGV[3])
 else
-  local rem_old = tonumber(redis.call('HGET', KEYS[1], 'remaining') or ARGV[2])
   if remaining < rem_old then redis.call('HSET', KEYS[1], 'remaining', ARGV[2]) end
   redis.call('HSET', KEYS[1], 'limit', ARGV[1])
 end
@@ -57,25 +69,57 @@ class BudgetExhausted(RemoteError):
         self.resume_at = resume_at
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def parse_reset(value: str | None, now: float) -> float | None:
+    """The reset as an epoch, or ``None`` for a value no Coachview can mean: not a finite
+    non-negative number or date, or more than :data:`MAX_RESET_AHEAD_S` ahead (such a value,
+    kept, would hold the budget shut, or the Redis hash, forever)."""
     if not value:
         return None
-    value = value.strip()
+    text = value.strip()
+    reset: float | None
+    if _NUMBER.fullmatch(text):
+        number = float(text)
+        reset = number if number > EPOCH_THRESHOLD else now + number
+    else:
+        reset = _date(text)
+    if reset is None or not math.isfinite(reset) or reset > now + MAX_RESET_AHEAD_S:
+        log.warning("header_ignored", header=api.RATE_RESET, reason="not a sane reset time")
+        return None
+    return reset
+
+
+def _date(text: str) -> float | None:
     try:
-        number = float(value)
-    except ValueError:
+        return parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError, OverflowError):
         try:
-            return parsedate_to_datetime(value).timestamp()
-        except (TypeError, ValueError):
-            try:
-                return datetime.fromisoformat(value).timestamp()
-            except ValueError:
-                return None
-    return number if number > EPOCH_THRESHOLD else now + number
+            return datetime.fromisoformat(text).timestamp()
+        except (ValueError, OverflowError):
+            return None
+
+
+def parse_count(value: str | None, header: str) -> int | None:
+    """A request count (``X-Rate-Limit-Limit``/``-Remaining``): a non-negative integer."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not _COUNT.fullmatch(text):
+        log.warning("header_ignored", header=header, reason="not a count")
+        return None
+    return int(text)
+
+
+def _stored(raw: Mapping[Any, Any], now: float) -> dict[str, float] | None:
+    """The Redis hash read defensively: one value an older version (or a hand edit) stored
+    that no Coachview can mean, and the whole hash is ignored, not trusted."""
+    try:
+        data = {keys.text(k): float(v) for k, v in raw.items()}
+    except ValueError:
+        return None
+    sane = all(math.isfinite(v) and v >= 0 for v in data.values())
+    if not sane or data.get("reset_at", 0.0) > now + MAX_RESET_AHEAD_S:
+        return None
+    return data
 
 
 class Budget:
@@ -97,15 +141,12 @@ class Budget:
         return left > self.reserve + NEAR
 
     def observe(self, headers: Mapping[str, str]) -> None:
-        remaining, limit = headers.get(api.RATE_REMAINING), headers.get(api.RATE_LIMIT)
         now = self.clock()
+        left = parse_count(headers.get(api.RATE_REMAINING), api.RATE_REMAINING)
         reset_at = parse_reset(headers.get(api.RATE_RESET), now)
-        if remaining is None or reset_at is None:
+        if left is None or reset_at is None:
             return
-        try:
-            left, cap = int(float(remaining)), int(float(limit or remaining))
-        except ValueError:
-            return
+        cap = parse_count(headers.get(api.RATE_LIMIT), api.RATE_LIMIT) or left
         new_window = self._local is None or reset_at > self._local[1] + 2
         self._local = (left, reset_at, now)
         self._since_shared += 1
@@ -113,13 +154,15 @@ class Budget:
         # near it, every response counts.
         if new_window or not self._far_from_reserve(left) or self._since_shared >= SHARE_EVERY:
             self._since_shared = 0
-            self._observe(keys=[KEY], args=[cap, left, reset_at])
+            self._observe(keys=[KEY], args=[cap, left, reset_at, now + MAX_RESET_AHEAD_S])
+
+    def _read(self) -> dict[str, float] | None:
+        return _stored(self.r.hgetall(KEY), self.clock())
 
     def snapshot(self) -> dict[str, Any] | None:
-        raw = self.r.hgetall(KEY)
-        if not raw:
+        data = self._read()
+        if not data:
             return None
-        data = {_text(k): float(v) for k, v in raw.items()}
         limit, remaining = int(data.get("limit", 0)), int(data.get("remaining", 0))
         reset_at = data.get("reset_at", 0.0)
         if reset_at <= self.clock():
@@ -135,10 +178,9 @@ class Budget:
 
     def capacity(self, cost: int) -> int | None:
         """How many items of ``cost`` requests fit in what is left (``None``: no limit known)."""
-        raw = self.r.hgetall(KEY)
-        if not raw:
+        data = self._read()
+        if not data:
             return None
-        data = {_text(k): float(v) for k, v in raw.items()}
         limit = int(data.get("limit", 0))
         left = limit if data.get("reset_at", 0.0) <= self.clock() else int(data["remaining"])
         return max(0, left - self.reserve) // max(1, cost)

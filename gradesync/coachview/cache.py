@@ -10,11 +10,12 @@ from collections.abc import Sequence
 import redis
 from pydantic import TypeAdapter
 
+from gradesync import keys
 from gradesync.coachview.client import CoachviewClient
 from gradesync.entities import Component, Person
 from gradesync.matching import choose_person, elearning_components, no_person
 
-PREFIX = "gs:cache:"
+PREFIX = keys.CACHE
 _components = TypeAdapter(list[Component])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -9,19 +10,24 @@ from typing import Any
 
 import httpx
 
-from gradesync import http
+from gradesync import http, logs
 from gradesync.coachview import api, readers, resultlink
 from gradesync.coachview.budget import Budget
 from gradesync.coachview.gate import Gate
 from gradesync.entities import Component, EnrolmentComponent, Person
 from gradesync.errors import Permanent, UnexpectedResponse, Unresolved
+from gradesync.http import FieldProblem
 
 # Refresh this long before the token's stated expiry, so a request never carries a dying token.
 TOKEN_MARGIN_S = 60.0
+DEFAULT_TOKEN_TTL_S = 900
+# Coachview's admins choose 15 min, 1 h or 8 h; a longer life is not believed.
+MAX_TOKEN_TTL_S = 24 * 3600
 PAGE_SIZE = 100
 # gradesync's simulator sends this on every response. Delivering real completions into it
 # would look like success and reach nobody, so only development allows it.
 SIMULATOR_HEADER = "X-Gradesync-Simulator"
+log = logs.get("gradesync.coachview")
 
 
 class TokenCache:
@@ -155,33 +161,75 @@ class CoachviewClient:
 
     # -- resources ---------------------------------------------------------------------------
 
+    def _where(
+        self,
+        path: str,
+        conditions: dict[str, Any],
+        what: str,
+        read: Callable[[dict[str, Any]], http.T],
+        asked: Callable[[dict[str, Any], http.T], bool],
+    ) -> list[http.T]:
+        """The rows a ``where=`` look-up returns that match what was asked: a Coachview that
+        reads the filter differently (or ignores it) must not hand us another learner's row.
+        Every row is read first, so a malformed one is still ``unexpected_response``."""
+
+        def read_and_check(row: dict[str, Any]) -> tuple[http.T, bool]:
+            entity = read(row)
+            return entity, asked(row, entity)
+
+        rows = self._get_list(path, conditions, what)
+        checked = [http.parsed(read_and_check, row, what) for row in rows]
+        kept = [entity for entity, matches in checked if matches]
+        if len(kept) < len(rows):
+            # Counts and names only: the rows are personal data.
+            log.warning(
+                "coachview_filter_mismatch",
+                resource=what,
+                fields=sorted(conditions),
+                returned=len(rows),
+                dropped=len(rows) - len(kept),
+            )
+        return kept
+
     def find_persons(self, field: str, value: str) -> list[Person]:
         if field == api.PersonField.ID:
-            if not value.isdigit():
+            # ASCII digits only: str.isdigit() also holds for "١٠٠١", which int() reads as 1001.
+            if not (value.isascii() and value.isdigit()):
                 return []
             response = self._request("GET", api.person_path(int(value)))
             if response.status_code == 404:
                 return []
-            return [http.parsed(readers.person, self._json(response, "person", dict), "person")]
-        rows = self._get_list(api.PERSONS, {field: value}, "persons")
-        return [http.parsed(readers.person, r, "persons") for r in rows]
+            found = http.parsed(readers.person, self._json(response, "person", dict), "person")
+            return [found] if str(found.id) == value else []
+        return self._where(
+            api.PERSONS,
+            {field: value},
+            "persons",
+            readers.person,
+            lambda row, _: readers.code(row, field) == value,
+        )
 
     def components_for_course(self, course_id: str) -> list[Component]:
-        rows = self._get_list(
-            api.COMPONENTS, {api.ComponentField.ELEARNING_CODE: course_id}, "components"
+        return self._where(
+            api.COMPONENTS,
+            {api.ComponentField.ELEARNING_CODE: course_id},
+            "components",
+            readers.component,
+            lambda _, component: component.elearning_code == course_id,
         )
-        return [http.parsed(readers.component, r, "components") for r in rows]
 
     def enrolment_components(
         self, person_id: int, component_ids: Sequence[int]
     ) -> list[EnrolmentComponent]:
         f = api.EnrolmentComponentField
-        rows = self._get_list(
+        wanted = set(component_ids)
+        return self._where(
             api.ENROLMENT_COMPONENTS,
             {f.PERSON_ID: person_id, f.COMPONENT_ID: list(component_ids)},
             "enrolment components",
+            readers.enrolment_component,
+            lambda _, ec: ec.person_id == person_id and ec.component_id in wanted,
         )
-        return [http.parsed(readers.enrolment_component, r, "enrolment components") for r in rows]
 
     def get_enrolment_component(self, ec_id: int) -> EnrolmentComponent:
         response = self._request("GET", api.enrolment_component_path(ec_id))
@@ -233,4 +281,18 @@ def _token(body: dict[str, Any]) -> tuple[str, float]:
     token = body["access_token"]
     if not isinstance(token, str) or not token:
         raise ValueError("access_token is not a non-empty string")
-    return token, float(body.get("expires_in", 900))
+    return token, _lifetime(body.get("expires_in", DEFAULT_TOKEN_TTL_S))
+
+
+def _lifetime(value: Any) -> float:
+    """``expires_in``: a finite positive number of seconds (a string of one too: some servers
+    quote it), capped at :data:`MAX_TOKEN_TTL_S`; ``"1e999"`` would cache a token forever."""
+    problem = FieldProblem("expires_in", "expected a finite positive number of seconds")
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise problem from None
+    if type(value) not in (int, float) or not math.isfinite(value) or value <= 0:
+        raise problem
+    return float(min(value, MAX_TOKEN_TTL_S))

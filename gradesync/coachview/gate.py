@@ -12,23 +12,32 @@ not in a sleeping worker.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
 import redis
 
+from gradesync import keys
 from gradesync.errors import Transient
+from gradesync.http import MAX_RETRY_AFTER_S
 
-PAUSE = "gs:gate:pause"
+PAUSE = keys.GATE_PAUSE
 JITTER_MARGIN = 0.9
 
-TAT = "gs:gate:tat"  # the theoretical arrival time of the next allowed request
+TAT = keys.GATE_TAT  # the theoretical arrival time of the next allowed request
 
-# Returns seconds to wait (0: go). KEYS: pause, tat. ARGV: interval (0 = no rate limit).
+# Returns seconds to wait (0: go). KEYS: pause, tat. ARGV: interval (0 = no rate limit), the
+# longest pause. A stored pause that is not a number within it (written by an older version)
+# is dropped, not obeyed: it would hold every worker forever.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local pause = tonumber(redis.call('GET', KEYS[1]) or '0')
+if pause == nil or pause ~= pause or pause > now + tonumber(ARGV[2]) then
+  redis.call('DEL', KEYS[1])
+  pause = 0
+end
 if pause > now then return tostring(pause - now) end
 local interval = tonumber(ARGV[1])
 if interval <= 0 then return '0' end
@@ -82,7 +91,7 @@ class Gate:
         :class:`Paused` rather than wait longer than ``max_wait_s`` in all."""
         waited = 0.0
         while True:
-            wait = float(self._acquire(keys=[PAUSE, TAT], args=[self.interval]))
+            wait = float(self._acquire(keys=[PAUSE, TAT], args=[self.interval, MAX_RETRY_AFTER_S]))
             if wait <= 0:
                 return waited
             if waited + wait > self.max_wait_s:
@@ -91,6 +100,7 @@ class Gate:
             waited += wait
 
     def pause(self, seconds: float) -> None:
-        """Coachview said 429 + Retry-After: nobody sends before it has elapsed."""
-        if seconds > 0:
-            self._pause(keys=[PAUSE], args=[seconds])
+        """Coachview said 429 + Retry-After: nobody sends before it has elapsed (a day at
+        most; a value that is not a finite number is no pause)."""
+        if math.isfinite(seconds) and seconds > 0:
+            self._pause(keys=[PAUSE], args=[min(seconds, MAX_RETRY_AFTER_S)])

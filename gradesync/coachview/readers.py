@@ -1,43 +1,119 @@
-"""Coachview's JSON read into the domain's entities (gradesync/entities.py). A missing or
-renamed field raises ``KeyError``/``ValueError``, which the client turns into
-``unexpected_response`` naming the field."""
+"""Coachview's JSON read into the domain's entities (gradesync/entities.py). A missing field
+raises ``KeyError``, a mistyped one :class:`~gradesync.http.FieldProblem`; the client turns
+either into ``unexpected_response`` naming the field.
+
+Types are read strictly: a lax reading turns an odd answer into a wrong fact (``bool("false")``
+is ``True``: the write steps would skip attendance, pass and approval as "already set")."""
 
 from __future__ import annotations
 
+import math
+from datetime import date, datetime
 from typing import Any
 
 from gradesync.coachview.api import ComponentField, EnrolmentComponentField, PersonField
 from gradesync.entities import Component, EnrolmentComponent, Person
+from gradesync.http import FieldProblem
+
+
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", str: "a string", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def identifier(data: dict[str, Any], field: str) -> int:
+    """A required id: a JSON integer (``true`` is not an id, nor is ``"1001"``)."""
+    value = data[field]
+    if type(value) is not int:
+        raise FieldProblem(field, f"expected an integer id, got {_kind(value)}")
+    return value
+
+
+def code(data: dict[str, Any], field: str) -> str | None:
+    """An identifier we match LMS ids against (``externId``, ``elearningCode``): a string, or
+    an integer read as its digits; missing or null is none."""
+    value = data.get(field)
+    if value is None or isinstance(value, str):
+        return value
+    if type(value) is int:
+        return str(value)
+    raise FieldProblem(field, f"expected a string, got {_kind(value)}")
+
+
+def _flag(data: dict[str, Any], field: str) -> bool:
+    value = data.get(field)
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    raise FieldProblem(field, f"expected true or false, got {_kind(value)}")
+
+
+def _result(data: dict[str, Any], field: str) -> str | None:
+    value = data.get(field)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if type(value) in (int, float) and math.isfinite(value):
+        return str(value)
+    raise FieldProblem(field, f"expected a string or a number, got {_kind(value)}")
+
+
+def _day(data: dict[str, Any], field: str) -> date | None:
+    value = data.get(field)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            try:
+                return datetime.fromisoformat(value).date()
+            except ValueError:
+                pass
+    raise FieldProblem(field, f"expected an ISO date, got {_kind(value)}")
+
+
+def _etag(data: dict[str, Any]) -> str | None:
+    f = EnrolmentComponentField
+    audit = data.get(f.AUDIT)
+    if audit is None:
+        return None
+    if not isinstance(audit, dict):
+        raise FieldProblem(f.AUDIT, f"expected an object, got {_kind(audit)}")
+    etag = audit.get(f.ETAG)
+    if etag is None or isinstance(etag, str):
+        return etag
+    raise FieldProblem(f"{f.AUDIT}.{f.ETAG}", f"expected a string, got {_kind(etag)}")
 
 
 def person(data: dict[str, Any]) -> Person:
-    extern = data.get(PersonField.EXTERN_ID)
-    return Person(id=data[PersonField.ID], extern_id=None if extern is None else str(extern))
+    return Person(id=identifier(data, PersonField.ID), extern_id=code(data, PersonField.EXTERN_ID))
 
 
 def component(data: dict[str, Any]) -> Component:
-    code = data.get(ComponentField.ELEARNING_CODE)
+    f = ComponentField
     return Component(
-        id=data[ComponentField.ID],
-        training_id=data[ComponentField.TRAINING_ID],
-        elearning_code=None if code is None else str(code),
+        id=identifier(data, f.ID),
+        training_id=identifier(data, f.TRAINING_ID),
+        elearning_code=code(data, f.ELEARNING_CODE),
     )
 
 
 def enrolment_component(data: dict[str, Any]) -> EnrolmentComponent:
     f = EnrolmentComponentField
-    audit = data.get(f.AUDIT) or {}
-    result = data.get(f.RESULT)
     return EnrolmentComponent(
-        id=data[f.ID],
-        enrolment_id=data[f.ENROLMENT_ID],
-        component_id=data[f.COMPONENT_ID],
-        person_id=data[f.PERSON_ID],
-        result=None if result in (None, "") else str(result),
-        attendance=bool(data.get(f.ATTENDANCE)),
-        passed=bool(data.get(f.PASSED)),
-        completed=bool(data.get(f.COMPLETED)),
-        approved=bool(data.get(f.APPROVED)),
-        approval_date=data.get(f.APPROVAL_DATE) or None,
-        etag=audit.get(f.ETAG),
+        id=identifier(data, f.ID),
+        enrolment_id=identifier(data, f.ENROLMENT_ID),
+        component_id=identifier(data, f.COMPONENT_ID),
+        person_id=identifier(data, f.PERSON_ID),
+        result=_result(data, f.RESULT),
+        attendance=_flag(data, f.ATTENDANCE),
+        passed=_flag(data, f.PASSED),
+        completed=_flag(data, f.COMPLETED),
+        approved=_flag(data, f.APPROVED),
+        approval_date=_day(data, f.APPROVAL_DATE),
+        etag=_etag(data),
     )

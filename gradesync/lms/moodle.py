@@ -80,8 +80,9 @@ class MoodleWS:
                 body.get("completionstatus") if isinstance(body, dict) else None
             )
         except ValidationError as exc:
+            # Which field, never the answer itself: it holds the learner's data.
             raise MoodleError(
-                f"moodle {function}: unexpected answer: {str(body)[:200]}",
+                f"moodle {function}: unexpected answer: {http.field_problem(exc)}",
                 code="moodle_unexpected_response",
             ) from exc
 

@@ -11,6 +11,7 @@ import os
 import subprocess
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,10 @@ from typing import Any
 import pytest
 import redis
 
-from gradesync.ledger import Ledger, Record
+from gradesync.coachview.budget import KEY as BUDGET_KEY
+from gradesync.coachview.gate import PAUSE
+from gradesync.http import MAX_RETRY_AFTER_S
+from gradesync.ledger import Ledger, Record, utcnow
 from gradesync.metrics import FAILED_KEY
 from gradesync.procs import BIN, ROOT, Proc, free_port, wait_until
 from tests.conftest import REDIS_PORT
@@ -44,6 +48,23 @@ class OddCoachview(BaseHTTPRequestHandler):
             )
         elif OddCoachview.mode == "renamed":
             status, body, kind = 200, b'[{"persoonId": 1001, "externId": "57"}]', "application/json"
+        elif OddCoachview.mode in ("odd_budget", "long_retry_after") and token:
+            status, body, kind = (
+                200,
+                b'{"access_token": "t", "expires_in": 3600}',
+                "application/json",
+            )
+        elif OddCoachview.mode == "odd_budget":  # no such person, said with absurd headers
+            found = not self.path.startswith("/api/v1/Personen/")
+            status, body, kind = (200 if found else 404), b"[]", "application/json"
+            headers |= {
+                "X-Rate-Limit-Limit": "5000",
+                "X-Rate-Limit-Remaining": "inf",
+                "X-Rate-Limit-Reset": "inf",
+            }
+        elif OddCoachview.mode == "long_retry_after":
+            status, body, kind = 429, b"slow down", "text/plain"
+            headers["Retry-After"] = "99999999999"
         else:  # the simulator, reached without GRADESYNC_INSECURE_DEV
             status, body, kind = (
                 200,
@@ -97,7 +118,7 @@ def odd(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
         r.flushdb()
 
 
-def _deliver(odd: dict[str, Any], mode: str, person: str) -> Record:
+def _enqueue(odd: dict[str, Any], mode: str, person: str) -> str:
     OddCoachview.mode = mode
     event = {**json.loads((FIXTURES / "canonical.json").read_text()), "person_id": person}
     event.pop("event_id", None)
@@ -110,7 +131,12 @@ def _deliver(odd: dict[str, Any], mode: str, person: str) -> Record:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    rid = json.loads(done.stdout)["key"]
+    rid: str = json.loads(done.stdout)["key"]
+    return rid
+
+
+def _deliver(odd: dict[str, Any], mode: str, person: str) -> Record:
+    rid = _enqueue(odd, mode, person)
     ledger: Ledger = odd["ledger"]
 
     def closed() -> Record | None:
@@ -142,6 +168,45 @@ def test_the_simulator_is_refused_outside_development(odd: dict[str, Any]) -> No
     assert record.state == "failed" and record.last_error is not None
     assert record.last_error.code == "coachview_is_simulator"
     assert "GRADESYNC_INSECURE_DEV" in record.last_error.message
+
+
+def test_absurd_budget_headers_and_a_poisoned_budget_break_nothing(odd: dict[str, Any]) -> None:
+    r: redis.Redis = odd["ledger"].r
+    # What an older version stored after "X-Rate-Limit-Reset: inf".
+    r.hset(BUDGET_KEY, mapping={"limit": "5000", "remaining": "4000", "reset_at": "inf"})
+    record = _deliver(odd, "odd_budget", "504")
+    assert record.state == "unresolved" and record.last_error is not None
+    assert record.last_error.code == "unknown_person"  # not an OverflowError
+    status = subprocess.run(
+        [str(BIN / "gradesync"), "status", "--json"],
+        env=odd["env"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["budget"] is None
+    r.delete(BUDGET_KEY)
+
+
+def test_a_retry_after_of_centuries_waits_a_day_in_the_ledger(odd: dict[str, Any]) -> None:
+    ledger: Ledger = odd["ledger"]
+    rid = _enqueue(odd, "long_retry_after", "505")
+
+    def deferred() -> Record | None:
+        rec = ledger.get(rid)
+        waiting = rec is not None and rec.state == "queued" and rec.last_error is not None
+        return rec if waiting else None
+
+    try:
+        record: Record = wait_until(deferred, timeout=30)
+        assert record.last_error is not None and record.last_error.code == "rate_limited"
+        latest = utcnow() + timedelta(seconds=MAX_RETRY_AFTER_S + 60)
+        assert record.next_attempt is not None and record.next_attempt <= latest
+        paused_until = float(ledger.r.get(PAUSE) or 0)
+        assert 0 < paused_until <= latest.timestamp()
+    finally:
+        ledger.r.delete(PAUSE)  # the module's other tests must not wait a day
 
 
 def test_a_worker_outside_development_refuses_the_simulators_defaults(tmp_path: Path) -> None:

@@ -11,7 +11,12 @@ import httpx
 import pytest
 import respx
 
-from gradesync.coachview.client import SIMULATOR_HEADER, CoachviewClient
+from gradesync.coachview.client import (
+    MAX_TOKEN_TTL_S,
+    SIMULATOR_HEADER,
+    TOKEN_MARGIN_S,
+    CoachviewClient,
+)
 from gradesync.errors import Permanent, UnexpectedResponse
 
 BASE = "https://cv.test"
@@ -110,6 +115,15 @@ def test_a_renamed_or_mistyped_field_is_named(
         {"access_token": ""},
         {"access_token": 5},
         {"access_token": "a", "expires_in": "soon"},
+        # A lifetime that is not a finite positive number once cached the token forever.
+        {"access_token": "a", "expires_in": "1e999"},
+        {"access_token": "a", "expires_in": "inf"},
+        {"access_token": "a", "expires_in": "nan"},
+        {"access_token": "a", "expires_in": 0},
+        {"access_token": "a", "expires_in": -60},
+        {"access_token": "a", "expires_in": True},
+        {"access_token": "a", "expires_in": None},
+        {"access_token": "a", "expires_in": [3600]},
     ],
 )
 @respx.mock
@@ -164,3 +178,28 @@ def test_a_simulator_is_refused_unless_allowed() -> None:
     assert "GRADESYNC_INSECURE_DEV" in info.value.message
     development = CoachviewClient(BASE, "id", "secret", allow_simulator=True)
     assert _persons(development) == []
+
+
+@respx.mock
+def test_an_infinite_json_lifetime_is_unexpected(client: CoachviewClient) -> None:
+    respx.post(f"{BASE}/auth/connect/token").respond(
+        200,
+        content=b'{"access_token": "a", "expires_in": 1e999}',
+        headers={"content-type": "application/json"},
+    )
+    with pytest.raises(UnexpectedResponse, match="expires_in"):
+        _persons(client)
+
+
+@respx.mock
+def test_a_token_lives_a_day_at_most() -> None:
+    now = [0.0]
+    client = CoachviewClient(BASE, "id", "secret", clock=lambda: now[0])
+    respx.post(f"{BASE}/auth/connect/token").respond(
+        200,
+        json={"access_token": "a", "expires_in": "31536000"},  # a year
+    )
+    client.tokens.get()
+    now[0] = MAX_TOKEN_TTL_S - TOKEN_MARGIN_S + 1
+    client.tokens.get()
+    assert client.tokens.fetches == 2
