@@ -83,6 +83,7 @@ class Console:
             loader=FileSystemLoader(HERE / "templates"), autoescape=True, auto_reload=False
         )
         self.env.filters["local"] = self._local
+        self.env.filters["detail"] = self._detail
 
     # -- rendering ---------------------------------------------------------------------------
 
@@ -96,6 +97,18 @@ class Console:
             moment = value if value.tzinfo else value.replace(tzinfo=UTC)
             return moment.astimezone(self.settings.tz).strftime("%Y-%m-%d %H:%M")
         return value.isoformat()
+
+    def _detail(self, value: object) -> str:
+        """A history entry's detail as a person reads it: an error as "code — message", a
+        moment in local time, anything else as it is."""
+        if isinstance(value, dict) and {"code", "message"} <= value.keys():
+            return f"{value['code']} — {value['message']}"
+        if isinstance(value, str) and len(value) >= 20 and value[4:5] == "-" and "T" in value:
+            try:
+                return self._local(value)
+            except ValueError:
+                return value
+        return str(value)
 
     def visit(self, request: Request) -> Visit:
         lang = choose(request.headers.get("accept-language"))
