@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from gradesync.event import CompletionEvent
 from gradesync.ledger import Ledger, LedgerError
 from gradesync.settings import ConfigurationError, Settings, describe_problems
+from gradesync.stack import console_access
 from producers.api import create_app
 from producers.console.auth import MAX_ATTEMPTS_PER_USER
 from producers.console.i18n import choose
@@ -262,3 +263,19 @@ def test_the_language_follows_accept_language() -> None:
 def test_the_console_is_not_in_the_openapi_document(console: Console) -> None:
     paths = console.client.get("/openapi.json").json()["paths"]
     assert not [p for p in paths if p.startswith("/console")]
+
+
+def test_stack_up_gives_the_console_a_working_login_and_says_where() -> None:
+    env: dict[str, str] = {}
+    line = console_access(env, 8000)
+    assert "http://127.0.0.1:8000/console/" in line
+    name, password = env["GRADESYNC_CONSOLE_USERS"].split(":")
+    assert f"user {name}, password {password}" in line
+    started = Console(
+        GRADESYNC_CONSOLE_USERS=env["GRADESYNC_CONSOLE_USERS"],
+        GRADESYNC_CONSOLE_SECRET=env["GRADESYNC_CONSOLE_SECRET"],
+    )
+    assert started.login(name, password).status_code == 303
+    mine = {"GRADESYNC_CONSOLE_USERS": USERS}
+    assert "GRADESYNC_CONSOLE_USERS" in console_access(mine, 8000)
+    assert mine["GRADESYNC_CONSOLE_USERS"] == USERS
