@@ -107,14 +107,14 @@ class LoginLimit:
         self.r = client
 
     def allow(self, ip: str, user: str) -> bool:
-        counted = []
         with self.r.pipeline(transaction=True) as pipe:
             for kind, who in (("ip", ip), ("user", user)):
                 key = keys.console_login_attempts(kind, who)
+                # The window starts at the first attempt (SET NX EX: any Redis version).
+                pipe.set(key, 0, ex=LOGIN_WINDOW_S, nx=True)
                 pipe.incr(key)
-                pipe.expire(key, LOGIN_WINDOW_S, nx=True)
             counted = pipe.execute()
-        by_ip, by_user = int(counted[0]), int(counted[2])
+        by_ip, by_user = int(counted[1]), int(counted[3])
         return by_ip <= MAX_ATTEMPTS_PER_IP and by_user <= MAX_ATTEMPTS_PER_USER
 
     def succeeded(self, user: str) -> None:
