@@ -18,6 +18,7 @@ import pytest
 from gradesync.procs import wait_until
 from tests.conftest import API_PORT, CONSOLE_LOGIN
 from tests.integration.conftest import Stack, canonical
+from tests.integration.test_doctor_and_report import gradesync
 
 CHROMIUM = Path("/usr/bin/chromium")
 BASE = f"http://127.0.0.1:{API_PORT}/console"
@@ -100,6 +101,9 @@ def test_an_administrator_sees_the_stuck_record_fixes_the_data_and_retries_to_de
     expect(page.locator(".timeline")).to_contain_text(f"by: {CONSOLE_LOGIN[0]}")
     expect(page.locator("dl")).to_contain_text("8.5")
     assert clean.ledger.get(other).state == "unresolved"  # type: ignore[union-attr]
+    # `gradesync show` prints who retried it.
+    shown = gradesync("show", stuck)
+    assert shown.returncode == 0 and f'"by": "{CONSOLE_LOGIN[0]}"' in shown.stdout
 
 
 def test_a_stranger_gets_401_and_a_forged_post_is_refused(clean: Stack, page: Any) -> None:
