@@ -169,6 +169,11 @@ def run(api_url: str, sim_url: str, ledger: Ledger, settings: Settings, console:
                 result = f"{row['result'] or '—'} (approved {row['approvalDate']})"
         table.add_row(label, http_status, rec.state if rec else "-", result, note, expected)
     console.print(table)
+    # Those not delivered are what an administrator fixes: the console groups them.
+    console.print(
+        f"Fix and retry what is stuck in the console: {api_url.rstrip('/')}/console/attention "
+        "(login: printed by `gradesync stack up`, or GRADESYNC_CONSOLE_USERS)"
+    )
     return 0
 
 

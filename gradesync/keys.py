@@ -47,6 +47,12 @@ def webhook_id(source: str, msg_id: str) -> str:
     return f"{PREFIX}webhook:{source}:{hashlib.sha256(msg_id.encode()).hexdigest()[:32]}"
 
 
+def console_login_attempts(kind: str, who: str) -> str:
+    """Console login attempts per client address or per user name (hashed: the caller chose
+    it, and a name or address is personal data)."""
+    return f"{PREFIX}console:login:{kind}:{hashlib.sha256(who.encode()).hexdigest()[:32]}"
+
+
 def text(value: Any) -> str:
     """A Redis reply as text (redis-py returns bytes unless told otherwise)."""
     return value.decode() if isinstance(value, bytes) else str(value)

@@ -647,8 +647,9 @@ class Ledger:
 
     # -- operators ---------------------------------------------------------------------------
 
-    def retry_now(self, rid: str, now: datetime) -> Record:
-        """Queue an unresolved, failed or given-up record again at once (after a data fix)."""
+    def retry_now(self, rid: str, now: datetime, *, by: str = "") -> Record:
+        """Queue an unresolved, failed or given-up record again at once (after a data fix);
+        ``by``: who asked (the console's user), kept in the history entry."""
 
         def decide(old: Record | None) -> tuple[_Change, Record]:
             if old is None:
@@ -656,11 +657,12 @@ class Ledger:
             if old.state not in ("unresolved", "failed", "given_up"):
                 raise ValueError(f"record is {old.state}; only unresolved, failed or given_up")
             rec = _moved(old, now, "queued", clock=None, stalls=0)
-            return _Change(record=rec, history=[_hist(now, "operator_retry")], outbox=True), rec
+            entry = _hist(now, "operator_retry", by=by)
+            return _Change(record=rec, history=[entry], outbox=True), rec
 
         return self._change(rid, decide)
 
-    def give_up_now(self, rid: str, now: datetime, reason: str) -> Record:
+    def give_up_now(self, rid: str, now: datetime, reason: str, *, by: str = "") -> Record:
         def decide(old: Record | None) -> tuple[_Change, Record]:
             if old is None:
                 raise LookupError(f"no record {rid}")
@@ -670,6 +672,8 @@ class Ledger:
                 old, now, "given_up", LedgerError(code="operator_gave_up", message=reason)
             )
             assert change.record is not None
+            if by:
+                change.history[0]["by"] = by
             return change, change.record
 
         return self._change(rid, decide)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import time
 from functools import lru_cache
 from typing import Literal
@@ -23,6 +24,28 @@ Delivery = Literal["rest", "resultlink"]
 # Where a source's grade comes from (issue 16's per-installation "grade policy"): fetched from
 # the LMS API, carried in the event, or none (completions without grades are intended).
 GradePolicy = Literal["fetch", "event", "completion_only"]
+
+
+MIN_CONSOLE_PASSWORD_CHARS = 12
+MIN_CONSOLE_SECRET_CHARS = 32
+_CONSOLE_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+
+
+def parse_console_users(text: str) -> dict[str, str]:
+    """``name:password[,name:password]``; the message names the fault, never a password."""
+    users: dict[str, str] = {}
+    for n, pair in enumerate((p.strip() for p in text.split(",")), start=1):
+        name, colon, password = pair.partition(":")
+        if not colon or not _CONSOLE_NAME.fullmatch(name):
+            raise ValueError(f"entry {n}: expected name:password (name: letters, digits, ._@-)")
+        if len(password) < MIN_CONSOLE_PASSWORD_CHARS:
+            raise ValueError(
+                f"entry {n} ({name}): password shorter than {MIN_CONSOLE_PASSWORD_CHARS} characters"
+            )
+        if name in users:
+            raise ValueError(f"entry {n}: {name} is named twice")
+        users[name] = password
+    return users
 
 
 class Settings(BaseSettings):
@@ -94,6 +117,14 @@ class Settings(BaseSettings):
     # A webhook body arrives in milliseconds; a caller that trickles it holds a connection.
     body_timeout_s: float = Field(10.0, alias="GRADESYNC_BODY_TIMEOUT_S", gt=0, le=300)
 
+    # -- the console (/console on the ingress) -----------------------------------------------
+    # ``name:password`` pairs, comma-separated: who may log in. Unset: the console refuses to
+    # serve (outside GRADESYNC_INSECURE_DEV=1, where it is open without a login).
+    console_users: SecretStr | None = Field(None, alias="GRADESYNC_CONSOLE_USERS")
+    # Signs the session cookie; required with GRADESYNC_CONSOLE_USERS outside development (in
+    # development each process makes its own, so sessions end with the process).
+    console_secret: SecretStr | None = Field(None, alias="GRADESYNC_CONSOLE_SECRET")
+
     # -- Moodle (web services, for the grade and id look-ups) ------------------------------
     # The installation Moodle's webhooks belong to (the completion key's source_instance).
     moodle_instance: str = Field("default", alias="MOODLE_INSTANCE", min_length=1)
@@ -161,6 +192,27 @@ class Settings(BaseSettings):
         if value is not None:
             check_webhook_secret(value.get_secret_value())
         return value
+
+    @field_validator("console_users")
+    @classmethod
+    def _console_users(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_console_users(value.get_secret_value())
+        return value
+
+    @field_validator("console_secret")
+    @classmethod
+    def _console_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_CONSOLE_SECRET_CHARS:
+            raise ValueError(f"at least {MIN_CONSOLE_SECRET_CHARS} characters")
+        return value
+
+    @property
+    def console_logins(self) -> dict[str, str]:
+        """Name → password of who may log in to the console (empty: nobody configured)."""
+        if self.console_users is None:
+            return {}
+        return parse_console_users(self.console_users.get_secret_value())
 
     @field_validator("coachview_client_secret", "coachview_resultlink_secret")
     @classmethod

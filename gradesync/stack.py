@@ -63,6 +63,19 @@ def _grade_policies(env: dict[str, str]) -> list[str]:
     return notes
 
 
+def console_access(env: dict[str, str], api_port: int) -> str:
+    """Give the console a login (generated unless GRADESYNC_CONSOLE_USERS is set) and a cookie
+    secret; returns the line that tells where it is and how to log in."""
+    url = f"http://127.0.0.1:{api_port}/console/"
+    # Signs the console's session cookie; required unless the stack runs in development mode.
+    env.setdefault("GRADESYNC_CONSOLE_SECRET", secrets.token_urlsafe(32))
+    if env.get("GRADESYNC_CONSOLE_USERS"):
+        return f"Console: {url}  (log in as in GRADESYNC_CONSOLE_USERS)"
+    user, password = "gradesync", secrets.token_urlsafe(12)
+    env["GRADESYNC_CONSOLE_USERS"] = f"{user}:{password}"
+    return f"Console: {url}  (generated login: user {user}, password {password})"
+
+
 def up(root: Path, api_port: int, sim_port: int, flower_port: int, console: Console) -> None:
     settings = get_settings()
     redis_port = urlparse(settings.redis_url).port or 6379
@@ -80,6 +93,7 @@ def up(root: Path, api_port: int, sim_port: int, flower_port: int, console: Cons
         env["GRADESYNC_INSECURE_DEV"] = "1"
         notes.append("no GRADESYNC_WEBHOOK_SECRET_* set: webhooks are NOT authenticated (dev)")
     notes += _grade_policies(env)
+    console_line = console_access(env, api_port)
     if not env.get("FLOWER_BASIC_AUTH"):
         env["FLOWER_BASIC_AUTH"] = f"gradesync:{secrets.token_urlsafe(9)}"
         notes.append(f"Flower login (generated): {env['FLOWER_BASIC_AUTH']}")
@@ -112,7 +126,7 @@ def up(root: Path, api_port: int, sim_port: int, flower_port: int, console: Cons
         rows = [
             ("redis", f"redis://127.0.0.1:{redis_port} (AOF in .local/redis)"),
             ("coachview sim", f"http://127.0.0.1:{sim_port}  (GET /_sim/state)"),
-            ("api (ingress)", f"http://127.0.0.1:{api_port}  (/docs, /metrics)"),
+            ("api (ingress)", f"http://127.0.0.1:{api_port}  (/docs, /metrics, /console)"),
             ("worker", "celery -A workers worker"),
             ("beat", "celery -A workers beat (RedBeat lock)"),
             ("flower", f"http://127.0.0.1:{flower_port}"),
@@ -122,6 +136,7 @@ def up(root: Path, api_port: int, sim_port: int, flower_port: int, console: Cons
         console.print(table)
         for note in notes:
             console.print(f"[yellow]{note}[/yellow]")
+        console.print(console_line)
         console.print("Try: gradesync demo    — Ctrl-C stops everything.")
         while not stop:
             dead = [p.name for p in procs if not p.alive()]

@@ -29,6 +29,7 @@ from gradesync.parsed import Completion, Parsed, Rejected
 from gradesync.settings import Settings, get_settings, require_lms_apis
 from gradesync.submit import submit
 from producers import signatures
+from producers.console.routes import build_router as console_router
 from producers.native import adapter
 
 log = logs.get("gradesync.api")
@@ -341,6 +342,9 @@ def create_app(
         except redis.RedisError as exc:
             return JSONResponse({"error": "unavailable", "detail": type(exc).__name__}, 503)
         return JSONResponse({"status": "ready"})
+
+    # The console for the people who fix the data; not part of the OpenAPI document.
+    app.include_router(console_router(ingress.ledger, send, settings))
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def prometheus() -> PlainTextResponse:

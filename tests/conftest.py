@@ -24,8 +24,11 @@ SECRETS = {
     "moodle": "dev-moodle-token",  # the token in tests/fixtures' Moodle sample
     "anewspring": "anewspring-test-secret",
 }
+CONSOLE_LOGIN = ("console-test", "console-test-password")
 os.environ.update(
     {
+        "GRADESYNC_CONSOLE_USERS": ":".join(CONSOLE_LOGIN),
+        "GRADESYNC_CONSOLE_SECRET": "console-test-secret-of-at-least-32-characters",
         **{f"GRADESYNC_WEBHOOK_SECRET_{k.upper()}": v for k, v in SECRETS.items()},
         "MOODLE_URL": LMS,
         "MOODLE_TOKEN": "fake-moodle-ws-token",
