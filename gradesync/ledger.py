@@ -590,10 +590,10 @@ class Ledger:
     def deliver(self, rid: str, now: datetime) -> None:
         self._close(rid, now, "delivered", None)
 
-    def fail(self, rid: str, now: datetime, error: LedgerError) -> None:
+    def fail(self, rid: str, now: datetime, error: LedgerError) -> State | None:
         """``failed``; a shadow run ends ``shadowed`` instead, the error saying what a real
-        delivery would have met."""
-        self._close(rid, now, "failed", error)
+        delivery would have met. Returns the record's state (``None``: no such record)."""
+        return self._close(rid, now, "failed", error)
 
     def shadowed(self, rid: str, now: datetime, approval_date: str) -> None:
         """A shadow run got through: every write it would make is in history (``would_write``),
@@ -612,15 +612,17 @@ class Ledger:
     def give_up(self, rid: str, now: datetime, error: LedgerError) -> None:
         self._close(rid, now, "given_up", error)
 
-    def _close(self, rid: str, now: datetime, state: State, error: LedgerError | None) -> None:
-        def decide(old: Record | None) -> tuple[_Change, None]:
+    def _close(
+        self, rid: str, now: datetime, state: State, error: LedgerError | None
+    ) -> State | None:
+        def decide(old: Record | None) -> tuple[_Change, State | None]:
             if old is None or old.state == state:
-                return _Change(), None
+                return _Change(), None if old is None else old.state
             if state == "failed" and _in_shadow_run(old):
-                return _closing(old, now, "shadowed", error), None
-            return _closing(old, now, state, error), None
+                return _closing(old, now, "shadowed", error), "shadowed"
+            return _closing(old, now, state, error), state
 
-        self._change(rid, decide)
+        return self._change(rid, decide)
 
     def unresolved(
         self,

@@ -82,13 +82,14 @@ class PipelineTask(Task):  # type: ignore[misc]
         error = LedgerError(
             code="unexpected_error", message=f"{self.step}: {type(exc).__name__} at {where}"
         )
-        resources.ledger().fail(rid, utcnow(), error)
-        metrics.count_failure(resources.ledger().r, error.code)
+        state = resources.ledger().fail(rid, utcnow(), error)
+        if state != "shadowed":  # a shadow run's failure is what to fix, not a failure
+            metrics.count_failure(resources.ledger().r, error.code)
         log.error(
             "step",
             key=rid,
             step=self.step,
-            outcome="failed",
+            outcome=state or "closed",
             error=error.code,
             exception=type(exc).__name__,
             at=where,
@@ -122,9 +123,10 @@ class PipelineTask(Task):  # type: ignore[misc]
         if isinstance(exc, BudgetExhausted):
             _defer(rid, datetime.fromtimestamp(exc.resume_at, UTC), error, fields)
         if isinstance(exc, Permanent):
-            ledger.fail(rid, utcnow(), error)
-            metrics.count_failure(ledger.r, exc.code)
-            log.warning("step", outcome="failed", **fields)
+            state = ledger.fail(rid, utcnow(), error)
+            if state != "shadowed":
+                metrics.count_failure(ledger.r, exc.code)
+            log.warning("step", outcome=state or "closed", **fields)
             raise Ignore()
         state = ledger.unresolved(
             rid,

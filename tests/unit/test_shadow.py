@@ -11,8 +11,10 @@ import fakeredis
 import pytest
 
 from gradesync.entities import EnrolmentComponent
+from gradesync.errors import Permanent, Unresolved
 from gradesync.event import CompletionEvent
 from gradesync.ledger import Ledger, LedgerError
+from gradesync.metrics import FAILED_KEY
 from gradesync.report import build
 from gradesync.steps import KeepExisting, Skip, Write, would
 from workers import resources, tasks
@@ -251,6 +253,38 @@ def test_shadow_write_steps_record_exactly_the_writes_and_send_nothing(worker: L
     ]
     assert worker.history(rid)[-1]["approval_date"] == "2026-11-20"
     assert worker.steps(rid) == []  # no write step counts as done
+
+
+class Refusing:
+    """A directory whose person look-up meets ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def person(self, *_: Any) -> Any:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (Unresolved("unknown_person", "no such person"), "unknown_person"),
+        (Permanent("two persons share it", code="ambiguous_person"), "ambiguous_person"),
+        (RuntimeError("a bug"), "unexpected_error"),
+    ],
+)
+def test_a_shadow_run_that_cannot_go_on_is_shadowed_and_counts_no_failure(
+    worker: Ledger, monkeypatch: pytest.MonkeyPatch, error: Exception, code: str
+) -> None:
+    monkeypatch.setattr(resources, "directory", lambda: Refusing(error))
+    rid = shadow_run(worker)
+    ctx = {"facts": {"person_ref": "57", "course_ref": "12", "grade": "8.5"}}
+    assert tasks.resolve_person.apply(args=(ctx, rid)).state == "IGNORED"
+    rec = worker.get(rid)
+    assert rec is not None and rec.state == "shadowed"
+    assert rec.last_error is not None and rec.last_error.code == code
+    assert worker.r.hgetall(FAILED_KEY) == {}
+    assert worker.due_ids(T0 + timedelta(days=400)) == []
 
 
 # -- the report ----------------------------------------------------------------------------------
