@@ -23,7 +23,7 @@ from gradesync import logs
 from gradesync.demo import run
 from gradesync.doctor.celery_checks import QUEUE_THRESHOLD
 from gradesync.doctor.runner import diagnose
-from gradesync.ledger import STATES, Ledger, Record, Unreadable, utcnow
+from gradesync.ledger import RETRYABLE, STATES, Ledger, Record, Unreadable, utcnow
 from gradesync.procs import ROOT
 from gradesync.report import build, selects, write_csv
 from gradesync.settings import ConfigurationError, get_settings, redacted_url
@@ -294,6 +294,7 @@ def show(
         "id",
         "key",
         "state",
+        "delivery",
         "attempts",
         "daily_retries",
         "first_seen",
@@ -334,9 +335,6 @@ def _operator_change(key: str, change: str, as_json: bool, **kwargs: Any) -> Non
         out.print(f"{updated.id} {updated.state}")
 
 
-RETRYABLE = ("unresolved", "failed", "given_up")
-
-
 @app.command()
 def retry(
     key: Annotated[
@@ -352,8 +350,9 @@ def retry(
     course: Annotated[str | None, typer.Option(help="Only this LMS course id")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Queue an unresolved, failed or given-up record again now (e.g. after fixing Coachview);
-    with --state, every matching one."""
+    """Queue an unresolved, failed, given-up or shadowed record again now (e.g. after fixing
+    Coachview); with --state, every matching one. A shadowed record is delivered for real, in
+    the COACHVIEW_DELIVERY configured now."""
     filters = (reason, person, course)
     if key is not None:
         if state is not None or any(f is not None for f in filters):
@@ -444,18 +443,27 @@ def report(
     for name, n in found.counts.items():
         counts.add_row(name, str(n))
     out.print(counts)
-    groups = Table("reason", "records", "given up", "distinct", "oldest", "days left", "to fix")
+    groups = Table(
+        "reason", "records", "given up", "shadowed", "distinct", "oldest", "days left", "to fix"
+    )
     for g in found.groups:
         groups.add_row(
             g.reason,
             str(g.count),
             str(g.given_up),
+            str(g.shadowed),
             str(g.distinct),
             str(g.oldest_completion or ""),
             str(g.days_left),
             g.what_to_fix,
         )
     out.print(groups if found.groups else "nothing unresolved or given up")
+    if found.would_deliver:
+        out.print(
+            f"{found.would_deliver} shadowed record(s) would be delivered as they are "
+            "(their writes: `gradesync show KEY`); once COACHVIEW_DELIVERY is rest or "
+            "resultlink, `gradesync retry --state shadowed` delivers them"
+        )
     if lines is not None:
         out.print(f"{lines} record(s) written to {csv_file}")
 

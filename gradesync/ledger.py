@@ -33,8 +33,11 @@ from gradesync.completion_time import CompletedAtSource, CompletionInstant
 from gradesync.event import CompletionEvent, CompletionKey
 from gradesync.keys import text as _text
 from gradesync.policy import next_daily_attempt, retries_exhausted
+from gradesync.settings import Delivery
 
-State = Literal["queued", "in_progress", "delivered", "unresolved", "given_up", "failed"]
+State = Literal[
+    "queued", "in_progress", "delivered", "unresolved", "given_up", "failed", "shadowed"
+]
 STATES: tuple[State, ...] = (
     "queued",
     "in_progress",
@@ -42,8 +45,11 @@ STATES: tuple[State, ...] = (
     "unresolved",
     "given_up",
     "failed",
+    "shadowed",
 )
 OPEN_STATES: frozenset[str] = frozenset({"queued", "in_progress"})
+# What an operator can queue again (``gradesync retry``).
+RETRYABLE: tuple[State, ...] = ("unresolved", "failed", "given_up", "shadowed")
 # History entries named after pipeline steps (see workers/tasks.py).
 STEP_NAMES: frozenset[str] = frozenset(
     {
@@ -61,6 +67,10 @@ STEP_NAMES: frozenset[str] = frozenset(
 )
 
 HISTORY_CAP = 200
+# A shadowed record about to be delivered for real: shadow runs count as attempts for nothing
+# (the daily-retry window starts when delivery starts), and the mode is decided afresh by the
+# process that sends it, i.e. the mode configured now.
+_DELIVERY_STARTS: dict[str, Any] = {"attempts": 0, "daily_retries": 0, "delivery": None}
 
 T = TypeVar("T")
 
@@ -105,6 +115,11 @@ class Record(BaseModel):
     # Runs of this record the sweep found stalled (no progress for GRADESYNC_STALL_AFTER_S) and
     # sent again; at GRADESYNC_MAX_STALLS the next stall fails it instead (code ``stalled``).
     stalls: int = 0
+    # How this record is delivered (COACHVIEW_DELIVERY), fixed when it is first handed to the
+    # broker — right after admission, by the admitting process — so every later run (sweep,
+    # daily pass) uses the same chain whatever the process sending it is configured for.
+    # ``None``: not sent yet (or stored by an earlier version: the sender's mode then).
+    delivery: Delivery | None = None
 
     @property
     def key(self) -> CompletionKey:
@@ -216,6 +231,12 @@ def _restall(
     rec = _moved(old, now, "queued", stalls=old.stalls + 1)
     entry = _hist(now, "stalled", stalls=rec.stalls)
     return _Change(record=rec, history=[entry], outbox=True), "resend"
+
+
+def _in_shadow_run(rec: Record) -> bool:
+    """A run in shadow mode: it ends ``shadowed`` where a real one would end unresolved or
+    failed, with the reason in ``last_error`` (what to fix before delivery starts)."""
+    return rec.delivery == "shadow" and rec.state in OPEN_STATES
 
 
 def _hist(now: datetime, what: str, **details: Any) -> dict[str, Any]:
@@ -444,6 +465,8 @@ class Ledger:
             update |= {"state": "queued", "next_attempt": None, "clock": None}
             if restart:
                 update["daily_retries"] = 0
+            if old.state == "shadowed":
+                update |= _DELIVERY_STARTS
             rec = old.model_copy(update=update)
             what = "restarted" if restart else "replaced"
             return _Change(
@@ -527,15 +550,7 @@ class Ledger:
         outcome note touches the record itself, so a plain step costs one round trip (the
         history append and the read together), not a transaction."""
         if note is None:
-            hk = self._hist_key(rid)
-            with self.r.pipeline(transaction=False) as pipe:
-                pipe.rpush(hk, _pack(_hist(now, step)))
-                pipe.ltrim(hk, -HISTORY_CAP, -1)
-                # The run made progress: the stall sweep measures from here (see take_stalled).
-                pipe.zadd(self._state("in_progress"), {rid: now.timestamp()}, xx=True)
-                pipe.get(self._rec(rid))
-                *_, raw = pipe.execute()
-            return _load(raw, rid)
+            return self._progress(rid, now, _hist(now, step))
 
         def decide(old: Record | None) -> tuple[_Change, Record | None]:
             if old is None:
@@ -544,6 +559,26 @@ class Ledger:
             return _Change(record=rec, history=[_hist(now, step, note=note)]), rec
 
         return self._change(rid, decide)
+
+    def shadow_step(
+        self, rid: str, step: str, now: datetime, planned: dict[str, Any]
+    ) -> Record | None:
+        """A write step run in shadow mode: its history entry says what it would have done
+        (``would_write`` with each field's old and new value, or ``would_skip`` and why)
+        instead of doing it; returns the record as it now stands, as :meth:`step_done` does."""
+        what = "would_write" if "writes" in planned else "would_skip"
+        return self._progress(rid, now, _hist(now, what, step=step, **planned))
+
+    def _progress(self, rid: str, now: datetime, entry: dict[str, Any]) -> Record | None:
+        hk = self._hist_key(rid)
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.rpush(hk, _pack(entry))
+            pipe.ltrim(hk, -HISTORY_CAP, -1)
+            # The run made progress: the stall sweep measures from here (see take_stalled).
+            pipe.zadd(self._state("in_progress"), {rid: now.timestamp()}, xx=True)
+            pipe.get(self._rec(rid))
+            *_, raw = pipe.execute()
+        return _load(raw, rid)
 
     def steps(self, rid: str) -> list[str]:
         """The pipeline steps done for this record, in the order first done (from history)."""
@@ -556,19 +591,39 @@ class Ledger:
     def deliver(self, rid: str, now: datetime) -> None:
         self._close(rid, now, "delivered", None)
 
-    def fail(self, rid: str, now: datetime, error: LedgerError) -> None:
-        self._close(rid, now, "failed", error)
+    def fail(self, rid: str, now: datetime, error: LedgerError) -> State | None:
+        """``failed``; a shadow run ends ``shadowed`` instead, the error saying what a real
+        delivery would have met. Returns the record's state (``None``: no such record)."""
+        return self._close(rid, now, "failed", error)
+
+    def shadowed(self, rid: str, now: datetime, approval_date: str) -> None:
+        """A shadow run got through: every write it would make is in history (``would_write``),
+        dated ``approval_date``; nothing was written."""
+
+        def decide(old: Record | None) -> tuple[_Change, None]:
+            if old is None or old.state not in OPEN_STATES:
+                return _Change(), None
+            rec = _moved(old, now, "shadowed", last_error=None)  # nothing left to fix
+            return _Change(
+                record=rec, history=[_hist(now, "shadowed", approval_date=approval_date)]
+            ), None
+
+        self._change(rid, decide)
 
     def give_up(self, rid: str, now: datetime, error: LedgerError) -> None:
         self._close(rid, now, "given_up", error)
 
-    def _close(self, rid: str, now: datetime, state: State, error: LedgerError | None) -> None:
-        def decide(old: Record | None) -> tuple[_Change, None]:
+    def _close(
+        self, rid: str, now: datetime, state: State, error: LedgerError | None
+    ) -> State | None:
+        def decide(old: Record | None) -> tuple[_Change, State | None]:
             if old is None or old.state == state:
-                return _Change(), None
-            return _closing(old, now, state, error), None
+                return _Change(), None if old is None else old.state
+            if state == "failed" and _in_shadow_run(old):
+                return _closing(old, now, "shadowed", error), "shadowed"
+            return _closing(old, now, state, error), state
 
-        self._change(rid, decide)
+        return self._change(rid, decide)
 
     def unresolved(
         self,
@@ -585,6 +640,8 @@ class Ledger:
         def decide(old: Record | None) -> tuple[_Change, State | None]:
             if old is None or old.state not in OPEN_STATES:
                 return _Change(), None if old is None else old.state
+            if _in_shadow_run(old):  # no daily retry: the window starts with delivery
+                return _closing(old, now, "shadowed", error), "shadowed"
             if retries_exhausted(old.daily_retries, max_retries):
                 return _closing(old, now, "given_up", error), "given_up"
             reference = max(now, old.clock) if old.clock else now
@@ -606,6 +663,18 @@ class Ledger:
             return _Change(record=rec, history=[entry], deferred_until=until), None
 
         self._change(rid, decide)
+
+    def delivery(self, rid: str, configured: Delivery) -> Delivery:
+        """The record's delivery mode; one not decided yet is decided now: ``configured``."""
+
+        def decide(old: Record | None) -> tuple[_Change, Delivery]:
+            if old is None:
+                return _Change(), configured
+            if old.delivery is not None:
+                return _Change(), old.delivery
+            return _Change(record=old.model_copy(update={"delivery": configured})), configured
+
+        return self._change(rid, decide)
 
     def busy_until(self, rid: str, until: datetime) -> None:
         """A run that waits on purpose (a retry countdown) is not stalled before ``until``."""
@@ -648,16 +717,18 @@ class Ledger:
     # -- operators ---------------------------------------------------------------------------
 
     def retry_now(self, rid: str, now: datetime, *, by: str = "") -> Record:
-        """Queue an unresolved, failed or given-up record again at once (after a data fix);
-        ``by``: who asked (the console's user), kept in the history entry."""
+        """Queue an unresolved, failed, given-up or shadowed record again at once (after a data
+        fix); ``by``: who asked (the console's user), kept in the history entry. A shadowed one
+        starts real delivery: counters from zero, the mode of the sender."""
 
         def decide(old: Record | None) -> tuple[_Change, Record]:
             if old is None:
                 raise LookupError(f"no record {rid}")
-            if old.state not in ("unresolved", "failed", "given_up"):
-                raise ValueError(f"record is {old.state}; only unresolved, failed or given_up")
-            rec = _moved(old, now, "queued", clock=None, stalls=0)
-            entry = _hist(now, "operator_retry", by=by)
+            if old.state not in RETRYABLE:
+                raise ValueError(f"record is {old.state}; only {', '.join(RETRYABLE)}")
+            starts = _DELIVERY_STARTS if old.state == "shadowed" else {}
+            rec = _moved(old, now, "queued", clock=None, stalls=0, **starts)
+            entry = _hist(now, "operator_retry", by=by, was=old.state if starts else None)
             return _Change(record=rec, history=[entry], outbox=True), rec
 
         return self._change(rid, decide)

@@ -3,13 +3,15 @@
 Unresolved and given-up records are grouped by their last error: LMS person ids with no
 Coachview person, LMS course ids on no e-learning component, (person, course) pairs not
 enrolled, and any other code as its own group; records this version cannot read are a group
-too. The person and course ids are personal data: shown to the operator, never logged.
+too. Shadowed records (COACHVIEW_DELIVERY=shadow) that a real delivery could not have placed
+join the same groups — what to fix before switching delivery on; those it could are counted.
+The person and course ids are personal data: shown to the operator, never logged.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,7 +20,7 @@ from pydantic import BaseModel
 
 from gradesync.ledger import Ledger, Record, Unreadable
 
-REPORTED_STATES = ("unresolved", "given_up")
+REPORTED_STATES = ("unresolved", "given_up", "shadowed")
 UNREADABLE = "unreadable"
 # Groups in the order an administrator works through them; other codes follow by size.
 FIXES: dict[str, str] = {
@@ -57,10 +59,13 @@ class Group(BaseModel):
     what_to_fix: str
     count: int
     given_up: int
+    # From shadow runs: found before delivery started (their 30 days have not begun).
+    shadowed: int
     # How many distinct persons, courses or pairs: what the administrator actually fixes.
     distinct: int
     oldest_completion: date | None
-    # The most urgent record's: at 0 the next daily pass gives it up (given-up records: 0).
+    # The most urgent record's: at 0 the next daily pass gives it up (given-up records: 0;
+    # shadowed ones: all of them, the window starts when delivery starts).
     days_left: int
     rows: list[Row]
 
@@ -69,9 +74,14 @@ class Report(BaseModel):
     since: datetime | None
     counts: dict[str, int]
     groups: list[Group]
+    # Shadowed records whose shadow run found nothing to fix: their writes are in history
+    # (`gradesync show KEY`), ready for `gradesync retry --state shadowed`.
+    would_deliver: int = 0
 
 
 def days_left(rec: Record, max_retries: int) -> int:
+    if rec.state == "shadowed":
+        return max_retries
     if rec.state != "unresolved":
         return 0
     return max(0, max_retries - rec.daily_retries)
@@ -139,6 +149,7 @@ def group_records(
                 what_to_fix=_fix(reason),
                 count=len(rows),
                 given_up=sum(r.state == "given_up" for r in rows),
+                shadowed=sum(r.state == "shadowed" for r in rows),
                 distinct=len({_subject(r) for r in rows}),
                 oldest_completion=min(dates) if dates else None,
                 days_left=min(r.days_left for r in rows),
@@ -165,10 +176,19 @@ def _fix(reason: str) -> str:
 
 def build(ledger: Ledger, since: datetime | None, max_retries: int, tz: ZoneInfo) -> Report:
     counts = ledger.counts() if since is None else ledger.counts_since(since)
-    records = (
-        rec for state in REPORTED_STATES for rec in ledger.load_many(ledger.ids(state, since))
-    )
-    return Report(since=since, counts=counts, groups=group_records(records, max_retries, tz))
+    would_deliver = 0
+
+    def to_fix() -> Iterator[Record | Unreadable]:
+        nonlocal would_deliver
+        for state in REPORTED_STATES:
+            for rec in ledger.load_many(ledger.ids(state, since)):
+                if isinstance(rec, Record) and rec.state == "shadowed" and rec.last_error is None:
+                    would_deliver += 1
+                else:
+                    yield rec
+
+    groups = group_records(to_fix(), max_retries, tz)
+    return Report(since=since, counts=counts, groups=groups, would_deliver=would_deliver)
 
 
 CSV_COLUMNS = tuple(Row.model_fields)

@@ -20,7 +20,7 @@ SIM_CLIENT_SECRET = "gradesync-dev-secret"
 SIM_RESULTLINK_SECRET = "gradesync-dev-resultlink-secret"
 SIM_RESULTLINK_PLUGIN_KEY = "gradesync-dev"
 
-Delivery = Literal["rest", "resultlink"]
+Delivery = Literal["rest", "resultlink", "shadow"]
 # Where a source's grade comes from (issue 16's per-installation "grade policy"): fetched from
 # the LMS API, carried in the event, or none (completions without grades are intended).
 GradePolicy = Literal["fetch", "event", "completion_only"]

@@ -58,3 +58,23 @@ def plan(
     if getattr(current, step):
         return Skip(reason="already_done")
     return Write(fields={step: True})
+
+
+def would(decision: Decision, current: EnrolmentComponent) -> dict[str, Any]:
+    """What a decision would do, for shadow mode's history: each field's old and new value, or
+    why nothing would be written."""
+    if isinstance(decision, Write):
+        old = current.model_dump(mode="json")
+        return {
+            "writes": [
+                {"field": field, "old": old[field], "new": new}
+                for field, new in decision.fields.items()
+            ]
+        }
+    if isinstance(decision, KeepExisting):
+        return {
+            "reason": "result_kept_existing",
+            "existing": decision.existing,
+            "new": decision.new,
+        }
+    return {"reason": decision.reason}

@@ -36,6 +36,9 @@ def completion_chain(rid: str, delivery: Delivery | None = None) -> Signature:
                 post_result_link.s(rid),  # one signed XML: Coachview does all six effects
             ],
         )
+    # rest and shadow run the same steps. In shadow (the record's mode: its facts say so) every
+    # write step records what it would write — field, old value, new value — instead of writing,
+    # and the last one ends the record `shadowed` (workers/tasks.py::_write_step).
     return _redacted(
         rid,
         [
@@ -56,6 +59,10 @@ def _redacted(rid: str, steps: list[Signature]) -> Signature:
 
 
 def enqueue(rid: str, delivery: Delivery | None = None) -> None:
-    """Hand a recorded completion to the broker, then clear it from the ledger's outbox."""
-    completion_chain(rid, delivery).apply_async()
-    resources.ledger().sent(rid)
+    """Hand a recorded completion to the broker in the record's delivery mode, then clear it
+    from the ledger's outbox. A record sent for the first time takes ``delivery``, else this
+    process's COACHVIEW_DELIVERY; a resend (sweep, daily pass, retry) keeps the record's."""
+    ledger = resources.ledger()
+    mode = ledger.delivery(rid, delivery or resources.settings().coachview_delivery)
+    completion_chain(rid, mode).apply_async()
+    ledger.sent(rid)

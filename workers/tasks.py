@@ -33,7 +33,7 @@ from gradesync.lms.enrich import enrich
 from gradesync.matching import choose_enrolment_component
 from gradesync.policy import transient_backoff
 from gradesync.settings import ConfigurationError, require_coachview, require_lms_apis
-from gradesync.steps import KeepExisting, Step, Write, plan
+from gradesync.steps import Decision, KeepExisting, Step, Write, plan, would
 from workers import faultpoint, privacy, resources, waits
 from workers.app import app
 
@@ -82,13 +82,14 @@ class PipelineTask(Task):  # type: ignore[misc]
         error = LedgerError(
             code="unexpected_error", message=f"{self.step}: {type(exc).__name__} at {where}"
         )
-        resources.ledger().fail(rid, utcnow(), error)
-        metrics.count_failure(resources.ledger().r, error.code)
+        state = resources.ledger().fail(rid, utcnow(), error)
+        if state != "shadowed":  # a shadow run's failure is what to fix, not a failure
+            metrics.count_failure(resources.ledger().r, error.code)
         log.error(
             "step",
             key=rid,
             step=self.step,
-            outcome="failed",
+            outcome=state or "closed",
             error=error.code,
             exception=type(exc).__name__,
             at=where,
@@ -122,9 +123,10 @@ class PipelineTask(Task):  # type: ignore[misc]
         if isinstance(exc, BudgetExhausted):
             _defer(rid, datetime.fromtimestamp(exc.resume_at, UTC), error, fields)
         if isinstance(exc, Permanent):
-            ledger.fail(rid, utcnow(), error)
-            metrics.count_failure(ledger.r, exc.code)
-            log.warning("step", outcome="failed", **fields)
+            state = ledger.fail(rid, utcnow(), error)
+            if state != "shadowed":
+                metrics.count_failure(ledger.r, exc.code)
+            log.warning("step", outcome=state or "closed", **fields)
             raise Ignore()
         state = ledger.unresolved(
             rid,
@@ -157,12 +159,14 @@ def _running(record: Record | None) -> Record:
 
 
 def _facts(record: Record) -> Context:
-    """What the next steps need from the record (Coachview ids, grade, approval date)."""
+    """What the next steps need from the record (Coachview ids, grade, approval date, and
+    whether the writes are made or only recorded: ``delivery``)."""
     return {
         "person_ref": record.coachview_person_id,
         "course_ref": record.coachview_course_id,
         "grade": record.event.grade,
         "approved_on": record.event.approval_date(resources.settings().tz).isoformat(),
+        "delivery": record.delivery,
     }
 
 
@@ -264,10 +268,12 @@ def post_result_link(self: PipelineTask, ctx: Context, rid: str) -> Context:
 
 
 def _write_step(step: Step, ctx: Context, rid: str) -> Context:
-    client = resources.coachview()
     facts = ctx["facts"]
     grade, approval_date = facts["grade"], date.fromisoformat(facts["approved_on"])
     ec = EnrolmentComponent.model_validate(ctx["ec"])
+    if facts.get("delivery") == "shadow":  # .get: a context from before shadow mode existed
+        return _shadow_step(step, ctx, rid, plan(step, ec, grade, approval_date), ec)
+    client = resources.coachview()
     if ec.etag is None:  # never write unconditioned: read the etag (and the state) first
         ec = client.get_enrolment_component(ec.id)
     decision = plan(step, ec, grade, approval_date)
@@ -292,6 +298,20 @@ def _write_step(step: Step, ctx: Context, rid: str) -> Context:
         ledger.deliver(rid, utcnow())  # Coachview now holds all six effects
         return ctx
     return _done(rid, step, ctx, note, ec=ec.model_dump(mode="json"))
+
+
+def _shadow_step(
+    step: Step, ctx: Context, rid: str, decision: Decision, ec: EnrolmentComponent
+) -> Context:
+    """Shadow mode: the step's decision goes into history, nothing is sent. Each step decides
+    over its own fields only and nothing changes in between, so planning every step against
+    the one state read is what the real steps would do, write by write."""
+    ledger = resources.ledger()
+    record = ledger.shadow_step(rid, step, utcnow(), would(decision, ec))
+    if step == "approved":
+        ledger.shadowed(rid, utcnow(), ctx["facts"]["approved_on"])
+        return ctx
+    return {**ctx, "facts": _facts(_running(record))}
 
 
 def _write_task(name: str, step: Step) -> Any:

@@ -1,0 +1,313 @@
+"""Shadow mode (COACHVIEW_DELIVERY=shadow, issue 13 part 2) over fakeredis: the ledger's
+``shadowed`` transitions, the history of would-be writes, and the start of real delivery."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import fakeredis
+import pytest
+
+from gradesync.entities import EnrolmentComponent
+from gradesync.errors import Permanent, Unresolved
+from gradesync.event import CompletionEvent
+from gradesync.ledger import Ledger, LedgerError
+from gradesync.metrics import FAILED_KEY
+from gradesync.report import build
+from gradesync.steps import KeepExisting, Skip, Write, would
+from workers import resources, tasks
+
+T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+AMS = ZoneInfo("Europe/Amsterdam")
+NOT_FOUND = LedgerError(code="unknown_person", message="no such person")
+
+
+def event(**overrides: Any) -> CompletionEvent:
+    data = {
+        "source": "moodle",
+        "source_instance": "https://lms.example.nl",
+        "event_id": "e1",
+        "person_id": "57",
+        "course_id": "12",
+        "grade": "8.5",
+        "completed_at": "2026-11-20T14:03:00+01:00",
+    }
+    return CompletionEvent.model_validate({**data, **overrides})
+
+
+@pytest.fixture
+def ledger() -> Ledger:
+    return Ledger(fakeredis.FakeRedis())
+
+
+def shadow_run(ledger: Ledger, **overrides: Any) -> str:
+    """A record admitted and sent in shadow mode, its run started."""
+    rid = ledger.admit(event(**overrides), T0).record.id
+    assert ledger.delivery(rid, "shadow") == "shadow"
+    ledger.start(rid, T0)
+    return rid
+
+
+def park(ledger: Ledger, rid: str, max_retries: int = 30) -> str | None:
+    return ledger.unresolved(
+        rid, T0, NOT_FOUND, max_retries=max_retries, retry_time=time(3), tz=AMS
+    )
+
+
+# -- the ledger --------------------------------------------------------------------------------
+
+
+def test_the_mode_is_decided_at_the_first_send_and_kept(ledger: Ledger) -> None:
+    rid = ledger.admit(event(), T0).record.id
+    assert ledger.delivery(rid, "shadow") == "shadow"
+    assert ledger.delivery(rid, "rest") == "shadow"  # a resend by a process set otherwise
+    assert ledger.delivery("missing", "rest") == "rest"
+    rec = ledger.get(rid)
+    assert rec is not None and rec.delivery == "shadow" and rec.state == "queued"
+
+
+def test_an_unplaceable_shadow_record_is_shadowed_not_unresolved(ledger: Ledger) -> None:
+    rid = shadow_run(ledger)
+    assert park(ledger, rid) == "shadowed"
+    rec = ledger.get(rid)
+    assert rec is not None and rec.state == "shadowed" and rec.last_error == NOT_FOUND
+    assert rec.next_attempt is None and rec.daily_retries == 0
+    # Not in the daily pass: its 30 days start when delivery starts.
+    later = T0 + timedelta(days=400)
+    assert ledger.due_ids(later) == []
+    assert ledger.requeue_due(rid, later, later, 30) == "skipped"
+    assert ledger.history(rid)[-1]["what"] == "shadowed"
+    assert ledger.history(rid)[-1]["error"]["code"] == "unknown_person"
+
+
+def test_a_shadow_record_with_no_daily_retries_left_is_still_shadowed(ledger: Ledger) -> None:
+    rid = shadow_run(ledger)
+    assert park(ledger, rid, max_retries=0) == "shadowed"
+
+
+def test_a_failure_in_a_shadow_run_is_shadowed_with_the_reason(ledger: Ledger) -> None:
+    rid = shadow_run(ledger)
+    error = LedgerError(code="ambiguous_person", message="two persons")
+    ledger.fail(rid, T0, error)
+    rec = ledger.get(rid)
+    assert rec is not None and rec.state == "shadowed" and rec.last_error == error
+
+
+def test_a_rest_record_still_fails_and_parks(ledger: Ledger) -> None:
+    rid = ledger.admit(event(), T0).record.id
+    ledger.delivery(rid, "rest")
+    ledger.start(rid, T0)
+    assert park(ledger, rid) == "unresolved"
+    other = ledger.admit(event(event_id="e2", person_id="58"), T0).record.id
+    ledger.start(other, T0)
+    ledger.fail(other, T0, NOT_FOUND)
+    assert ledger.counts()["unresolved"] == ledger.counts()["failed"] == 1
+
+
+def test_a_shadow_run_that_got_through_ends_shadowed_without_error(ledger: Ledger) -> None:
+    rid = shadow_run(ledger)
+    park(ledger, rid)
+    ledger.retry_now(rid, T0)  # still shadow: the data was fixed, shadow it again
+    ledger.delivery(rid, "shadow")
+    ledger.start(rid, T0)
+    ledger.shadowed(rid, T0, "2026-11-20")
+    rec = ledger.get(rid)
+    assert rec is not None and rec.state == "shadowed" and rec.last_error is None
+    assert ledger.history(rid)[-1] == {
+        "at": "2026-11-20T14:00:00.000+00:00",
+        "what": "shadowed",
+        "approval_date": "2026-11-20",
+    }
+    assert ledger.counts()["shadowed"] == 1
+
+
+def test_retrying_a_shadowed_record_starts_delivery_from_zero(ledger: Ledger) -> None:
+    rid = shadow_run(ledger)
+    ledger.start(rid, T0)
+    ledger.shadowed(rid, T0, "2026-11-20")
+    queued = ledger.retry_now(rid, T0 + timedelta(days=3))
+    assert queued.state == "queued" and queued.attempts == 0 and queued.daily_retries == 0
+    assert queued.delivery is None  # the process that sends it decides: the mode now set
+    assert queued.event.completed_at == event().completed_at
+    assert ledger.unsent(T0 + timedelta(days=4)) == [rid]
+    assert ledger.delivery(rid, "rest") == "rest"
+    assert ledger.history(rid)[-1]["what"] == "operator_retry"
+    assert ledger.history(rid)[-1]["was"] == "shadowed"
+    started = ledger.start(rid, T0 + timedelta(days=3))
+    assert started is not None and started.attempts == 1
+
+
+def test_retrying_other_states_keeps_their_counters_and_mode(ledger: Ledger) -> None:
+    rid = ledger.admit(event(), T0).record.id
+    ledger.delivery(rid, "resultlink")
+    ledger.start(rid, T0)
+    park(ledger, rid)
+    queued = ledger.retry_now(rid, T0)
+    assert queued.attempts == 1 and queued.delivery == "resultlink"
+    assert "was" not in ledger.history(rid)[-1]
+
+
+def test_a_new_event_for_a_shadowed_record_starts_delivery_from_zero(ledger: Ledger) -> None:
+    rid = shadow_run(ledger)
+    ledger.shadowed(rid, T0, "2026-11-20")
+    admission = ledger.admit(event(event_id="e2", grade="9"), T0)
+    assert admission.enqueue and admission.record.state == "queued"
+    assert admission.record.attempts == 0 and admission.record.delivery is None
+
+
+# -- the would-be writes -------------------------------------------------------------------------
+
+
+def ec(**fields: Any) -> EnrolmentComponent:
+    return EnrolmentComponent(id=1, enrolment_id=7001, component_id=9001, person_id=1001, **fields)
+
+
+def test_would_names_each_field_with_old_and_new_value() -> None:
+    write = Write(fields={"approved": True, "approval_date": "2026-11-20"})
+    assert would(write, ec()) == {
+        "writes": [
+            {"field": "approved", "old": False, "new": True},
+            {"field": "approval_date", "old": None, "new": "2026-11-20"},
+        ]
+    }
+    assert would(Skip(reason="already_done"), ec()) == {"reason": "already_done"}
+    assert would(KeepExisting(existing="6.0", new="8.5"), ec(result="6.0")) == {
+        "reason": "result_kept_existing",
+        "existing": "6.0",
+        "new": "8.5",
+    }
+
+
+class NoWrites:
+    """A Coachview client that must not be used by a shadow write step at all."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"shadow mode called Coachview: {name}")
+
+
+@pytest.fixture
+def worker(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> Ledger:
+    monkeypatch.setattr(resources, "ledger", lambda: ledger)
+    monkeypatch.setattr(resources, "coachview", lambda: NoWrites())
+    return ledger
+
+
+WRITE_TASKS = (
+    tasks.write_result,
+    tasks.tick_attendance,
+    tasks.tick_pass,
+    tasks.mark_completed,
+    tasks.approve,
+)
+
+
+def test_shadow_write_steps_record_exactly_the_writes_and_send_nothing(worker: Ledger) -> None:
+    rid = shadow_run(worker)
+    facts = {
+        "person_ref": "57",
+        "course_ref": "12",
+        "grade": "8.5",
+        "approved_on": "2026-11-20",
+        "delivery": "shadow",
+    }
+    # Attendance is already ticked in Coachview: that write would be skipped.
+    ctx: dict[str, Any] = {"facts": facts, "ec": ec(attendance=True).model_dump(mode="json")}
+    for task in WRITE_TASKS:
+        result = task.apply(args=(ctx, rid))
+        assert result.successful(), result.traceback
+        ctx = result.get()
+    rec = worker.get(rid)
+    assert rec is not None and rec.state == "shadowed" and rec.last_error is None
+    planned = [
+        {k: v for k, v in h.items() if k != "at"}
+        for h in worker.history(rid)
+        if h["what"] in ("would_write", "would_skip")
+    ]
+    assert planned == [
+        {
+            "what": "would_write",
+            "step": "result",
+            "writes": [{"field": "result", "old": None, "new": "8.5"}],
+        },
+        {"what": "would_skip", "step": "attendance", "reason": "already_done"},
+        {
+            "what": "would_write",
+            "step": "passed",
+            "writes": [{"field": "passed", "old": False, "new": True}],
+        },
+        {
+            "what": "would_write",
+            "step": "completed",
+            "writes": [{"field": "completed", "old": False, "new": True}],
+        },
+        {
+            "what": "would_write",
+            "step": "approved",
+            "writes": [
+                {"field": "approved", "old": False, "new": True},
+                {"field": "approval_date", "old": None, "new": "2026-11-20"},
+            ],
+        },
+    ]
+    assert worker.history(rid)[-1]["approval_date"] == "2026-11-20"
+    assert worker.steps(rid) == []  # no write step counts as done
+
+
+class Refusing:
+    """A directory whose person look-up meets ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def person(self, *_: Any) -> Any:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (Unresolved("unknown_person", "no such person"), "unknown_person"),
+        (Permanent("two persons share it", code="ambiguous_person"), "ambiguous_person"),
+        (RuntimeError("a bug"), "unexpected_error"),
+    ],
+)
+def test_a_shadow_run_that_cannot_go_on_is_shadowed_and_counts_no_failure(
+    worker: Ledger, monkeypatch: pytest.MonkeyPatch, error: Exception, code: str
+) -> None:
+    monkeypatch.setattr(resources, "directory", lambda: Refusing(error))
+    rid = shadow_run(worker)
+    ctx = {"facts": {"person_ref": "57", "course_ref": "12", "grade": "8.5"}}
+    assert tasks.resolve_person.apply(args=(ctx, rid)).state == "IGNORED"
+    rec = worker.get(rid)
+    assert rec is not None and rec.state == "shadowed"
+    assert rec.last_error is not None and rec.last_error.code == code
+    assert worker.r.hgetall(FAILED_KEY) == {}
+    assert worker.due_ids(T0 + timedelta(days=400)) == []
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+
+def test_the_report_groups_shadowed_records_to_fix_and_counts_the_rest(ledger: Ledger) -> None:
+    stuck = shadow_run(ledger)
+    park(ledger, stuck)
+    fine = shadow_run(ledger, event_id="e2", person_id="58")
+    ledger.shadowed(fine, T0, "2026-11-20")
+    real = ledger.admit(event(event_id="e3", person_id="59"), T0).record.id
+    ledger.delivery(real, "rest")
+    ledger.start(real, T0)
+    park(ledger, real)
+
+    report = build(ledger, None, 30, AMS)
+    assert report.counts["shadowed"] == 2 and report.would_deliver == 1
+    [group] = report.groups
+    assert (group.reason, group.count, group.shadowed, group.distinct) == (
+        "unknown_person",
+        2,
+        1,
+        2,
+    )
+    states = {row.state: row.days_left for row in group.rows}
+    assert states == {"shadowed": 30, "unresolved": 30}
