@@ -27,8 +27,8 @@ from pathlib import Path
 from benchmarks import cpu
 from benchmarks.requests_per_completion import events, seed
 from benchmarks.stack import BenchStack
-from gradesync.ledger import Record
 from gradesync.procs import start_redis, wait_until
+from gradesync.record import Record
 
 CHAIN_LENGTH = 8  # fetch_from_lms, resolve_person, resolve_enrolment_component, 5 writes
 MINIMUM_REQUESTS = 7  # person, enrolment component, 5 writes (course and token amortised)
@@ -110,7 +110,8 @@ def run_retry_pass(due: int, pendings: list[int], repeats: int) -> None:
     import redis
 
     from gradesync.event import CompletionEvent
-    from gradesync.ledger import Ledger, LedgerError, Record
+    from gradesync.ledger import Ledger
+    from gradesync.record import LedgerError, Record
     from workers.schedule import run_retry_pass as retry_pass
 
     now = datetime(2026, 11, 20, 12, tzinfo=UTC)

@@ -23,8 +23,9 @@ from gradesync import logs
 from gradesync.demo import run
 from gradesync.doctor.celery_checks import QUEUE_THRESHOLD
 from gradesync.doctor.runner import diagnose
-from gradesync.ledger import RETRYABLE, STATES, Ledger, Record, Unreadable, utcnow
+from gradesync.ledger import Ledger, utcnow
 from gradesync.procs import ROOT
+from gradesync.record import RETRYABLE, STATES, Record, Unreadable
 from gradesync.report import build, selects, write_csv
 from gradesync.settings import ConfigurationError, get_settings, redacted_url
 from gradesync.stack import up

@@ -11,67 +11,47 @@ Layout (prefix ``gs:``):
   only what is due, however many records wait
 - ``outbox``      sorted set of ids recorded for sending but not yet handed to the broker: a
   crash between the two leaves the id here, and the sweep sends it again
-Every change to a record and its indexes is one MULTI/EXEC under WATCH, so concurrent workers,
-ingress processes and beat instances never half-apply a transition or apply one twice.
+What a change *is* lives in gradesync/transitions.py (pure); here it is applied: each one reads
+the record, decides, and writes the record and its indexes in one MULTI/EXEC under WATCH
+(redis-py's ``transaction()`` helper retries on a concurrent change), so workers, ingress
+processes and beat instances never half-apply a transition or apply one twice.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, time
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 import redis
-from pydantic import BaseModel, Field, ValidationError, field_serializer
+from pydantic import BaseModel, Field
 
-from gradesync import keys
-from gradesync.completion_time import CompletedAtSource, CompletionInstant
+from gradesync import keys, transitions
+from gradesync.completion_time import CompletionInstant
 from gradesync.event import CompletionEvent, CompletionKey
 from gradesync.keys import text as _text
-from gradesync.policy import next_daily_attempt, retries_exhausted
+from gradesync.record import (
+    STATES,
+    STEP_NAMES,
+    Admission,
+    Admitted,
+    LedgerError,
+    Record,
+    State,
+    Unreadable,
+    UnreadableRecord,
+    body_hash,
+    dump,
+    event_scope,
+    load,
+)
 from gradesync.settings import Delivery
-
-State = Literal[
-    "queued", "in_progress", "delivered", "unresolved", "given_up", "failed", "shadowed"
-]
-STATES: tuple[State, ...] = (
-    "queued",
-    "in_progress",
-    "delivered",
-    "unresolved",
-    "given_up",
-    "failed",
-    "shadowed",
-)
-OPEN_STATES: frozenset[str] = frozenset({"queued", "in_progress"})
-# What an operator can queue again (``gradesync retry``).
-RETRYABLE: tuple[State, ...] = ("unresolved", "failed", "given_up", "shadowed")
-# History entries named after pipeline steps (see workers/tasks.py).
-STEP_NAMES: frozenset[str] = frozenset(
-    {
-        "lms",
-        "person",
-        "course",
-        "enrolment_component",
-        "result_link",
-        "result",
-        "attendance",
-        "passed",
-        "completed",
-        "approved",
-    }
-)
+from gradesync.transitions import Change, hist
 
 HISTORY_CAP = 200
-# A shadowed record about to be delivered for real: shadow runs count as attempts for nothing
-# (the daily-retry window starts when delivery starts), and the mode is decided afresh by the
-# process that sends it, i.e. the mode configured now.
-_DELIVERY_STARTS: dict[str, Any] = {"attempts": 0, "daily_retries": 0, "delivery": None}
-
 T = TypeVar("T")
 
 
@@ -84,163 +64,9 @@ class AmbiguousEventId(LookupError):
         )
 
 
-class LedgerError(BaseModel):
-    code: str
-    message: str
-
-
-class Record(BaseModel):
-    id: str = ""
-    event: CompletionEvent
-    state: State
-    attempts: int = 0
-    daily_retries: int = 0
-    first_seen: datetime
-    updated: datetime
-    last_attempt: datetime | None = None
-    next_attempt: datetime | None = None
-    last_error: LedgerError | None = None
-    outcome: dict[str, Any] | None = None
-    # What the worker must still fetch from the LMS (e.g. "grade"), and the ids Coachview
-    # matches on when they differ from the LMS's own (e.g. Moodle idnumber for its user id).
-    needs: list[str] = Field(default_factory=list)
-    match_person_id: str | None = None
-    match_course_id: str | None = None
-    # Where ``event.completed_at`` (the approval date's instant) came from: the event itself,
-    # or the LMS's own record of the completion (Moodle's criteria times), set by enrichment.
-    completed_at_source: CompletedAtSource = "event"
-    # The as-of time of the pass that re-enqueued it: the next attempt is scheduled from there,
-    # so a pass run by hand for a past or future day keeps the daily rhythm.
-    clock: datetime | None = None
-    # Runs of this record the sweep found stalled (no progress for GRADESYNC_STALL_AFTER_S) and
-    # sent again; at GRADESYNC_MAX_STALLS the next stall fails it instead (code ``stalled``).
-    stalls: int = 0
-    # How this record is delivered (COACHVIEW_DELIVERY), fixed when it is first handed to the
-    # broker — right after admission, by the admitting process — so every later run (sweep,
-    # daily pass) uses the same chain whatever the process sending it is configured for.
-    # ``None``: not sent yet (or stored by an earlier version: the sender's mode then).
-    delivery: Delivery | None = None
-
-    @property
-    def key(self) -> CompletionKey:
-        return self.event.key
-
-    @property
-    def coachview_person_id(self) -> str:
-        """The id Coachview knows the learner by (the LMS id unless mapped)."""
-        return self.match_person_id or self.event.person_id
-
-    @property
-    def coachview_course_id(self) -> str:
-        return self.match_course_id or self.event.course_id
-
-    @field_serializer("first_seen", "updated", "last_attempt", "next_attempt", "clock")
-    def _millis(self, value: datetime | None) -> str | None:
-        return None if value is None else value.isoformat(timespec="milliseconds")
-
-    def public(self, steps: list[str] | None = None) -> dict[str, Any]:
-        data = self.model_dump(mode="json")
-        data["key"] = self.key.text()
-        if steps is not None:
-            data["steps"] = steps
-        return data
-
-
-Admitted = Literal[
-    "created", "duplicate", "replaced", "after_delivery", "restarted", "grade_added", "conflict"
-]
-
-
-class Admission(BaseModel):
-    outcome: Admitted
-    record: Record
-    enqueue: bool
-
-
-class _Change(BaseModel):
-    record: Record | None = None
-    history: list[dict[str, Any]] = Field(default_factory=list)
-    event_index: tuple[str, str, str] | None = None  # event id, scope, "record digest"
-    outbox: bool = False
-    deferred_until: datetime | None = None
-
-
-def _moved(
-    old: Record,
-    now: datetime,
-    state: State,
-    error: LedgerError | None = None,
-    next_attempt: datetime | None = None,
-    **more: Any,
-) -> Record:
-    """The record in a new state; ``last_error`` is kept unless a new one is given."""
-    update: dict[str, Any] = {"state": state, "updated": now, "next_attempt": next_attempt, **more}
-    if error is not None:
-        update["last_error"] = error
-    return old.model_copy(update=update)
-
-
-def _closing(old: Record, now: datetime, state: State, error: LedgerError | None) -> _Change:
-    """A final state (delivered, failed, given_up), with its history entry."""
-    rec = _moved(old, now, state, error)
-    reason = rec.last_error.model_dump() if error is not None and rec.last_error else None
-    return _Change(record=rec, history=[_hist(now, state, error=reason)])
-
-
-def _grade_added(
-    old: Record, event: CompletionEvent, now: datetime, index: tuple[str, str, str]
-) -> tuple[_Change, Admission]:
-    """A grade for a completion delivered without one: Coachview holds no result of ours, so
-    run again for the result alone. The record keeps its first event (completion date, ids) and
-    takes only the grade; every write step reads before it writes, so the ticks and the approval
-    date stay as first delivered, and a result Coachview got meanwhile is kept (first wins)."""
-    rec = old.model_copy(
-        update={
-            "event": old.event.model_copy(update={"grade": event.grade}),
-            "state": "queued",
-            "updated": now,
-            "needs": [],
-            "next_attempt": None,
-            "clock": None,
-            "daily_retries": 0,
-            "outcome": None,
-        }
-    )
-    entry = _hist(now, "grade_added", event_id=event.id, grade=event.grade)
-    change = _Change(record=rec, history=[entry], event_index=index, outbox=True)
-    return change, Admission(outcome="grade_added", record=rec, enqueue=True)
-
-
 class Stalled(BaseModel):
     resend: list[str] = Field(default_factory=list)
     failed: list[str] = Field(default_factory=list)
-
-
-def _restall(
-    old: Record | None, *, now: datetime, max_stalls: int
-) -> tuple[_Change, Literal["resend", "failed", "skipped"]]:
-    """A stalled run: queued again as a new attempt, or failed once it has stalled too often."""
-    if old is None or old.state != "in_progress":
-        return _Change(), "skipped"
-    if old.stalls >= max_stalls:
-        error = LedgerError(
-            code="stalled",
-            message=f"run stalled {old.stalls + 1} times (no progress); not sent again",
-        )
-        return _closing(old, now, "failed", error), "failed"
-    rec = _moved(old, now, "queued", stalls=old.stalls + 1)
-    entry = _hist(now, "stalled", stalls=rec.stalls)
-    return _Change(record=rec, history=[entry], outbox=True), "resend"
-
-
-def _in_shadow_run(rec: Record) -> bool:
-    """A run in shadow mode: it ends ``shadowed`` where a real one would end unresolved or
-    failed, with the reason in ``last_error`` (what to fix before delivery starts)."""
-    return rec.delivery == "shadow" and rec.state in OPEN_STATES
-
-
-def _hist(now: datetime, what: str, **details: Any) -> dict[str, Any]:
-    return {"at": now.isoformat(), "what": what, **{k: v for k, v in details.items() if v}}
 
 
 def _pack(entry: dict[str, Any]) -> str:
@@ -265,55 +91,6 @@ def _unpack(raw: Any) -> dict[str, Any]:
     at, what, *rest = _text(raw).split(" ", 2)
     when = datetime.fromtimestamp(int(at, 36) / 1000, UTC).isoformat(timespec="milliseconds")
     return {"at": when, "what": what, **(json.loads(rest[0]) if rest else {})}
-
-
-def _dump(record: Record) -> str:
-    # The id is the key's suffix and defaults are implied: neither is stored (bytes per record).
-    return record.model_dump_json(exclude_defaults=True, exclude_none=True, exclude={"id"})
-
-
-class UnreadableRecord(ValueError):
-    """A stored record the current model rejects (written by an older version, or damaged).
-
-    The message names the fields and what is wrong, never their values: a grade or person id
-    must not reach a log line or a traceback."""
-
-    def __init__(self, rid: str, problems: list[str]) -> None:
-        super().__init__(f"record {rid} cannot be read: {'; '.join(problems)}")
-        self.rid = rid
-        self.problems = problems
-
-
-class Unreadable(BaseModel):
-    """A listing's placeholder for a record that cannot be loaded: shown by its id, removable."""
-
-    id: str
-    problems: list[str]
-
-
-def _load(raw: Any, rid: str) -> Record | None:
-    if not raw:
-        return None
-    try:
-        return Record.model_validate_json(raw).model_copy(update={"id": rid})
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or '(record)'}: {e['type']}"
-            for e in exc.errors(include_url=False, include_input=False, include_context=False)
-        ]
-        raise UnreadableRecord(rid, problems) from None
-
-
-def _event_scope(event: CompletionEvent, channel: str) -> str:
-    """The event-id namespace: the channel the event came in by (the ingress route whose secret
-    authenticated it, or the CLI) and the LMS installation it names. A caller on one channel
-    cannot claim an event id another channel will send (a canonical caller naming Moodle's
-    predictable ids), nor can one installation claim another's."""
-    return f"{channel}|" + event.key.text().rsplit("|", 2)[0]
-
-
-def body_hash(event: CompletionEvent) -> str:
-    return hashlib.sha256(event.model_dump_json().encode()).hexdigest()[:16]
 
 
 class Ledger:
@@ -345,27 +122,25 @@ class Ledger:
 
     # -- the one write path ----------------------------------------------------------------------
 
-    def _change(self, rid: str, decide: Callable[[Record | None], tuple[_Change, T]]) -> T:
+    def _change(self, rid: str, decide: Callable[[Record | None], tuple[Change, T]]) -> T:
+        """Read the record, decide (a pure transition), write the change: atomically."""
         key = self._rec(rid)
-        with self.r.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)  # type: ignore[no-untyped-call]
-                    raw = pipe.get(key)
-                    old = _load(raw, rid)
-                    change, answer = decide(old)
-                    pipe.multi()
-                    self._apply(pipe, old, change)
-                    pipe.execute()
-                    return answer
-                except redis.WatchError:
-                    continue
 
-    def _apply(self, pipe: Any, old: Record | None, change: _Change) -> None:
+        def attempt(pipe: Any) -> T:
+            old = load(pipe.get(key), rid)
+            change, answer = decide(old)
+            pipe.multi()
+            self._apply(pipe, old, change)
+            return answer
+
+        # redis-py types the callable as returning None; value_from_callable hands its value back.
+        return cast(T, self.r.transaction(attempt, key, value_from_callable=True))  # type: ignore[arg-type]
+
+    def _apply(self, pipe: Any, old: Record | None, change: Change) -> None:
         new = change.record
         if new is not None:
             score = new.updated.timestamp()
-            pipe.set(self._rec(new.id), _dump(new))
+            pipe.set(self._rec(new.id), dump(new))
             # Indexes follow state changes only: a step inside a run touches just the record.
             moved = old is None or old.state != new.state
             if moved:
@@ -406,7 +181,7 @@ class Ledger:
         ``channel``: where it came in (``canonical``, ``moodle``, …), the event id's namespace."""
         rid = event.key.id
         digest = body_hash(event)
-        scope = _event_scope(event, channel)
+        scope = event_scope(event, channel)
         seen = self.r.hget(self._eid(event.id), scope)
         if seen is not None:
             seen_rid, _, seen_digest = _text(seen).partition(" ")
@@ -414,91 +189,16 @@ class Ledger:
             if existing is not None:
                 outcome: Admitted = "duplicate" if seen_digest == digest else "conflict"
                 return Admission(outcome=outcome, record=existing, enqueue=False)
-
-        def decide(old: Record | None) -> tuple[_Change, Admission]:
-            index = (event.id, scope, f"{rid} {digest}")
-            if old is None:
-                rec = Record(
-                    id=rid,
-                    event=event,
-                    state="queued",
-                    first_seen=now,
-                    updated=now,
-                    needs=list(needs),
-                )
-                change = _Change(
-                    record=rec,
-                    history=[_hist(now, "received")],
-                    event_index=index,
-                    outbox=True,
-                )
-                return change, Admission(outcome="created", record=rec, enqueue=True)
-            if old.event.id == event.id:
-                return _Change(), Admission(outcome="duplicate", record=old, enqueue=False)
-            if old.state == "delivered" and old.event.grade is None and event.grade is not None:
-                return _grade_added(old, event, now, index)
-            if old.state == "delivered":
-                note = {"code": "later_event_ignored", "kept": old.event.grade, "new": event.grade}
-                rec = old.model_copy(update={"outcome": note, "updated": now})
-                change = _Change(
-                    record=rec,
-                    history=[_hist(now, "later_event_ignored", event_id=event.id, **note)],
-                    event_index=index,
-                )
-                return change, Admission(outcome="after_delivery", record=rec, enqueue=False)
-            update: dict[str, Any] = {
-                "event": event,
-                "updated": now,
-                "needs": list(needs),
-                "completed_at_source": "event",
-            }
-
-            if old.state in OPEN_STATES:
-                # The running chain reads the event from the ledger at each step.
-                rec = old.model_copy(update=update)
-                return _Change(
-                    record=rec,
-                    history=[_hist(now, "replaced", event_id=event.id)],
-                    event_index=index,
-                ), Admission(outcome="replaced", record=rec, enqueue=False)
-            restart = old.state == "given_up"
-            update |= {"state": "queued", "next_attempt": None, "clock": None}
-            if restart:
-                update["daily_retries"] = 0
-            if old.state == "shadowed":
-                update |= _DELIVERY_STARTS
-            rec = old.model_copy(update=update)
-            what = "restarted" if restart else "replaced"
-            return _Change(
-                record=rec,
-                history=[_hist(now, what, event_id=event.id)],
-                event_index=index,
-                outbox=True,
-            ), Admission(outcome="restarted" if restart else "replaced", record=rec, enqueue=True)
-
-        return self._change(rid, decide)
+        index = (event.id, scope, f"{rid} {digest}")
+        return self._change(
+            rid, partial(transitions.admit, rid=rid, event=event, now=now, needs=needs, index=index)
+        )
 
     # -- the pipeline's transitions --------------------------------------------------------------
 
     def start(self, rid: str, now: datetime) -> Record | None:
         """Mark a run as started; ``None`` (or a closed record) tells the caller not to run."""
-
-        def decide(old: Record | None) -> tuple[_Change, Record | None]:
-            if old is None or old.state not in OPEN_STATES:
-                return _Change(), old
-            if old.state == "in_progress":  # a redelivered message resumes the same attempt
-                return _Change(), old
-            rec = old.model_copy(
-                update={
-                    "state": "in_progress",
-                    "attempts": old.attempts + 1,
-                    "last_attempt": now,
-                    "updated": now,
-                }
-            )
-            return _Change(record=rec, history=[_hist(now, "started", attempt=rec.attempts)]), rec
-
-        return self._change(rid, decide)
+        return self._change(rid, partial(transitions.start, now=now))
 
     def enriched(
         self,
@@ -510,38 +210,19 @@ class Ledger:
         note: str | None,
         instant: CompletionInstant | None = None,
     ) -> Record | None:
-        """Store what the LMS told us; the LMS grade fills a grade the event did not carry, and
-        the LMS's completion instant replaces the event's (the event's stays in history)."""
-
-        def decide(old: Record | None) -> tuple[_Change, Record | None]:
-            if old is None:
-                return _Change(), None
-            event = old.event
-            update: dict[str, Any] = {}
-            if event.grade is None and grade is not None:
-                update["grade"] = grade
-            moved: dict[str, str] | None = None
-            if instant is not None:
-                update["completed_at"] = instant.at
-                moved = {
-                    "source": instant.source,
-                    "at": instant.at.isoformat(),
-                    "event": event.completed_at.isoformat(),
-                }
-            rec = old.model_copy(
-                update={
-                    "event": event.model_copy(update=update),
-                    "needs": [],
-                    "match_person_id": match_person_id,
-                    "match_course_id": match_course_id,
-                    "completed_at_source": instant.source if instant else old.completed_at_source,
-                    "updated": now,
-                }
-            )
-            entry = _hist(now, "lms", note=note, completed_at=moved)
-            return _Change(record=rec, history=[entry]), rec
-
-        return self._change(rid, decide)
+        """Store what the LMS told us (see :func:`gradesync.transitions.enriched`)."""
+        return self._change(
+            rid,
+            partial(
+                transitions.enriched,
+                now=now,
+                grade=grade,
+                match_person_id=match_person_id,
+                match_course_id=match_course_id,
+                note=note,
+                instant=instant,
+            ),
+        )
 
     def step_done(
         self, rid: str, step: str, now: datetime, note: dict[str, Any] | None = None
@@ -550,15 +231,9 @@ class Ledger:
         outcome note touches the record itself, so a plain step costs one round trip (the
         history append and the read together), not a transaction."""
         if note is None:
-            return self._progress(rid, now, _hist(now, step))
+            return self._progress(rid, now, hist(now, step))
 
-        def decide(old: Record | None) -> tuple[_Change, Record | None]:
-            if old is None:
-                return _Change(), None
-            rec = old.model_copy(update={"outcome": note, "updated": now})
-            return _Change(record=rec, history=[_hist(now, step, note=note)]), rec
-
-        return self._change(rid, decide)
+        return self._change(rid, partial(transitions.noted, step=step, now=now, note=note))
 
     def shadow_step(
         self, rid: str, step: str, now: datetime, planned: dict[str, Any]
@@ -567,7 +242,7 @@ class Ledger:
         (``would_write`` with each field's old and new value, or ``would_skip`` and why)
         instead of doing it; returns the record as it now stands, as :meth:`step_done` does."""
         what = "would_write" if "writes" in planned else "would_skip"
-        return self._progress(rid, now, _hist(now, what, step=step, **planned))
+        return self._progress(rid, now, hist(now, what, step=step, **planned))
 
     def _progress(self, rid: str, now: datetime, entry: dict[str, Any]) -> Record | None:
         hk = self._hist_key(rid)
@@ -578,7 +253,7 @@ class Ledger:
             pipe.zadd(self._state("in_progress"), {rid: now.timestamp()}, xx=True)
             pipe.get(self._rec(rid))
             *_, raw = pipe.execute()
-        return _load(raw, rid)
+        return load(raw, rid)
 
     def steps(self, rid: str) -> list[str]:
         """The pipeline steps done for this record, in the order first done (from history)."""
@@ -599,16 +274,7 @@ class Ledger:
     def shadowed(self, rid: str, now: datetime, approval_date: str) -> None:
         """A shadow run got through: every write it would make is in history (``would_write``),
         dated ``approval_date``; nothing was written."""
-
-        def decide(old: Record | None) -> tuple[_Change, None]:
-            if old is None or old.state not in OPEN_STATES:
-                return _Change(), None
-            rec = _moved(old, now, "shadowed", last_error=None)  # nothing left to fix
-            return _Change(
-                record=rec, history=[_hist(now, "shadowed", approval_date=approval_date)]
-            ), None
-
-        self._change(rid, decide)
+        self._change(rid, partial(transitions.shadowed, now=now, approval_date=approval_date))
 
     def give_up(self, rid: str, now: datetime, error: LedgerError) -> None:
         self._close(rid, now, "given_up", error)
@@ -616,14 +282,7 @@ class Ledger:
     def _close(
         self, rid: str, now: datetime, state: State, error: LedgerError | None
     ) -> State | None:
-        def decide(old: Record | None) -> tuple[_Change, State | None]:
-            if old is None or old.state == state:
-                return _Change(), None if old is None else old.state
-            if state == "failed" and _in_shadow_run(old):
-                return _closing(old, now, "shadowed", error), "shadowed"
-            return _closing(old, now, state, error), state
-
-        return self._change(rid, decide)
+        return self._change(rid, partial(transitions.close, now=now, state=state, error=error))
 
     def unresolved(
         self,
@@ -637,44 +296,25 @@ class Ledger:
     ) -> State | None:
         """Park a record for the daily pass, or give it up when its daily retries are spent."""
 
-        def decide(old: Record | None) -> tuple[_Change, State | None]:
-            if old is None or old.state not in OPEN_STATES:
-                return _Change(), None if old is None else old.state
-            if _in_shadow_run(old):  # no daily retry: the window starts with delivery
-                return _closing(old, now, "shadowed", error), "shadowed"
-            if retries_exhausted(old.daily_retries, max_retries):
-                return _closing(old, now, "given_up", error), "given_up"
-            reference = max(now, old.clock) if old.clock else now
-            due = next_daily_attempt(reference, retry_time, tz).astimezone(UTC)
-            rec = _moved(old, now, "unresolved", error, due)
-            entry = _hist(now, "unresolved", error=error.model_dump(), next_attempt=due.isoformat())
-            return _Change(record=rec, history=[entry]), "unresolved"
-
-        return self._change(rid, decide)
+        return self._change(
+            rid,
+            partial(
+                transitions.unresolved,
+                now=now,
+                error=error,
+                max_retries=max_retries,
+                retry_time=retry_time,
+                tz=tz,
+            ),
+        )
 
     def defer(self, rid: str, now: datetime, until: datetime, error: LedgerError) -> None:
         """Back to ``queued`` until ``until`` (Coachview's budget reset): waiting, not failing."""
-
-        def decide(old: Record | None) -> tuple[_Change, None]:
-            if old is None or old.state not in OPEN_STATES:
-                return _Change(), None
-            rec = _moved(old, now, "queued", error, until)
-            entry = _hist(now, "deferred", error=error.model_dump(), until=until.isoformat())
-            return _Change(record=rec, history=[entry], deferred_until=until), None
-
-        self._change(rid, decide)
+        self._change(rid, partial(transitions.defer, now=now, until=until, error=error))
 
     def delivery(self, rid: str, configured: Delivery) -> Delivery:
         """The record's delivery mode; one not decided yet is decided now: ``configured``."""
-
-        def decide(old: Record | None) -> tuple[_Change, Delivery]:
-            if old is None:
-                return _Change(), configured
-            if old.delivery is not None:
-                return _Change(), old.delivery
-            return _Change(record=old.model_copy(update={"delivery": configured})), configured
-
-        return self._change(rid, decide)
+        return self._change(rid, partial(transitions.delivery, configured=configured))
 
     def busy_until(self, rid: str, until: datetime) -> None:
         """A run that waits on purpose (a retry countdown) is not stalled before ``until``."""
@@ -701,7 +341,9 @@ class Ledger:
         )
         taken = Stalled()
         for rid in (_text(r) for r in raw):
-            outcome = self._change(rid, partial(_restall, now=now, max_stalls=max_stalls))
+            outcome = self._change(
+                rid, partial(transitions.restall, now=now, max_stalls=max_stalls)
+            )
             if outcome == "resend":
                 taken.resend.append(rid)
             elif outcome == "failed":
@@ -718,36 +360,13 @@ class Ledger:
 
     def retry_now(self, rid: str, now: datetime, *, by: str = "") -> Record:
         """Queue an unresolved, failed, given-up or shadowed record again at once (after a data
-        fix); ``by``: who asked (the console's user), kept in the history entry. A shadowed one
-        starts real delivery: counters from zero, the mode of the sender."""
-
-        def decide(old: Record | None) -> tuple[_Change, Record]:
-            if old is None:
-                raise LookupError(f"no record {rid}")
-            if old.state not in RETRYABLE:
-                raise ValueError(f"record is {old.state}; only {', '.join(RETRYABLE)}")
-            starts = _DELIVERY_STARTS if old.state == "shadowed" else {}
-            rec = _moved(old, now, "queued", clock=None, stalls=0, **starts)
-            entry = _hist(now, "operator_retry", by=by, was=old.state if starts else None)
-            return _Change(record=rec, history=[entry], outbox=True), rec
-
-        return self._change(rid, decide)
+        fix); ``by``: who asked (the console's user), kept in the history entry."""
+        return self._change(rid, partial(transitions.retry_now, rid=rid, now=now, by=by))
 
     def give_up_now(self, rid: str, now: datetime, reason: str, *, by: str = "") -> Record:
-        def decide(old: Record | None) -> tuple[_Change, Record]:
-            if old is None:
-                raise LookupError(f"no record {rid}")
-            if old.state in ("delivered", "given_up"):
-                raise ValueError(f"record is already {old.state}")
-            change = _closing(
-                old, now, "given_up", LedgerError(code="operator_gave_up", message=reason)
-            )
-            assert change.record is not None
-            if by:
-                change.history[0]["by"] = by
-            return change, change.record
-
-        return self._change(rid, decide)
+        return self._change(
+            rid, partial(transitions.give_up_now, rid=rid, now=now, reason=reason, by=by)
+        )
 
     def purgeable(self, updated_before: datetime, states: tuple[str, ...]) -> list[str]:
         ids: list[str] = []
@@ -765,7 +384,7 @@ class Ledger:
                     pipe.watch(key)  # type: ignore[no-untyped-call]
                     raw = pipe.get(key)
                     try:
-                        rec = _load(raw, rid)
+                        rec = load(raw, rid)
                     except UnreadableRecord:
                         rec = None  # `gradesync purge --unreadable` is for those
                     if rec is None or rec.state not in states:
@@ -798,26 +417,12 @@ class Ledger:
 
     def requeue_due(
         self, rid: str, as_of: datetime, now: datetime, max_retries: int
-    ) -> Literal["requeued", "given_up", "skipped"]:
+    ) -> transitions.Requeued:
         """Take one due record for a daily retry; only one caller per due time can win."""
-
-        def decide(
-            old: Record | None,
-        ) -> tuple[_Change, Literal["requeued", "given_up", "skipped"]]:
-            if (
-                old is None
-                or old.state != "unresolved"
-                or old.next_attempt is None
-                or old.next_attempt > as_of
-            ):
-                return _Change(), "skipped"
-            if retries_exhausted(old.daily_retries, max_retries):
-                return _closing(old, now, "given_up", old.last_error), "given_up"
-            rec = _moved(old, now, "queued", daily_retries=old.daily_retries + 1, clock=as_of)
-            entry = _hist(now, "daily_retry", retry=rec.daily_retries, as_of=as_of.isoformat())
-            return _Change(record=rec, history=[entry], outbox=True), "requeued"
-
-        return self._change(rid, decide)
+        return self._change(
+            rid,
+            partial(transitions.requeue_due, as_of=as_of, now=now, max_retries=max_retries),
+        )
 
     # -- the outbox ------------------------------------------------------------------------------
 
@@ -835,7 +440,7 @@ class Ledger:
 
     def get(self, rid: str) -> Record | None:
         raw = self.r.get(self._rec(rid))
-        return _load(raw, rid)
+        return load(raw, rid)
 
     def find(self, text: str) -> Record | None:
         """By record id, by completion key text (``source|instance|person|course``) or event id.
@@ -875,7 +480,7 @@ class Ledger:
             chunk = ids[start : start + batch]
             for rid, raw in zip(chunk, self.r.mget([self._rec(i) for i in chunk]), strict=True):
                 try:
-                    rec = _load(raw, rid)
+                    rec = load(raw, rid)
                 except UnreadableRecord as exc:
                     yield Unreadable(id=rid, problems=exc.problems)
                     continue
@@ -907,7 +512,7 @@ class Ledger:
         out: list[Record | Unreadable] = []
         for rid, raw in zip(ids, raws, strict=True):
             try:
-                rec = _load(raw, rid)
+                rec = load(raw, rid)
             except UnreadableRecord as exc:
                 out.append(Unreadable(id=rid, problems=exc.problems))
                 continue

@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
-from gradesync.ledger import Ledger, Record, Unreadable
+from gradesync.ledger import Ledger
+from gradesync.record import Record, Unreadable
 
 REPORTED_STATES = ("unresolved", "given_up", "shadowed")
 UNREADABLE = "unreadable"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gradesync.event import CompletionEvent
-from gradesync.ledger import Admission, Ledger, utcnow
+from gradesync.ledger import Ledger, utcnow
+from gradesync.record import Admission
 
 
 def submit(

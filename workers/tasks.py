@@ -28,10 +28,11 @@ from gradesync.errors import (
     RemoteError,
     Transient,
 )
-from gradesync.ledger import LedgerError, Record, UnreadableRecord, utcnow
+from gradesync.ledger import utcnow
 from gradesync.lms.enrich import enrich
 from gradesync.matching import choose_enrolment_component
 from gradesync.policy import transient_backoff
+from gradesync.record import LedgerError, Record, UnreadableRecord
 from gradesync.settings import ConfigurationError, require_coachview, require_lms_apis
 from gradesync.steps import Decision, KeepExisting, Step, Write, plan, would
 from workers import faultpoint, privacy, resources, waits

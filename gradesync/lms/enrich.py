@@ -17,10 +17,10 @@ from pydantic import BaseModel
 from gradesync.completion_time import CompletionInstant, moodle_completion_instant
 from gradesync.errors import Permanent, Unresolved
 from gradesync.event import check_grade, check_identifier
-from gradesync.ledger import Record
 from gradesync.lms.anewspring import ANewSpringAPI
 from gradesync.lms.moodle import MoodleWS, grade_text
 from gradesync.parsed import NEEDS_GRADE
+from gradesync.record import Record
 from gradesync.settings import Settings, lms_api_gap
 
 

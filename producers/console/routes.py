@@ -23,7 +23,8 @@ from starlette.datastructures import FormData
 
 from gradesync import logs
 from gradesync.coachview.budget import Budget
-from gradesync.ledger import Ledger, UnreadableRecord, utcnow
+from gradesync.ledger import Ledger, utcnow
+from gradesync.record import UnreadableRecord
 from gradesync.report import UNREADABLE
 from gradesync.settings import Settings
 from producers.console import views

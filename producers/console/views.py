@@ -8,7 +8,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gradesync.coachview.budget import Budget
-from gradesync.ledger import STATES, Ledger, Record, Unreadable
+from gradesync.ledger import Ledger
+from gradesync.record import STATES, Record, Unreadable
 from gradesync.report import Group, group_records, selects
 
 ATTENTION_STATES = ("unresolved", "failed", "given_up")

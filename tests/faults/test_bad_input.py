@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradesync.event import CompletionEvent
-from gradesync.ledger import Ledger, Record
+from gradesync.ledger import Ledger
+from gradesync.record import Record
 from gradesync.settings import get_settings
 from producers.api import create_app
 from producers.intake import Intake

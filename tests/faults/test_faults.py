@@ -6,8 +6,9 @@ import multiprocessing
 from datetime import timedelta
 from typing import Any
 
-from gradesync.ledger import Ledger, LedgerError, utcnow
+from gradesync.ledger import Ledger, utcnow
 from gradesync.procs import start_beat, wait_until
+from gradesync.record import LedgerError
 from tests.conftest import REDIS_PORT
 from tests.faults.conftest import Workers
 from tests.integration.conftest import Stack, canonical

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from gradesync.coachview.gate import PAUSE
-from gradesync.ledger import Record, utcnow
+from gradesync.ledger import utcnow
 from gradesync.procs import wait_until
+from gradesync.record import Record
 from tests.faults.conftest import Workers
 from tests.faults.test_faults import learners
 from tests.integration.conftest import Stack, canonical

@@ -15,8 +15,9 @@ import pytest
 import redis
 
 from gradesync.event import CompletionEvent
-from gradesync.ledger import Ledger, Record
+from gradesync.ledger import Ledger
 from gradesync.procs import BIN, Proc, start_redis, start_sim, start_worker, wait_until
+from gradesync.record import Record
 from gradesync.settings import Delivery
 from tests.conftest import API_PORT, LMS_PORT, REDIS_PORT, SIM_PORT
 

@@ -22,9 +22,10 @@ import redis
 from gradesync.coachview.budget import KEY as BUDGET_KEY
 from gradesync.coachview.gate import PAUSE
 from gradesync.http import MAX_RETRY_AFTER_S
-from gradesync.ledger import Ledger, Record, utcnow
+from gradesync.ledger import Ledger, utcnow
 from gradesync.metrics import FAILED_KEY
 from gradesync.procs import BIN, ROOT, Proc, free_port, wait_until
+from gradesync.record import Record
 from tests.conftest import REDIS_PORT
 from tests.integration.conftest import FIXTURES, Stack
 

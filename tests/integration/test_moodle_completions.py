@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gradesync.ledger import Record
 from gradesync.procs import BIN, ROOT, free_port
+from gradesync.record import Record
 from tests.integration.conftest import Stack, canonical
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -8,8 +8,9 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-from gradesync.ledger import LedgerError, utcnow
+from gradesync.ledger import utcnow
 from gradesync.procs import BIN, ROOT, wait_until
+from gradesync.record import LedgerError
 from tests.integration.conftest import Stack, canonical
 
 

@@ -11,8 +11,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from gradesync.ledger import Record
 from gradesync.procs import BIN, ROOT
+from gradesync.record import Record
 from tests.integration.conftest import FIXTURES, Stack, canonical
 
 TOKEN_ROUTE = "POST /auth/connect/token"

@@ -16,7 +16,8 @@ from pydantic import ValidationError
 
 from gradesync import keys
 from gradesync.event import CompletionEvent
-from gradesync.ledger import Ledger, LedgerError
+from gradesync.ledger import Ledger
+from gradesync.record import LedgerError
 from gradesync.settings import ConfigurationError, Settings, describe_problems
 from gradesync.stack import console_access
 from producers.api import create_app
@@ -214,7 +215,10 @@ def test_dutch_labels_and_local_times(console: Console) -> None:
 
 def test_overview_alerts_on_failed_records(console: Console) -> None:
     rid = console.unresolved()
-    console.ledger.fail(rid, datetime.now(UTC), LedgerError(code="rejected", message="no"))
+    now = datetime.now(UTC)
+    console.ledger.retry_now(rid, now)  # only a run fails: queue it and start it first
+    console.ledger.start(rid, now)
+    console.ledger.fail(rid, now, LedgerError(code="rejected", message="no"))
     console.login()
     assert "records failed" in console.client.get("/console/").text
 

@@ -24,7 +24,8 @@ from gradesync.event import (
     parse_event,
     plausible_instant,
 )
-from gradesync.ledger import Ledger, Record, utcnow
+from gradesync.ledger import Ledger, utcnow
+from gradesync.record import Record
 from tests.unit.test_event import BASE as EVENT_BASE
 
 BASE: dict[str, Any] = {k: v for k, v in EVENT_BASE.items() if k != "event_id"}

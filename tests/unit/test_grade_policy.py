@@ -17,9 +17,10 @@ from gradesync import cli
 from gradesync.completion_time import CompletionInstant
 from gradesync.errors import Permanent, Unresolved
 from gradesync.event import CompletionEvent
-from gradesync.ledger import Ledger, Record
+from gradesync.ledger import Ledger
 from gradesync.lms.enrich import enrich
 from gradesync.parsed import NEEDS_GRADE
+from gradesync.record import Record
 from gradesync.settings import ConfigurationError, Settings, require_lms_apis
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"

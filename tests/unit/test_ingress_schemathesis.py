@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis.core import NOT_SET
 
-from gradesync.ledger import Ledger, Record
+from gradesync.ledger import Ledger
+from gradesync.record import Record
 from producers.api import STANDARD_HEADERS, create_app
 from producers.signatures import anewspring_signature, standard_signature
 from tests.conftest import open_ingress_settings

@@ -8,7 +8,8 @@ import fakeredis
 import pytest
 
 from gradesync.event import CompletionEvent
-from gradesync.ledger import Ledger, LedgerError
+from gradesync.ledger import Ledger
+from gradesync.record import LedgerError
 
 T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 AMS = ZoneInfo("Europe/Amsterdam")

@@ -11,7 +11,8 @@ import fakeredis
 import pytest
 
 from gradesync.event import CompletionEvent
-from gradesync.ledger import AmbiguousEventId, Ledger, Record, Unreadable, UnreadableRecord
+from gradesync.ledger import AmbiguousEventId, Ledger
+from gradesync.record import Record, Unreadable, UnreadableRecord
 from tests.unit.test_ledger import event as ledger_event
 
 T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)

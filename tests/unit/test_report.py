@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gradesync.event import CompletionEvent
-from gradesync.ledger import Ledger, LedgerError, Record, Unreadable
+from gradesync.ledger import Ledger
+from gradesync.record import LedgerError, Record, Unreadable
 from gradesync.report import build, group_records, selects, write_csv
 
 TZ = ZoneInfo("Europe/Amsterdam")

@@ -6,7 +6,8 @@ from zoneinfo import ZoneInfo
 import fakeredis
 
 from gradesync.event import CompletionEvent
-from gradesync.ledger import Ledger, LedgerError
+from gradesync.ledger import Ledger
+from gradesync.record import LedgerError
 from workers.schedule import SWEEP_GRACE, StallCheck, run_retry_pass, sweep
 
 T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)

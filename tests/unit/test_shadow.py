@@ -13,8 +13,9 @@ import pytest
 from gradesync.entities import EnrolmentComponent
 from gradesync.errors import Permanent, Unresolved
 from gradesync.event import CompletionEvent
-from gradesync.ledger import Ledger, LedgerError
+from gradesync.ledger import Ledger
 from gradesync.metrics import FAILED_KEY
+from gradesync.record import LedgerError
 from gradesync.report import build
 from gradesync.steps import KeepExisting, Skip, Write, would
 from workers import resources, tasks
