@@ -3,8 +3,8 @@
 Layout (prefix ``gs:``):
 - ``rec:{id}``    the record as JSON (``id`` is the completion key's opaque hash)
 - ``hist:{id}``   a capped list of history entries (JSON), oldest first
-- ``eid:{event_id}``  hash of ``{source|instance}`` → ``"{id} {body-hash}"``: event idempotency,
-  scoped per source and installation (one source cannot claim another's event ids)
+- ``eid:{event_id}``  hash of ``{channel|source|instance}`` → ``"{id} {body-hash}"``: event
+  idempotency, scoped per channel, source and installation (see ``record.event_scope``)
 - ``state:{state}``   sorted set of ids by last update, one per state: counts and newest-first lists
 - ``all``         sorted set of every id by last update
 - ``due``         sorted set of ``unresolved`` ids by next attempt (epoch): the daily pass reads
