@@ -58,7 +58,7 @@ def baseline(stack: BenchStack, n: int) -> float:
 
 def ledger_bytes(stack: BenchStack, sample: int = 200) -> float:
     r, ledger = stack.ledger.r, stack.ledger
-    records = [rec for rec in ledger.list(limit=sample) if isinstance(rec, Record)]
+    records = [rec for rec in ledger.newest(limit=sample) if isinstance(rec, Record)]
     sizes = []
     for rec in records:
         keys = [f"gs:rec:{rec.id}", f"gs:hist:{rec.id}", f"gs:eid:{rec.event.id}"]

@@ -239,7 +239,7 @@ def list_records(
     if state is not None and state not in STATES:
         raise typer.BadParameter(f"unknown state {state!r}; one of: {', '.join(STATES)}")
     ledger = _ledger()
-    records = ledger.list(state, limit)
+    records = ledger.newest(state, limit)
     if as_json:
         _emit_json(
             [
@@ -518,7 +518,7 @@ def purge(
         )
     ledger = _ledger()
     if unreadable:
-        removed = [r.id for r in ledger.list(limit=10**9) if isinstance(r, Unreadable)]
+        removed = [r.id for r in ledger.newest(limit=10**9) if isinstance(r, Unreadable)]
         for rid in removed:
             ledger.remove_unreadable(rid)
         if as_json:

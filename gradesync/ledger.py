@@ -502,7 +502,7 @@ class Ledger:
             values = pipe.execute()
         return dict(zip(STATES, (int(v) for v in values), strict=True))
 
-    def list(self, state: State | None = None, limit: int = 50) -> list[Record | Unreadable]:
+    def newest(self, state: State | None = None, limit: int = 50) -> list[Record | Unreadable]:
         """Newest first; a record that cannot be loaded is listed as :class:`Unreadable`."""
         index = self.ALL if state is None else self._state(state)
         ids = [_text(i) for i in self.r.zrevrange(index, 0, max(0, limit - 1))]

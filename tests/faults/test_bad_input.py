@@ -56,7 +56,7 @@ events = st.fixed_dictionaries(
 
 def check_ledger(ledger: Ledger) -> None:
     """Only valid events are stored, and every stored record loads back."""
-    for record in ledger.list(limit=10_000):
+    for record in ledger.newest(limit=10_000):
         assert isinstance(record, Record), record
         CompletionEvent.model_validate(record.event.model_dump())
 

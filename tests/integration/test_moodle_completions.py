@@ -165,7 +165,7 @@ def test_backfill_and_enqueue_keep_original_dates(clean: Stack, tmp_path: Path) 
     replay.write_text(json.dumps(webhook("70", epoch(2025, 3, 2, 0, 10), 805)) + "\n")
     enqueued = gradesync("enqueue", "--source", "moodle", str(replay))
     assert enqueued.returncode == 0, enqueued.stdout + enqueued.stderr
-    for rec in clean.ledger.list():
+    for rec in clean.ledger.newest():
         delivered(clean, rec.id)
     dates = [clean.component(e, 9001)["approvalDate"] for e in (7001, 7002, 7070)]
     assert dates == ["2025-02-14", "2025-02-15", "2025-03-01"]

@@ -110,7 +110,7 @@ def test_ilias_poller_over_soap(clean: Stack) -> None:
         IliasSoap(f"{LMS}/webservice/soap/server.php"), clean.ledger, settings, utcnow(), enqueue
     )
     assert again.completions == 1 and again.new == 0  # the overlap is deduplicated
-    record = clean.ledger.list()[0]
+    record = clean.ledger.newest()[0]
     assert clean.settle(record.id).state == "delivered"
     row = clean.component(7004, 9003)
     assert row["result"] is None and row["writes"] == {**ALL_ONCE, "result": 0}
@@ -169,7 +169,7 @@ def test_backfill_csv_with_rejected_rows_file(clean: Stack, tmp_path: Path) -> N
     assert "3 rows: 2 accepted (0 already known), 1 rejected" in run.stdout
     rejected = (tmp_path / "history.rejected.csv").read_text()
     assert "blackboard" in rejected and "source" in rejected and "completed_at" in rejected
-    for rec in clean.ledger.list():
+    for rec in clean.ledger.newest():
         assert clean.settle(rec.id).state == "delivered"
     assert clean.component(7001, 9001)["result"] == "8.0"
     assert clean.component(7002, 9001)["result"] == "6.0"

@@ -80,7 +80,7 @@ def test_every_stored_record_loads_back(person: Any, course: Any, grade: Any) ->
         return
     ledger = Ledger(fakeredis.FakeRedis())
     rid = ledger.admit(event, utcnow()).record.id
-    (listed,) = ledger.list()
+    (listed,) = ledger.newest()
     assert isinstance(listed, Record) and listed.event == event
     assert ledger.get(rid) == listed
 

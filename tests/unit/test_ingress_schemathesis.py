@@ -38,7 +38,7 @@ signed_client = TestClient(signed_app)
 
 
 def _loads_back(ledger: Ledger) -> None:
-    assert all(isinstance(r, Record) for r in ledger.list(limit=10_000))
+    assert all(isinstance(r, Record) for r in ledger.newest(limit=10_000))
 
 
 @open_schema.parametrize()

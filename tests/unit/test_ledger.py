@@ -179,10 +179,10 @@ def test_list_is_newest_first_and_filters_by_state(ledger: Ledger) -> None:
         ledger.admit(event(event_id=f"e{n}", person_id=str(n)), T0 + timedelta(minutes=n)).record.id
         for n in range(3)
     ]
-    assert [r.id for r in ledger.list()] == ids[::-1]
+    assert [r.id for r in ledger.newest()] == ids[::-1]
     ledger.start(ids[0], T0 + timedelta(hours=1))
-    assert [r.id for r in ledger.list("in_progress")] == [ids[0]]
-    assert [r.id for r in ledger.list(limit=1)] == [ids[0]]
+    assert [r.id for r in ledger.newest("in_progress")] == [ids[0]]
+    assert [r.id for r in ledger.newest(limit=1)] == [ids[0]]
 
 
 def test_record_stays_small(ledger: Ledger) -> None:

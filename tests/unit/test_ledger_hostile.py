@@ -67,7 +67,7 @@ def test_an_unreadable_record_is_listed_as_such_and_can_be_removed(ledger: Ledge
     bad = ledger.admit(event(event_id="bad", course_id="2"), T0).record
     _damage(ledger, bad.id, grade="9" * 400)  # as an older version could have stored it
 
-    listed = ledger.list()
+    listed = ledger.newest()
     assert {type(r) for r in listed} == {Record, Unreadable}
     (unreadable,) = [r for r in listed if isinstance(r, Unreadable)]
     assert unreadable.id == bad.id and unreadable.problems == ["event.grade: value_error"]
@@ -78,7 +78,7 @@ def test_an_unreadable_record_is_listed_as_such_and_can_be_removed(ledger: Ledge
     assert ledger.purge(bad.id, ("queued",)) is False  # purge skips it, does not crash
     assert ledger.remove_unreadable(good.id) is False  # only unreadable ones
     assert ledger.remove_unreadable(bad.id) is True
-    assert [r.id for r in ledger.list()] == [good.id]
+    assert [r.id for r in ledger.newest()] == [good.id]
     assert ledger.counts()["queued"] == 1
 
 
