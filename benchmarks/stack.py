@@ -25,6 +25,8 @@ class BenchStack:
                 "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
                 "COACHVIEW_BASE_URL": f"http://127.0.0.1:{self.sim_port}",
                 "GRADESYNC_LOG_LEVEL": "WARNING",
+                # The benchmark delivers to the simulator: a development setting.
+                "GRADESYNC_INSECURE_DEV": "1",
                 **env,
             }
         )
