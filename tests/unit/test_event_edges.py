@@ -121,6 +121,9 @@ def test_the_grade_length_limit_is_exact() -> None:
     assert CompletionEvent.model_validate({**BASE, "grade": "x" * 32}).grade == "x" * 32
     assert "at most 32" in refused(grade="x" * 33)["grade"]
     assert "at most 32" in refused(grade=10**32)["grade"]
+    small = "0." + "0" * 29 + "1"  # a numeric grade of exactly 32 characters
+    assert CompletionEvent.model_validate({**BASE, "grade": small}).grade == small
+    assert "at most 32" in refused(grade=small + "1")["grade"]
     assert CompletionEvent.model_validate({**BASE, "grade": 1_000_000}).grade == "1000000"
     assert "at most 1,000,000" in refused(grade=1_000_000.01)["grade"]
 

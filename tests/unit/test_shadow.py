@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+import json
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -179,6 +180,18 @@ def test_would_names_each_field_with_old_and_new_value() -> None:
         "existing": "6.0",
         "new": "8.5",
     }
+
+
+def test_would_values_are_json_as_history_stores_them() -> None:
+    # Odd data Coachview may hold: a date without the approval. History is JSON.
+    write = Write(fields={"approved": True, "approval_date": "2026-11-20"})
+    planned = would(write, ec(approval_date=date(2026, 1, 2)))
+    assert planned["writes"][1] == {
+        "field": "approval_date",
+        "old": "2026-01-02",
+        "new": "2026-11-20",
+    }
+    json.dumps(planned)
 
 
 class NoWrites:
