@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,6 +30,7 @@ from gradesync.record import RETRYABLE, STATES, Record, Unreadable
 from gradesync.report import build, selects, write_csv
 from gradesync.settings import ConfigurationError, get_settings, redacted_url
 from gradesync.stack import up
+from gradesync.transitions import MAX_REASON_CHARS
 from producers.api import create_app
 from producers.backfill import run_backfill
 from producers.intake import Intake
@@ -121,6 +123,9 @@ def backfill(
     """Load historical completions from a CSV file, with a progress bar and a summary."""
 
     rejects = rejects or file.with_suffix(".rejected.csv")
+    # Checked first: the rejected rows are written after the good ones went in.
+    if not os.access(rejects.parent, os.W_OK) or rejects.is_dir():
+        raise typer.BadParameter(f"cannot write {rejects}", param_hint="--rejects")
     intake = Intake.for_source(None, _ledger(), get_settings(), _send)
     try:
         summary = run_backfill(file, rejects, intake, progress=not as_json)
@@ -156,7 +161,17 @@ def api(
     except ConfigurationError as exc:
         err.print(f"gradesync api refuses to start: {exc}", soft_wrap=True)
         raise typer.Exit(2) from exc
-    uvicorn.run(ingress, host=host, port=port, log_level="warning")
+    trusted = get_settings().trusted_proxies
+    # X-Forwarded-For only from the proxies named: uvicorn otherwise believes any local caller,
+    # and the console's per-address login limit would count whatever address it was told.
+    uvicorn.run(
+        ingress,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+    )
 
 
 def _parse_as_of(value: str | None) -> datetime:
@@ -168,6 +183,12 @@ def _parse_as_of(value: str | None) -> datetime:
         raise typer.BadParameter("expected ISO 8601, e.g. 2026-12-01T03:00:00+01:00") from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=get_settings().tz)
+    # The pass schedules each record's next attempt from this time: a far date would push real
+    # records' retries weeks away (or past the calendar's end).
+    if abs(moment - utcnow()) > MAX_AS_OF_DRIFT:
+        raise typer.BadParameter(
+            f"must lie within {MAX_AS_OF_DRIFT.days} days of now", param_hint="--as-of"
+        )
     return moment
 
 
@@ -436,7 +457,11 @@ def report(
 
     s = get_settings()
     found = build(_ledger(), _parse_since(since), s.retry_max_attempts, s.tz)
-    lines = write_csv(found, csv_file) if csv_file is not None else None
+    try:
+        lines = write_csv(found, csv_file) if csv_file is not None else None
+    except OSError as exc:
+        err.print(f"cannot write {csv_file}: {exc.strerror or exc}")
+        raise typer.Exit(2) from exc
     if as_json:
         _emit_json(found.model_dump(mode="json"))
         return
@@ -477,12 +502,13 @@ def give_up(
 ) -> None:
     """Stop retrying a record, with a reason."""
     if not reason.strip() or len(reason) > MAX_REASON_CHARS:
-        raise typer.BadParameter(f"1 to {MAX_REASON_CHARS} characters", param_hint="--reason")
+        raise typer.BadParameter(
+            f"1 to {MAX_REASON_CHARS} printable characters", param_hint="--reason"
+        )
     _operator_change(key, "give-up", as_json, reason=reason)
 
 
-# An operator's reason is a sentence, stored in the record (twice: last_error and history).
-MAX_REASON_CHARS = 500
+MAX_AS_OF_DRIFT = timedelta(days=31)
 # Records still waiting or running are never purged: that would lose a completion.
 PURGEABLE = ("delivered", "given_up", "failed")
 # A century: anything longer is a typo, and would overflow the date arithmetic.
@@ -624,6 +650,9 @@ def main() -> None:
     except redis.ConnectionError as exc:
         err.print(f"cannot reach Redis at {redacted_url(settings.redis_url)}: {exc}")
         err.print("Is redis-server running? (gradesync stack up starts one.)")
+        raise SystemExit(2) from exc
+    except redis.RedisError as exc:  # e.g. a database index the server does not have
+        err.print(f"Redis at {redacted_url(settings.redis_url)} refused: {exc}")
         raise SystemExit(2) from exc
     except httpx.ConnectError as exc:
         err.print(f"cannot connect: {exc} — is the stack running? (gradesync stack up)")

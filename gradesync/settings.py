@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     )
     insecure_dev: bool = Field(False, alias="GRADESYNC_INSECURE_DEV")
     max_body_bytes: int = Field(64 * 1024, alias="GRADESYNC_MAX_BODY_BYTES", gt=0)
+    # Reverse proxies (comma-separated addresses) whose X-Forwarded-For the ingress believes;
+    # none by default: every caller is who its connection says.
+    trusted_proxies: str = Field("", alias="GRADESYNC_TRUSTED_PROXIES")
     # A webhook body arrives in milliseconds; a caller that trickles it holds a connection.
     body_timeout_s: float = Field(10.0, alias="GRADESYNC_BODY_TIMEOUT_S", gt=0, le=300)
 

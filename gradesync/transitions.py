@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 
 from gradesync.completion_time import CompletionInstant
-from gradesync.event import CompletionEvent
+from gradesync.event import CompletionEvent, clean_text
 from gradesync.policy import next_daily_attempt, retries_exhausted
 from gradesync.record import (
     OPEN_STATES,
@@ -33,6 +33,9 @@ from gradesync.settings import Delivery
 # (the daily-retry window starts when delivery starts), and the mode is decided afresh by the
 # process that sends it, i.e. the mode configured now.
 DELIVERY_STARTS: dict[str, Any] = {"attempts": 0, "daily_retries": 0, "delivery": None}
+
+# An operator's reason is a sentence, stored in the record (twice: last_error and history).
+MAX_REASON_CHARS = 500
 
 # The event-id index entry an admission writes: event id, its scope, "record-id body-digest".
 EventIndex = tuple[str, str, str]
@@ -252,7 +255,11 @@ def close(
         return NOTHING, old.state
     if state == "failed" and in_shadow_run(old):
         return closing(old, now, "shadowed", error), "shadowed"
-    return closing(old, now, state, error), state
+    change = closing(old, now, state, error)
+    if state == "delivered" and change.record is not None:
+        # Nothing is left to fix: an earlier attempt's error stays in history only.
+        change.record = change.record.model_copy(update={"last_error": None})
+    return change, state
 
 
 def shadowed(old: Record | None, now: datetime, approval_date: str) -> tuple[Change, None]:
@@ -363,6 +370,10 @@ def give_up_now(
         raise LookupError(f"no record {rid}")
     if old.state in ("delivered", "given_up"):
         raise ValueError(f"record is already {old.state}")
+    try:
+        reason = clean_text(reason, MAX_REASON_CHARS)
+    except ValueError as exc:
+        raise ValueError(f"the reason {exc}") from None
     error = LedgerError(code="operator_gave_up", message=reason)
     rec = moved(old, now, "given_up", error)
     entry = hist(now, "given_up", error=error.model_dump(), by=by)

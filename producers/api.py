@@ -269,7 +269,17 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": "invalid", "detail": str(exc)}, 422)
+        # Which parameter and what is wrong; never the input echoed back, nor our source lines.
+        detail = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+        ]
+        return JSONResponse({"error": "invalid", "detail": detail}, 422)
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(_: Request, __: ClientDisconnect) -> JSONResponse:
+        # The caller hung up mid-body (any route, the console's forms too): nobody to answer,
+        # and nothing worth a traceback in the log.
+        return JSONResponse({"error": "client_disconnected", "detail": "gone"}, 400)
 
     responses: dict[int | str, dict[str, Any]] = {
         code: {"description": text}

@@ -35,7 +35,11 @@ RIDE_OUT_REDIS_RESTART = Retry(ExponentialBackoff(cap=2.0, base=0.25), retries=2
 
 @lru_cache(maxsize=1)
 def ledger() -> Ledger:
-    return Ledger(redis.Redis.from_url(settings().redis_url, retry=RIDE_OUT_REDIS_RESTART))
+    # A connect timeout: a TLS URL pointed at a plain Redis (or a black hole) must not hang.
+    client = redis.Redis.from_url(
+        settings().redis_url, retry=RIDE_OUT_REDIS_RESTART, socket_connect_timeout=10
+    )
+    return Ledger(client)
 
 
 @lru_cache(maxsize=1)

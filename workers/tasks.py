@@ -167,7 +167,10 @@ def _facts(record: Record) -> Context:
         "course_ref": record.coachview_course_id,
         "grade": record.event.grade,
         "approved_on": record.event.approval_date(resources.settings().tz).isoformat(),
-        "delivery": record.delivery,
+        # A worker configured for shadow never writes, whatever mode the record came in with.
+        "delivery": "shadow"
+        if resources.settings().coachview_delivery == "shadow"
+        else record.delivery,
     }
 
 
@@ -250,6 +253,12 @@ def resolve_enrolment_component(self: PipelineTask, ctx: Context, rid: str) -> C
 def post_result_link(self: PipelineTask, ctx: Context, rid: str) -> Context:
     s = resources.settings()
     facts = ctx["facts"]
+    if facts.get("delivery") == "shadow":  # never written by a shadow worker (see _facts)
+        ledger = resources.ledger()
+        planned = {"writes": [{"field": "result_link", "old": None, "new": "one signed message"}]}
+        ledger.shadow_step(rid, "result_link", utcnow(), planned)
+        ledger.shadowed(rid, utcnow(), facts["approved_on"])
+        return ctx
     message = ResultMessage(
         person_id=ctx["person"],
         extern_id=facts["person_ref"],

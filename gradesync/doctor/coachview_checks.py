@@ -21,7 +21,7 @@ from gradesync.coachview.budget import parse_reset
 from gradesync.coachview.client import SIMULATOR_HEADER
 from gradesync.doctor.model import Check, fail, ok, warn
 from gradesync.errors import Permanent, RemoteError, Transient, UnexpectedResponse
-from gradesync.settings import SIM_CLIENT_SECRET, SIM_RESULTLINK_SECRET, Settings
+from gradesync.settings import SIM_CLIENT_SECRET, SIM_RESULTLINK_SECRET, Settings, redacted_url
 from gradesync.webhook_secrets import MIN_KEY_BYTES
 
 AREA = "coachview"
@@ -86,7 +86,11 @@ def check(s: Settings, transport: httpx.BaseTransport | None = None) -> tuple[li
 
 
 def _base_url(s: Settings) -> Check:
-    url = urlsplit(s.coachview_base_url)
+    try:
+        url = urlsplit(s.coachview_base_url)
+        url.port  # noqa: B018  (parsing the port is what raises for "http://[::1")
+    except ValueError:
+        return fail(AREA, "base URL", "not a URL", "COACHVIEW_BASE_URL")
     if url.scheme not in ("http", "https") or not url.hostname:
         return fail(AREA, "base URL", "not an http(s) URL with a host", "COACHVIEW_BASE_URL")
     if url.scheme != "https" and not s.insecure_dev and url.hostname not in LOOPBACK:
@@ -96,7 +100,7 @@ def _base_url(s: Settings) -> Check:
             f"{url.scheme}://{url.hostname}: credentials and grades would travel unencrypted",
             "COACHVIEW_BASE_URL (https://…)",
         )
-    return ok(AREA, "base URL", f"{url.scheme}://{url.netloc}")
+    return ok(AREA, "base URL", redacted_url(f"{url.scheme}://{url.netloc}"))
 
 
 def _live(s: Settings, probe: Probe) -> list[Check]:

@@ -10,8 +10,13 @@ import httpx
 import redis
 
 from gradesync.doctor import celery_checks, coachview_checks, config, lms_checks, redis_checks
-from gradesync.doctor.model import Check, Diagnosis
-from gradesync.settings import Settings
+from gradesync.doctor.model import Check, Diagnosis, fail, ok
+from gradesync.settings import (
+    ConfigurationError,
+    Settings,
+    require_coachview,
+    require_lms_apis,
+)
 
 
 def redis_location(url: str) -> str:
@@ -19,6 +24,20 @@ def redis_location(url: str) -> str:
     parts = urlsplit(url)
     db = parts.path.lstrip("/") or "0"
     return f"{parts.hostname or '?'}:{parts.port or 6379}/{db}"
+
+
+def _worker_starts(s: Settings) -> Check:
+    """A worker with this configuration starts (it refuses the simulator's defaults outside
+    development, and a source whose grades would be lost)."""
+    problems = []
+    for require in (require_coachview, require_lms_apis):
+        try:
+            require(s)
+        except ConfigurationError as exc:
+            problems.append(str(exc))
+    if problems:
+        return fail("config", "a worker starts", "; ".join(problems), "the variables named")
+    return ok("config", "a worker starts", "start-up checks pass")
 
 
 def diagnose(
@@ -46,6 +65,7 @@ def diagnose(
     finally:
         if redis_client is None:
             client.close()
+    checks.append(_worker_starts(settings))
     coachview, spent = coachview_checks.check(settings, coachview_transport)
     checks += coachview
     checks += lms_checks.check(settings, lms_transport)

@@ -115,3 +115,18 @@ def test_give_up_reasons_are_bounded_and_open_records_are_never_purged(ledger: L
     queued = run("purge", "--older-than", "1", "--state", "queued")
     assert queued.exit_code == 2 and "only closed records" in queued.output
     assert ledger.get(rid) is not None
+
+
+def test_retry_due_refuses_an_as_of_far_from_now(ledger: Ledger) -> None:
+    for far in ("9999-12-31T23:59:59+00:00", "2000-01-01T00:00:00+00:00"):
+        result = run("retry-due", "--as-of", far)
+        assert result.exit_code == 2 and "within 31 days" in " ".join(result.output.split())
+
+
+def test_report_and_backfill_name_a_path_they_cannot_write(ledger: Ledger, tmp_path: Path) -> None:
+    report = run("report", "--csv", str(tmp_path / "missing-dir" / "out.csv"))
+    assert report.exit_code == 2 and "cannot write" in " ".join(report.output.split())
+    rows = tmp_path / "rows.csv"
+    rows.write_text("source,person_id,course_id,completed_at\n")
+    backfill = run("backfill", str(rows), "--rejects", str(tmp_path / "nope" / "r.csv"))
+    assert backfill.exit_code == 2 and "cannot write" in " ".join(backfill.output.split())

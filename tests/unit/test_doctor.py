@@ -379,7 +379,30 @@ def test_a_healthy_configuration_diagnoses_healthy(lms: httpx.BaseTransport) -> 
     )
     assert found.healthy, [c for c in found.checks if c.status == "fail"]
     assert found.coachview_requests == 4
-    assert {c.area for c in found.checks} == {"redis", "celery", "coachview", "lms"}
+    assert {c.area for c in found.checks} == {"config", "redis", "celery", "coachview", "lms"}
+
+
+def test_a_configuration_the_worker_refuses_is_a_failed_check(lms: httpx.BaseTransport) -> None:
+    r = fakeredis.FakeRedis()
+    r.set(celery_checks.BEAT_LOCK, "beat@host")
+    found = diagnose(
+        settings(GRADESYNC_INSECURE_DEV="0"),
+        {},
+        ping=lambda url: ["w1@host"],
+        coachview_transport=sim_transport(),
+        lms_transport=lms,
+        redis_client=r,
+    )
+    (start,) = [c for c in found.checks if c.name == "a worker starts"]
+    assert start.status == "fail" and "are the simulator's" in start.detail
+    assert not found.healthy
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://user:S3cret@cv.example.nl"])
+def test_odd_base_urls_are_named_without_a_crash_or_a_password(url: str) -> None:
+    checks, _ = coachview_checks.check(settings(COACHVIEW_BASE_URL=url), sim_transport())
+    base = next(c for c in checks if c.name == "base URL")
+    assert "S3cret" not in base.detail
 
 
 def test_no_worker_makes_it_unhealthy(lms: httpx.BaseTransport) -> None:

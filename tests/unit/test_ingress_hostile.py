@@ -251,3 +251,10 @@ def test_redis_urls_are_checked_and_their_passwords_never_shown() -> None:
     shown = redacted_url("redis://:S3cretPassw0rd@127.0.0.1:1/0")
     assert "S3cret" not in shown and shown == "redis://:***@127.0.0.1:1/0"
     assert redacted_url("redis://localhost:6379/0") == "redis://localhost:6379/0"
+
+
+def test_a_bad_query_parameter_is_named_without_echoing_it(app: App) -> None:
+    response = app.client.get("/console/attention", params={"retried": "<script>x</script>"})
+    if response.status_code == 422:  # parameter validation answers before any page logic
+        assert "<script>" not in response.text and "File " not in response.text
+    assert response.status_code < 500

@@ -18,6 +18,7 @@ from gradesync.ledger import Ledger
 from gradesync.metrics import FAILED_KEY
 from gradesync.record import LedgerError
 from gradesync.report import build
+from gradesync.settings import Settings
 from gradesync.steps import KeepExisting, Skip, Write, would
 from workers import resources, tasks
 
@@ -325,3 +326,22 @@ def test_the_report_groups_shadowed_records_to_fix_and_counts_the_rest(ledger: L
     )
     states = {row.state: row.days_left for row in group.rows}
     assert states == {"shadowed": 30, "unresolved": 30}
+
+
+def test_a_worker_configured_for_shadow_never_writes_whatever_the_records_mode(
+    worker: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shadow_worker = Settings.model_validate({"COACHVIEW_DELIVERY": "shadow"})
+    monkeypatch.setattr(resources, "settings", lambda: shadow_worker)
+    rid = shadow_run(worker)
+    rest = worker.get(rid)
+    assert rest is not None
+    rest = rest.model_copy(update={"delivery": "rest"})  # admitted by a process in rest mode
+    facts = tasks._facts(rest)
+    assert facts["delivery"] == "shadow"
+    # The result link too: nothing is posted (NoWrites fails the test on any call).
+    result = tasks.post_result_link.apply(args=({"facts": facts, "person": 1001}, rid))
+    assert result.successful(), result.traceback
+    after = worker.get(rid)
+    assert after is not None and after.state == "shadowed"
+    assert worker.history(rid)[-2]["what"] == "would_write"

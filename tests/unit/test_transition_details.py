@@ -212,6 +212,7 @@ def test_closing_keeps_or_replaces_the_error() -> None:
             "state": "delivered",
             "updated": NOW,
             "next_attempt": None,
+            "last_error": None,  # nothing left to fix; the history keeps it
         },
     )
     assert change.history == [{"at": NOW.isoformat(), "what": "delivered"}]
@@ -358,3 +359,9 @@ def test_the_delivery_mode_is_decided_once() -> None:
     assert change.record.delivery == "shadow" and not change.history
     assert t.delivery(rec("queued", delivery="rest"), "shadow") == (t.NOTHING, "rest")
     assert t.delivery(None, "rest") == (t.NOTHING, "rest")
+
+
+@pytest.mark.parametrize("reason", ["nul\x00byte", "\x1b[31mred", " ", "x" * 501])
+def test_a_give_up_reason_is_printable_text(reason: str) -> None:
+    with pytest.raises(ValueError, match=r"^the reason "):
+        t.give_up_now(rec("unresolved", last_error=ERR), "r", NOW, reason, "")
