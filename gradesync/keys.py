@@ -47,6 +47,11 @@ def webhook_id(source: str, msg_id: str) -> str:
     return f"{PREFIX}webhook:{source}:{hashlib.sha256(msg_id.encode()).hexdigest()[:32]}"
 
 
+def console_revoked(csrf: str) -> str:
+    """A console session ended by logging out (its cookie stays signed until it expires)."""
+    return f"{PREFIX}console:revoked:{hashlib.sha256(csrf.encode()).hexdigest()[:32]}"
+
+
 def console_login_attempts(kind: str, who: str) -> str:
     """Console login attempts per client address or per user name (hashed: the caller chose
     it, and a name or address is personal data)."""

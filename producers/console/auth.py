@@ -22,7 +22,8 @@ from gradesync.settings import ConfigurationError, Settings
 
 COOKIE = "gs_console"
 SESSION_MAX_AGE_S = 8 * 3600
-# Failed or not, each login attempt counts; a window's attempts beyond these are refused.
+# Failed login attempts in a window; beyond these, logins are refused until it ends (a
+# successful login does not count, so people behind one address do not lock each other out).
 LOGIN_WINDOW_S = 15 * 60
 MAX_ATTEMPTS_PER_USER = 10
 MAX_ATTEMPTS_PER_IP = 30
@@ -107,15 +108,35 @@ class LoginLimit:
         self.r = client
 
     def allow(self, ip: str, user: str) -> bool:
+        by_ip, by_user = self.r.mget(
+            [keys.console_login_attempts("ip", ip), keys.console_login_attempts("user", user)]
+        )
+        return int(by_ip or 0) < MAX_ATTEMPTS_PER_IP and int(by_user or 0) < MAX_ATTEMPTS_PER_USER
+
+    def failed(self, ip: str, user: str) -> None:
         with self.r.pipeline(transaction=True) as pipe:
             for kind, who in (("ip", ip), ("user", user)):
                 key = keys.console_login_attempts(kind, who)
-                # The window starts at the first attempt (SET NX EX: any Redis version).
+                # The window starts at the first failure (SET NX EX: any Redis version).
                 pipe.set(key, 0, ex=LOGIN_WINDOW_S, nx=True)
                 pipe.incr(key)
-            counted = pipe.execute()
-        by_ip, by_user = int(counted[1]), int(counted[3])
-        return by_ip <= MAX_ATTEMPTS_PER_IP and by_user <= MAX_ATTEMPTS_PER_USER
+            pipe.execute()
 
     def succeeded(self, user: str) -> None:
         self.r.delete(keys.console_login_attempts("user", user))
+
+
+class Revocations:
+    """Sessions ended by logging out, until their cookie would have expired anyway."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+
+    def revoke(self, session: Session) -> None:
+        self.r.set(keys.console_revoked(session.csrf), 1, ex=SESSION_MAX_AGE_S)
+
+    def revoked(self, session: Session) -> bool:
+        try:
+            return bool(self.r.exists(keys.console_revoked(session.csrf)))
+        except redis.RedisError:
+            return True  # cannot tell: treat the session as ended (log in again)

@@ -28,7 +28,15 @@ from gradesync.record import UnreadableRecord
 from gradesync.report import UNREADABLE
 from gradesync.settings import Settings
 from producers.console import views
-from producers.console.auth import COOKIE, SESSION_MAX_AGE_S, Access, LoginLimit, Session, csrf_ok
+from producers.console.auth import (
+    COOKIE,
+    SESSION_MAX_AGE_S,
+    Access,
+    LoginLimit,
+    Revocations,
+    Session,
+    csrf_ok,
+)
 from producers.console.i18n import choose, translator
 
 log = logs.get("gradesync.console")
@@ -78,6 +86,7 @@ class Console:
         self.settings = settings
         self.access = Access(settings)
         self.limit = LoginLimit(ledger.r)
+        self.revocations = Revocations(ledger.r)
         self.budget = Budget(ledger.r, settings.coachview_budget_reserve)
         self.css = (HERE / "static" / "console.css").read_bytes()
         self.env = Environment(
@@ -114,6 +123,8 @@ class Console:
     def visit(self, request: Request) -> Visit:
         lang = choose(request.headers.get("accept-language"))
         session = self.access.load(request.cookies.get(COOKIE))
+        if session is not None and session.user and self.revocations.revoked(session):
+            session = None  # logged out: the cookie is still signed, but the session is over
         fresh = session is None
         if session is None:
             session = self.access.new_session()
@@ -247,6 +258,7 @@ def build_router(ledger: Ledger, send: Callable[[str], None], settings: Settings
             log.warning("console_login_limited")
             return console.login_form(visit, 429, target, "login_limited")
         if not console.access.check(name, password):
+            await console.read(visit, console.limit.failed, ip, name)
             log.warning("console_login_failed")
             return console.login_form(visit, 401, target, "login_failed")
         await console.read(visit, console.limit.succeeded, name)
@@ -261,6 +273,9 @@ def build_router(ledger: Ledger, send: Callable[[str], None], settings: Settings
         form = await console.form(visit, request)
         if isinstance(form, Response):
             return form
+        ended = await console.read(visit, console.revocations.revoke, visit.session)
+        if isinstance(ended, Response):
+            return ended
         visit.session, visit.fresh = console.access.new_session(), True
         return console.redirect(visit, f"{PREFIX}/login")
 

@@ -21,7 +21,12 @@ from gradesync.record import LedgerError
 from gradesync.settings import ConfigurationError, Settings, describe_problems
 from gradesync.stack import console_access
 from producers.api import create_app
-from producers.console.auth import LOGIN_WINDOW_S, MAX_ATTEMPTS_PER_IP, MAX_ATTEMPTS_PER_USER
+from producers.console.auth import (
+    COOKIE,
+    LOGIN_WINDOW_S,
+    MAX_ATTEMPTS_PER_IP,
+    MAX_ATTEMPTS_PER_USER,
+)
 from producers.console.i18n import choose
 from producers.console.routes import _safe_next
 
@@ -292,3 +297,20 @@ def test_stack_up_gives_the_console_a_working_login_and_says_where() -> None:
     mine = {"GRADESYNC_CONSOLE_USERS": USERS}
     assert "GRADESYNC_CONSOLE_USERS" in console_access(mine, 8000)
     assert mine["GRADESYNC_CONSOLE_USERS"] == USERS
+
+
+def test_successful_logins_do_not_use_up_the_address_limit(console: Console) -> None:
+    for _ in range(MAX_ATTEMPTS_PER_IP + 5):
+        console.client.cookies.clear()  # a new browser, the same address
+        assert console.login().status_code == 303
+
+
+def test_logging_out_ends_the_session_even_for_a_copied_cookie(console: Console) -> None:
+    console.login()
+    copied = console.client.cookies.get(COOKIE)
+    assert console.client.get("/console/attention").status_code == 200
+    form = {"csrf": console.csrf("/console/attention")}
+    assert console.client.post("/console/logout", data=form).status_code == 303
+    console.client.cookies.clear()
+    console.client.cookies.set(COOKIE, copied or "")  # the cookie kept from before
+    assert console.client.get("/console/attention").status_code == 401
