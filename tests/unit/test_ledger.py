@@ -1,3 +1,7 @@
+"""The Redis store: that it applies a transition with its indexes atomically, once, and keeps
+what it stores small and loadable. What each transition does is tested without Redis in
+test_transitions.py and test_transition_details.py."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
@@ -54,60 +58,6 @@ def test_same_event_is_a_duplicate_and_same_id_other_body_a_conflict(ledger: Led
     assert ledger.admit(event(), T0).outcome == "duplicate"
     assert ledger.admit(event(grade="3"), T0).outcome == "conflict"
     assert sum(ledger.counts().values()) == 1
-
-
-def test_later_event_before_delivery_replaces_grade_not_retries(ledger: Ledger) -> None:
-    rid = ledger.admit(event(), T0).record.id
-    ledger.start(rid, T0)
-    park(ledger, rid)
-    ledger.requeue_due(rid, T0 + timedelta(days=1), T0 + timedelta(days=1), 30)
-    ledger.start(rid, T0 + timedelta(days=1))
-    park(ledger, rid, T0 + timedelta(days=1))
-    admission = ledger.admit(event(event_id="e2", grade="9.1"), T0 + timedelta(days=1, hours=1))
-    assert admission.outcome == "replaced" and admission.enqueue
-    rec = ledger.get(rid)
-    assert rec is not None
-    assert rec.event.grade == "9.1" and rec.daily_retries == 1 and rec.state == "queued"
-    assert ledger.due_ids(T0 + timedelta(days=30)) == []
-
-
-def test_later_event_while_running_replaces_without_second_run(ledger: Ledger) -> None:
-    rid = ledger.admit(event(), T0).record.id
-    ledger.start(rid, T0)
-    admission = ledger.admit(event(event_id="e2", grade="7"), T0)
-    assert admission.outcome == "replaced" and not admission.enqueue
-    assert ledger.get(rid).event.grade == "7"  # type: ignore[union-attr]
-
-
-def test_event_after_delivery_never_reopens(ledger: Ledger) -> None:
-    rid = ledger.admit(event(), T0).record.id
-    ledger.start(rid, T0)
-    ledger.deliver(rid, T0)
-    admission = ledger.admit(event(event_id="e2", grade="9.9"), T0)
-    assert admission.outcome == "after_delivery" and not admission.enqueue
-    rec = ledger.get(rid)
-    assert rec is not None and rec.state == "delivered" and rec.event.grade == "8.5"
-    assert rec.outcome == {"code": "later_event_ignored", "kept": "8.5", "new": "9.9"}
-
-
-def test_new_event_restarts_a_given_up_record(ledger: Ledger) -> None:
-    rid = ledger.admit(event(), T0).record.id
-    ledger.start(rid, T0)
-    assert park(ledger, rid, max_retries=0) == "given_up"
-    admission = ledger.admit(event(event_id="e2"), T0)
-    assert admission.outcome == "restarted" and admission.enqueue
-
-
-def test_start_only_from_open_states_and_counts_attempts(ledger: Ledger) -> None:
-    rid = ledger.admit(event(), T0).record.id
-    first = ledger.start(rid, T0)
-    again = ledger.start(rid, T0)  # a redelivered first step resumes the same attempt
-    assert first is not None and again is not None
-    assert first.attempts == again.attempts == 1
-    ledger.deliver(rid, T0)
-    closed = ledger.start(rid, T0)
-    assert closed is not None and closed.state == "delivered"
-    assert ledger.start("missing", T0) is None
 
 
 def test_unresolved_is_due_at_the_next_daily_pass(ledger: Ledger) -> None:
