@@ -4,45 +4,23 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import fakeredis
 import pytest
 
 from gradesync.entities import EnrolmentComponent
 from gradesync.errors import Permanent, Unresolved
-from gradesync.event import CompletionEvent
 from gradesync.ledger import Ledger
 from gradesync.metrics import FAILED_KEY
 from gradesync.record import LedgerError
 from gradesync.report import build
 from gradesync.settings import Settings
 from gradesync.steps import KeepExisting, Skip, Write, would
+from tests.unit.test_ledger import AMS, NOT_FOUND, T0, event, ledger
 from workers import resources, tasks
 
-T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
-AMS = ZoneInfo("Europe/Amsterdam")
-NOT_FOUND = LedgerError(code="unknown_person", message="no such person")
-
-
-def event(**overrides: Any) -> CompletionEvent:
-    data = {
-        "source": "moodle",
-        "source_instance": "https://lms.example.nl",
-        "event_id": "e1",
-        "person_id": "57",
-        "course_id": "12",
-        "grade": "8.5",
-        "completed_at": "2026-11-20T14:03:00+01:00",
-    }
-    return CompletionEvent.model_validate({**data, **overrides})
-
-
-@pytest.fixture
-def ledger() -> Ledger:
-    return Ledger(fakeredis.FakeRedis())
+__all__ = ["ledger"]  # the fixture, shared with the store's tests
 
 
 def shadow_run(ledger: Ledger, **overrides: Any) -> str:
