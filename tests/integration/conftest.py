@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from functools import partial
@@ -16,7 +18,7 @@ import redis
 
 from gradesync.event import CompletionEvent
 from gradesync.ledger import Ledger
-from gradesync.procs import BIN, Proc, start_redis, start_sim, start_worker, wait_until
+from gradesync.procs import BIN, ROOT, Proc, start_redis, start_sim, start_worker, wait_until
 from gradesync.record import Record
 from gradesync.settings import Delivery
 from tests.conftest import API_PORT, LMS_PORT, REDIS_PORT, SIM_PORT
@@ -142,6 +144,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def clean(stack: Stack) -> Stack:
     stack.reset()
     return stack
+
+
+def gradesync(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    """The CLI as an operator runs it, in this session's environment (plus ``env``)."""
+    return subprocess.run(
+        [str(BIN / "gradesync"), *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | env,
+    )
 
 
 def canonical(**overrides: Any) -> CompletionEvent:

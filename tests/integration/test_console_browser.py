@@ -17,8 +17,7 @@ import pytest
 
 from gradesync.procs import wait_until
 from tests.conftest import API_PORT, CONSOLE_LOGIN
-from tests.integration.conftest import Stack, canonical
-from tests.integration.test_doctor_and_report import gradesync
+from tests.integration.conftest import Stack, canonical, gradesync
 
 CHROMIUM = Path("/usr/bin/chromium")
 BASE = f"http://127.0.0.1:{API_PORT}/console"

@@ -7,26 +7,14 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gradesync.procs import BIN, ROOT, Proc, free_port, redis_server_binary, start_beat, wait_until
-from tests.integration.conftest import Stack, canonical
-
-
-def gradesync(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "gradesync"), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=os.environ | env,
-    )
+from gradesync.procs import Proc, free_port, redis_server_binary, start_beat, wait_until
+from tests.integration.conftest import Stack, canonical, gradesync
 
 
 def doctor(**env: str) -> tuple[int, dict[str, Any]]:

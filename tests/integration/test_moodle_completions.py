@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from gradesync.procs import BIN, ROOT, free_port
 from gradesync.record import Record
-from tests.integration.conftest import Stack, canonical
+from tests.integration.conftest import Stack, canonical, gradesync
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 AMS = ZoneInfo("Europe/Amsterdam")  # GRADESYNC_TIMEZONE's default, the zone of the date
@@ -55,12 +55,6 @@ def post(stack: Stack, body: dict[str, Any]) -> str:
     assert response.status_code == 202, response.text
     key: str = response.json()["key"]
     return key
-
-
-def gradesync(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "gradesync"), *args], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
 
 
 def test_approval_date_is_when_moodle_recorded_the_completion(clean: Stack) -> None:

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 from datetime import timedelta
 from typing import Any
 
 from gradesync.ledger import utcnow
-from gradesync.procs import BIN, ROOT, wait_until
+from gradesync.procs import wait_until
 from gradesync.record import LedgerError
-from tests.integration.conftest import Stack, canonical
-
-
-def gradesync(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "gradesync"), *args], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
+from tests.integration.conftest import Stack, canonical, gradesync
 
 
 def test_retry_after_a_fix_and_give_up_with_reason(clean: Stack) -> None:

@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from datetime import timedelta
 
 from gradesync.ledger import utcnow
-from gradesync.procs import BIN, ROOT, wait_until
-from tests.integration.conftest import Stack, canonical
+from gradesync.procs import ROOT, wait_until
+from tests.integration.conftest import Stack, canonical, gradesync
 from workers.schedule import run_retry_pass
 
 ALL_ONCE = {"result": 1, "attendance": 1, "passed": 1, "completed": 1, "approved": 1}
-
-
-def gradesync(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "gradesync"), *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_completion_produces_all_six_effects_once(clean: Stack) -> None:

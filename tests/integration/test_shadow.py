@@ -6,14 +6,11 @@ on, compared with a direct delivery of the same completions."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from gradesync.procs import BIN, ROOT
 from gradesync.record import Record
-from tests.integration.conftest import FIXTURES, Stack, canonical
+from tests.integration.conftest import FIXTURES, Stack, canonical, gradesync
 
 TOKEN_ROUTE = "POST /auth/connect/token"
 # Anna: no result yet, a completion late in the evening (UTC) → the next day in Amsterdam.
@@ -24,17 +21,6 @@ EVENTS = {
     "bram": {"event_id": "s-2", "person_id": "58", "grade": "9.0"},
     "nobody": {"event_id": "s-3", "person_id": "77"},
 }
-
-
-def gradesync(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "gradesync"), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=os.environ | env,
-    )
 
 
 def enqueue_file(tmp_path: Path) -> Path:
