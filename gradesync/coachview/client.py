@@ -24,6 +24,8 @@ DEFAULT_TOKEN_TTL_S = 900
 # Coachview's admins choose 15 min, 1 h or 8 h; a longer life is not believed.
 MAX_TOKEN_TTL_S = 24 * 3600
 PAGE_SIZE = 100
+# One learner's or one course's rows fit in far fewer; Coachview answers large skips slowly.
+MAX_PAGES = 20
 # gradesync's simulator sends this on every response. Delivering real completions into it
 # would look like success and reach nobody, so only development allows it.
 SIMULATOR_HEADER = "X-Gradesync-Simulator"
@@ -154,10 +156,21 @@ class CoachviewClient:
         http.raise_for_status(response, what)
 
     def _get_list(self, path: str, conditions: dict[str, Any], what: str) -> list[dict[str, Any]]:
-        response = self._request(
-            "GET", path, params={"where": api.where(conditions), "take": PAGE_SIZE}
+        """Every row that matches, page by page (``skip``/``take``): a look-up matching more
+        than one page must not silently drop the rest."""
+        rows: list[dict[str, Any]] = []
+        for page in range(MAX_PAGES):
+            params: dict[str, Any] = {"where": api.where(conditions), "take": PAGE_SIZE}
+            if page:
+                params["skip"] = page * PAGE_SIZE
+            batch = self._json(self._request("GET", path, params=params), what, list)
+            rows += batch
+            if len(batch) < PAGE_SIZE:
+                return rows
+        raise UnexpectedResponse(
+            f"{what}: more than {MAX_PAGES * PAGE_SIZE} rows match one look-up; not one learner's "
+            "or one course's (does Coachview ignore the where= filter?)"
         )
-        return self._json(response, what, list)
 
     # -- resources ---------------------------------------------------------------------------
 

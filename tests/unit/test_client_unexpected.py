@@ -203,3 +203,29 @@ def test_a_token_lives_a_day_at_most() -> None:
     now[0] = MAX_TOKEN_TTL_S - TOKEN_MARGIN_S + 1
     client.tokens.get()
     assert client.tokens.fetches == 2
+
+
+@respx.mock
+def test_a_look_up_reads_every_page(client: CoachviewClient) -> None:
+    _token()
+    row = {"id": 9001, "opleidingId": 501, "elearningCode": "77"}
+    route = respx.get(f"{BASE}/api/v1/Opleidingsonderdelen").mock(
+        side_effect=[
+            httpx.Response(200, json=[{**row, "id": n} for n in range(100)]),
+            httpx.Response(200, json=[{**row, "id": 100 + n} for n in range(3)]),
+        ]
+    )
+    found = client.components_for_course("77")
+    assert [c.id for c in found] == list(range(103))
+    first, second = (call.request.url.params for call in route.calls)
+    assert "skip" not in first and first["take"] == "100"
+    assert second["skip"] == "100" and second["take"] == "100"
+
+
+@respx.mock
+def test_a_look_up_that_never_ends_is_unexpected(client: CoachviewClient) -> None:
+    _token()
+    row = {"id": 1, "opleidingId": 501, "elearningCode": "77"}
+    respx.get(f"{BASE}/api/v1/Opleidingsonderdelen").respond(200, json=[row] * 100)
+    with pytest.raises(UnexpectedResponse, match="more than 2000 rows"):
+        client.components_for_course("77")
