@@ -378,36 +378,27 @@ class Ledger:
     def purge(self, rid: str, states: tuple[str, ...]) -> bool:
         """Delete a closed record, its history and index entries (retention, GDPR/AVG)."""
         key = self._rec(rid)
-        with self.r.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)  # type: ignore[no-untyped-call]
-                    raw = pipe.get(key)
-                    try:
-                        rec = load(raw, rid)
-                    except UnreadableRecord:
-                        rec = None  # `gradesync purge --unreadable` is for those
-                    if rec is None or rec.state not in states:
-                        pipe.reset()
-                        return False
-                    eid = self._eid(rec.event.id)
-                    # Its event id's entries, whichever channel they came by.
-                    mine = [
-                        field
-                        for field, value in pipe.hgetall(eid).items()
-                        if _text(value).startswith(f"{rid} ")
-                    ]
-                    pipe.multi()
-                    pipe.delete(key, self._hist_key(rid))
-                    if mine:
-                        pipe.hdel(eid, *mine)
-                    pipe.zrem(self._state(rec.state), rid)
-                    for index in (self.ALL, self.DUE, self.OUTBOX, self.DEFERRED):
-                        pipe.zrem(index, rid)
-                    pipe.execute()
-                    return True
-                except redis.WatchError:
-                    continue
+
+        def attempt(pipe: Any) -> bool:
+            try:
+                rec = load(pipe.get(key), rid)
+            except UnreadableRecord:
+                rec = None  # `gradesync purge --unreadable` is for those
+            if rec is None or rec.state not in states:
+                return False
+            eid = self._eid(rec.event.id)
+            # Its event id's entries, whichever channel they came by.
+            mine = [f for f, v in pipe.hgetall(eid).items() if _text(v).startswith(f"{rid} ")]
+            pipe.multi()
+            pipe.delete(key, self._hist_key(rid))
+            if mine:
+                pipe.hdel(eid, *mine)
+            pipe.zrem(self._state(rec.state), rid)
+            for index in (self.ALL, self.DUE, self.OUTBOX, self.DEFERRED):
+                pipe.zrem(index, rid)
+            return True
+
+        return cast(bool, self.r.transaction(attempt, key, value_from_callable=True))  # type: ignore[arg-type]
 
     # -- the daily pass --------------------------------------------------------------------------
 

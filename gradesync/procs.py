@@ -96,11 +96,31 @@ def redis_server_binary() -> str:
     return found
 
 
-def start_redis(port: int, workdir: Path, env: dict[str, str]) -> Proc:
-    data = workdir / "redis"
+# gradesync's Redis: append-only file, fsync every second, never evict (README "Guarantees").
+DURABLE = {
+    "appendonly": "yes",
+    "appendfsync": "everysec",
+    "save": "",
+    "maxmemory-policy": "noeviction",
+}
+
+
+def start_redis(
+    port: int,
+    workdir: Path,
+    env: dict[str, str],
+    config: dict[str, str] | None = None,
+    extra: tuple[str, ...] = (),
+    name: str = "redis",
+) -> Proc:
+    """A redis-server on ``port``, configured as gradesync needs it unless ``config`` says
+    otherwise (tests of what a badly configured Redis looks like)."""
+    data = workdir / name
     data.mkdir(parents=True, exist_ok=True)
+    settings = DURABLE | (config or {})
+    options = [arg for key, value in settings.items() for arg in (f"--{key}", value)]
     proc = Proc(
-        "redis",
+        name,
         [
             redis_server_binary(),
             "--port",
@@ -109,14 +129,8 @@ def start_redis(port: int, workdir: Path, env: dict[str, str]) -> Proc:
             "127.0.0.1",
             "--dir",
             str(data),
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "everysec",
-            "--save",
-            "",
-            "--maxmemory-policy",
-            "noeviction",
+            *options,
+            *extra,
         ],
         workdir,
         env,

@@ -32,6 +32,16 @@ COMPONENTS: Final = "/api/v1/Opleidingsonderdelen"
 ENROLMENT_COMPONENTS: Final = "/api/v1/Opleidingsvraagonderdelen"
 
 
+def token_form(client_id: str, client_secret: str, scope: str) -> dict[str, str]:
+    """The OAuth2 client-credentials request body."""
+    return {
+        "grant_type": "client_credentials",
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "scope": scope,
+    }
+
+
 def person_path(person_id: int) -> str:
     return f"{PERSONS}/{person_id}"
 

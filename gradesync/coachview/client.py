@@ -119,12 +119,7 @@ class CoachviewClient:
         response = self._send(
             "POST",
             api.TOKEN_PATH,
-            data={
-                "grant_type": "client_credentials",
-                "client_id": self._client_id,
-                "client_secret": self._client_secret,
-                "scope": self._scope,
-            },
+            data=api.token_form(self._client_id, self._client_secret, self._scope),
         )
         body = self._json(response, "token", dict)
         return http.parsed(_token, body, "token")

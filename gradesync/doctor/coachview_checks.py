@@ -108,12 +108,11 @@ def _live(s: Settings, probe: Probe) -> list[Check]:
         response = probe.send(
             "POST",
             api.TOKEN_PATH,
-            data={
-                "grant_type": "client_credentials",
-                "client_id": s.coachview_client_id,
-                "client_secret": s.coachview_client_secret.get_secret_value(),
-                "scope": s.coachview_scope,
-            },
+            data=api.token_form(
+                s.coachview_client_id,
+                s.coachview_client_secret.get_secret_value(),
+                s.coachview_scope,
+            ),
         )
     except Transient as exc:
         return [fail(AREA, "reachable", exc.message, "COACHVIEW_BASE_URL")]

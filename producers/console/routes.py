@@ -192,6 +192,12 @@ class Console:
             return self.message(visit, 403, "forbidden")
         return form
 
+    async def action(self, visit: Visit, request: Request) -> FormData | Response:
+        """An action's form: from a logged-in user, with this session's CSRF token."""
+        if (refusal := self.refused(visit, request)) is not None:
+            return refusal
+        return await self.form(visit, request)
+
     async def read(self, visit: Visit, fn: Callable[..., T], *args: Any) -> T | Response:
         try:
             return await run_in_threadpool(fn, *args)
@@ -313,9 +319,7 @@ def build_router(ledger: Ledger, send: Callable[[str], None], settings: Settings
     @router.post("/attention/retry")
     async def retry_group(request: Request) -> Response:
         visit = console.visit(request)
-        if (refusal := console.refused(visit, request)) is not None:
-            return refusal
-        form = await console.form(visit, request)
+        form = await console.action(visit, request)
         if isinstance(form, Response):
             return form
         reason = form.get("reason")
@@ -366,9 +370,7 @@ def build_router(ledger: Ledger, send: Callable[[str], None], settings: Settings
 
     async def act(request: Request, rid: str, change: Callable[[str, FormData], str]) -> Response:
         visit = console.visit(request)
-        if (refusal := console.refused(visit, request)) is not None:
-            return refusal
-        form = await console.form(visit, request)
+        form = await console.action(visit, request)
         if isinstance(form, Response):
             return form
         assert visit.user is not None

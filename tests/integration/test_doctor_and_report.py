@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from gradesync.procs import Proc, free_port, redis_server_binary, start_beat, wait_until
+from gradesync.procs import Proc, free_port, start_beat, start_redis
 from tests.integration.conftest import Stack, canonical, gradesync
 
 
@@ -97,33 +97,11 @@ def test_doctor_fails_a_redis_without_aof_that_evicts(
     tmp_path: Path, host_rules: tuple[str, ...]
 ) -> None:
     port = free_port()
-    server = Proc(
-        "redis-volatile",
-        [
-            redis_server_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(tmp_path),
-            "--appendonly",
-            "no",
-            "--save",
-            "",
-            "--maxmemory",
-            "64mb",
-            "--maxmemory-policy",
-            "allkeys-lru",
-            *host_rules,
-        ],
-        tmp_path,
-        dict(os.environ),
+    volatile = {"appendonly": "no", "maxmemory": "64mb", "maxmemory-policy": "allkeys-lru"}
+    server = start_redis(
+        port, tmp_path, dict(os.environ), volatile, host_rules, name="redis-volatile"
     )
     try:
-        import redis
-
-        wait_until(redis.Redis(port=port).ping, timeout=10)
         code, found = doctor(REDIS_URL=f"redis://127.0.0.1:{port}/0")
     finally:
         server.stop()
