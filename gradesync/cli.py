@@ -29,6 +29,7 @@ from gradesync.procs import ROOT
 from gradesync.record import RETRYABLE, STATES, Record, Unreadable
 from gradesync.report import build, selects, write_csv
 from gradesync.settings import ConfigurationError, get_settings, redacted_url
+from gradesync.sources import InstallationDisabled, InstallationUnknown
 from gradesync.stack import up
 from gradesync.transitions import MAX_REASON_CHARS
 from producers.api import create_app
@@ -83,14 +84,25 @@ def enqueue(
         str | None,
         typer.Option(help="Native format: moodle, ilias (LPData XML too), anewspring, xapi"),
     ] = None,
+    instance: Annotated[
+        str | None,
+        typer.Option(
+            help="The installation a native payload is from (default: the kind's "
+            "default route); canonical events name their own, checked against the sources"
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Record completion events and queue them for delivery to Coachview."""
 
+    if instance is not None and source in (None, "canonical"):
+        raise typer.BadParameter("only with --source (a canonical event names its own)")
     try:
-        intake = Intake.for_source(source, _ledger(), get_settings(), _send)
+        intake = Intake.for_source(source, _ledger(), get_settings(), _send, instance)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--source") from exc
+    except (InstallationUnknown, InstallationDisabled) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--instance") from exc
     data = _read_input(file)
     try:
         if source == "ilias" and data.lstrip().startswith(b"<"):

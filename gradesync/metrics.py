@@ -19,13 +19,14 @@ from gradesync.ledger import Ledger
 
 RECEIVED = Counter(
     "gradesync_completions_received_total",
-    "Completion events received by the ingress, by source and admission outcome",
-    ["source", "outcome"],
+    "Completion events received by the ingress, by source, installation and admission outcome",
+    ["source", "installation", "outcome"],
 )
 REJECTED = Counter(
     "gradesync_ingress_rejected_total",
-    "Requests the ingress refused, by source and error code",
-    ["source", "error"],
+    "Requests the ingress refused, by source, installation (unknown: a route naming none in "
+    "the sources) and error code",
+    ["source", "installation", "error"],
 )
 
 CV_KEY = keys.METRICS_COACHVIEW
@@ -35,12 +36,12 @@ BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 QUEUE = "gradesync"
 
 
-def received(source: str, outcome: str) -> None:
-    RECEIVED.labels(source, outcome).inc()
+def received(source: str, installation: str, outcome: str) -> None:
+    RECEIVED.labels(source, installation, outcome).inc()
 
 
-def rejected(source: str, error: str) -> None:
-    REJECTED.labels(source, error).inc()
+def rejected(source: str, installation: str, error: str) -> None:
+    REJECTED.labels(source, installation, error).inc()
 
 
 class LatencyBuffer:

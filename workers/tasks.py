@@ -29,7 +29,7 @@ from gradesync.errors import (
     Transient,
 )
 from gradesync.ledger import utcnow
-from gradesync.lms.enrich import enrich
+from gradesync.lms.enrich import enrich, installation
 from gradesync.matching import choose_enrolment_component
 from gradesync.policy import transient_backoff
 from gradesync.record import LedgerError, Record, UnreadableRecord
@@ -41,6 +41,8 @@ from workers.app import app
 log = logs.get("gradesync.worker")
 Context = dict[str, Any]
 STALE_REREADS = 3
+# How long a record of a disabled installation waits before it is looked at again.
+DISABLED_RECHECK = timedelta(minutes=15)
 
 
 class PipelineTask(Task):  # type: ignore[misc]
@@ -208,9 +210,17 @@ def _refuse_bad_configuration(**_: object) -> None:
 
 @pipeline_task("fetch_from_lms")
 def fetch_from_lms(self: PipelineTask, rid: str) -> Context:
-    ledger = resources.ledger()
+    ledger, s = resources.ledger(), resources.settings()
+    waiting = ledger.get(rid)
+    if waiting is not None and not installation(waiting, s).enabled:
+        # Held before the attempt starts: it stays queued, spending no attempt, and is looked
+        # at again after a while; once the installation is enabled (and the workers restarted
+        # with the sources saying so) it goes on.
+        name = installation(waiting, s).name
+        error = LedgerError(code="installation_disabled", message=f"{name} is disabled")
+        _defer(rid, utcnow() + DISABLED_RECHECK, error, {"key": rid, "step": self.step})
     record = _running(ledger.start(rid, utcnow()))
-    found = enrich(record, resources.settings())
+    found = enrich(record, s)
     if found is not None:
         record = _running(
             ledger.enriched(

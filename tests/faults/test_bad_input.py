@@ -70,7 +70,7 @@ def field_named(message: str, data: dict[str, Any]) -> bool:
 def test_enqueue_intake_never_crashes(data: dict[str, Any]) -> None:
     ledger = Ledger(fakeredis.FakeRedis())
     sent: list[str] = []
-    (line,) = Intake(adapter(None, get_settings()), ledger, sent.append).take(1, data)
+    (line,) = Intake(adapter(None, get_settings().sources), ledger, sent.append).take(1, data)
     if line["outcome"] == "rejected":
         assert field_named(line["error"], data), line
         assert sent == []
