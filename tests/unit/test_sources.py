@@ -26,12 +26,13 @@ from gradesync.record import Record
 from gradesync.settings import ConfigurationError, Settings
 from gradesync.sources import IliasSource, MoodleSource
 from producers.api import create_app
-from producers.signatures import standard_signature
+from producers.signatures import anewspring_signature, standard_signature
 from workers import resources, tasks
 
 ROOT = Path(__file__).parent.parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 WHSEC = "whsec_" + "c2VjcmV0LWtleS1vZi1hdC1sZWFzdC0xNi1ieXRlcw=="
+ASP_KEY = "an-academy-hmac-key-0001"
 ENV = {
     "STAFF_TOKEN": "staff-moodle-webhook-token",
     "ACME_TOKEN": "acme-moodle-webhook-token-2",
@@ -374,3 +375,34 @@ def test_a_disabled_installations_record_waits_without_spending_an_attempt(
     assert held.last_error is not None and held.last_error.code == "installation_disabled"
     assert held.daily_retries == 0
     assert ledger.take_deferred(utcnow() + tasks.DISABLED_RECHECK) == [rid]
+
+
+def test_two_academies_numbering_their_events_alike_are_two_records(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    path = write(
+        tmp_path,
+        [
+            {"kind": "anewspring", "instance": i, "secret": ASP_KEY, "grade_policy": "event"}
+            for i in ("default", "north", "south")
+        ],
+    )
+    app = Ingress(path)
+    body = (FIXTURES / "anewspring-webhook.json").read_bytes()
+    answers = [
+        app.client.post(
+            route,
+            content=body,
+            headers={
+                "content-type": "application/json",
+                "x-webhook-signature": anewspring_signature(ASP_KEY, body),
+            },
+        )
+        for route in ("/events/anewspring", "/events/anewspring/north", "/events/anewspring/south")
+    ]
+    assert [a.status_code for a in answers] == [202, 202, 202], [a.text for a in answers]
+    assert [a.json()["event_id"] for a in answers] == [
+        "anewspring-evt-5501",  # the default installation's ids keep today's form
+        "anewspring@north-evt-5501",
+        "anewspring@south-evt-5501",
+    ]
