@@ -87,7 +87,7 @@ class PipelineTask(Task):  # type: ignore[misc]
         )
         state = resources.ledger().fail(rid, utcnow(), error)
         if state != "shadowed":  # a shadow run's failure is what to fix, not a failure
-            metrics.count_failure(resources.ledger().r, error.code)
+            metrics.count_failure(resources.ledger().r, error.code, _installation_name(rid))
         log.error(
             "step",
             key=rid,
@@ -128,7 +128,7 @@ class PipelineTask(Task):  # type: ignore[misc]
         if isinstance(exc, Permanent):
             state = ledger.fail(rid, utcnow(), error)
             if state != "shadowed":
-                metrics.count_failure(ledger.r, exc.code)
+                metrics.count_failure(ledger.r, exc.code, _installation_name(rid))
             log.warning("step", outcome=state or "closed", **fields)
             raise Ignore()
         state = ledger.unresolved(
@@ -148,6 +148,15 @@ def _defer(rid: str, until: datetime, error: LedgerError, fields: dict[str, Any]
     resources.ledger().defer(rid, utcnow(), until, error)
     log.warning("step", outcome="deferred", resume_at=until.isoformat(), **fields)
     raise Ignore()
+
+
+def _installation_name(rid: str) -> str:
+    """``kind/instance`` of a record, for a failure metric (read only when one fails)."""
+    try:
+        rec = resources.ledger().get(rid)
+    except UnreadableRecord:
+        rec = None
+    return metrics.UNKNOWN if rec is None else f"{rec.event.source}/{rec.event.source_instance}"
 
 
 def _ms(started: float) -> int:

@@ -36,6 +36,14 @@ HOOKS = {
     "SOUTH_HOOK": "south-academy-hmac-key",
     "ILIAS_HOOK": "whsec_aWxpYXMtaW5zdGFsbGF0aW9ucy1rZXk=",
 }
+INSTALLATIONS = [
+    ("moodle", "staff"),
+    ("moodle", "acme"),
+    ("anewspring", "north"),
+    ("anewspring", "south"),
+    ("ilias", "east"),
+    ("ilias", "west"),
+]
 CREDENTIALS = {"A": ("moodle-a-ws-token", "asp-a-key"), "B": ("moodle-b-ws-token", "asp-b-key")}
 
 
@@ -340,6 +348,37 @@ def test_the_ilias_poller_keeps_one_cursor_per_installation_across_a_restart(
         if isinstance(r, Record) and r.event.source == "ilias"
     }
     assert ilias_keys == {"east", "west"}  # the same LPData rows: a record per installation
+
+
+def test_doctor_checks_every_installation_and_the_status_breaks_down_by_installation(
+    stack: Installations,
+) -> None:
+    def cli(*args: str) -> Any:
+        done = subprocess.run(
+            [str(BIN / "gradesync"), *args, "--json"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=stack.env,
+        )
+        assert done.stdout, done.stderr
+        return json.loads(done.stdout)
+
+    checks = {c["name"]: c for c in cli("doctor")["checks"] if c["area"] == "lms"}
+    apis = [
+        "Moodle web services moodle/staff",
+        "Moodle web services moodle/acme",
+        "aNewSpring API anewspring/north",
+        "aNewSpring API anewspring/south",
+        "ILIAS SOAP ilias/east",
+        "ILIAS SOAP ilias/west",
+    ]
+    secrets = [f"webhook secret {k}/{i}" for k, i in INSTALLATIONS]
+    assert set(checks) == {*apis, *secrets, "webhook secret canonical"}
+    assert all(checks[name]["status"] == "ok" for name in apis + secrets), checks
+    per_installation = cli("status")["installations"]
+    assert set(per_installation) >= {"moodle/staff", "moodle/acme"}
 
 
 # -- refusing to start ------------------------------------------------------------------------

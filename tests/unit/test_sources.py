@@ -310,12 +310,12 @@ def test_a_disabled_installation_is_403_and_canonical_events_are_held_to_the_sou
 # -- the worker -------------------------------------------------------------------------------
 
 
-def record(instance: str) -> Record:
+def record(instance: str, person: str = "57") -> Record:
     event = CompletionEvent.model_validate(
         {
             "source": "moodle",
             "source_instance": instance,
-            "person_id": "57",
+            "person_id": person,
             "course_id": "12",
             "completed_at": "2026-11-20T14:00:00+01:00",
         }
@@ -406,3 +406,28 @@ def test_two_academies_numbering_their_events_alike_are_two_records(
         "anewspring@north-evt-5501",
         "anewspring@south-evt-5501",
     ]
+
+
+def test_the_report_breaks_down_by_installation() -> None:
+    from datetime import time as dtime
+    from zoneinfo import ZoneInfo
+
+    from gradesync.record import LedgerError
+    from gradesync.report import build
+
+    ledger = Ledger(fakeredis.FakeRedis())
+    events = [record("staff").event, record("acme").event, record("acme", person="58").event]
+    for event in events:
+        rid = ledger.admit(event, utcnow()).record.id
+        ledger.start(rid, utcnow())
+        error = LedgerError(code="unknown_person", message="no such person")
+        ledger.unresolved(
+            rid, utcnow(), error, max_retries=30, retry_time=dtime(3), tz=ZoneInfo("UTC")
+        )
+    found = build(ledger, None, 30, ZoneInfo("Europe/Amsterdam"))
+    assert found.installations == {
+        "moodle/acme": {"unresolved": 2},
+        "moodle/staff": {"unresolved": 1},
+    }
+    (group,) = found.groups
+    assert group.installations == {"moodle/acme": 2, "moodle/staff": 1}
