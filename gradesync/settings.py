@@ -239,7 +239,7 @@ class Settings(BaseSettings):
         ]
         data = {"installations": entries}
         try:
-            sources = Sources.parse(data, {}, secret_optional=True)
+            sources = Sources.parse(data, {}, from_environment=True)
         except ValidationError as exc:
             raise sources_file.SourcesError(
                 [_environment_problem(loc, msg) for loc, msg in sources_file.problems(exc)]

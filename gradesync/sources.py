@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from gradesync.event import check_identifier
 from gradesync.webhook_secrets import check_webhook_secret
 
 Kind = Literal["moodle", "ilias", "anewspring", "xapi"]
@@ -63,9 +64,6 @@ def _slug(value: str) -> str:
             "digit, at most 63 characters"
         )
     return value
-
-
-Slug = Annotated[str, AfterValidator(_slug)]
 
 
 def _http_url(value: str) -> str:
@@ -148,7 +146,7 @@ class Installation(Strict):
 
     KIND: ClassVar[Kind]
     kind: Kind
-    instance: Slug = DEFAULT_INSTANCE
+    instance: str = Field(DEFAULT_INSTANCE, validate_default=True)
     enabled: bool = True
     secret: SecretStr | None = None
     # Checked even when absent (validate_default): a missing secret is reported beside every
@@ -157,11 +155,21 @@ class Installation(Strict):
     api: Api | None = None
     _webhook_secret: SecretStr | None = PrivateAttr(None)
 
+    @field_validator("instance")
+    @classmethod
+    def _instance(cls, value: str, info: ValidationInfo) -> str:
+        """A slug, so that ``/events/{kind}/{instance}`` reaches it. Today's variables may keep
+        the name they had (an upgrade note once advised the Moodle host, a URL): it is part of
+        every record key, and ``/events/{kind}`` serves that installation."""
+        if isinstance(info.context, dict) and info.context.get("from_environment", False):
+            return check_identifier(value)
+        return _slug(value)
+
     @field_validator("secret_env")
     @classmethod
     def _secret_given(cls, value: str | None, info: ValidationInfo) -> str | None:
         resolved = _resolve(info.data.get("secret"), value, info, "webhook secret")
-        optional = isinstance(info.context, dict) and info.context.get("secret_optional", False)
+        optional = isinstance(info.context, dict) and info.context.get("from_environment", False)
         if resolved is None and not optional:
             raise ValueError("a webhook secret is needed: secret_env (preferred) or secret")
         if resolved is not None:
@@ -335,5 +343,5 @@ class Sources(Strict):
         return [i for i in self.installations if isinstance(i, IliasSource) and i.polled]
 
     @classmethod
-    def parse(cls, data: Any, env: Mapping[str, str], *, secret_optional: bool = False) -> Sources:
-        return cls.model_validate(data, context={"env": env, "secret_optional": secret_optional})
+    def parse(cls, data: Any, env: Mapping[str, str], *, from_environment: bool = False) -> Sources:
+        return cls.model_validate(data, context={"env": env, "from_environment": from_environment})

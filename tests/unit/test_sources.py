@@ -33,6 +33,7 @@ ROOT = Path(__file__).parent.parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 WHSEC = "whsec_" + "c2VjcmV0LWtleS1vZi1hdC1sZWFzdC0xNi1ieXRlcw=="
 ASP_KEY = "an-academy-hmac-key-0001"
+MOODLE_BODY = json.loads((FIXTURES / "moodle-local_webhooks-course_completed.json").read_text())
 ENV = {
     "STAFF_TOKEN": "staff-moodle-webhook-token",
     "ACME_TOKEN": "acme-moodle-webhook-token-2",
@@ -166,13 +167,39 @@ def test_without_a_file_todays_variables_are_one_installation_per_kind() -> None
 
 
 def test_bad_variables_are_refused_naming_them() -> None:
-    s = Settings(ILIAS_TIMEZONE="Mars/Olympus", XAPI_INSTANCE="Not A Slug", MOODLE_URL="ftp://x")
+    s = Settings(ILIAS_TIMEZONE="Mars/Olympus", MOODLE_URL="ftp://x", ANEWSPRING_API_KEY=None)
     with pytest.raises(ConfigurationError) as info:
         s.sources  # noqa: B018
     text = str(info.value)
     assert "fix these environment variables" in text
-    for variable in ("ILIAS_TIMEZONE: unknown", "XAPI_INSTANCE: must be", "MOODLE_URL: must be"):
-        assert variable in text
+    for problem in (
+        "ILIAS_TIMEZONE: unknown",
+        "MOODLE_URL: must be",
+        "ANEWSPRING_API_KEY: is not set, but the API's URL is",
+    ):
+        assert problem in text
+
+
+def test_an_instance_named_by_an_earlier_upgrade_note_keeps_working(tmp_path: Path) -> None:
+    """An earlier README advised MOODLE_INSTANCE = the Moodle host (a URL, no slug): it stays
+    the installation of /events/moodle, with the record keys it had."""
+    s = Settings(
+        MOODLE_INSTANCE="https://lms.example.nl",
+        GRADESYNC_WEBHOOK_SECRET_MOODLE="a-moodle-token-of-16",
+        GRADESYNC_INSECURE_DEV="0",
+    )
+    ledger = Ledger(fakeredis.FakeRedis())
+    client = TestClient(create_app(ledger, lambda _: None, s))
+    answer = client.post("/events/moodle", json={**MOODLE_BODY, "token": "a-moodle-token-of-16"})
+    assert answer.status_code == 202, answer.text
+    (rec,) = ledger.newest()
+    assert isinstance(rec, Record) and rec.event.key.text() == "moodle|https://lms.example.nl|57|12"
+    # In a sources file an instance must be a slug: its route must reach it.
+    path = write(
+        tmp_path, [{"kind": "moodle", "instance": "https://lms.example.nl", "secret": WHSEC}]
+    )
+    with pytest.raises(ConfigurationError, match=r"installations\[0\]\.instance: must be a slug"):
+        settings_for(path).sources  # noqa: B018
 
 
 # -- start-up refusal: CLI and ingress --------------------------------------------------------
@@ -216,8 +243,6 @@ def test_an_installation_whose_grades_would_be_lost_refuses_to_start(
 
 
 # -- routes -----------------------------------------------------------------------------------
-
-MOODLE_BODY = json.loads((FIXTURES / "moodle-local_webhooks-course_completed.json").read_text())
 
 
 class Ingress:
