@@ -456,3 +456,41 @@ def test_the_report_breaks_down_by_installation() -> None:
     }
     (group,) = found.groups
     assert group.installations == {"moodle/acme": 2, "moodle/staff": 1}
+
+
+def test_enqueue_takes_only_installations_in_the_sources(
+    tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = Ledger(fakeredis.FakeRedis())
+    monkeypatch.setattr(cli, "_ledger", lambda: ledger)
+    monkeypatch.setattr(cli, "_send", lambda rid: None)
+    monkeypatch.setenv("GRADESYNC_SOURCES", write(tmp_path, two_moodles(enabled=False)))
+    settings_module.get_settings.cache_clear()
+    runner = CliRunner()
+    body = json.dumps(MOODLE_BODY)
+    canonical = json.loads((FIXTURES / "canonical.json").read_text())
+    try:
+        unknown = runner.invoke(cli.app, ["enqueue", "--source", "moodle", "--instance", "x", "-"])
+        disabled = runner.invoke(
+            cli.app, ["enqueue", "--source", "moodle", "--instance", "acme", "-"], input=body
+        )
+        native = runner.invoke(
+            cli.app, ["enqueue", "--source", "moodle", "--instance", "staff", "-"], input=body
+        )
+        lines = "\n".join(
+            json.dumps({**canonical, "source_instance": i, "event_id": f"c-{i}"})
+            for i in ("staff", "nowhere")
+        )
+        canonical_run = runner.invoke(cli.app, ["enqueue", "-"], input=lines)
+    finally:
+        settings_module.get_settings.cache_clear()
+    assert unknown.exit_code == 2 and "no moodle installation named 'x'" in unknown.output
+    assert disabled.exit_code == 2 and "moodle/acme is disabled" in disabled.output
+    assert native.exit_code == 0, native.output
+    assert canonical_run.exit_code == 1
+    first, second = canonical_run.output.strip().splitlines()
+    assert "accepted" in first
+    assert "rejected: source_instance: no moodle installation named 'nowhere'" in second
+    # The native and the canonical event are the same completion: one record.
+    keys = [r.event.key.text() for r in ledger.newest() if isinstance(r, Record)]
+    assert keys == ["moodle|staff|57|12"]
