@@ -186,15 +186,6 @@ class Installation(Strict):
         """``kind/instance``: how logs, metrics and reports name the installation."""
         return f"{self.kind}/{self.instance}"
 
-    def event_id(self, rest: str) -> str:
-        """An event id in the one namespace all installations share: ``{kind}-{rest}`` for the
-        default installation (today's form, so a webhook re-sent across the upgrade is still
-        recognised), ``{kind}@{instance}-{rest}`` for any other (``@`` is in no slug, so two
-        installations' ids never meet, whatever the LMS numbers its events)."""
-        if self.instance == DEFAULT_INSTANCE:
-            return f"{self.kind}-{rest}"
-        return f"{self.kind}@{self.instance}-{rest}"
-
     def webhook_secret(self) -> str | None:
         """``None`` only for an installation made from environment variables without one (its
         route then answers 401, as before the sources file)."""

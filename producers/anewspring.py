@@ -38,7 +38,7 @@ def parse(data: Any, inst: ANewSpringSource) -> list[Parsed]:
         {
             "source": "anewspring",
             "source_instance": inst.instance,
-            "event_id": inst.event_id(str(raw_id)) if raw_id is not None else None,
+            "event_id": f"anewspring-{raw_id}" if raw_id is not None else None,
             "person_id": pick(data, FIELDS.person_id),
             "course_id": pick(data, FIELDS.course_id),
             "grade": grade,

@@ -97,7 +97,7 @@ def parse(data: Any, inst: XapiSource) -> list[Parsed]:
             "source": "xapi",
             # The route's installation, not the statement's: the caller does not choose it.
             "source_instance": inst.instance,
-            "event_id": inst.event_id(statement.id) if statement.id else None,
+            "event_id": f"xapi-{statement.id}" if statement.id else None,
             "person_id": statement.actor.account.name,
             "course_id": course_id(statement.object.id, inst.course_pattern),
             "grade": grade(statement.result.score if statement.result else None),

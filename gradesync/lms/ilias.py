@@ -193,7 +193,7 @@ def completion(
         {
             "source": "ilias",
             "source_instance": inst.instance,
-            "event_id": inst.event_id(f"lp-{obj}-{usr}-{int(at.timestamp())}"),
+            "event_id": f"ilias-lp-{obj}-{usr}-{int(at.timestamp())}",
             "person_id": usr,
             "course_id": course,
             "grade": mark or None,
