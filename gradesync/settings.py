@@ -377,7 +377,7 @@ def require_lms_apis(s: Settings) -> list[str]:
     ``GRADESYNC_INSECURE_DEV=1`` every installation is open and every process still starts: the
     gaps are returned for a warning, and such a completion ends ``failed``
     (``lms_api_not_configured``), never delivered silently without its grade."""
-    installations: list[AnyInstallation] = list(s.sources)
+    installations: list[AnyInstallation] = s.sources.installations
     if s.insecure_dev:
         return [gap for inst in installations if (gap := lms_api_gap(s, inst))]
     gaps = [

@@ -10,7 +10,7 @@ passes its own. A secret's value never appears in an error.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -293,9 +293,6 @@ class Sources(Strict):
                 )
             seen.add((inst.kind, inst.instance))
         return self
-
-    def __iter__(self) -> Iterator[AnyInstallation]:  # type: ignore[override]
-        return iter(self.installations)
 
     def find(self, kind: str, instance: str | None = None) -> AnyInstallation:
         """The installation, enabled or not; ``None`` instance: the kind's default route."""

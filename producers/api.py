@@ -196,17 +196,24 @@ class Ingress:
     ) -> JSONResponse:
         """One request to ``/events`` (``native`` false: the canonical event, its installation
         named in the body) or to ``/events/{source}[/{instance}]``."""
-        # The metric's label: a known installation's name, never a path segment a caller chose.
-        label = source if native else "canonical"
         try:
             inst = self.installation(source, instance) if native else None
-            label = inst.name if inst is not None else label
             status, body = await self._handle(request, source, inst, auth)
         except Reject as exc:
             if exc.status >= 400:
-                metrics.rejected(source, label if exc.status != 404 else "unknown", exc.error)
+                metrics.rejected(source, self._label(source, instance, native), exc.error)
             return JSONResponse({"error": exc.error, "detail": exc.detail}, exc.status)
         return JSONResponse(body, status)
+
+    def _label(self, source: str, instance: str | None, native: bool) -> str:
+        """A refusal's ``installation`` label: a known installation's name (disabled ones too),
+        never a path segment a caller made up (``unknown``), so no caller grows the label set."""
+        if not native:
+            return "canonical"
+        try:
+            return self.settings.sources.find(source, instance).name
+        except InstallationUnknown:
+            return "unknown"
 
     async def _handle(
         self, request: Request, source: str, inst: Installation | None, auth: Auth

@@ -35,7 +35,7 @@ def check(s: Settings, transport: httpx.BaseTransport | None = None) -> list[Che
     """One check per installation with an API (named ``… kind/instance``), and one for an
     ILIAS installation whose API has no user (its poller does not run)."""
     checks: list[Check] = []
-    for inst in s.sources:
+    for inst in s.sources.installations:
         if isinstance(inst, IliasSource) and inst.api is not None and inst.user is None:
             checks.append(
                 fail(
@@ -147,7 +147,7 @@ def secrets(s: Settings, refused: dict[str, str]) -> list[Check]:
     """One line per installation, and one for the canonical route: its secret is usable,
     refused, or absent; a disabled installation says so."""
     checks: list[Check] = []
-    for inst in s.sources:
+    for inst in s.sources.installations:
         var = f"{SECRET_PREFIX}{inst.kind.upper()}"
         where = var if s.sources.from_environment else f"{s.sources_path}: {inst.name} secret_env"
         route = f"/events/{inst.kind}/{inst.instance}"

@@ -14,6 +14,7 @@ import pytest
 import respx
 import yaml
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from typer.testing import CliRunner
 
 from gradesync import cli, sources_file
@@ -87,7 +88,7 @@ def test_the_example_file_covers_every_kind_and_loads(monkeypatch: pytest.Monkey
     for name in {w for w in text.split() if w.isupper() and w.replace("_", "").isalpha()}:
         monkeypatch.setenv(name, "a-secret-of-sixteen-or-more")
     found = sources_file.load(str(ROOT / "sources.example.yaml"), dict(__import__("os").environ))
-    assert {i.kind for i in found} == {"moodle", "ilias", "anewspring", "xapi"}
+    assert {i.kind for i in found.installations} == {"moodle", "ilias", "anewspring", "xapi"}
     assert not found.find("anewspring", "academy-south").enabled
     assert found.ilias_polled() == [found.typed(IliasSource, "default")]
 
@@ -163,7 +164,7 @@ def test_without_a_file_todays_variables_are_one_installation_per_kind() -> None
     moodle = s.sources.typed(MoodleSource)  # /events/moodle keeps serving MOODLE_INSTANCE's
     assert moodle.name == "moodle/staff" and moodle.webhook_secret() == "a-moodle-token-of-16"
     assert moodle.person_field == "idnumber"
-    assert [i.kind for i in s.sources] == ["moodle", "ilias", "anewspring", "xapi"]
+    assert [i.kind for i in s.sources.installations] == ["moodle", "ilias", "anewspring", "xapi"]
 
 
 def test_bad_variables_are_refused_naming_them() -> None:
@@ -315,6 +316,30 @@ def test_an_unknown_installation_is_404(ingress: Ingress, instance: str) -> None
 def test_events_moodle_is_the_default_installation(ingress: Ingress) -> None:
     answer = ingress.moodle("/events/moodle", ENV["STAFF_TOKEN"])
     assert answer.status_code == 404 and "'default'" in answer.json()["detail"]
+
+
+def rejected(installation: str, error: str) -> float:
+    labels = {"source": "moodle", "installation": installation, "error": error}
+    return REGISTRY.get_sample_value("gradesync_ingress_rejected_total", labels) or 0.0
+
+
+def test_refusals_are_counted_per_installation_never_per_made_up_name(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    app = Ingress(write(tmp_path, two_moodles(enabled=False)))
+    before = (
+        rejected("unknown", "unknown_installation"),
+        rejected("moodle/acme", "installation_disabled"),
+    )
+    app.moodle("/events/moodle/made-up-1", ENV["ACME_TOKEN"])
+    app.moodle("/events/moodle/made-up-2", ENV["ACME_TOKEN"])
+    app.moodle("/events/moodle/acme", ENV["ACME_TOKEN"])
+    after = (
+        rejected("unknown", "unknown_installation"),
+        rejected("moodle/acme", "installation_disabled"),
+    )
+    assert (after[0] - before[0], after[1] - before[1]) == (2.0, 1.0)
+    assert rejected("made-up-1", "unknown_installation") == 0.0
 
 
 def test_a_disabled_installation_is_403_and_canonical_events_are_held_to_the_sources(
