@@ -83,12 +83,19 @@ APP_LEDGER = Ledger(fakeredis.FakeRedis())
 CLIENT = TestClient(create_app(APP_LEDGER, lambda rid: None, open_ingress_settings()))
 SIGNED_LEDGER = Ledger(fakeredis.FakeRedis())
 SIGNED = TestClient(create_app(SIGNED_LEDGER, lambda rid: None, signing_settings()))
-PATHS = ["/events", "/events/moodle", "/events/xapi", "/events/ilias", "/events/anewspring"]
+KINDS = ("moodle", "xapi", "ilias", "anewspring")
+# Each kind's default route, its installation's own route, and one naming no installation.
+PATHS = [
+    "/events",
+    *(f"/events/{k}" for k in KINDS),
+    *(f"/events/{k}/default" for k in KINDS),
+    *(f"/events/{k}/no-such-installation" for k in KINDS),
+]
 header_text = st.text(st.characters(min_codepoint=1, max_codepoint=255), max_size=60)
 
 
 def _signed_headers(path: str, body: bytes) -> dict[str, str]:
-    if path == "/events/anewspring":
+    if path.startswith("/events/anewspring"):
         return {"X-WebHook-Signature": anewspring_signature(ASP, body)}
     stamp = str(int(time.time()))
     msg_id = f"fuzz-{time.monotonic_ns()}"
