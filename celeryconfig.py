@@ -78,13 +78,18 @@ beat_schedule = {
         "task": "gradesync.retry_pass",
         "schedule": crontab(hour=_s.retry_time.hour, minute=_s.retry_time.minute),
     },
-    "gradesync-ilias-poll": {
-        "task": "gradesync.poll_ilias",
-        "schedule": _s.ilias_poll_interval_s,
-    },
     "gradesync-sweep": {
         "task": "gradesync.sweep",
         "schedule": _s.sweep_interval_s,
+    },
+    # One poll per ILIAS installation with an API and a user, each at its own interval.
+    **{
+        f"gradesync-ilias-poll-{inst.instance}": {
+            "task": "gradesync.poll_ilias",
+            "schedule": inst.poll_interval_s,
+            "args": (inst.instance,),
+        }
+        for inst in _s.sources.ilias_polled()
     },
 }
 

@@ -27,8 +27,9 @@ from gradesync.doctor.runner import diagnose
 from gradesync.ledger import Ledger, utcnow
 from gradesync.procs import ROOT
 from gradesync.record import RETRYABLE, STATES, Record, Unreadable
-from gradesync.report import build, selects, write_csv
+from gradesync.report import build, installation_counts, selects, write_csv
 from gradesync.settings import ConfigurationError, get_settings, redacted_url
+from gradesync.sources import InstallationDisabled, InstallationUnknown
 from gradesync.stack import up
 from gradesync.transitions import MAX_REASON_CHARS
 from producers.api import create_app
@@ -83,14 +84,25 @@ def enqueue(
         str | None,
         typer.Option(help="Native format: moodle, ilias (LPData XML too), anewspring, xapi"),
     ] = None,
+    instance: Annotated[
+        str | None,
+        typer.Option(
+            help="The installation a native payload is from (default: the kind's "
+            "default route); canonical events name their own, checked against the sources"
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Record completion events and queue them for delivery to Coachview."""
 
+    if instance is not None and source in (None, "canonical"):
+        raise typer.BadParameter("only with --source (a canonical event names its own)")
     try:
-        intake = Intake.for_source(source, _ledger(), get_settings(), _send)
+        intake = Intake.for_source(source, _ledger(), get_settings(), _send, instance)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--source") from exc
+    except (InstallationUnknown, InstallationDisabled) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--instance") from exc
     data = _read_input(file)
     try:
         if source == "ilias" and data.lstrip().startswith(b"<"):
@@ -211,20 +223,31 @@ def retry_due(
         out.print(f"re-enqueued {result.requeued}, given up {result.given_up}")
 
 
+def _installation_table(counts: dict[str, dict[str, int]]) -> Table:
+    """Records per installation, one column per state that any installation has."""
+    states = [s for s in STATES if any(s in row for row in counts.values())]
+    table = Table("installation", *states, title="per installation")
+    for name, row in counts.items():
+        table.add_row(name, *(str(row.get(s, 0)) for s in states))
+    return table
+
+
 @app.command()
 def status(as_json: JsonFlag = False) -> None:
     """Records per state, and today's Coachview request budget."""
     from workers import resources  # deferred: Celery
 
     counts: dict[str, Any] = dict(_ledger().counts())
+    per_installation = installation_counts(_ledger())
     budget = resources.budget().snapshot()
     if as_json:
-        _emit_json(counts | {"budget": budget})
+        _emit_json(counts | {"installations": per_installation, "budget": budget})
         return
     table = Table("state", "records")
     for state, n in counts.items():
         table.add_row(state, str(n))
     out.print(table)
+    out.print(_installation_table(per_installation))
     if budget is None:
         out.print("Coachview budget: no response seen in the current window")
     else:
@@ -469,8 +492,17 @@ def report(
     for name, n in found.counts.items():
         counts.add_row(name, str(n))
     out.print(counts)
+    out.print(_installation_table(found.installations))
     groups = Table(
-        "reason", "records", "given up", "shadowed", "distinct", "oldest", "days left", "to fix"
+        "reason",
+        "records",
+        "given up",
+        "shadowed",
+        "distinct",
+        "oldest",
+        "days left",
+        "installations",
+        "to fix",
     )
     for g in found.groups:
         groups.add_row(
@@ -481,6 +513,7 @@ def report(
             str(g.distinct),
             str(g.oldest_completion or ""),
             str(g.days_left),
+            ", ".join(f"{name} {n}" for name, n in g.installations.items()),
             g.what_to_fix,
         )
     out.print(groups if found.groups else "nothing unresolved or given up")

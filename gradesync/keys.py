@@ -28,6 +28,7 @@ CACHE = f"{PREFIX}cache:"
 METRICS_COACHVIEW = f"{PREFIX}metrics:coachview"
 METRICS_RETRY_PASS = f"{PREFIX}metrics:retry_pass"
 METRICS_FAILED = f"{PREFIX}metrics:failed"
+METRICS_FAILED_BY_INSTALLATION = f"{PREFIX}metrics:failed_by_installation"
 
 # celery-redbeat: beat's schedule and the lock that keeps it to one instance.
 REDBEAT = f"{PREFIX}redbeat"

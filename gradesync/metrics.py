@@ -19,28 +19,32 @@ from gradesync.ledger import Ledger
 
 RECEIVED = Counter(
     "gradesync_completions_received_total",
-    "Completion events received by the ingress, by source and admission outcome",
-    ["source", "outcome"],
+    "Completion events received by the ingress, by source, installation and admission outcome",
+    ["source", "installation", "outcome"],
 )
 REJECTED = Counter(
     "gradesync_ingress_rejected_total",
-    "Requests the ingress refused, by source and error code",
-    ["source", "error"],
+    "Requests the ingress refused, by source, installation (unknown: a route naming none in "
+    "the sources) and error code",
+    ["source", "installation", "error"],
 )
 
 CV_KEY = keys.METRICS_COACHVIEW
 PASS_KEY = keys.METRICS_RETRY_PASS
 FAILED_KEY = keys.METRICS_FAILED
+FAILED_BY_INSTALLATION_KEY = keys.METRICS_FAILED_BY_INSTALLATION
+# The installation of a record that could not be read.
+UNKNOWN = "unknown"
 BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 QUEUE = "gradesync"
 
 
-def received(source: str, outcome: str) -> None:
-    RECEIVED.labels(source, outcome).inc()
+def received(source: str, installation: str, outcome: str) -> None:
+    RECEIVED.labels(source, installation, outcome).inc()
 
 
-def rejected(source: str, error: str) -> None:
-    REJECTED.labels(source, error).inc()
+def rejected(source: str, installation: str, error: str) -> None:
+    REJECTED.labels(source, installation, error).inc()
 
 
 class LatencyBuffer:
@@ -83,9 +87,13 @@ def count_retry_pass(r: redis.Redis, requeued: int, given_up: int) -> None:
         pipe.execute()
 
 
-def count_failure(r: redis.Redis, code: str) -> None:
-    """A record ended ``failed`` in a worker (``unexpected_response``, ``rejected``, …)."""
-    r.hincrby(FAILED_KEY, code, 1)
+def count_failure(r: redis.Redis, code: str, installation: str = UNKNOWN) -> None:
+    """A record of ``installation`` (``kind/instance``) ended ``failed`` in a worker
+    (``unexpected_response``, ``rejected``, …)."""
+    with r.pipeline(transaction=False) as pipe:
+        pipe.hincrby(FAILED_KEY, code, 1)
+        pipe.hincrby(FAILED_BY_INSTALLATION_KEY, f"{installation}|{code}", 1)
+        pipe.execute()
 
 
 class SharedCollector(Collector):
@@ -120,6 +128,17 @@ class SharedCollector(Collector):
         for code, count in sorted((_text(k), float(v)) for k, v in r.hgetall(FAILED_KEY).items()):
             failed.add_metric([code], count)
         yield failed
+        by_installation = CounterMetricFamily(
+            "gradesync_failed_by_installation_total",
+            "Records a worker ended as failed, by installation (kind/instance) and code",
+            labels=["installation", "code"],
+        )
+        for field, count in sorted(
+            (_text(k), float(v)) for k, v in r.hgetall(FAILED_BY_INSTALLATION_KEY).items()
+        ):
+            installation, _, code = field.partition("|")
+            by_installation.add_metric([installation, code], count)
+        yield by_installation
         yield self._latency(r)
 
     @staticmethod

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import time
-from functools import lru_cache
-from typing import Literal
+from functools import cached_property, lru_cache
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gradesync import sources_file
+from gradesync.sources import AnyInstallation, Installation, Sources, api_gap
 from gradesync.webhook_secrets import check_webhook_secret
 
 # The simulator accepts exactly these; a real Coachview gets its own from the environment.
@@ -102,6 +105,9 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", alias="GRADESYNC_LOG_LEVEL")
     log_format: str = Field("json", alias="GRADESYNC_LOG_FORMAT")
 
+    # The LMS installations (issue 16); unset: one per kind from the variables below.
+    sources_path: str | None = Field(None, alias="GRADESYNC_SOURCES")
+
     # -- ingress ---------------------------------------------------------------------------
     webhook_secret_moodle: SecretStr | None = Field(None, alias="GRADESYNC_WEBHOOK_SECRET_MOODLE")
     webhook_secret_ilias: SecretStr | None = Field(None, alias="GRADESYNC_WEBHOOK_SECRET_ILIAS")
@@ -169,17 +175,77 @@ class Settings(BaseSettings):
     xapi_instance: str = Field("default", alias="XAPI_INSTANCE", min_length=1)
     xapi_course_pattern: str = Field(r"(?P<course>[^/?#]+)/?$", alias="XAPI_COURSE_PATTERN")
 
-    @property
-    def ilias_tz(self) -> ZoneInfo:
-        return ZoneInfo(self.ilias_timezone)
-
-    @property
-    def anewspring_completion_event_names(self) -> frozenset[str]:
-        return frozenset(n.strip() for n in self.anewspring_completion_events.split(",") if n)
-
     def webhook_secret(self, source: str) -> str | None:
+        """The secret of the canonical route, or (environment configuration) a kind's."""
         secret: SecretStr | None = getattr(self, f"webhook_secret_{source}")
         return None if secret is None else secret.get_secret_value()
+
+    @cached_property
+    def sources(self) -> Sources:
+        """Every LMS installation: from ``GRADESYNC_SOURCES``, or one per kind from today's
+        variables (the same model either way, so nothing else knows the difference)."""
+        try:
+            if self.sources_path is not None:
+                return sources_file.load(self.sources_path, os.environ)
+            return self._environment_sources()
+        except sources_file.SourcesError as exc:
+            what = "the sources file" if self.sources_path else "these environment variables"
+            raise ConfigurationError(
+                f"gradesync cannot start: fix {what}\n  " + "\n  ".join(exc.problems)
+            ) from None
+
+    def _environment_sources(self) -> Sources:
+        def api(url: str | None, credential: SecretStr | None) -> dict[str, Any] | None:
+            # A URL without its credential is refused, naming the variable that is missing.
+            return None if not url else {"url": url, "credential": credential}
+
+        entries: list[dict[str, Any]] = [
+            {
+                "kind": "moodle",
+                "instance": self.moodle_instance,
+                "secret": self.webhook_secret_moodle,
+                "api": api(self.moodle_url, self.moodle_token),
+                "grade_policy": self.moodle_grade_policy,
+                "person_field": self.moodle_person_field,
+                "course_field": self.moodle_course_field,
+                "grade_format": self.moodle_grade_format,
+            },
+            {
+                "kind": "ilias",
+                "instance": self.ilias_instance,
+                "secret": self.webhook_secret_ilias,
+                "api": api(self.ilias_soap_url, self.ilias_password),
+                "course_field": self.ilias_course_field,
+                "timezone": self.ilias_timezone,
+                "client": self.ilias_client,
+                "user": self.ilias_user,
+                "poll_interval_s": self.ilias_poll_interval_s,
+                "poll_overlap_s": self.ilias_poll_overlap_s,
+            },
+            {
+                "kind": "anewspring",
+                "instance": self.anewspring_instance,
+                "secret": self.webhook_secret_anewspring,
+                "api": api(self.anewspring_url, self.anewspring_api_key),
+                "grade_policy": self.anewspring_grade_policy,
+                "completion_events": self.anewspring_completion_events.split(","),
+            },
+            {
+                "kind": "xapi",
+                "instance": self.xapi_instance,
+                "secret": self.webhook_secret_xapi,
+                "course_pattern": self.xapi_course_pattern,
+            },
+        ]
+        data = {"installations": entries}
+        try:
+            sources = Sources.parse(data, {}, from_environment=True)
+        except ValidationError as exc:
+            raise sources_file.SourcesError(
+                [_environment_problem(loc, msg) for loc, msg in sources_file.problems(exc)]
+            ) from None
+        # /events/{kind} keeps serving the one installation MOODLE_INSTANCE (etc.) names.
+        return sources.made_from_environment({str(e["kind"]): str(e["instance"]) for e in entries})
 
     @field_validator(
         "webhook_secret_moodle",
@@ -231,7 +297,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 
-    @field_validator("timezone", "ilias_timezone")
+    @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         ZoneInfo(value)  # raises for an unknown zone name
@@ -260,6 +326,32 @@ def describe_problems(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+# Where a field of an installation made from the environment came from.
+_ENV_NAMES = {
+    "installations[0].instance": "MOODLE_INSTANCE",
+    "installations[0].api.url": "MOODLE_URL",
+    "installations[0].api.credential_env": "MOODLE_TOKEN",
+    "installations[1].api.credential_env": "ILIAS_PASSWORD",
+    "installations[2].api.credential_env": "ANEWSPRING_API_KEY",
+    "installations[1].instance": "ILIAS_INSTANCE",
+    "installations[1].api.url": "ILIAS_SOAP_URL",
+    "installations[1].timezone": "ILIAS_TIMEZONE",
+    "installations[1].client": "ILIAS_CLIENT",
+    "installations[2].instance": "ANEWSPRING_INSTANCE",
+    "installations[2].api.url": "ANEWSPRING_URL",
+    "installations[2].completion_events": "ANEWSPRING_COMPLETION_EVENTS",
+    "installations[3].instance": "XAPI_INSTANCE",
+    "installations[3].course_pattern": "XAPI_COURSE_PATTERN",
+}
+
+
+def _environment_problem(loc: tuple[int | str, ...], msg: str) -> str:
+    name = _ENV_NAMES.get(sources_file.field_name(loc), "environment")
+    if loc[-1] == "credential_env":  # the file's wording does not fit a variable
+        msg = "is not set, but the API's URL is"
+    return f"{name}: {msg}"
+
+
 _API_GAPS = {
     "moodle": "Moodle's course_completed event carries no grade and MOODLE_GRADE_POLICY=fetch "
     "(the default) needs MOODLE_URL and MOODLE_TOKEN to fetch it: set both, or "
@@ -270,29 +362,28 @@ _API_GAPS = {
 }
 
 
-def lms_api_gap(s: Settings, source: str) -> str | None:
-    """Why ``source``'s grades cannot be had under its grade policy, or ``None``."""
-    missing = {
-        "moodle": s.moodle_grade_policy == "fetch" and not (s.moodle_url and s.moodle_token),
-        "anewspring": s.anewspring_grade_policy == "fetch"
-        and not (s.anewspring_url and s.anewspring_api_key),
-    }
-    return _API_GAPS[source] if missing.get(source) else None
+def lms_api_gap(s: Settings, inst: Installation) -> str | None:
+    """Why ``inst``'s grades cannot be had under its grade policy, or ``None`` (in the words
+    of wherever it was configured: the sources file or the environment variables)."""
+    gap = api_gap(inst)
+    if gap is None or not s.sources.from_environment:
+        return gap
+    return _API_GAPS[inst.kind]
 
 
 def require_lms_apis(s: Settings) -> list[str]:
-    """Start-up check of the ingress and the worker: a source in use (its webhook secret is set)
-    whose grades would be lost raises :class:`ConfigurationError`. With ``GRADESYNC_INSECURE_DEV=1``
-    every source is open and every process still starts: the gaps are returned for a warning,
-    and such a completion ends ``failed`` (``lms_api_not_configured``), never delivered
-    silently without its grade."""
-    sources = tuple(_API_GAPS)
+    """Start-up check of the ingress and the worker: an installation in use (its webhook secret
+    is set) whose grades would be lost raises :class:`ConfigurationError`. With
+    ``GRADESYNC_INSECURE_DEV=1`` every installation is open and every process still starts: the
+    gaps are returned for a warning, and such a completion ends ``failed``
+    (``lms_api_not_configured``), never delivered silently without its grade."""
+    installations: list[AnyInstallation] = s.sources.installations
     if s.insecure_dev:
-        return [gap for source in sources if (gap := lms_api_gap(s, source))]
+        return [gap for inst in installations if (gap := lms_api_gap(s, inst))]
     gaps = [
         gap
-        for source in sources
-        if s.webhook_secret(source) is not None and (gap := lms_api_gap(s, source))
+        for inst in installations
+        if inst.webhook_secret() is not None and (gap := lms_api_gap(s, inst))
     ]
     if gaps:
         raise ConfigurationError("; ".join(gaps))
@@ -331,6 +422,8 @@ def redacted_url(url: str) -> str:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     try:
-        return Settings()
+        s = Settings()
     except ValidationError as exc:
         raise ConfigurationError(describe_problems(exc)) from None
+    s.sources  # noqa: B018 -- read at start-up: a broken sources file stops every process here
+    return s

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gradesync.event import CompletionEvent
 from gradesync.lms.anewspring import FIELDS, pick
 from gradesync.parsed import NEEDS_GRADE, Completion, Ignored, Parsed
-from gradesync.settings import Settings
+from gradesync.sources import ANewSpringSource
 
 
 class Envelope(BaseModel):
@@ -26,19 +26,18 @@ class Envelope(BaseModel):
     created: str | int | None = None
 
 
-def parse(data: Any, s: Settings) -> list[Parsed]:
+def parse(data: Any, inst: ANewSpringSource) -> list[Parsed]:
     if not isinstance(data, dict):
         raise ValueError("an aNewSpring webhook body must be a JSON object")
     envelope = Envelope.model_validate(data)
-    completion_events = s.anewspring_completion_event_names
-    if envelope.event not in completion_events:
+    if envelope.event not in inst.completion_events:
         return [Ignored(reason=f"aNewSpring event {envelope.event} is not a course completion")]
     raw_id = pick(data, FIELDS.event_id)
     grade = pick(data, FIELDS.grade)
     event = CompletionEvent.model_validate(
         {
             "source": "anewspring",
-            "source_instance": s.anewspring_instance,
+            "source_instance": inst.instance,
             "event_id": f"anewspring-{raw_id}" if raw_id is not None else None,
             "person_id": pick(data, FIELDS.person_id),
             "course_id": pick(data, FIELDS.course_id),

@@ -27,10 +27,16 @@ from gradesync.event import CompletionEvent, field_errors
 from gradesync.ledger import Ledger
 from gradesync.parsed import Completion, Parsed, Rejected
 from gradesync.settings import Settings, get_settings, require_lms_apis
+from gradesync.sources import (
+    Installation,
+    InstallationDisabled,
+    InstallationUnknown,
+    InstanceMismatch,
+)
 from gradesync.submit import submit
 from producers import signatures
 from producers.console.routes import build_router as console_router
-from producers.native import adapter
+from producers.native import bound, canonical
 
 log = logs.get("gradesync.api")
 Auth = Literal["standard", "moodle", "anewspring"]
@@ -85,22 +91,38 @@ class Ingress:
         self.send = send
         self.settings = settings
 
-    # -- authentication ------------------------------------------------------------------------
+    # -- the installation and its authentication -----------------------------------------
 
-    def _secret(self, source: str) -> str | None:
-        secret = self.settings.webhook_secret(source)
+    def installation(self, kind: str, instance: str | None) -> Installation:
+        """The route's installation: 404 when the sources have none of that name, 403 when it
+        is disabled (its senders retry; nothing is recorded meanwhile)."""
+        try:
+            return self.settings.sources.admit(kind, instance)
+        except InstallationUnknown as exc:
+            raise Reject(404, "unknown_installation", str(exc)) from exc
+        except InstallationDisabled as exc:
+            raise Reject(403, "installation_disabled", str(exc)) from exc
+
+    def _secret(self, source: str, inst: Installation | None) -> str | None:
+        secret = self.settings.webhook_secret(source) if inst is None else inst.webhook_secret()
         if secret is None and not self.settings.insecure_dev:
-            raise Reject(401, "unauthenticated", f"no webhook secret is configured for {source}")
+            name = source if inst is None else inst.name
+            raise Reject(401, "unauthenticated", f"no webhook secret is configured for {name}")
         return secret
 
     def authenticate(
-        self, source: str, auth: Auth, headers: dict[str, str], body: bytes
+        self,
+        source: str,
+        inst: Installation | None,
+        auth: Auth,
+        headers: dict[str, str],
+        body: bytes,
     ) -> tuple[str | None, Any]:
         """Verify the caller, then parse the body: where the scheme signs the raw bytes (Standard
         Webhooks, aNewSpring) nothing a stranger sends is parsed; Moodle's token sits inside
         the body, so that body is parsed first, with limits. Returns the Standard Webhooks
         message id (the replay key) when there is one, and the parsed body."""
-        secret = self._secret(source)
+        secret = self._secret(source, inst)
         try:
             if secret is None:  # GRADESYNC_INSECURE_DEV=1 and no secret: development only
                 return None, _parse_json(body)
@@ -148,54 +170,73 @@ class Ingress:
 
     # -- the one path every source takes -------------------------------------------------------
 
-    def record(self, source: str, parsed: Parsed) -> tuple[int, dict[str, Any]]:
+    def record(
+        self, source: str, inst: Installation | None, parsed: Parsed
+    ) -> tuple[int, dict[str, Any]]:
         if isinstance(parsed, Rejected):
             raise Reject(422, "invalid", [{"field": "(body)", "message": parsed.reason}])
         if not isinstance(parsed, Completion):
-            metrics.received(source, "ignored")
+            metrics.received(source, inst.name if inst else "canonical", "ignored")
             return 202, {"ignored": parsed.reason}
+        installation = f"{parsed.event.source}/{parsed.event.source_instance}"
         admission = submit(parsed.event, self.ledger, self.send, parsed.needs, channel=source)
         if admission.outcome == "conflict":
-            metrics.received(source, "conflict")
+            metrics.received(source, installation, "conflict")
             raise Reject(409, "event_id_conflict", "event_id was used before for another event")
         body = {
             "key": admission.record.id,
             "event_id": parsed.event.id,
             "state": admission.record.state,
         }
-        metrics.received(source, admission.outcome)
+        metrics.received(source, installation, admission.outcome)
         return (200 if admission.outcome == "duplicate" else 202), body
 
     async def handle(
-        self, request: Request, source: str, native: str | None, auth: Auth
+        self, request: Request, source: str, instance: str | None, native: bool, auth: Auth
     ) -> JSONResponse:
+        """One request to ``/events`` (``native`` false: the canonical event, its installation
+        named in the body) or to ``/events/{source}[/{instance}]``."""
         try:
-            status, body = await self._handle(request, source, native, auth)
+            inst = self.installation(source, instance) if native else None
+            status, body = await self._handle(request, source, inst, auth)
         except Reject as exc:
             if exc.status >= 400:
-                metrics.rejected(source, exc.error)
+                metrics.rejected(source, self._label(source, instance, native), exc.error)
             return JSONResponse({"error": exc.error, "detail": exc.detail}, exc.status)
         return JSONResponse(body, status)
 
+    def _label(self, source: str, instance: str | None, native: bool) -> str:
+        """A refusal's ``installation`` label: a known installation's name (disabled ones too),
+        never a path segment a caller made up (``unknown``), so no caller grows the label set."""
+        if not native:
+            return "canonical"
+        try:
+            return self.settings.sources.find(source, instance).name
+        except InstallationUnknown:
+            return "unknown"
+
     async def _handle(
-        self, request: Request, source: str, native: str | None, auth: Auth
+        self, request: Request, source: str, inst: Installation | None, auth: Auth
     ) -> tuple[int, dict[str, Any]]:
         body = await _body(request, self.settings.max_body_bytes, self.settings.body_timeout_s)
         if not _json_type(request.headers.get("content-type", "")):
             raise Reject(415, "unsupported_media_type", "send Content-Type: application/json")
         headers = {k.lower(): v for k, v in request.headers.items()}
-        msg_id, data = self.authenticate(source, auth, headers, body)
+        msg_id, data = self.authenticate(source, inst, auth, headers, body)
+        # Replays are told apart per installation: ids are the sender's, and two LMSs may
+        # well number their messages alike.
+        replay = source if inst is None else inst.name
         if msg_id is None:
-            return await self._record(source, native, data)
-        earlier = await self._ledger_call(self.claim, source, msg_id, body)
+            return await self._record(source, inst, data)
+        earlier = await self._ledger_call(self.claim, replay, msg_id, body)
         if earlier is not None:
             return earlier
         try:
-            status, response = await self._record(source, native, data)
+            status, response = await self._record(source, inst, data)
         except Reject:
-            await self._ledger_call(self.release, source, msg_id)
+            await self._ledger_call(self.release, replay, msg_id)
             raise
-        await self._ledger_call(self.remember, source, msg_id, body, response)
+        await self._ledger_call(self.remember, replay, msg_id, body, response)
         return status, response
 
     async def _ledger_call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -206,19 +247,27 @@ class Ingress:
             raise Reject(503, "unavailable", "the ledger is unreachable; retry later") from exc
 
     async def _record(
-        self, source: str, native: str | None, data: Any
+        self, source: str, inst: Installation | None, data: Any
     ) -> tuple[int, dict[str, Any]]:
         if isinstance(data, dict):
             data.pop("token", None)  # Moodle's shared secret never reaches the ledger
+        parse = canonical(self.settings.sources) if inst is None else bound(inst)
         try:
-            items = adapter(native, self.settings)(data)
+            items = parse(data)
         except ValidationError as exc:
             raise Reject(422, "invalid", field_errors(exc)) from exc
+        except InstanceMismatch as exc:
+            raise Reject(422, "invalid", [{"field": exc.field, "message": str(exc)}]) from exc
+        except InstallationUnknown as exc:  # a canonical event naming no known installation
+            detail = [{"field": "source_instance", "message": str(exc)}]
+            raise Reject(422, "invalid", detail) from exc
+        except InstallationDisabled as exc:
+            raise Reject(403, "installation_disabled", str(exc)) from exc
         except ValueError as exc:
             raise Reject(422, "invalid", [{"field": "(body)", "message": str(exc)}]) from exc
         if len(items) != 1:
             raise Reject(422, "invalid", "send one completion per request")
-        return await self._ledger_call(self.record, source, items[0])
+        return await self._ledger_call(self.record, source, inst, items[0])
 
 
 STANDARD_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
@@ -238,6 +287,54 @@ def _object_body(auth: Auth, schema: dict[str, Any] | None = None) -> dict[str, 
             "content": {"application/json": {"schema": schema or {"type": "object"}}},
         },
     }
+
+
+# Each LMS kind's authentication and what its route takes.
+NATIVE_ROUTES: dict[str, tuple[Auth, str]] = {
+    "moodle": (
+        "moodle",
+        "Moodle ``local_webhooks`` body; authenticated by its ``token`` or a signature.",
+    ),
+    "anewspring": (
+        "anewspring",
+        "aNewSpring webhook; ``X-WebHook-Signature`` = Base64(HMAC-SHA1(body)).",
+    ),
+    "ilias": (
+        "standard",
+        "ILIAS ``updateStatus`` parameters as JSON, signed per Standard Webhooks.",
+    ),
+    "xapi": ("standard", 'An xAPI "completed" statement, signed per Standard Webhooks.'),
+}
+
+
+def _native_routes(
+    app: FastAPI,
+    ingress: Ingress,
+    kind: str,
+    auth: Auth,
+    doc: str,
+    responses: dict[int | str, dict[str, Any]],
+) -> None:
+    """``/events/{kind}/{instance}``, checked with that installation's own secret, and
+    ``/events/{kind}``: the kind's ``default`` installation."""
+
+    async def default(request: Request) -> JSONResponse:
+        return await ingress.handle(request, kind, None, True, auth)
+
+    async def named(request: Request, instance: str) -> JSONResponse:
+        return await ingress.handle(request, kind, instance, True, auth)
+
+    for path, endpoint in ((f"/events/{kind}", default), (f"/events/{kind}/{{instance}}", named)):
+        app.add_api_route(
+            path,
+            endpoint,
+            methods=["POST"],
+            status_code=202,
+            responses=responses,
+            openapi_extra=_object_body(auth),
+            description=doc,
+            name=f"{kind}{'' if endpoint is default else '_instance'}",
+        )
 
 
 def create_app(
@@ -288,6 +385,8 @@ def create_app(
             202: "recorded and enqueued, or ignored (not a completion)",
             400: "malformed JSON",
             401: "bad or missing signature / token",
+            403: "the installation is disabled",
+            404: "no installation of that name in the sources",
             409: "webhook-id or event_id replayed with a different body",
             413: "body too large",
             415: "not JSON",
@@ -305,41 +404,10 @@ def create_app(
     )
     async def canonical(request: Request) -> JSONResponse:
         """The canonical event, signed per Standard Webhooks."""
-        return await ingress.handle(request, "canonical", None, "standard")
+        return await ingress.handle(request, "canonical", None, False, "standard")
 
-    @app.post(
-        "/events/moodle", status_code=202, responses=responses, openapi_extra=_object_body("moodle")
-    )
-    async def moodle(request: Request) -> JSONResponse:
-        """Moodle ``local_webhooks`` body; authenticated by its ``token`` or a signature."""
-        return await ingress.handle(request, "moodle", "moodle", "moodle")
-
-    @app.post(
-        "/events/anewspring",
-        status_code=202,
-        responses=responses,
-        openapi_extra=_object_body("anewspring"),
-    )
-    async def anewspring(request: Request) -> JSONResponse:
-        """aNewSpring webhook; ``X-WebHook-Signature`` = Base64(HMAC-SHA1(body))."""
-        return await ingress.handle(request, "anewspring", "anewspring", "anewspring")
-
-    @app.post(
-        "/events/ilias",
-        status_code=202,
-        responses=responses,
-        openapi_extra=_object_body("standard"),
-    )
-    async def ilias(request: Request) -> JSONResponse:
-        """ILIAS ``updateStatus`` parameters as JSON, signed per Standard Webhooks."""
-        return await ingress.handle(request, "ilias", "ilias", "standard")
-
-    @app.post(
-        "/events/xapi", status_code=202, responses=responses, openapi_extra=_object_body("standard")
-    )
-    async def xapi(request: Request) -> JSONResponse:
-        """An xAPI "completed" statement, signed per Standard Webhooks."""
-        return await ingress.handle(request, "xapi", "xapi", "standard")
+    for kind, (auth, doc) in NATIVE_ROUTES.items():
+        _native_routes(app, ingress, kind, auth, doc, responses)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

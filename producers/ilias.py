@@ -24,7 +24,7 @@ from gradesync.lms.ilias import (
     status_text,
 )
 from gradesync.parsed import Ignored, Parsed
-from gradesync.settings import Settings
+from gradesync.sources import IliasSource, InstanceMismatch
 
 
 class UpdateStatus(BaseModel):
@@ -39,13 +39,17 @@ class UpdateStatus(BaseModel):
     instance: str | None = None
 
 
-def parse(data: Any, s: Settings) -> list[Parsed]:
+def parse(data: Any, inst: IliasSource) -> list[Parsed]:
     """An ``<LPData>`` document (text) or one ``updateStatus`` push (JSON object)."""
     if isinstance(data, str | bytes):
-        return parse_lp_data(data, s)
+        return parse_lp_data(data, inst)
     if not isinstance(data, dict):
         raise ValueError("an ILIAS payload is LPData XML or an updateStatus JSON object")
-    update = UpdateStatus.model_validate(data, context=context(s))
+    update = UpdateStatus.model_validate(data, context=context(inst))
+    if update.instance is not None and update.instance != inst.instance:
+        # The route names the installation; a body naming another one was sent to the wrong
+        # place (or means to file under someone else's installation).
+        raise InstanceMismatch("instance", inst)
     if update.status != COMPLETED:
         return [Ignored(reason=f"ILIAS status {status_text(update.status)}")]
-    return [completion(s, update.usr_id, update.obj_id, "", update.timestamp, update.mark)]
+    return [completion(inst, update.usr_id, update.obj_id, "", update.timestamp, update.mark)]

@@ -11,6 +11,7 @@ from gradesync.event import describe
 from gradesync.ledger import Ledger
 from gradesync.parsed import Completion, Parsed, Rejected
 from gradesync.settings import Settings
+from gradesync.sources import InstallationDisabled, InstallationUnknown
 from gradesync.submit import submit
 from producers.native import adapter
 
@@ -29,11 +30,19 @@ class Intake:
 
     @classmethod
     def for_source(
-        cls, source: str | None, ledger: Ledger, settings: Settings, send: Callable[[str], None]
+        cls,
+        source: str | None,
+        ledger: Ledger,
+        settings: Settings,
+        send: Callable[[str], None],
+        instance: str | None = None,
     ) -> Intake:
+        """Raises ``ValueError`` for an unknown source, ``InstallationUnknown`` or
+        ``InstallationDisabled`` for an installation events may not be recorded for."""
         # A native payload fed by hand shares its webhook's event-id namespace: re-feeding a
         # missed webhook body is recognised as the same event.
-        return cls(adapter(source, settings), ledger, send, source or "canonical")
+        parse = adapter(source, settings.sources, instance)
+        return cls(parse, ledger, send, source or "canonical")
 
     def take(self, position: int, data: Any, error: str | None = None) -> list[Line]:
         """One input item → one report line per event in it (an LPData file holds many)."""
@@ -45,6 +54,10 @@ class Intake:
             return [_rejected(position, describe(exc))]
         except ValueError as exc:
             return [_rejected(position, str(exc))]
+        except (InstallationUnknown, InstallationDisabled) as exc:
+            # A canonical event names its installation: one not in the sources (or disabled)
+            # is refused, never filed under a name no configuration stands behind.
+            return [_rejected(position, f"source_instance: {exc}")]
         return [self._record(position, p) for p in parsed]
 
     def _record(self, position: int, parsed: Parsed) -> Line:

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from gradesync.event import CompletionEvent, Identifier, instant_from_epoch, plausible_instant
 from gradesync.parsed import NEEDS_GRADE, Completion, Ignored, Parsed
-from gradesync.settings import Settings
+from gradesync.sources import MoodleSource
 
 COURSE_COMPLETED = "\\core\\event\\course_completed"
 
@@ -43,16 +43,17 @@ class MoodleCourseCompleted(BaseModel):
     host: str | None = None
 
 
-def parse(data: Any, s: Settings) -> list[Parsed]:
+def parse(data: Any, inst: MoodleSource) -> list[Parsed]:
     if not isinstance(data, dict):
         raise ValueError("a Moodle webhook body must be a JSON object")
     envelope = MoodleEnvelope.model_validate(data)
     if envelope.eventname != COURSE_COMPLETED:
         return [Ignored(reason=f"moodle event {envelope.eventname} is not a course completion")]
     done = MoodleCourseCompleted.model_validate(data)
-    # The installation is the one whose secret authenticated the call, never the body's
-    # ``host``: a caller must not be able to file a completion under another installation.
-    instance = s.moodle_instance
+    # The installation is the one whose route and secret took the call, never the body's
+    # ``host`` (Moodle's wwwroot, not an instance name): a caller must not be able to file a
+    # completion under another installation.
+    instance = inst.instance
     event = CompletionEvent.model_validate(
         {
             "source": "moodle",

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from gradesync.event import CompletionEvent, plausible_instant
 from gradesync.parsed import Completion, Ignored, Parsed
-from gradesync.settings import Settings
+from gradesync.sources import XapiSource
 
 COMPLETED = "http://adlnet.gov/expapi/verbs/completed"
 
@@ -82,11 +82,11 @@ def grade(score: Score | None) -> str | None:
 def course_id(object_id: str, pattern: str) -> str:
     match = re.search(pattern, object_id)
     if match is None:
-        raise ValueError(f"object.id does not match XAPI_COURSE_PATTERN {pattern!r}")
+        raise ValueError(f"object.id does not match the course pattern {pattern!r}")
     return match.group("course") if "course" in match.re.groupindex else match.group(0)
 
 
-def parse(data: Any, s: Settings) -> list[Parsed]:
+def parse(data: Any, inst: XapiSource) -> list[Parsed]:
     if not isinstance(data, dict):
         raise ValueError("an xAPI statement must be a JSON object")
     statement = Statement.model_validate(data)
@@ -95,11 +95,11 @@ def parse(data: Any, s: Settings) -> list[Parsed]:
     event = CompletionEvent.model_validate(
         {
             "source": "xapi",
-            # From the configuration, not the statement: the caller does not choose it.
-            "source_instance": s.xapi_instance,
+            # The route's installation, not the statement's: the caller does not choose it.
+            "source_instance": inst.instance,
             "event_id": f"xapi-{statement.id}" if statement.id else None,
             "person_id": statement.actor.account.name,
-            "course_id": course_id(statement.object.id, s.xapi_course_pattern),
+            "course_id": course_id(statement.object.id, inst.course_pattern),
             "grade": grade(statement.result.score if statement.result else None),
             "completed_at": statement.timestamp,
         }

@@ -11,6 +11,7 @@ from gradesync import keys, logs, metrics
 from gradesync.ledger import Ledger, utcnow
 from gradesync.lms.ilias import IliasSoap
 from gradesync.lms.ilias_poller import poll
+from gradesync.sources import IliasSource, InstallationUnknown
 from workers import resources
 from workers.app import app
 from workers.pipeline import enqueue
@@ -122,22 +123,34 @@ def retry_pass_task() -> dict[str, int]:
 
 
 @app.task(name="gradesync.poll_ilias", ignore_result=True)
-def poll_ilias_task() -> dict[str, object] | None:
-    s = resources.settings()
-    if not (s.ilias_soap_url and s.ilias_user and s.ilias_password):
+def poll_ilias_task(instance: str = "default") -> dict[str, object] | None:
+    """Poll one ILIAS installation (beat has one schedule entry per polled installation)."""
+    try:
+        inst = resources.settings().sources.find("ilias", instance)
+    except InstallationUnknown:
+        log.warning("ilias_poll", installation=f"ilias/{instance}", outcome="unknown")
+        return None
+    # A disabled installation is not asked: its changes wait in ILIAS, behind its cursor.
+    if not (isinstance(inst, IliasSource) and inst.polled and inst.enabled and inst.api):
         return None
     r = resources.ledger().r
     # One poll at a time per instance, even with several beats or a slow ILIAS.
-    lock = r.lock(keys.ilias_poll_lock(s.ilias_instance), timeout=600, blocking=False)
+    lock = r.lock(keys.ilias_poll_lock(inst.instance), timeout=600, blocking=False)
     if not lock.acquire():
         return None
     try:
-        result = poll(IliasSoap(s.ilias_soap_url), resources.ledger(), s, utcnow(), enqueue)
+        result = poll(IliasSoap(inst.api.url), resources.ledger(), inst, utcnow(), enqueue)
     finally:
         lock.release()
-    log.info("ilias_poll", since=result.since, completions=result.completions, new=result.new)
+    log.info(
+        "ilias_poll",
+        installation=inst.name,
+        since=result.since,
+        completions=result.completions,
+        new=result.new,
+    )
     if result.rejected:
-        log.warning("ilias_rows_rejected", rows=result.rejected)
+        log.warning("ilias_rows_rejected", installation=inst.name, rows=result.rejected)
     return result.model_dump()
 
 

@@ -29,7 +29,7 @@ from gradesync.errors import (
     Transient,
 )
 from gradesync.ledger import utcnow
-from gradesync.lms.enrich import enrich
+from gradesync.lms.enrich import enrich, installation
 from gradesync.matching import choose_enrolment_component
 from gradesync.policy import transient_backoff
 from gradesync.record import LedgerError, Record, UnreadableRecord
@@ -41,6 +41,8 @@ from workers.app import app
 log = logs.get("gradesync.worker")
 Context = dict[str, Any]
 STALE_REREADS = 3
+# How long a record of a disabled installation waits before it is looked at again.
+DISABLED_RECHECK = timedelta(minutes=15)
 
 
 class PipelineTask(Task):  # type: ignore[misc]
@@ -85,7 +87,7 @@ class PipelineTask(Task):  # type: ignore[misc]
         )
         state = resources.ledger().fail(rid, utcnow(), error)
         if state != "shadowed":  # a shadow run's failure is what to fix, not a failure
-            metrics.count_failure(resources.ledger().r, error.code)
+            metrics.count_failure(resources.ledger().r, error.code, _installation_name(rid))
         log.error(
             "step",
             key=rid,
@@ -126,7 +128,7 @@ class PipelineTask(Task):  # type: ignore[misc]
         if isinstance(exc, Permanent):
             state = ledger.fail(rid, utcnow(), error)
             if state != "shadowed":
-                metrics.count_failure(ledger.r, exc.code)
+                metrics.count_failure(ledger.r, exc.code, _installation_name(rid))
             log.warning("step", outcome=state or "closed", **fields)
             raise Ignore()
         state = ledger.unresolved(
@@ -146,6 +148,15 @@ def _defer(rid: str, until: datetime, error: LedgerError, fields: dict[str, Any]
     resources.ledger().defer(rid, utcnow(), until, error)
     log.warning("step", outcome="deferred", resume_at=until.isoformat(), **fields)
     raise Ignore()
+
+
+def _installation_name(rid: str) -> str:
+    """``kind/instance`` of a record, for a failure metric (read only when one fails)."""
+    try:
+        rec = resources.ledger().get(rid)
+    except UnreadableRecord:
+        rec = None
+    return metrics.UNKNOWN if rec is None else f"{rec.event.source}/{rec.event.source_instance}"
 
 
 def _ms(started: float) -> int:
@@ -208,9 +219,17 @@ def _refuse_bad_configuration(**_: object) -> None:
 
 @pipeline_task("fetch_from_lms")
 def fetch_from_lms(self: PipelineTask, rid: str) -> Context:
-    ledger = resources.ledger()
+    ledger, s = resources.ledger(), resources.settings()
+    waiting = ledger.get(rid)
+    if waiting is not None and not installation(waiting, s).enabled:
+        # Held before the attempt starts: it stays queued, spending no attempt, and is looked
+        # at again after a while; once the installation is enabled (and the workers restarted
+        # with the sources saying so) it goes on.
+        name = installation(waiting, s).name
+        error = LedgerError(code="installation_disabled", message=f"{name} is disabled")
+        _defer(rid, utcnow() + DISABLED_RECHECK, error, {"key": rid, "step": self.step})
     record = _running(ledger.start(rid, utcnow()))
-    found = enrich(record, resources.settings())
+    found = enrich(record, s)
     if found is not None:
         record = _running(
             ledger.enriched(

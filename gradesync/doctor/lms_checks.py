@@ -16,10 +16,10 @@ from gradesync.lms.anewspring import RESULT_PATH
 from gradesync.lms.ilias import IliasSoap
 from gradesync.lms.moodle import MoodleWS
 from gradesync.settings import Settings
+from gradesync.sources import ANewSpringSource, Api, IliasSource, Installation, MoodleSource
 
 AREA = "lms"
 SECRET_PREFIX = "GRADESYNC_WEBHOOK_SECRET_"
-SOURCES = ("moodle", "ilias", "anewspring", "xapi", "canonical")
 # What the worker calls (gradesync/lms/moodle.py); a token whose service lacks one fails there.
 MOODLE_FUNCTIONS = (
     "gradereport_user_get_grade_items",
@@ -32,35 +32,66 @@ PROBE_ID = "gradesync-doctor-probe"
 
 
 def check(s: Settings, transport: httpx.BaseTransport | None = None) -> list[Check]:
+    """One check per installation with an API (named ``… kind/instance``), and one for an
+    ILIAS installation whose API has no user (its poller does not run)."""
     checks: list[Check] = []
-    if s.moodle_url:
-        checks.append(_moodle(s, transport))
-    if s.ilias_soap_url:
-        checks.append(_ilias(s, transport))
-    if s.anewspring_url:
-        checks.append(_anewspring(s, transport))
+    for inst in s.sources.installations:
+        if isinstance(inst, IliasSource) and inst.api is not None and inst.user is None:
+            checks.append(
+                fail(
+                    AREA,
+                    f"ILIAS SOAP {inst.name}",
+                    "an api without a user: the poller does not run",
+                    _where(s, inst, "user"),
+                )
+            )
+        elif isinstance(inst, MoodleSource) and inst.api is not None:
+            checks.append(_moodle(s, inst, inst.api, transport))
+        elif isinstance(inst, IliasSource) and inst.api is not None:
+            checks.append(_ilias(s, inst, inst.api, transport))
+        elif isinstance(inst, ANewSpringSource) and inst.api is not None:
+            checks.append(_anewspring(s, inst, inst.api, transport))
     if not checks:
         checks.append(ok(AREA, "LMS APIs", "none configured (events must carry their grade)"))
     return checks
 
 
-def _unreachable(name: str, exc: RemoteError, url_var: str, secret_fix: str) -> Check:
-    fix = url_var if isinstance(exc, Transient) else f"{secret_fix} (or {url_var})"
+# Where each installation field comes from when the sources are today's variables.
+_ENV_FIELDS = {
+    ("moodle", "api.url"): "MOODLE_URL",
+    ("moodle", "api.credential"): "MOODLE_TOKEN",
+    ("ilias", "api.url"): "ILIAS_SOAP_URL",
+    ("ilias", "api.credential"): "ILIAS_USER / ILIAS_PASSWORD / ILIAS_CLIENT",
+    ("ilias", "user"): "ILIAS_USER",
+    ("anewspring", "api.url"): "ANEWSPRING_URL",
+    ("anewspring", "api.credential"): "ANEWSPRING_API_KEY",
+}
+
+
+def _where(s: Settings, inst: Installation, field: str) -> str:
+    """What the operator edits: the variable, or the entry and field in the sources file."""
+    if s.sources.from_environment:
+        return _ENV_FIELDS[(inst.kind, field)]
+    return f"{s.sources_path}: {inst.name} {field}"
+
+
+def _unreachable(s: Settings, inst: Installation, name: str, exc: RemoteError) -> Check:
+    url = _where(s, inst, "api.url")
+    fix = url if isinstance(exc, Transient) else f"{_where(s, inst, 'api.credential')} (or {url})"
     return fail(AREA, name, exc.message, fix)
 
 
-def _moodle(s: Settings, transport: httpx.BaseTransport | None) -> Check:
-    name = "Moodle web services"
-    if s.moodle_token is None:
-        return fail(AREA, name, "MOODLE_URL is set but MOODLE_TOKEN is not", "MOODLE_TOKEN")
-    assert s.moodle_url is not None
-    ws = MoodleWS(s.moodle_url, s.moodle_token.get_secret_value(), transport=transport)
+def _moodle(
+    s: Settings, inst: MoodleSource, api: Api, transport: httpx.BaseTransport | None
+) -> Check:
+    name = f"Moodle web services {inst.name}"
+    ws = MoodleWS(api.url, api.secret(), transport=transport)
     try:
         info = ws.call("core_webservice_get_site_info")
     except RemoteError as exc:
-        return _unreachable(name, exc, "MOODLE_URL", "MOODLE_TOKEN")
+        return _unreachable(s, inst, name, exc)
     if not isinstance(info, dict):
-        return fail(AREA, name, "site info is not a JSON object", "MOODLE_URL")
+        return fail(AREA, name, "site info is not a JSON object", _where(s, inst, "api.url"))
     allowed = {str(f.get("name")) for f in info.get("functions") or [] if isinstance(f, dict)}
     lacking = [f for f in MOODLE_FUNCTIONS if f not in allowed]
     site = str(info.get("sitename") or "?")
@@ -69,72 +100,97 @@ def _moodle(s: Settings, transport: httpx.BaseTransport | None) -> Check:
             AREA,
             name,
             f"{site}: the token's service lacks {', '.join(lacking)}",
-            "Moodle: add these functions to the token's external service (MOODLE_TOKEN)",
+            "Moodle: add these functions to the token's external service "
+            f"({_where(s, inst, 'api.credential')})",
         )
     return ok(AREA, name, f"{site}: token accepted, all {len(MOODLE_FUNCTIONS)} functions allowed")
 
 
-def _ilias(s: Settings, transport: httpx.BaseTransport | None) -> Check:
-    name = "ILIAS SOAP"
-    if not s.ilias_user or s.ilias_password is None:
-        return fail(
-            AREA,
-            name,
-            "ILIAS_SOAP_URL is set without a user and password",
-            "ILIAS_USER / ILIAS_PASSWORD",
-        )
-    assert s.ilias_soap_url is not None
-    soap = IliasSoap(s.ilias_soap_url, transport=transport)
+def _ilias(
+    s: Settings, inst: IliasSource, api: Api, transport: httpx.BaseTransport | None
+) -> Check:
+    name = f"ILIAS SOAP {inst.name}"
+    assert inst.user is not None  # check() reports an api without a user instead
+    soap = IliasSoap(api.url, transport=transport)
     try:
-        sid = soap.login(s.ilias_client, s.ilias_user, s.ilias_password.get_secret_value())
+        sid = soap.login(inst.client, inst.user, api.secret())
         soap.logout(sid)
     except RemoteError as exc:
-        return _unreachable(
-            name, exc, "ILIAS_SOAP_URL", "ILIAS_USER / ILIAS_PASSWORD / ILIAS_CLIENT"
-        )
-    return ok(AREA, name, f"login as {s.ilias_user} on client {s.ilias_client}")
+        return _unreachable(s, inst, name, exc)
+    return ok(AREA, name, f"login as {inst.user} on client {inst.client}")
 
 
-def _anewspring(s: Settings, transport: httpx.BaseTransport | None) -> Check:
-    name = "aNewSpring API"
-    if s.anewspring_api_key is None:
-        return fail(
-            AREA, name, "ANEWSPRING_URL is set but ANEWSPRING_API_KEY is not", "ANEWSPRING_API_KEY"
-        )
-    assert s.anewspring_url is not None
+def _anewspring(
+    s: Settings, inst: ANewSpringSource, api: Api, transport: httpx.BaseTransport | None
+) -> Check:
+    name = f"aNewSpring API {inst.name}"
     path = RESULT_PATH.format(user=PROBE_ID, course=PROBE_ID)
     with httpx.Client(
-        base_url=s.anewspring_url.rstrip("/"),
+        base_url=api.url.rstrip("/"),
         timeout=10.0,
         transport=transport,
-        headers={"X-API-Key": s.anewspring_api_key.get_secret_value()},
+        headers={"X-API-Key": api.secret()},
     ) as client:
         try:
             response = http.request(client, "GET", path)
         except Transient as exc:
-            return fail(AREA, name, exc.message, "ANEWSPRING_URL")
+            return fail(AREA, name, exc.message, _where(s, inst, "api.url"))
     if response.status_code in (200, 404):
         return ok(AREA, name, "API key accepted")
     if response.status_code in (401, 403):
-        return fail(AREA, name, f"HTTP {response.status_code}: key refused", "ANEWSPRING_API_KEY")
-    return fail(AREA, name, f"HTTP {response.status_code}", "ANEWSPRING_URL")
+        key = _where(s, inst, "api.credential")
+        return fail(AREA, name, f"HTTP {response.status_code}: key refused", key)
+    return fail(AREA, name, f"HTTP {response.status_code}", _where(s, inst, "api.url"))
 
 
 def secrets(s: Settings, refused: dict[str, str]) -> list[Check]:
-    """One line per ingress source: its secret is usable, refused, or absent."""
+    """One line per installation, and one for the canonical route: its secret is usable,
+    refused, or absent; a disabled installation says so."""
     checks: list[Check] = []
-    for source in SOURCES:
-        var = f"{SECRET_PREFIX}{source.upper()}"
-        name = f"webhook secret {source}"
-        if var in refused:
-            checks.append(fail(AREA, name, f"refused: {refused[var]}", var))
-        elif s.webhook_secret(source) is not None:
-            checks.append(ok(AREA, name, "set and well-formed"))
-        elif s.insecure_dev:
-            checks.append(
-                warn(AREA, name, "not set: accepted unsigned (GRADESYNC_INSECURE_DEV=1)", var)
+    for inst in s.sources.installations:
+        var = f"{SECRET_PREFIX}{inst.kind.upper()}"
+        where = var if s.sources.from_environment else f"{s.sources_path}: {inst.name} secret_env"
+        route = f"/events/{inst.kind}/{inst.instance}"
+        checks.append(
+            _secret(
+                s,
+                f"webhook secret {inst.name}",
+                inst.webhook_secret(),
+                refused.get(var),
+                where,
+                route,
             )
-        else:
-            route = "/events" if source == "canonical" else f"/events/{source}"
-            checks.append(ok(AREA, name, f"not set: {route} is refused (401)"))
+        )
+        if not inst.enabled:
+            checks.append(
+                warn(
+                    AREA,
+                    f"installation {inst.name}",
+                    f"disabled: {route} answers 403, its queued records wait",
+                    f"{s.sources_path}: {inst.name} enabled",
+                )
+            )
+    var = f"{SECRET_PREFIX}CANONICAL"
+    checks.append(
+        _secret(
+            s,
+            "webhook secret canonical",
+            s.webhook_secret("canonical"),
+            refused.get(var),
+            var,
+            "/events",
+        )
+    )
     return checks
+
+
+def _secret(
+    s: Settings, name: str, secret: str | None, refusal: str | None, where: str, route: str
+) -> Check:
+    if refusal is not None:
+        return fail(AREA, name, f"refused: {refusal}", where)
+    if secret is not None:
+        return ok(AREA, name, "set and well-formed")
+    if s.insecure_dev:
+        return warn(AREA, name, "not set: accepted unsigned (GRADESYNC_INSECURE_DEV=1)", where)
+    return ok(AREA, name, f"not set: {route} is refused (401)")

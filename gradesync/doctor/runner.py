@@ -68,6 +68,18 @@ def diagnose(
     checks.append(_worker_starts(settings))
     coachview, spent = coachview_checks.check(settings, coachview_transport)
     checks += coachview
-    checks += lms_checks.check(settings, lms_transport)
-    checks += lms_checks.secrets(settings, refused)
+    checks += _installations(settings, refused, lms_transport)
     return Diagnosis(checks=checks, coachview_requests=spent)
+
+
+def _installations(
+    s: Settings, refused: dict[str, str], transport: httpx.BaseTransport | None
+) -> list[Check]:
+    """Every installation's API and secret; sources that cannot be read are one failed check
+    listing every problem (no process would start with them)."""
+    try:
+        s.sources  # noqa: B018 -- loads and validates them
+    except ConfigurationError as exc:
+        where = s.sources_path or "the variables named"
+        return [fail("lms", "sources", str(exc), where)]
+    return lms_checks.check(s, transport) + lms_checks.secrets(s, refused)

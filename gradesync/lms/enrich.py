@@ -22,6 +22,13 @@ from gradesync.lms.moodle import MoodleWS, grade_text
 from gradesync.parsed import NEEDS_GRADE
 from gradesync.record import Record
 from gradesync.settings import Settings, lms_api_gap
+from gradesync.sources import (
+    ANewSpringSource,
+    AnyInstallation,
+    Installation,
+    InstallationUnknown,
+    MoodleSource,
+)
 
 
 class Enrichment(BaseModel):
@@ -32,30 +39,30 @@ class Enrichment(BaseModel):
     instant: CompletionInstant | None = None
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=32)
 def _moodle(url: str, token: str) -> MoodleWS:
     return MoodleWS(url, token)
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=32)
 def _anewspring(url: str, key: str) -> ANewSpringAPI:
     return ANewSpringAPI(url, key)
 
 
-def _not_configured(s: Settings, source: str) -> Permanent | None:
-    gap = lms_api_gap(s, source)
+def _not_configured(s: Settings, inst: Installation) -> Permanent | None:
+    gap = lms_api_gap(s, inst)
     return None if gap is None else Permanent(gap, code="lms_api_not_configured")
 
 
-def from_moodle(record: Record, s: Settings) -> Enrichment:
-    if (missing := _not_configured(s, "moodle")) is not None:
+def from_moodle(record: Record, inst: MoodleSource, s: Settings) -> Enrichment:
+    if (missing := _not_configured(s, inst)) is not None:
         raise missing
-    if not (s.moodle_url and s.moodle_token):
+    if inst.api is None:
         return Enrichment(
-            note="MOODLE_GRADE_POLICY=completion_only, no Moodle web service: no grade, "
+            note=f"{inst.name}: grade_policy completion_only, no Moodle web service: no grade, "
             "completion time from the event"
         )
-    ws = _moodle(s.moodle_url, s.moodle_token.get_secret_value())
+    ws = _moodle(inst.api.url, inst.api.secret())
     user, course = record.event.person_id, record.event.course_id
     status = ws.completion_status(course, user)
     if not status.completed:
@@ -64,48 +71,59 @@ def from_moodle(record: Record, s: Settings) -> Enrichment:
             code="not_completed_in_lms",
         )
     out = Enrichment(instant=moodle_completion_instant(status, record.event.completed_at))
-    if s.moodle_grade_policy == "fetch":
+    if inst.grade_policy == "fetch":
         item = ws.course_total(course, user)
-        out.grade = grade_text(item, s.moodle_grade_format) if item else None
+        out.grade = grade_text(item, inst.grade_format) if item else None
         if out.grade is None:
             raise Unresolved("grade_unavailable", "Moodle's gradebook has no course total yet")
     else:
-        out.note = "MOODLE_GRADE_POLICY=completion_only: no grade fetched"
-    if s.moodle_person_field != "id":
-        out.match_person_id = ws.user_field(user, s.moodle_person_field)
+        out.note = f"{inst.name}: grade_policy completion_only: no grade fetched"
+    if inst.person_field != "id":
+        out.match_person_id = ws.user_field(user, inst.person_field)
         if out.match_person_id is None:
-            raise Unresolved("unknown_person", f"the Moodle user has no {s.moodle_person_field}")
-    if s.moodle_course_field != "id":
-        out.match_course_id = ws.course_field(course, s.moodle_course_field)
+            raise Unresolved("unknown_person", f"the Moodle user has no {inst.person_field}")
+    if inst.course_field != "id":
+        out.match_course_id = ws.course_field(course, inst.course_field)
         if out.match_course_id is None:
-            raise Unresolved("unknown_course", f"the Moodle course has no {s.moodle_course_field}")
+            raise Unresolved("unknown_course", f"the Moodle course has no {inst.course_field}")
     return out
 
 
-def from_anewspring(record: Record, s: Settings) -> Enrichment:
-    if s.anewspring_grade_policy != "fetch":
+def from_anewspring(record: Record, inst: ANewSpringSource, s: Settings) -> Enrichment:
+    if inst.grade_policy != "fetch":
         return Enrichment(
-            note=f"ANEWSPRING_GRADE_POLICY={s.anewspring_grade_policy}: the event has no grade"
+            note=f"{inst.name}: grade_policy {inst.grade_policy}: the event has no grade"
         )
-    if not (s.anewspring_url and s.anewspring_api_key):
-        raise _not_configured(s, "anewspring") or Permanent(
-            "ANEWSPRING_URL and ANEWSPRING_API_KEY are needed", code="lms_api_not_configured"
+    if inst.api is None:
+        raise _not_configured(s, inst) or Permanent(
+            f"{inst.name}: an api is needed", code="lms_api_not_configured"
         )
-    api = _anewspring(s.anewspring_url, s.anewspring_api_key.get_secret_value())
+    api = _anewspring(inst.api.url, inst.api.secret())
     grade = api.grade(record.event.person_id, record.event.course_id)
     if grade is None:
         raise Unresolved("grade_unavailable", "aNewSpring's result has no grade yet")
     return Enrichment(grade=grade)
 
 
+def installation(record: Record, s: Settings) -> AnyInstallation:
+    """The installation a record belongs to; one no longer in the sources is ``failed``
+    (``unknown_installation``): nothing can be fetched for it, and the operator must see it."""
+    try:
+        return s.sources.find(record.event.source, record.event.source_instance)
+    except InstallationUnknown as exc:
+        raise Permanent(str(exc), code="unknown_installation") from None
+
+
 def enrich(record: Record, s: Settings) -> Enrichment | None:
-    """``None`` when nothing is needed from the LMS."""
+    """``None`` when nothing is needed from the LMS. The record's own installation's API,
+    credential, grade policy and id fields are the ones used."""
     if NEEDS_GRADE not in record.needs:
         return None
-    if record.event.source == "moodle":
-        return checked(from_moodle(record, s))
-    if record.event.source == "anewspring":
-        return checked(from_anewspring(record, s))
+    inst = installation(record, s)
+    if isinstance(inst, MoodleSource):
+        return checked(from_moodle(record, inst, s))
+    if isinstance(inst, ANewSpringSource):
+        return checked(from_anewspring(record, inst, s))
     return None
 
 

@@ -43,7 +43,7 @@ from gradesync.event import (
     plausible_instant,
 )
 from gradesync.parsed import Completion, Ignored, Parsed, Rejected
-from gradesync.settings import Settings
+from gradesync.sources import IliasSource
 
 NS = "urn:ilUserAdministration"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -161,17 +161,19 @@ def ilias_time(value: Any, tz: ZoneInfo) -> datetime:
 
 def _server_time(value: Any, info: ValidationInfo) -> datetime:
     if not isinstance(info.context, dict) or "tz" not in info.context:
-        raise TypeError("validate ILIAS data with context=gradesync.lms.ilias.context(settings)")
+        raise TypeError(
+            "validate ILIAS data with context=gradesync.lms.ilias.context(installation)"
+        )
     tz: ZoneInfo = info.context["tz"]
     return ilias_time(value, tz)
 
 
-# Validate with ``context=context(settings)``: ILIAS's times are in its server's zone.
+# Validate with ``context=context(installation)``: ILIAS's times are in its server's zone.
 LocalTime = Annotated[datetime, BeforeValidator(_server_time), AfterValidator(plausible_instant)]
 
 
-def context(s: Settings) -> dict[str, Any]:
-    return {"tz": s.ilias_tz}
+def context(inst: IliasSource) -> dict[str, Any]:
+    return {"tz": inst.tz}
 
 
 class LPChange(BaseModel):
@@ -184,13 +186,13 @@ class LPChange(BaseModel):
 
 
 def completion(
-    s: Settings, usr: str, obj: str, ref_ids: str, at: datetime, mark: str | None
+    inst: IliasSource, usr: str, obj: str, ref_ids: str, at: datetime, mark: str | None
 ) -> Completion:
-    course = obj if s.ilias_course_field == "obj_id" else (ref_ids.split(",")[0].strip() or obj)
+    course = obj if inst.course_field == "obj_id" else (ref_ids.split(",")[0].strip() or obj)
     event = CompletionEvent.model_validate(
         {
             "source": "ilias",
-            "source_instance": s.ilias_instance,
+            "source_instance": inst.instance,
             "event_id": f"ilias-lp-{obj}-{usr}-{int(at.timestamp())}",
             "person_id": usr,
             "course_id": course,
@@ -201,7 +203,7 @@ def completion(
     return Completion(event=event)
 
 
-def parse_lp_data(xml: str | bytes, s: Settings) -> list[Parsed]:
+def parse_lp_data(xml: str | bytes, inst: IliasSource) -> list[Parsed]:
     """The completions in an ``<LPData>`` document; ILIAS's free-text LP mark is not in it, so
     pulled completions carry no grade."""
     try:
@@ -210,10 +212,10 @@ def parse_lp_data(xml: str | bytes, s: Settings) -> list[Parsed]:
         raise ValueError(f"lp_data is not acceptable XML: {exc}") from exc
     if root.tag != "LPData":
         raise ValueError(f"expected <LPData>, got <{root.tag}>")
-    return [_lp_change(n, s, row) for row, n in enumerate(root.iter("LPChange"), start=1)]
+    return [_lp_change(n, inst, row) for row, n in enumerate(root.iter("LPChange"), start=1)]
 
 
-def _lp_change(node: Any, s: Settings, row: int) -> Parsed:
+def _lp_change(node: Any, inst: IliasSource, row: int) -> Parsed:
     """One row; a bad row is rejected alone (ILIAS writes "0000-00-00 00:00:00" for "no time"),
     so it can never hold back the rows after it, nor the poller's cursor."""
     status = node.attrib.get("LPStatus", "")
@@ -222,7 +224,9 @@ def _lp_change(node: Any, s: Settings, row: int) -> Parsed:
             reason=f"ILIAS LPStatus {status_text(int(status)) if status.isdigit() else status!r}"
         )
     try:
-        change = LPChange.model_validate(node.attrib, context=context(s))
-        return completion(s, change.usr_id, change.obj_id, change.ref_ids, change.timestamp, None)
+        change = LPChange.model_validate(node.attrib, context=context(inst))
+        return completion(
+            inst, change.usr_id, change.obj_id, change.ref_ids, change.timestamp, None
+        )
     except ValidationError as exc:
         return Rejected(reason=f"LPChange #{row}: {describe(exc)}")

@@ -1,7 +1,9 @@
-"""The ILIAS pull: ask for learning-progress changes since a cursor kept in Redis.
+"""The ILIAS pull: ask one ILIAS installation for learning-progress changes since its own cursor,
+kept in Redis under its instance name (so it survives restarts, and installations never share
+one).
 
 The cursor moves to the time the poll started; each poll asks from a little before it
-(``ILIAS_POLL_OVERLAP_S``) so clock drift loses nothing, and the completion key and event id
+(``poll_overlap_s``) so clock drift loses nothing, and the completion key and event id
 make the overlap harmless.
 """
 
@@ -16,7 +18,7 @@ from gradesync import keys
 from gradesync.ledger import Ledger
 from gradesync.lms.ilias import TIMESTAMP_FORMAT, IliasSoap, parse_lp_data
 from gradesync.parsed import Completion, Rejected
-from gradesync.settings import ConfigurationError, Settings
+from gradesync.sources import IliasSource
 from gradesync.submit import submit
 
 FIRST_POLL_LOOKBACK = timedelta(days=1)
@@ -36,25 +38,30 @@ def cursor_key(instance: str) -> str:
 
 
 def poll(
-    soap: IliasSoap, ledger: Ledger, s: Settings, now: datetime, send: Callable[[str], None]
+    soap: IliasSoap,
+    ledger: Ledger,
+    inst: IliasSource,
+    now: datetime,
+    send: Callable[[str], None],
 ) -> PollResult:
-    if not (s.ilias_user and s.ilias_password):
-        raise ConfigurationError("the ILIAS poller needs ILIAS_USER and ILIAS_PASSWORD")
-    key = cursor_key(s.ilias_instance)
+    """One poll of ``inst`` (one with an API and a user: :attr:`IliasSource.polled`)."""
+    if inst.api is None or inst.user is None:
+        raise ValueError(f"{inst.name} is not polled: it needs api (url, credential) and user")
+    key = cursor_key(inst.instance)
     stored = ledger.r.get(key)
     cursor = (
         datetime.fromisoformat(stored.decode() if isinstance(stored, bytes) else str(stored))
         if stored
         else now - FIRST_POLL_LOOKBACK
     )
-    since = (cursor - timedelta(seconds=s.ilias_poll_overlap_s)).astimezone(s.ilias_tz)
+    since = (cursor - timedelta(seconds=inst.poll_overlap_s)).astimezone(inst.tz)
     result = PollResult(since=since.strftime(TIMESTAMP_FORMAT))
-    sid = soap.login(s.ilias_client, s.ilias_user, s.ilias_password.get_secret_value())
+    sid = soap.login(inst.client, inst.user, inst.api.secret())
     try:
         lp_data = soap.learning_progress_changes(sid, result.since)
     finally:
         soap.logout(sid)
-    for parsed in parse_lp_data(lp_data, s):
+    for parsed in parse_lp_data(lp_data, inst):
         if isinstance(parsed, Completion):
             result.completions += 1
             admission = submit(parsed.event, ledger, send, parsed.needs, channel="ilias")

@@ -295,7 +295,13 @@ def build_router(ledger: Ledger, send: Callable[[str], None], settings: Settings
         data = await console.read(visit, views.overview, ledger, console.budget, now, settings.tz)
         if isinstance(data, Response):
             return data
-        return console.page(visit, "overview.html", view=data, refresh_s=REFRESH_S)
+        return console.page(
+            visit,
+            "overview.html",
+            view=data,
+            refresh_s=REFRESH_S,
+            attention_states=views.ATTENTION_STATES,
+        )
 
     @router.get("/attention")
     async def attention(request: Request, retried: int | None = None) -> Response:

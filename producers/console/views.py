@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from gradesync.coachview.budget import Budget
 from gradesync.ledger import Ledger
 from gradesync.record import STATES, Record, Unreadable
-from gradesync.report import Group, group_records, selects
+from gradesync.report import Group, group_records, installation_counts, selects
 
 ATTENTION_STATES = ("unresolved", "failed", "given_up")
 RETRYABLE = frozenset(ATTENTION_STATES)
@@ -38,6 +38,8 @@ class Overview:
     delivered_week: int
     budget: BudgetView | None
     oldest_unresolved: Record | None
+    # Records needing attention per installation (``kind/instance``) and state.
+    installations: dict[str, dict[str, int]] = field(default_factory=dict)
     alerts: list[str] = field(default_factory=list)
 
 
@@ -75,6 +77,8 @@ def overview(ledger: Ledger, budget: Budget, now: datetime, tz: ZoneInfo) -> Ove
         delivered_week=ledger.counts_since(week)["delivered"],
         budget=_budget(budget.snapshot(), delivered_today),
         oldest_unresolved=oldest,
+        # Only the states that need attention: those are few, delivered ones are not.
+        installations=installation_counts(ledger, states=ATTENTION_STATES),
     )
     if view.counts.get("failed"):
         view.alerts.append("alert_failed")

@@ -1,9 +1,12 @@
 """A fake LMS API for integration tests: Moodle web services, aNewSpring's result resource and
-ILIAS SOAP, answering in each LMS's real shapes (see tests/fixtures)."""
+ILIAS SOAP, answering in each LMS's real shapes (see tests/fixtures). Several installations are
+several processes on their own ports, each with its own credentials (``--moodle-token``,
+``--anewspring-key``), so a test sees which installation's API a worker asked, with what."""
 
 from __future__ import annotations
 
 import argparse
+import re
 from html import escape
 from typing import Any
 
@@ -12,11 +15,19 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 MOODLE_TOKEN = "fake-moodle-ws-token"
+ANEWSPRING_KEY = "fake-anewspring-key"
+SINCE = re.compile(r"<timestamp[^>]*>([^<]*)</timestamp>")
 
 
-def create_app() -> FastAPI:
+def create_app(moodle_token: str = MOODLE_TOKEN, anewspring_key: str = ANEWSPRING_KEY) -> FastAPI:
     app = FastAPI()
-    state: dict[str, Any] = {"moodle": {}, "anewspring": {}, "ilias_lp": "<LPData/>", "calls": []}
+    state: dict[str, Any] = {
+        "moodle": {},
+        "anewspring": {},
+        "ilias_lp": "<LPData/>",
+        "calls": [],
+        "ilias_since": [],
+    }
 
     @app.post("/_fake/moodle")
     async def set_moodle(request: Request) -> dict[str, str]:
@@ -42,12 +53,17 @@ def create_app() -> FastAPI:
     def calls() -> list[str]:
         return list(state["calls"])
 
+    @app.get("/_fake/ilias_since")
+    def ilias_since() -> list[str]:
+        """The ``timestamp`` of each getLearningProgressChanges asked (the poller's cursor)."""
+        return list(state["ilias_since"])
+
     @app.post("/webservice/rest/server.php")
     async def moodle(request: Request) -> JSONResponse:
         form = dict(await request.form())
         fn = str(form.get("wsfunction"))
         state["calls"].append(f"moodle:{fn}")
-        if form.get("wstoken") != MOODLE_TOKEN:
+        if form.get("wstoken") != moodle_token:
             return JSONResponse(
                 {
                     "exception": "moodle_exception",
@@ -122,7 +138,7 @@ def create_app() -> FastAPI:
     @app.get("/api/v2/users/{user}/courses/{course}/result")
     def anewspring(user: str, course: str, request: Request) -> JSONResponse:
         state["calls"].append("anewspring:result")
-        if request.headers.get("x-api-key") != "fake-anewspring-key":
+        if request.headers.get("x-api-key") != anewspring_key:
             return JSONResponse({"error": "unauthorized"}, 401)
         entry = state["anewspring"].get(f"{course}/{user}")
         return JSONResponse(entry or {"completed": False}, 200 if entry else 404)
@@ -132,6 +148,8 @@ def create_app() -> FastAPI:
         body = (await request.body()).decode()
         method = request.headers.get("soapaction", "").split("#")[-1].strip('"')
         state["calls"].append(f"ilias:{method}")
+        if method == "getLearningProgressChanges" and (since := SINCE.search(body)):
+            state["ilias_since"].append(since.group(1))
         field, value = {
             "login": ("sid", "fake-sid::default"),
             "logout": ("success", "true"),
@@ -183,4 +201,8 @@ def _envelope(inner: str) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    uvicorn.run(create_app(), host="127.0.0.1", port=parser.parse_args().port, log_level="warning")
+    parser.add_argument("--moodle-token", default=MOODLE_TOKEN)
+    parser.add_argument("--anewspring-key", default=ANEWSPRING_KEY)
+    args = parser.parse_args()
+    app = create_app(args.moodle_token, args.anewspring_key)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")

@@ -70,7 +70,7 @@ def field_named(message: str, data: dict[str, Any]) -> bool:
 def test_enqueue_intake_never_crashes(data: dict[str, Any]) -> None:
     ledger = Ledger(fakeredis.FakeRedis())
     sent: list[str] = []
-    (line,) = Intake(adapter(None, get_settings()), ledger, sent.append).take(1, data)
+    (line,) = Intake(adapter(None, get_settings().sources), ledger, sent.append).take(1, data)
     if line["outcome"] == "rejected":
         assert field_named(line["error"], data), line
         assert sent == []
@@ -83,12 +83,19 @@ APP_LEDGER = Ledger(fakeredis.FakeRedis())
 CLIENT = TestClient(create_app(APP_LEDGER, lambda rid: None, open_ingress_settings()))
 SIGNED_LEDGER = Ledger(fakeredis.FakeRedis())
 SIGNED = TestClient(create_app(SIGNED_LEDGER, lambda rid: None, signing_settings()))
-PATHS = ["/events", "/events/moodle", "/events/xapi", "/events/ilias", "/events/anewspring"]
+KINDS = ("moodle", "xapi", "ilias", "anewspring")
+# Each kind's default route, its installation's own route, and one naming no installation.
+PATHS = [
+    "/events",
+    *(f"/events/{k}" for k in KINDS),
+    *(f"/events/{k}/default" for k in KINDS),
+    *(f"/events/{k}/no-such-installation" for k in KINDS),
+]
 header_text = st.text(st.characters(min_codepoint=1, max_codepoint=255), max_size=60)
 
 
 def _signed_headers(path: str, body: bytes) -> dict[str, str]:
-    if path == "/events/anewspring":
+    if path.startswith("/events/anewspring"):
         return {"X-WebHook-Signature": anewspring_signature(ASP, body)}
     stamp = str(int(time.time()))
     msg_id = f"fuzz-{time.monotonic_ns()}"

@@ -49,7 +49,12 @@ def test_doctor_passes_on_the_development_stack(clean: Stack, beat: Proc) -> Non
         assert seen[name] == "ok", name
     for name in ("read Personen", "read Opleidingsonderdelen", "read Opleidingsvraagonderdelen"):
         assert seen[name] == "ok", name
-    for name in ("Moodle web services", "ILIAS SOAP", "aNewSpring API", "daily budget"):
+    for name in (
+        "Moodle web services moodle/default",
+        "ILIAS SOAP ilias/default",
+        "aNewSpring API anewspring/default",
+        "daily budget",
+    ):
         assert seen[name] == "ok", name
     assert seen["not the simulator"] == "warn"  # allowed by GRADESYNC_INSECURE_DEV=1
     assert found["coachview_requests"] == 4
@@ -75,15 +80,15 @@ def test_doctor_names_each_broken_setting(clean: Stack) -> None:
         "token",
         "worker",
         "beat",
-        "Moodle web services",
-        "aNewSpring API",
-        "webhook secret xapi",
+        "Moodle web services moodle/default",
+        "aNewSpring API anewspring/default",
+        "webhook secret xapi/default",
     }
     assert "COACHVIEW_BASE_URL" in fixes["not the simulator"]
     assert "COACHVIEW_CLIENT_SECRET" in fixes["token"]
-    assert fixes["Moodle web services"].startswith("MOODLE_TOKEN")
-    assert fixes["aNewSpring API"] == "ANEWSPRING_API_KEY"
-    assert fixes["webhook secret xapi"] == "GRADESYNC_WEBHOOK_SECRET_XAPI"
+    assert fixes["Moodle web services moodle/default"].startswith("MOODLE_TOKEN")
+    assert fixes["aNewSpring API anewspring/default"] == "ANEWSPRING_API_KEY"
+    assert fixes["webhook secret xapi/default"] == "GRADESYNC_WEBHOOK_SECRET_XAPI"
     assert "celery -A workers worker" in fixes["worker"]
     assert found["coachview_requests"] == 1  # the token was refused: nothing more was asked
 

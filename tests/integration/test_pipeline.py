@@ -173,6 +173,7 @@ def test_status_list_and_show_read_the_ledger(clean: Stack) -> None:
     # Workers share what they know of the budget now and then (every response near the
     # reserve); right after the test's reset the shared copy may not be there yet.
     assert budget is None or budget["limit"] == 5000
+    assert status.pop("installations") == {"moodle/default": {"delivered": 1}}
 
     assert status == {
         "queued": 0,

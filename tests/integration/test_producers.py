@@ -12,6 +12,7 @@ from gradesync.ledger import utcnow
 from gradesync.lms.ilias import IliasSoap
 from gradesync.lms.ilias_poller import poll
 from gradesync.settings import Settings
+from gradesync.sources import IliasSource
 from producers.signatures import anewspring_signature, standard_signature
 from tests.conftest import LMS, SECRETS
 from tests.integration.conftest import Stack
@@ -101,13 +102,13 @@ def test_ilias_poller_over_soap(clean: Stack) -> None:
     clean.lms.post(
         "/_fake/ilias", content=(FIXTURES / "ilias-getLearningProgressChanges.xml").read_bytes()
     )
-    settings = Settings()
+    ilias = Settings().sources.typed(IliasSource)
     result = poll(
-        IliasSoap(f"{LMS}/webservice/soap/server.php"), clean.ledger, settings, utcnow(), enqueue
+        IliasSoap(f"{LMS}/webservice/soap/server.php"), clean.ledger, ilias, utcnow(), enqueue
     )
     assert (result.completions, result.ignored) == (1, 2)  # LPStatus 1 and 3 are not completions
     again = poll(
-        IliasSoap(f"{LMS}/webservice/soap/server.php"), clean.ledger, settings, utcnow(), enqueue
+        IliasSoap(f"{LMS}/webservice/soap/server.php"), clean.ledger, ilias, utcnow(), enqueue
     )
     assert again.completions == 1 and again.new == 0  # the overlap is deduplicated
     record = clean.ledger.newest()[0]

@@ -314,3 +314,15 @@ def test_logging_out_ends_the_session_even_for_a_copied_cookie(console: Console)
     console.client.cookies.clear()
     console.client.cookies.set(COOKIE, copied or "")  # the cookie kept from before
     assert console.client.get("/console/attention").status_code == 401
+
+
+def test_the_overview_and_the_groups_name_the_installation(console: Console) -> None:
+    console.unresolved(source_instance="staff")
+    console.unresolved(source_instance="acme", event_id="ev-acme")
+    console.login()
+    overview = console.client.get("/console/").text
+    table = overview[overview.index('class="installations"') :]
+    assert "moodle/acme" in table and "moodle/staff" in table
+    attention = console.client.get("/console/attention").text
+    assert "moodle/acme (1), moodle/staff (1)" in attention
+    assert "<td>moodle/acme</td>" in attention and "<td>moodle/staff</td>" in attention

@@ -20,7 +20,7 @@ from gradesync.doctor import celery_checks, coachview_checks, config, lms_checks
 from gradesync.doctor.model import Check
 from gradesync.doctor.redis_checks import RedisFacts
 from gradesync.doctor.runner import diagnose, redis_location
-from gradesync.settings import Settings
+from gradesync.settings import ConfigurationError, Settings
 from tests.fakes.lms import create_app as create_lms
 
 SEED = json.loads((Path(__file__).parent.parent / "fixtures" / "coachview-seed.json").read_text())
@@ -223,12 +223,18 @@ def lms() -> httpx.BaseTransport:
 
 def test_every_configured_lms_answers_with_the_credentials_given(lms: httpx.BaseTransport) -> None:
     checks = lms_checks.check(settings(), lms)
-    assert [c.name for c in checks] == ["Moodle web services", "ILIAS SOAP", "aNewSpring API"]
+    assert [c.name for c in checks] == [
+        "Moodle web services moodle/default",
+        "ILIAS SOAP ilias/default",
+        "aNewSpring API anewspring/default",
+    ]
     assert all(c.status == "ok" for c in checks), checks
 
 
 def test_a_bad_moodle_token_fails_naming_it(lms: httpx.BaseTransport) -> None:
-    found = named(lms_checks.check(settings(MOODLE_TOKEN="wrong"), lms), "Moodle web services")
+    found = named(
+        lms_checks.check(settings(MOODLE_TOKEN="wrong"), lms), "Moodle web services moodle/default"
+    )
     assert found.status == "fail" and "invalidtoken" in found.detail
     assert found.fix.startswith("MOODLE_TOKEN")
 
@@ -239,7 +245,9 @@ def test_a_moodle_service_without_the_functions_gradesync_calls_fails() -> None:
             200, json={"sitename": "LMS", "functions": [{"name": "core_user_get_users_by_field"}]}
         )
 
-    found = named(lms_checks.check(settings(), answering(narrow)), "Moodle web services")
+    found = named(
+        lms_checks.check(settings(), answering(narrow)), "Moodle web services moodle/default"
+    )
     assert found.status == "fail"
     assert "gradereport_user_get_grade_items" in found.detail
     assert "core_user_get_users_by_field" not in found.detail
@@ -247,7 +255,7 @@ def test_a_moodle_service_without_the_functions_gradesync_calls_fails() -> None:
 
 def test_a_bad_anewspring_key_fails_naming_it(lms: httpx.BaseTransport) -> None:
     s = settings(ANEWSPRING_API_KEY="wrong")
-    found = named(lms_checks.check(s, lms), "aNewSpring API")
+    found = named(lms_checks.check(s, lms), "aNewSpring API anewspring/default")
     assert found.status == "fail" and found.fix == "ANEWSPRING_API_KEY"
 
 
@@ -261,24 +269,34 @@ def test_an_ilias_fault_at_login_fails_naming_the_credentials() -> None:
     )
     transport = answering(lambda r: httpx.Response(500, content=fault))
     found = named(
-        lms_checks.check(settings(MOODLE_URL=None, ANEWSPRING_URL=None), transport), "ILIAS SOAP"
+        lms_checks.check(settings(MOODLE_URL=None, ANEWSPRING_URL=None), transport),
+        "ILIAS SOAP ilias/default",
     )
     assert found.status == "fail" and "ILIAS_PASSWORD" in found.fix
 
 
-def test_an_lms_url_without_its_credential_fails() -> None:
-    found = lms_checks.check(settings(MOODLE_TOKEN=None, ILIAS_SOAP_URL=None, ANEWSPRING_URL=None))
-    assert [(c.status, c.fix) for c in found] == [("fail", "MOODLE_TOKEN")]
+def test_an_lms_url_without_its_credential_is_refused_naming_it() -> None:
+    s = settings(MOODLE_TOKEN=None, ILIAS_SOAP_URL=None, ANEWSPRING_URL=None)
+    with pytest.raises(ConfigurationError, match="MOODLE_TOKEN: is not set, but the API's URL is"):
+        lms_checks.check(s)
+    found = diagnose(
+        s,
+        {},
+        ping=lambda _: ["w"],
+        coachview_transport=sim_transport(),
+        redis_client=fakeredis.FakeRedis(),
+    )
+    assert named(found.checks, "sources").status == "fail"
 
 
 def test_webhook_secrets_set_refused_and_open() -> None:
     s = settings(GRADESYNC_WEBHOOK_SECRET_XAPI=None, GRADESYNC_WEBHOOK_SECRET_ILIAS=None)
     refused = {"GRADESYNC_WEBHOOK_SECRET_ILIAS": "is too short"}
     checks = {c.name: c for c in lms_checks.secrets(s, refused)}
-    assert checks["webhook secret moodle"].status == "ok"  # tests/conftest.py sets it
-    assert checks["webhook secret ilias"].status == "fail"
-    assert checks["webhook secret ilias"].fix == "GRADESYNC_WEBHOOK_SECRET_ILIAS"
-    assert checks["webhook secret xapi"].status == "warn"  # open: GRADESYNC_INSECURE_DEV=1
+    assert checks["webhook secret moodle/default"].status == "ok"  # tests/conftest.py sets it
+    assert checks["webhook secret ilias/default"].status == "fail"
+    assert checks["webhook secret ilias/default"].fix == "GRADESYNC_WEBHOOK_SECRET_ILIAS"
+    assert checks["webhook secret xapi/default"].status == "warn"  # open: GRADESYNC_INSECURE_DEV=1
     closed = {
         c.name: c
         for c in lms_checks.secrets(
@@ -286,8 +304,8 @@ def test_webhook_secrets_set_refused_and_open() -> None:
         )
     }
     assert (
-        closed["webhook secret xapi"].status == "ok"
-        and "401" in closed["webhook secret xapi"].detail
+        closed["webhook secret xapi/default"].status == "ok"
+        and "401" in closed["webhook secret xapi/default"].detail
     )
 
 

@@ -200,7 +200,7 @@ def test_anewspring_fetch_policy() -> None:
 def test_anewspring_without_fetch_delivers_the_event_as_it_came(policy: str) -> None:
     found = enrich(record("anewspring"), settings(**NO_LMS_API, ANEWSPRING_GRADE_POLICY=policy))
     assert found is not None and found.grade is None
-    assert found.note == f"ANEWSPRING_GRADE_POLICY={policy}: the event has no grade"
+    assert found.note == f"anewspring/default: grade_policy {policy}: the event has no grade"
 
 
 def test_an_event_that_carries_its_grade_needs_no_lms() -> None:

@@ -195,6 +195,7 @@ def test_health_ready_metrics(app: App) -> None:
     assert app.client.get("/readyz").status_code == 200
     app.signed("/events", CANONICAL)
     text = app.client.get("/metrics").text
-    assert 'gradesync_completions_received_total{outcome="created",source="canonical"}' in text
+    created = 'installation="moodle/default",outcome="created",source="canonical"'
+    assert f"gradesync_completions_received_total{{{created}}}" in text
     assert 'gradesync_ledger_records{state="queued"} 1.0' in text
     assert "gradesync_queue_depth" in text

@@ -12,6 +12,7 @@ from gradesync.lms.ilias import IliasSoap, envelope, result
 from gradesync.lms.moodle import MoodleError, MoodleWS, grade_text
 from gradesync.parsed import Completion, Ignored, Rejected
 from gradesync.settings import get_settings
+from gradesync.sources import ANewSpringSource, IliasSource, XapiSource
 from gradesync.webhook_secrets import signing_key
 from producers import anewspring, ilias, xapi
 from producers.signatures import standard_signature, verify_standard
@@ -76,7 +77,10 @@ def test_moodle_list_params_use_moodle_form_encoding() -> None:
 
 
 def test_lp_data_keeps_only_completions() -> None:
-    parsed = ilias.parse((FIXTURES / "ilias-getLearningProgressChanges.xml").read_text(), S)
+    parsed = ilias.parse(
+        (FIXTURES / "ilias-getLearningProgressChanges.xml").read_text(),
+        S.sources.typed(IliasSource),
+    )
     kinds = [type(p).__name__ for p in parsed]
     assert kinds == ["Completion", "Ignored", "Ignored"]
     done = parsed[0]
@@ -88,10 +92,12 @@ def test_lp_data_keeps_only_completions() -> None:
 
 
 def test_ilias_push_with_mark() -> None:
-    (done,) = ilias.parse(json.loads((FIXTURES / "ilias-updateStatus.json").read_text()), S)
+    (done,) = ilias.parse(
+        json.loads((FIXTURES / "ilias-updateStatus.json").read_text()), S.sources.typed(IliasSource)
+    )
     assert isinstance(done, Completion) and done.event.grade == "7,5"
     with pytest.raises(ValueError):
-        ilias.parse("<NotLPData/>", S)
+        ilias.parse("<NotLPData/>", S.sources.typed(IliasSource))
 
 
 def test_soap_envelope_and_fault_mapping() -> None:
@@ -125,7 +131,10 @@ def test_ilias_login_over_http() -> None:
 
 
 def test_anewspring_mapping_and_missing_grade_needs_a_fetch() -> None:
-    (done,) = anewspring.parse(json.loads((FIXTURES / "anewspring-webhook.json").read_text()), S)
+    (done,) = anewspring.parse(
+        json.loads((FIXTURES / "anewspring-webhook.json").read_text()),
+        S.sources.typed(ANewSpringSource),
+    )
     assert isinstance(done, Completion)
     assert (done.event.person_id, done.event.course_id, done.needs) == ("57", "12", ("grade",))
     nested = {
@@ -137,7 +146,7 @@ def test_anewspring_mapping_and_missing_grade_needs_a_fetch() -> None:
             "completeDate": "2026-11-20T10:00:00Z",
         },
     }
-    (done,) = anewspring.parse(nested, S)
+    (done,) = anewspring.parse(nested, S.sources.typed(ANewSpringSource))
     assert isinstance(done, Completion) and done.event.grade == "8" and done.needs == ()
 
 
@@ -153,7 +162,7 @@ def test_anewspring_mapping_and_missing_grade_needs_a_fetch() -> None:
 def test_xapi_grades(score: dict[str, float] | None, grade: str | None) -> None:
     data = json.loads((FIXTURES / "xapi-completed.json").read_text())
     data["result"] = {"score": score} if score else {}
-    (done,) = xapi.parse(data, S)
+    (done,) = xapi.parse(data, S.sources.typed(XapiSource))
     assert isinstance(done, Completion) and done.event.grade == grade
     assert done.event.course_id == "12" and done.event.person_id == "57"
 
@@ -161,7 +170,7 @@ def test_xapi_grades(score: dict[str, float] | None, grade: str | None) -> None:
 def test_xapi_other_verbs_are_ignored() -> None:
     data = json.loads((FIXTURES / "xapi-completed.json").read_text())
     data["verb"]["id"] = "http://adlnet.gov/expapi/verbs/attempted"
-    (ignored,) = xapi.parse(data, S)
+    (ignored,) = xapi.parse(data, S.sources.typed(XapiSource))
     assert isinstance(ignored, Ignored)
 
 
@@ -188,7 +197,7 @@ def test_lp_data_with_entity_expansion_is_refused() -> None:
         "</LPData>"
     )
     with pytest.raises(ValueError, match="not acceptable XML"):
-        ilias.parse(bomb, S)
+        ilias.parse(bomb, S.sources.typed(IliasSource))
 
 
 def test_one_bad_lp_change_row_is_rejected_alone() -> None:
@@ -199,7 +208,7 @@ def test_one_bad_lp_change_row_is_rejected_alone() -> None:
         '<LPChange UserId="9" ObjId="1" RefIds="" Timestamp="2026-11-20 10:00:00" LPStatus="2"/>'
         "</LPData>"
     )
-    ignored, rejected, done = ilias.parse(lp_data, S)
+    ignored, rejected, done = ilias.parse(lp_data, S.sources.typed(IliasSource))
     assert isinstance(ignored, Ignored) and "in progress" in ignored.reason
     assert isinstance(rejected, Rejected) and rejected.reason.startswith("LPChange #2: ")
     assert "Timestamp" in rejected.reason

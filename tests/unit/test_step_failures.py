@@ -9,10 +9,11 @@ from typing import Any
 
 import fakeredis
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from gradesync.event import CompletionEvent
 from gradesync.ledger import Ledger, utcnow
-from gradesync.metrics import FAILED_KEY
+from gradesync.metrics import FAILED_BY_INSTALLATION_KEY, FAILED_KEY, SharedCollector
 from workers import resources, tasks
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -46,6 +47,15 @@ def test_an_exception_inside_a_step_fails_the_record_visibly(ledger: Ledger) -> 
     assert "RuntimeError" in record.last_error.message
     assert "8.5" not in record.last_error.message and "57" not in record.last_error.message
     assert int(ledger.r.hget(FAILED_KEY, "unexpected_error") or 0) == 1
+    by_installation = ledger.r.hget(FAILED_BY_INSTALLATION_KEY, "moodle/default|unexpected_error")
+    assert int(by_installation or 0) == 1
+    registry = CollectorRegistry()
+    registry.register(SharedCollector(ledger))
+    labels = 'code="unexpected_error",installation="moodle/default"'
+    assert (
+        f"gradesync_failed_by_installation_total{{{labels}}} 1.0"
+        in generate_latest(registry).decode()
+    )
 
 
 def test_an_unreadable_record_does_not_crash_the_worker(ledger: Ledger) -> None:

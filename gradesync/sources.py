@@ -1,0 +1,335 @@
+"""The LMS installations one deployment serves (issue 16): one entry per installation, each with
+its own webhook secret, LMS API and credential, grade policy, id fields and options.
+
+Pure: the models validate a mapping (from the sources file, see :mod:`gradesync.sources_file`,
+or from today's single-installation environment variables); secrets named by environment
+variable are resolved from the ``env`` mapping given in the validation context, so a test
+passes its own. A secret's value never appears in an error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from gradesync.event import check_identifier
+from gradesync.webhook_secrets import check_webhook_secret
+
+Kind = Literal["moodle", "ilias", "anewspring", "xapi"]
+KINDS: tuple[Kind, ...] = ("moodle", "ilias", "anewspring", "xapi")
+DEFAULT_INSTANCE = "default"
+# A path segment and a Redis key part as they are: no escaping anywhere, no look-alikes.
+SLUG = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,62})")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class InstallationUnknown(LookupError):
+    """No installation of this kind has this instance name."""
+
+
+class InstallationDisabled(Exception):
+    """The installation exists and is switched off (``enabled: false``)."""
+
+
+class InstanceMismatch(ValueError):
+    """A body names another installation than the route it arrived at (refused, 422)."""
+
+    def __init__(self, field: str, route: Installation) -> None:
+        super().__init__(
+            f"names another installation than this route's ({route.name}): the installation "
+            "comes from the route, send the event to that installation's route"
+        )
+        self.field = field
+
+
+def _slug(value: str) -> str:
+    if not SLUG.fullmatch(value):
+        raise ValueError(
+            "must be a slug: lower-case letters, digits, - and _, starting with a letter or "
+            "digit, at most 63 characters"
+        )
+    return value
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return value
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r} (an IANA name, e.g. Europe/Amsterdam)"
+        ) from None
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+TimeZone = Annotated[str, AfterValidator(_zone)]
+
+
+def _env(info: ValidationInfo) -> Mapping[str, str]:
+    env = info.context.get("env") if isinstance(info.context, dict) else None
+    return env if env is not None else {}
+
+
+def _resolve(
+    literal: SecretStr | None, env_name: str | None, info: ValidationInfo, what: str
+) -> SecretStr | None:
+    """A credential given literally or by environment variable (the variable is preferred:
+    the file then holds no secret). Raises naming the variable, never the value."""
+    if literal is not None and env_name is not None:
+        raise ValueError(f"give the {what} literally or by environment variable, not both")
+    if env_name is None:
+        return literal
+    if not _ENV_NAME.fullmatch(env_name):
+        raise ValueError(f"{env_name!r} is not an environment variable name")
+    value = _env(info).get(env_name, "")
+    if not value.strip():
+        raise ValueError(f"environment variable {env_name} (the {what}) is unset or empty")
+    return SecretStr(value)
+
+
+class Strict(BaseModel):
+    # A typo (``secert_env``) is an error naming the key, never a silently defaulted field.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Api(Strict):
+    """The LMS's API: where it is and the credential it takes (Moodle's web-service token,
+    aNewSpring's API key, the ILIAS SOAP user's password)."""
+
+    url: HttpUrl
+    credential: SecretStr | None = None
+    credential_env: str | None = Field(None, validate_default=True)
+    _credential: SecretStr | None = PrivateAttr(None)
+
+    @field_validator("credential_env")
+    @classmethod
+    def _credential_given(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if _resolve(info.data.get("credential"), value, info, "API credential") is None:
+            raise ValueError("the API needs credential_env (preferred) or credential")
+        return value
+
+    @model_validator(mode="after")
+    def _keep_credential(self, info: ValidationInfo) -> Api:
+        self._credential = _resolve(self.credential, self.credential_env, info, "API credential")
+        return self
+
+    def secret(self) -> str:
+        assert self._credential is not None  # checked by the validators
+        return self._credential.get_secret_value()
+
+
+class Installation(Strict):
+    """What every kind shares. ``enabled: false`` refuses its events (403) and holds its queued
+    records (they wait, spending no attempts) until it is enabled again."""
+
+    KIND: ClassVar[Kind]
+    kind: Kind
+    instance: str = Field(DEFAULT_INSTANCE, validate_default=True)
+    enabled: bool = True
+    secret: SecretStr | None = None
+    # Checked even when absent (validate_default): a missing secret is reported beside every
+    # other problem of the entry, not only once the rest is right.
+    secret_env: str | None = Field(None, validate_default=True)
+    api: Api | None = None
+    _webhook_secret: SecretStr | None = PrivateAttr(None)
+
+    @field_validator("instance")
+    @classmethod
+    def _instance(cls, value: str, info: ValidationInfo) -> str:
+        """A slug, so that ``/events/{kind}/{instance}`` reaches it. Today's variables may keep
+        the name they had (an upgrade note once advised the Moodle host, a URL): it is part of
+        every record key, and ``/events/{kind}`` serves that installation."""
+        if isinstance(info.context, dict) and info.context.get("from_environment", False):
+            return check_identifier(value)
+        return _slug(value)
+
+    @field_validator("secret_env")
+    @classmethod
+    def _secret_given(cls, value: str | None, info: ValidationInfo) -> str | None:
+        resolved = _resolve(info.data.get("secret"), value, info, "webhook secret")
+        optional = isinstance(info.context, dict) and info.context.get("from_environment", False)
+        if resolved is None and not optional:
+            raise ValueError("a webhook secret is needed: secret_env (preferred) or secret")
+        if resolved is not None:
+            check_webhook_secret(resolved.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _keep_secret(self, info: ValidationInfo) -> Installation:
+        self._webhook_secret = _resolve(self.secret, self.secret_env, info, "webhook secret")
+        return self
+
+    @property
+    def name(self) -> str:
+        """``kind/instance``: how logs, metrics and reports name the installation."""
+        return f"{self.kind}/{self.instance}"
+
+    def webhook_secret(self) -> str | None:
+        """``None`` only for an installation made from environment variables without one (its
+        route then answers 401, as before the sources file)."""
+        return None if self._webhook_secret is None else self._webhook_secret.get_secret_value()
+
+
+class MoodleSource(Installation):
+    KIND: ClassVar[Kind] = "moodle"
+    kind: Literal["moodle"]
+    # Moodle's course_completed event never carries a grade: fetch it, or say none is wanted.
+    grade_policy: Literal["fetch", "completion_only"] = "fetch"
+    person_field: Literal["id", "idnumber", "username", "email"] = "id"
+    course_field: Literal["id", "idnumber", "shortname"] = "id"
+    grade_format: Literal["formatted", "dutch"] = "formatted"
+
+
+class IliasSource(Installation):
+    KIND: ClassVar[Kind] = "ilias"
+    kind: Literal["ilias"]
+    # The mark comes in the push event; the pulled LPData carries none.
+    grade_policy: Literal["event"] = "event"
+    course_field: Literal["obj_id", "ref_id"] = "obj_id"
+    # ILIAS writes its server's local time.
+    timezone: TimeZone = "Europe/Amsterdam"
+    client: str = Field("default", min_length=1)
+    user: str | None = None
+    poll_interval_s: float = Field(300.0, gt=0)
+    poll_overlap_s: int = Field(120, ge=0)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def polled(self) -> bool:
+        """The SOAP poller runs for this installation (an API and a user are configured)."""
+        return self.api is not None and self.user is not None
+
+
+class ANewSpringSource(Installation):
+    KIND: ClassVar[Kind] = "anewspring"
+    kind: Literal["anewspring"]
+    grade_policy: Literal["fetch", "event", "completion_only"] = "fetch"
+    completion_events: tuple[str, ...] = ("completed",)
+
+    @field_validator("completion_events")
+    @classmethod
+    def _some_events(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(n.strip() for n in value if n.strip())
+        if not names:
+            raise ValueError("name at least one completion event")
+        return names
+
+
+class XapiSource(Installation):
+    KIND: ClassVar[Kind] = "xapi"
+    kind: Literal["xapi"]
+    grade_policy: Literal["event"] = "event"
+    course_pattern: str = r"(?P<course>[^/?#]+)/?$"
+
+    @field_validator("course_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"is not a regular expression: {exc}") from None
+        return value
+
+
+Inst = TypeVar("Inst", "MoodleSource", "IliasSource", "ANewSpringSource", "XapiSource")
+AnyInstallation = Annotated[
+    MoodleSource | IliasSource | ANewSpringSource | XapiSource, Field(discriminator="kind")
+]
+
+
+def api_gap(inst: Installation) -> str | None:
+    """Why this installation's grades cannot be had under its grade policy, or ``None``."""
+    if getattr(inst, "grade_policy", None) == "fetch" and inst.api is None:
+        return (
+            f"{inst.name}: grade_policy fetch (the default) needs api (url and credential) to "
+            "fetch the grade the event lacks; add it, or set grade_policy "
+            + ("completion_only" if inst.kind == "moodle" else "event or completion_only")
+        )
+    return None
+
+
+class Sources(Strict):
+    """Every installation, unique per kind and instance."""
+
+    installations: list[AnyInstallation] = Field(min_length=1)
+    # The instance ``/events/{kind}`` (no instance segment) serves per kind: ``default``, or,
+    # made from environment variables, the one MOODLE_INSTANCE (etc.) names.
+    _route_default: dict[str, str] = PrivateAttr(default_factory=dict)
+    _from_environment: bool = PrivateAttr(False)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Sources:
+        seen: set[tuple[str, str]] = set()
+        for n, inst in enumerate(self.installations):
+            if (inst.kind, inst.instance) in seen:
+                raise ValueError(
+                    f"installations[{n}]: {inst.name} is named twice (instance must be unique "
+                    "per kind)"
+                )
+            seen.add((inst.kind, inst.instance))
+        return self
+
+    def find(self, kind: str, instance: str | None = None) -> AnyInstallation:
+        """The installation, enabled or not; ``None`` instance: the kind's default route."""
+        name = instance if instance is not None else self._route_default.get(kind, DEFAULT_INSTANCE)
+        for inst in self.installations:
+            if inst.kind == kind and inst.instance == name:
+                return inst
+        raise InstallationUnknown(f"no {kind} installation named {name!r} in the sources")
+
+    def typed(self, model: type[Inst], instance: str | None = None) -> Inst:
+        """:meth:`find` for a caller that knows the kind, typed as that kind's model."""
+        inst = self.find(model.KIND, instance)
+        assert isinstance(inst, model)  # the discriminator made it so
+        return inst
+
+    def admit(self, kind: str, instance: str | None = None) -> AnyInstallation:
+        """The installation events may be recorded for: known and enabled."""
+        inst = self.find(kind, instance)
+        if not inst.enabled:
+            raise InstallationDisabled(f"installation {inst.name} is disabled")
+        return inst
+
+    @property
+    def from_environment(self) -> bool:
+        return self._from_environment
+
+    def made_from_environment(self, route_default: dict[str, str]) -> Sources:
+        """Mark these as today's one-per-kind variables, each kind's route serving its one."""
+        self._route_default, self._from_environment = dict(route_default), True
+        return self
+
+    def of_kind(self, kind: Kind) -> list[AnyInstallation]:
+        return [i for i in self.installations if i.kind == kind]
+
+    def ilias_polled(self) -> list[IliasSource]:
+        return [i for i in self.installations if isinstance(i, IliasSource) and i.polled]
+
+    @classmethod
+    def parse(cls, data: Any, env: Mapping[str, str], *, from_environment: bool = False) -> Sources:
+        return cls.model_validate(data, context={"env": env, "from_environment": from_environment})

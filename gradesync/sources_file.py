@@ -1,0 +1,120 @@
+"""Reading the sources file (``GRADESYNC_SOURCES``): YAML in, :class:`Sources` out, or every
+problem at once, one line each, naming the file, the line and the field.
+
+PyYAML's ``safe_load`` builds no objects from tags; its composed node tree keeps each node's
+line, so a pydantic error location (``installations.1.api.url``) is turned back into the line
+an operator edits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from gradesync.sources import KINDS, Sources
+
+
+class SourcesError(ValueError):
+    """The sources cannot be used; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def field_name(loc: Sequence[int | str]) -> str:
+    """``installations[1].api.url``: the discriminated union's tag (the kind) left out."""
+    out = ""
+    for part in _without_tags(loc):
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "(file)"
+
+
+def _without_tags(loc: Sequence[int | str]) -> list[int | str]:
+    return [
+        p for i, p in enumerate(loc) if not (p in KINDS and i > 0 and isinstance(loc[i - 1], int))
+    ]
+
+
+def _line(root: yaml.Node | None, loc: Sequence[int | str]) -> int:
+    """The line of the deepest node ``loc`` reaches (a missing key: its parent's line)."""
+    if root is None:
+        return 1
+    node: yaml.Node = root
+    for part in _without_tags(loc):
+        if isinstance(node, yaml.MappingNode):
+            found = next((v for k, v in node.value if k.value == part), None)
+            key = next((k for k, _ in node.value if k.value == part), None)
+            if found is None:
+                break
+            # An unknown key's error is about the key itself.
+            node = found if not isinstance(found, yaml.ScalarNode) else (key or found)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+        else:
+            break
+    return int(node.start_mark.line) + 1
+
+
+def duplicates(data: Any) -> list[tuple[int, str]]:
+    """``(position, kind/instance)`` of each installation named a second time."""
+    entries = data.get("installations") if isinstance(data, dict) else None
+    seen: set[tuple[str, str]] = set()
+    twice: list[tuple[int, str]] = []
+    for n, entry in enumerate(entries if isinstance(entries, list) else []):
+        if not isinstance(entry, dict):
+            continue
+        pair = (str(entry.get("kind")), str(entry.get("instance", "default")))
+        if pair in seen:
+            twice.append((n, "/".join(pair)))
+        seen.add(pair)
+    return twice
+
+
+def problems(exc: ValidationError) -> Iterable[tuple[tuple[int | str, ...], str]]:
+    for err in exc.errors(include_url=False, include_input=False):
+        loc, ctx = tuple(err["loc"]), err.get("ctx") or {}
+        if err["type"] == "union_tag_invalid":
+            yield (*loc, "kind"), f"unknown kind {ctx.get('tag')!r}: one of {', '.join(KINDS)}"
+        elif err["type"] == "union_tag_not_found":
+            yield (*loc, "kind"), f"kind is required: one of {', '.join(KINDS)}"
+        elif err["type"] == "extra_forbidden":
+            yield loc, "unknown key (a typo?)"
+        else:
+            yield loc, err["msg"].removeprefix("Value error, ")
+
+
+def load(path: str, env: Mapping[str, str]) -> Sources:
+    """Read and validate ``path``; :class:`SourcesError` lists every problem."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourcesError([f"{path}: cannot be read: {type(exc).__name__}: {exc}"]) from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        raise SourcesError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    lines = [
+        f"{path}:{_line(root, ('installations', n))}: installations[{n}]: {name} is named "
+        "twice (instance must be unique per kind)"
+        for n, name in duplicates(data)
+    ]
+    try:
+        sources = Sources.parse(data, env)
+    except ValidationError as exc:
+        lines += [
+            f"{path}:{_line(root, loc)}: {field_name(loc)}: {msg}"
+            for loc, msg in problems(exc)
+            if not (lines and "is named twice" in msg)  # already said, with its line
+        ]
+        raise SourcesError(lines) from None
+    return sources
