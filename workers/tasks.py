@@ -20,7 +20,7 @@ from celery.signals import worker_init
 
 from gradesync import logs, metrics
 from gradesync.coachview.budget import BudgetExhausted
-from gradesync.coachview.resultlink import ResultMessage, render
+from gradesync.coachview.resultlink import ResultMessage, learner, render
 from gradesync.entities import EnrolmentComponent
 from gradesync.errors import (
     Permanent,
@@ -233,12 +233,6 @@ def resolve_person(self: PipelineTask, ctx: Context, rid: str) -> Context:
     return _done(rid, "person", ctx, person=person.id)
 
 
-@pipeline_task("resolve_course")
-def resolve_course(self: PipelineTask, ctx: Context, rid: str) -> Context:
-    components = resources.directory().components(ctx["facts"]["course_ref"])
-    return _done(rid, "course", ctx, components=[c.id for c in components])
-
-
 @pipeline_task("resolve_enrolment_component")
 def resolve_enrolment_component(self: PipelineTask, ctx: Context, rid: str) -> Context:
     components = resources.directory().components(ctx["facts"]["course_ref"])
@@ -259,9 +253,10 @@ def post_result_link(self: PipelineTask, ctx: Context, rid: str) -> Context:
         ledger.shadow_step(rid, "result_link", utcnow(), planned)
         ledger.shadowed(rid, utcnow(), facts["approved_on"])
         return ctx
+    extern_id, person_id = learner(facts["person_ref"], s.person_match_order)
     message = ResultMessage(
-        person_id=ctx["person"],
-        extern_id=facts["person_ref"],
+        extern_id=extern_id,
+        person_id=person_id,
         course_id=facts["course_ref"],
         grade=facts["grade"],
         completed_on=date.fromisoformat(facts["approved_on"]),

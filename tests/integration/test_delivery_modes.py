@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 
 from gradesync.ledger import utcnow
-from gradesync.procs import BIN, ROOT, start_beat, wait_until
-from tests.integration.conftest import Stack, canonical
+from gradesync.procs import start_beat, wait_until
+from tests.integration.conftest import Stack, canonical, gradesync
 
 ALL_ONCE = {"result": 1, "attendance": 1, "passed": 1, "completed": 1, "approved": 1}
+
+
+RESULT_LINK = "POST /elearning/result.aspx"
 
 
 def test_result_link_six_effects_once(clean: Stack) -> None:
@@ -21,13 +23,12 @@ def test_result_link_six_effects_once(clean: Stack) -> None:
     rid = clean.enqueue(canonical(), "resultlink")
     record = clean.settle(rid)
     assert record.state == "delivered", record
-    assert clean.ledger.steps(rid) == ["person", "course", "result_link"]
+    assert clean.ledger.steps(rid) == ["result_link"]
     row = clean.component(7001, 9001)
     assert row["result"] == "8.5" and row["approvalDate"] == "2026-11-20"
     assert row["writes"] == ALL_ONCE
     routes = clean.state()["requests"]["byRoute"]
-    assert routes["POST /elearning/result.aspx"] == 1
-    assert "PUT /api/v1/Opleidingsvraagonderdelen/{ec_id}" not in routes
+    assert routes == {RESULT_LINK: 1}  # no token, no look-up: Coachview matches itself
 
 
 def test_result_link_first_result_wins(clean: Stack) -> None:
@@ -38,37 +39,44 @@ def test_result_link_first_result_wins(clean: Stack) -> None:
     assert row["result"] == "6.0" and row["writes"] == {**ALL_ONCE, "result": 0}
 
 
-def test_result_link_404_is_unresolved_then_delivered_by_the_daily_pass(clean: Stack) -> None:
+def test_result_link_one_post_per_completion_no_rest_and_a_404_retried_daily(
+    clean: Stack,
+) -> None:
+    n = 6
     clean.seed(
         {
-            "persons": [{"id": 1099, "externId": "99"}],
+            "persons": [{"id": 2000 + i, "externId": f"L{i}"} for i in range(n + 1)],
             "trainings": [{"id": 501, "components": [{"id": 9001, "elearningCourseId": "12"}]}],
+            "enrolments": [
+                {"id": 8000 + i, "personId": 2000 + i, "trainingId": 501} for i in range(n)
+            ],
         }
     )
-    rid = clean.enqueue(canonical(person_id="99", event_id="not-yet"), "resultlink")
-    record = clean.settle(rid)
+    rids = [
+        clean.enqueue(canonical(person_id=f"L{i}", event_id=f"rl{i}"), "resultlink")
+        for i in range(n)
+    ]
+    assert all(clean.settle(rid).state == "delivered" for rid in rids)
+    routes = clean.state()["requests"]["byRoute"]
+    assert routes == {RESULT_LINK: n}, routes  # exactly N POSTs, 0 REST requests
+
+    # L6 exists but is not enrolled: Coachview answers 404, the record waits for the daily pass.
+    late = clean.enqueue(canonical(person_id=f"L{n}", event_id="not-yet"), "resultlink")
+    record = clean.settle(late)
     assert record.state == "unresolved"
-    assert record.last_error is not None and record.last_error.code == "not_enrolled"
-    clean.seed({"enrolments": [{"id": 7099, "personId": 1099, "trainingId": 501}]})
-    # The daily pass re-enqueues in the mode of the process that runs it: resultlink here.
-    env_run = subprocess.run(
-        [
-            str(BIN / "gradesync"),
-            "retry-due",
-            "--json",
-            "--as-of",
-            (utcnow() + timedelta(days=1)).isoformat(),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**clean.env, "COACHVIEW_DELIVERY": "resultlink"},
+    assert record.last_error is not None and record.last_error.code == "not_placed"
+    assert clean.state()["requests"]["byRoute"] == {RESULT_LINK: n + 1}
+
+    clean.seed({"enrolments": [{"id": 8000 + n, "personId": 2000 + n, "trainingId": 501}]})
+    # The daily pass resends in the record's own mode, whatever this process is configured for.
+    retried = gradesync(
+        "retry-due", "--json", "--as-of", (utcnow() + timedelta(days=1)).isoformat()
     )
-    assert json.loads(env_run.stdout) == {"requeued": 1, "given_up": 0}, env_run.stderr
-    record = clean.settle(rid)
-    assert record.state == "delivered" and clean.ledger.steps(rid)[-1] == "result_link"
-    assert clean.component(7099, 9001)["writes"] == ALL_ONCE
+    assert json.loads(retried.stdout) == {"requeued": 1, "given_up": 0}, retried.stderr
+    record = clean.settle(late)
+    assert record.state == "delivered" and clean.ledger.steps(late) == ["result_link"]
+    assert clean.component(8000 + n, 9001)["writes"] == ALL_ONCE
+    assert clean.state()["requests"]["byRoute"] == {RESULT_LINK: n + 2}  # one more POST
 
 
 def test_result_link_bad_signature_fails_with_reason(clean: Stack) -> None:
@@ -84,7 +92,7 @@ def test_result_link_bad_signature_fails_with_reason(clean: Stack) -> None:
 
 def test_unknown_course_is_named_in_the_ledger(clean: Stack) -> None:
     clean.seed()
-    rid = clean.enqueue(canonical(course_id="999", event_id="c999"), "resultlink")
+    rid = clean.enqueue(canonical(course_id="999", event_id="c999"), "rest")
     record = clean.settle(rid)
     assert record.state == "unresolved"
     assert record.last_error is not None and record.last_error.code == "unknown_course"
