@@ -19,7 +19,7 @@ from celery.exceptions import Ignore, Reject, Retry
 from celery.signals import worker_init
 
 from gradesync import logs, metrics
-from gradesync.coachview.budget import BudgetExhausted
+from gradesync.coachview.budget import BudgetExhausted, spending_for
 from gradesync.coachview.resultlink import ResultMessage, learner, render
 from gradesync.entities import EnrolmentComponent
 from gradesync.errors import (
@@ -52,8 +52,12 @@ class PipelineTask(Task):  # type: ignore[misc]
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         rid: str = args[-1]
         started = time.perf_counter()
+        # Coachview requests count against the record's delivery mode (`gradesync status`).
+        facts = args[0].get("facts", {}) if isinstance(args[0], dict) else {}
+        mode = str(facts.get("delivery") or "other")
         try:
-            result = self.run(*args, **kwargs)
+            with spending_for(mode):
+                result = self.run(*args, **kwargs)
         except RemoteError as exc:
             self._handle(rid, exc, started)
             raise AssertionError("unreachable") from exc

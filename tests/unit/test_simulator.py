@@ -218,6 +218,16 @@ def test_budget_headers_and_429_when_spent(sim: TestClient) -> None:
     assert sim.get("/_sim/state").json()["requests"]["rateLimited"] == 1
 
 
+def test_budget_without_rate_limit_headers_still_refuses_when_spent(sim: TestClient) -> None:
+    sim.post("/_sim/config", json={"daily_budget": 2, "rate_limit_headers": False})
+    first = sim.get("/api/v1/Personen/1001")
+    assert first.status_code == 200
+    assert not [h for h in first.headers if h.lower().startswith("x-rate-limit")]
+    spent = sim.get("/api/v1/Personen/1001")
+    assert spent.status_code == 429 and int(spent.headers["Retry-After"]) > 80_000
+    assert not [h for h in spent.headers if h.lower().startswith("x-rate-limit")]
+
+
 def message(
     person: int | None = 1001, course: str = "12", grade: str = "8.5", extern: str | None = None
 ) -> bytes:
