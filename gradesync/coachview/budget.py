@@ -3,8 +3,8 @@
 Every response's ``X-Rate-Limit-*`` headers update one Redis hash; before each request the
 client asks :meth:`Budget.check`, which refuses once only the reserve is left, until the reset.
 
-Every REST response is also counted in a second hash: what this installation sent in the
-current window (24 h from the first request after the last window ended), in total and per
+Every REST response is also counted, at once, in a second hash: what this installation sent in
+the current window (24 h from the first request after the last window ended), in total and per
 delivery mode. When Coachview sends no rate-limit headers, that count against
 COACHVIEW_DAILY_LIMIT is the budget; when it does, the headers win. The count also gives
 ``gradesync status`` its requests per completion.
@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -70,9 +69,9 @@ return 1
 """
 
 
-# Adds what this process sent to the window's count, first starting a new window if the stored
-# one has ended (or is not a sane number: an older version's or a hand edit's). KEYS: the count.
-# ARGV: now, window seconds, then delivery mode and count pairs. Returns {total, started}.
+# Counts one request sent, first starting a new window if the stored one has ended (or is not a
+# sane number: an older version's or a hand edit's). KEYS: the count. ARGV: now, window seconds,
+# the delivery mode. Returns {total, started}.
 _ADD_SENT = """
 local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
 local started = tonumber(redis.call('HGET', KEYS[1], 'started') or '')
@@ -83,10 +82,8 @@ if started == nil or started ~= started or started + window <= now or started > 
   redis.call('HSET', KEYS[1], 'started', ARGV[1])
   started = now
 end
-for i = 3, #ARGV, 2 do
-  redis.call('HINCRBY', KEYS[1], 'mode:' .. ARGV[i], ARGV[i + 1])
-  total = redis.call('HINCRBY', KEYS[1], 'total', ARGV[i + 1])
-end
+redis.call('HINCRBY', KEYS[1], 'mode:' .. ARGV[3], 1)
+total = redis.call('HINCRBY', KEYS[1], 'total', 1)
 redis.call('EXPIREAT', KEYS[1], math.ceil(started + window) + 60)
 return {tostring(total), tostring(started)}
 """
@@ -188,24 +185,19 @@ class Budget:
         # What this process's own last response said: (remaining, reset_at, seen_at).
         self._local: tuple[int, float, float] | None = None
         self._since_shared = 0
-        # Sent but not yet added to the shared count, per mode; the shared count as of the
-        # last time this process added to it: (total, window started).
-        self._unsent_count: Counter[str] = Counter()
+        # The shared count as of this process's last request: (total, window started).
         self._counted: tuple[int, float] | None = None
 
     def _far_from_reserve(self, left: int) -> bool:
         return left > self.reserve + NEAR
 
     def _far_from_local_limit(self, now: float) -> bool:
-        """The shared count, as this process last saw it plus what it has not shared yet,
-        is well within the limit, in a window that has not ended."""
+        """The shared count, as this process last saw it, is well within the limit (other
+        workers' requests since: within NEAR), in a window that has not ended."""
         if self._counted is None:
             return False
         total, started = self._counted
-        pending = self._unsent_count.total()
-        return started + self.window_s > now and total + pending + self.reserve + NEAR < (
-            self.daily_limit
-        )
+        return started + self.window_s > now and total + self.reserve + NEAR < self.daily_limit
 
     def observe(self, headers: Mapping[str, str]) -> None:
         now = self.clock()
@@ -225,19 +217,9 @@ class Budget:
             self._observe(keys=[KEY], args=[cap, left, reset_at, now + MAX_RESET_AHEAD_S])
 
     def _count_one(self, now: float) -> None:
-        """One REST request sent (a response came back). Far from the limit a process adds
-        to the shared count every :data:`SHARE_EVERY` requests; near it, every one."""
-        self._unsent_count[_spending_for.get()] += 1
-        if self._unsent_count.total() >= SHARE_EVERY or not self._far_from_local_limit(now):
-            self.share_count()
-
-    def share_count(self) -> None:
-        """Add what this process sent to the shared count."""
-        if not self._unsent_count:
-            return
-        pairs = [x for mode, n in sorted(self._unsent_count.items()) for x in (mode, n)]
-        total, started = self._add_sent(keys=[SENT], args=[self.clock(), self.window_s, *pairs])
-        self._unsent_count.clear()
+        """One REST request sent (a response came back): counted at once, a Redis call beside
+        an HTTP request, so `gradesync status` and every worker see the exact figure."""
+        total, started = self._add_sent(keys=[SENT], args=[now, self.window_s, _spending_for.get()])
         self._counted = (int(total), float(started))
 
     def sent(self) -> dict[str, Any] | None:
@@ -266,7 +248,7 @@ class Budget:
         if sent is None:
             return self.daily_limit - self.reserve, None
         self._counted = (sent["total"], sent["started"])
-        left = self.daily_limit - self.reserve - sent["total"] - self._unsent_count.total()
+        left = self.daily_limit - self.reserve - sent["total"]
         return left, sent["resets"]
 
     def _read(self) -> dict[str, float] | None:

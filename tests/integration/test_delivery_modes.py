@@ -18,6 +18,10 @@ ALL_ONCE = {"result": 1, "attendance": 1, "passed": 1, "completed": 1, "approved
 RESULT_LINK = "POST /elearning/result.aspx"
 
 
+def rest_requests(routes: dict[str, int]) -> dict[str, int]:
+    return {route: n for route, n in routes.items() if route != RESULT_LINK}
+
+
 def test_result_link_six_effects_once(clean: Stack) -> None:
     clean.seed()
     rid = clean.enqueue(canonical(), "resultlink")
@@ -77,6 +81,59 @@ def test_result_link_one_post_per_completion_no_rest_and_a_404_retried_daily(
     assert record.state == "delivered" and clean.ledger.steps(late) == ["result_link"]
     assert clean.component(8000 + n, 9001)["writes"] == ALL_ONCE
     assert clean.state()["requests"]["byRoute"] == {RESULT_LINK: n + 2}  # one more POST
+
+
+def test_diagnose_names_what_coachview_lacks_and_writes_nothing(clean: Stack) -> None:
+    clean.seed()
+    clean.seed({"persons": [{"id": 1099, "externId": "99"}]})
+    rid = clean.enqueue(canonical(person_id="99", event_id="who", grade="6.4"), "resultlink")
+    assert clean.settle(rid).state == "unresolved"
+    before = clean.state()["enrolmentComponents"]
+
+    missing = gradesync("diagnose", rid, "--json")
+    assert missing.returncode == 1, missing.stderr
+    found = json.loads(missing.stdout)
+    assert found["missing"] == "not_enrolled"
+    assert [c["found"] for c in found["checks"]] == [True, True, False]
+    text = gradesync("diagnose", "who")
+    assert text.returncode == 1 and "missing: not_enrolled" in text.stdout
+    assert "6.4" not in missing.stdout + text.stdout  # no grade printed
+
+    clean.seed({"enrolments": [{"id": 7099, "personId": 1099, "trainingId": 501}]})
+    placeable = gradesync("diagnose", rid, "--json")
+    assert placeable.returncode == 0 and json.loads(placeable.stdout)["missing"] is None
+    assert gradesync("diagnose", "no-such-record").returncode == 2
+
+    after = clean.state()["enrolmentComponents"]
+    assert after[: len(before)] == before  # nothing written
+    assert clean.component(7099, 9001)["writes"] == dict.fromkeys(ALL_ONCE, 0)
+    routes = rest_requests(clean.state()["requests"]["byRoute"])
+    reads = ("GET ", "POST /auth/connect/token")
+    assert routes and all(r.startswith(reads) for r in routes), routes
+
+
+def test_status_shows_todays_requests_per_completion_per_mode(clean: Stack) -> None:
+    clean.seed()
+    by_rest = clean.enqueue(canonical(), "rest")
+    by_link = clean.enqueue(
+        canonical(person_id="EXT-0093", course_id="312", event_id="bhv"), "resultlink"
+    )
+    assert clean.settle(by_rest).state == clean.settle(by_link).state == "delivered"
+    sent = sum(rest_requests(clean.state()["requests"]["byRoute"]).values())
+
+    status = gradesync("status", "--json")
+    today = json.loads(status.stdout)["today"]
+    assert today["requests"] == sent and today["delivered"] == 2
+    assert today["per_completion"] == round(sent / 2, 3)
+    assert today["remaining_by"] == "coachview headers"  # the simulator sends them
+    assert today["projected_left"] == int(today["remaining"] / (sent / 2))
+    modes = {m["mode"]: m for m in today["modes"]}
+    assert (modes["rest"]["requests"], modes["rest"]["delivered"]) == (sent, 1)
+    link = modes["resultlink"]
+    assert (link["requests"], link["delivered"], link["per_completion"]) == (0, 1, 0)
+    assert link["projected_left"] is None  # the REST budget does not limit the result link
+    text = gradesync("status").stdout
+    assert "per completion" in text and "no REST limit" in text
 
 
 def test_result_link_bad_signature_fails_with_reason(clean: Stack) -> None:
