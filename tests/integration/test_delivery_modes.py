@@ -125,7 +125,8 @@ def test_status_shows_todays_requests_per_completion_per_mode(clean: Stack) -> N
     today = json.loads(status.stdout)["today"]
     assert today["requests"] == sent and today["delivered"] == 2
     assert today["per_completion"] == round(sent / 2, 3)
-    assert today["remaining_by"] == "coachview headers"  # the simulator sends them
+    # Workers share the simulator's headers now and then (budget.py): right after the test's
+    # reset the remaining budget may still be the local count's; the projection holds for both.
     assert today["projected_left"] == int(today["remaining"] / (sent / 2))
     modes = {m["mode"]: m for m in today["modes"]}
     assert (modes["rest"]["requests"], modes["rest"]["delivered"]) == (sent, 1)
