@@ -74,17 +74,17 @@ return 1
 # the delivery mode. Returns {total, started}.
 _ADD_SENT = """
 local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
-local started = tonumber(redis.call('HGET', KEYS[1], 'started') or '')
-local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
+local stored = redis.call('HMGET', KEYS[1], 'started', 'total')
+local started, total = tonumber(stored[1] or ''), tonumber(stored[2] or '0')
 if started == nil or started ~= started or started + window <= now or started > now + window
    or total == nil or total ~= total then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'started', ARGV[1])
+  redis.call('EXPIREAT', KEYS[1], math.ceil(now + window) + 60)
   started = now
 end
 redis.call('HINCRBY', KEYS[1], 'mode:' .. ARGV[3], 1)
 total = redis.call('HINCRBY', KEYS[1], 'total', 1)
-redis.call('EXPIREAT', KEYS[1], math.ceil(started + window) + 60)
 return {tostring(total), tostring(started)}
 """
 
