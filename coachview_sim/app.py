@@ -48,6 +48,9 @@ class SimConfig(BaseModel):
     # Coachview allows 5,000 REST requests per 24 hours per client.
     daily_budget: int = Field(5000, ge=0)
     budget_window_s: float = Field(86400, gt=0)
+    # Off: the budget is enforced but never told (no X-Rate-Limit-* on any response), as a
+    # Coachview that omits the headers would.
+    rate_limit_headers: bool = True
     resultlink_secret: str = credentials.RESULTLINK_SECRET
     resultlink_plugin_key: str = credentials.RESULTLINK_PLUGIN_KEY
 
@@ -229,18 +232,19 @@ class CoachviewBehaviour:
             return
         now = time.time()
         budget = sim.spend(now)
+        told = sim.config.rate_limit_headers
         if budget is None:
             spent = {
                 wire.RATE_LIMIT: str(sim.config.daily_budget),
                 wire.RATE_REMAINING: "0",
                 wire.RATE_RESET: str(math.ceil(sim.budget_reset_at)),
-                "Retry-After": str(sim.seconds_to_reset(now)),
             }
+            spent = {**(spent if told else {}), "Retry-After": str(sim.seconds_to_reset(now))}
             sim.limited += 1
             response = JSONResponse({"error": "daily budget spent"}, status_code=429, headers=spent)
             await response(scope, receive, send)
             return
-        extra = [(k.lower().encode(), v.encode()) for k, v in budget.items()]
+        extra = [(k.lower().encode(), v.encode()) for k, v in budget.items()] if told else []
 
         async def with_budget(message: Message) -> None:
             if message["type"] == "http.response.start":

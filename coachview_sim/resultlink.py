@@ -1,8 +1,10 @@
 """The receiving end of Coachview's e-learning result link: signature check and XML message.
 
 One POST per person × course to ``/elearning/result.aspx?plugin=<key>``, signed in
-``X-WebHook-Signature`` with Base64(HMAC-SHA512(secret, body)). The element names are the
-project's current guess at Coachview's XSD, written here independently of the client's renderer.
+``X-WebHook-Signature`` with Base64(HMAC-SHA512(secret, body)). The learner is named by
+``ExternId`` and/or ``PersoonId`` (the store tries them in that order), the course by the LMS
+course id. The element names are the project's current guess at Coachview's XSD, written here
+independently of the client's renderer.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ COMPLETED_ON = "DatumAfgerond"
 
 @dataclass(frozen=True)
 class ResultMessage:
-    person_id: int
     course_id: str
     grade: str | None
     completed_on: date
     extern_id: str | None = None
+    person_id: int | None = None
 
 
 def signature_valid(body: bytes, secret: str, signature: str | None) -> bool:
@@ -64,17 +66,19 @@ def parse(body: bytes) -> ResultMessage:
             raise ValueError(f"missing element {name}")
         return value
 
-    person, completed_on = required(PERSON_ID), required(COMPLETED_ON)
-    if not person.isdigit():
+    person, extern_id, completed_on = text(PERSON_ID), text(EXTERN_ID), required(COMPLETED_ON)
+    if person is None and extern_id is None:
+        raise ValueError(f"missing element {EXTERN_ID} or {PERSON_ID}: who is the learner?")
+    if person is not None and not (person.isascii() and person.isdigit()):
         raise ValueError(f"{PERSON_ID} must be a number, got {person!r}")
     try:
         day = date.fromisoformat(completed_on)
     except ValueError as exc:
         raise ValueError(f"{COMPLETED_ON} must be a date (YYYY-MM-DD): {completed_on!r}") from exc
     return ResultMessage(
-        person_id=int(person),
         course_id=required(COURSE_ID),
         grade=text(GRADE),
         completed_on=day,
-        extern_id=text(EXTERN_ID),
+        extern_id=extern_id,
+        person_id=None if person is None else int(person),
     )

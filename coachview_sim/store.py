@@ -329,12 +329,11 @@ class Store:
     def apply_result(self, message: ResultMessage) -> None:
         """The result link: Coachview applies the six effects itself, by its own rules."""
         with self.lock:
-            if message.person_id not in self.persons:
-                raise NotFound(f"person {message.person_id} not found")
+            person_id = self._result_link_person(message)
             rows = [
                 row
                 for row in self.rows.values()
-                if row.person_id == message.person_id
+                if row.person_id == person_id
                 and self.components[row.component_id][1].elearningCourseId == message.course_id
             ]
             if not rows:
@@ -355,6 +354,17 @@ class Store:
                 row.writes[name] += 1
             if changed:
                 row.version += 1
+
+    def _result_link_person(self, message: ResultMessage) -> int:
+        """Coachview's own match of the learner: one person with this ``ExternId``, else the
+        person with this ``PersoonId``."""
+        if message.extern_id is not None:
+            found = self.person_rows.index[wire.P_EXTERN_ID].get(message.extern_id, [])
+            if len(found) == 1:
+                return found[0].id
+        if message.person_id is not None and message.person_id in self.persons:
+            return message.person_id
+        raise NotFound("no person with this ExternId or PersoonId")
 
     def state(self) -> list[dict[str, Any]]:
         with self.lock:

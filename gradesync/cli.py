@@ -20,18 +20,20 @@ from rich.table import Table
 
 from coachview_sim.app import create_app as create_sim
 from coachview_sim.store import Seed
-from gradesync import logs
+from gradesync import logs, placement
 from gradesync.demo import run
 from gradesync.doctor.celery_checks import QUEUE_THRESHOLD
 from gradesync.doctor.runner import diagnose
+from gradesync.errors import RemoteError
 from gradesync.ledger import Ledger, utcnow
 from gradesync.procs import ROOT
 from gradesync.record import RETRYABLE, STATES, Record, Unreadable
-from gradesync.report import build, installation_counts, selects, write_csv
+from gradesync.report import FIXES, build, installation_counts, selects, write_csv
 from gradesync.settings import ConfigurationError, get_settings, redacted_url
 from gradesync.sources import InstallationDisabled, InstallationUnknown
 from gradesync.stack import up
 from gradesync.transitions import MAX_REASON_CHARS
+from gradesync.usage import Rate, Usage, usage
 from producers.api import create_app
 from producers.backfill import run_backfill
 from producers.intake import Intake
@@ -234,27 +236,64 @@ def _installation_table(counts: dict[str, dict[str, int]]) -> Table:
 
 @app.command()
 def status(as_json: JsonFlag = False) -> None:
-    """Records per state, and today's Coachview request budget."""
+    """Records per state, today's Coachview requests per completion, and the budget left."""
     from workers import resources  # deferred: Celery
 
     counts: dict[str, Any] = dict(_ledger().counts())
     per_installation = installation_counts(_ledger())
-    budget = resources.budget().snapshot()
+    budget = resources.budget()
+    today = usage(_ledger(), budget, utcnow(), get_settings().tz)
     if as_json:
-        _emit_json(counts | {"installations": per_installation, "budget": budget})
+        _emit_json(
+            counts
+            | {
+                "installations": per_installation,
+                "budget": budget.snapshot(),
+                "today": today.model_dump(mode="json"),
+            }
+        )
         return
     table = Table("state", "records")
     for state, n in counts.items():
         table.add_row(state, str(n))
     out.print(table)
     out.print(_installation_table(per_installation))
-    if budget is None:
-        out.print("Coachview budget: no response seen in the current window")
-    else:
-        out.print(
-            f"Coachview budget: {budget['used']} of {budget['limit']} requests used, "
-            f"{budget['remaining']} left (reserve {budget['reserve']}), resets {budget['reset_at']}"
-        )
+    _print_usage(today)
+
+
+def _per(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _left(rate: Rate) -> str:
+    if rate.projected_left is not None:
+        return str(rate.projected_left)
+    return "no REST limit" if rate.per_completion == 0 else "-"
+
+
+def _print_usage(today: Usage) -> None:
+    until = today.resets.isoformat(timespec="minutes") if today.resets else "-"
+    out.print(
+        f"Coachview REST requests since {today.since.isoformat(timespec='minutes')} "
+        f"(the budget's window, until {until}): {today.requests} for {today.delivered} "
+        f"completion(s) delivered, {_per(today.per_completion)} per completion"
+    )
+    by = (
+        "Coachview's headers"
+        if today.remaining_by == "coachview headers"
+        else f"the local count against COACHVIEW_DAILY_LIMIT {today.daily_limit}"
+    )
+    out.print(
+        f"Budget left: {today.remaining} request(s) above the reserve of {today.reserve} "
+        f"(by {by}): about {_left(today)} more completion(s) at today's rate"
+    )
+    if today.modes:
+        table = Table("mode", "REST requests", "delivered", "per completion", "completions left")
+        for m in today.modes:
+            table.add_row(
+                m.mode, str(m.requests), str(m.delivered), _per(m.per_completion), _left(m)
+            )
+        out.print(table)
 
 
 def _record_row(rec: Record | Unreadable) -> list[str]:
@@ -360,6 +399,47 @@ def show(
         details = {k: v for k, v in h.items() if k not in ("at", "what")}
         table.add_row(h["at"], h["what"], json.dumps(details, ensure_ascii=False))
     out.print(table)
+
+
+@app.command("diagnose")
+def diagnose_record(
+    key: Annotated[str, typer.Argument(help="Record key, completion key text, or event id")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Which of person, course and enrolment Coachview lacks for one record (either delivery
+    mode). Read-only REST look-ups, counted against the daily budget; writes nothing.
+    Exit 0: Coachview can place it (a retry should deliver); 1: something is missing (named);
+    2: cannot tell (no such record, or Coachview did not answer)."""
+    from workers import resources  # deferred: Celery
+
+    try:
+        rec = _find(_ledger(), key)
+    except typer.Exit:
+        raise typer.Exit(2) from None
+    s = get_settings()
+    try:
+        found = placement.diagnose(
+            resources.coachview(),
+            rec.coachview_person_id,
+            s.person_match_order,
+            rec.coachview_course_id,
+        )
+    except RemoteError as exc:
+        err.print(f"cannot tell: Coachview answered {exc.code}: {exc.message}")
+        raise typer.Exit(2) from exc
+    if as_json:
+        _emit_json({"key": rec.id, **found.model_dump()})
+    else:
+        marks = {True: _MARKS["ok"], False: _MARKS["fail"], None: "-"}
+        table = Table("look-up", "", "detail")
+        for check in found.checks:
+            table.add_row(check.what, marks[check.found], check.detail)
+        out.print(table)
+        if found.missing is None:
+            out.print(f"Coachview can place it: `gradesync retry {rec.id}` delivers it.")
+        else:
+            out.print(f"missing: {found.missing}: {FIXES[found.missing]}")
+    raise typer.Exit(0 if found.missing is None else 1)
 
 
 def _operator_change(key: str, change: str, as_json: bool, **kwargs: Any) -> None:

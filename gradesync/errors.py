@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 # grade_unavailable: the LMS has not computed the grade yet (e.g. no course total in Moodle).
-UnresolvedReason = Literal["unknown_person", "unknown_course", "not_enrolled", "grade_unavailable"]
+# not_placed: the result link's 404, one of the first three without saying which.
+UnresolvedReason = Literal[
+    "unknown_person", "unknown_course", "not_enrolled", "not_placed", "grade_unavailable"
+]
 
 
 class RemoteError(Exception):

@@ -30,6 +30,10 @@ FIXES: dict[str, str] = {
     "unknown_course": "put the LMS course id on the training's e-learning component "
     "(elearningCode)",
     "not_enrolled": "enrol the person on a training that has this e-learning component",
+    # The result link's 404: Coachview does not say which of the three; finding out spends
+    # REST requests, so only on request.
+    "not_placed": "Coachview could not place it (unknown person, unknown course or not "
+    "enrolled): `gradesync diagnose KEY` tells which",
 }
 OTHER_FIX = "see `gradesync show KEY` for the message; `gradesync retry KEY` after the fix"
 UNREADABLE_FIX = "written by another version or damaged: `gradesync purge --unreadable`"

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     # Requests kept back from the daily budget: in-flight requests of other workers, and
     # room for a person to use the API by hand.
     coachview_budget_reserve: int = Field(25, alias="COACHVIEW_BUDGET_RESERVE", ge=0)
+    # The daily budget when Coachview sends no X-Rate-Limit-* headers (its headers win), and
+    # its window: gradesync then counts what it sent itself.
+    coachview_daily_limit: int = Field(5000, alias="COACHVIEW_DAILY_LIMIT", ge=1)
+    coachview_budget_window_s: float = Field(
+        86400.0, alias="COACHVIEW_BUDGET_WINDOW_S", gt=0, le=7 * 86400
+    )
     # Requests per second toward Coachview across all workers (unset: no limit).
     coachview_rate_limit_per_s: float | None = Field(None, alias="COACHVIEW_RATE_LIMIT_PER_S", gt=0)
 

@@ -12,7 +12,6 @@ from workers.tasks import (
     fetch_from_lms,
     mark_completed,
     post_result_link,
-    resolve_course,
     resolve_enrolment_component,
     resolve_person,
     tick_attendance,
@@ -23,18 +22,13 @@ from workers.tasks import (
 
 def completion_chain(rid: str, delivery: Delivery | None = None) -> Signature:
     """The whole flow of one completion: LMS facts, Coachview identities, then the writes."""
-    first = [
-        fetch_from_lms.si(rid),  # start the attempt; the grade (and mapped ids) from the LMS
-        resolve_person.s(rid),  # LMS person id → Coachview person (external id, then id)
-    ]
+    fetch = fetch_from_lms.si(rid)  # start the attempt; the grade (and mapped ids) from the LMS
     if (delivery or resources.settings().coachview_delivery) == "resultlink":
+        # No look-up: Coachview matches the person and course itself, and answers 404 (the
+        # daily retry's signal) when it cannot; `gradesync diagnose KEY` tells which is missing.
         return _redacted(
             rid,
-            [
-                *first,
-                resolve_course.s(rid),  # the course is known? (cached; the ledger says which)
-                post_result_link.s(rid),  # one signed XML: Coachview does all six effects
-            ],
+            [fetch, post_result_link.s(rid)],  # one signed XML: Coachview does all six effects
         )
     # rest and shadow run the same steps. In shadow (the record's mode: its facts say so) every
     # write step records what it would write — field, old value, new value — instead of writing,
@@ -42,7 +36,8 @@ def completion_chain(rid: str, delivery: Delivery | None = None) -> Signature:
     return _redacted(
         rid,
         [
-            *first,
+            fetch,
+            resolve_person.s(rid),  # LMS person id → Coachview person (external id, then id)
             resolve_enrolment_component.s(rid),  # course → component → the learner's enrolment
             write_result.s(rid),  # 1. the final grade, unless a result is registered
             tick_attendance.s(rid),  # 2. attendance (locked afterwards)

@@ -44,7 +44,13 @@ def ledger() -> Ledger:
 
 @lru_cache(maxsize=1)
 def budget() -> Budget:
-    return Budget(ledger().r, settings().coachview_budget_reserve)
+    s = settings()
+    return Budget(
+        ledger().r,
+        s.coachview_budget_reserve,
+        daily_limit=s.coachview_daily_limit,
+        window_s=s.coachview_budget_window_s,
+    )
 
 
 @lru_cache(maxsize=1)

@@ -19,8 +19,8 @@ from celery.exceptions import Ignore, Reject, Retry
 from celery.signals import worker_init
 
 from gradesync import logs, metrics
-from gradesync.coachview.budget import BudgetExhausted
-from gradesync.coachview.resultlink import ResultMessage, render
+from gradesync.coachview.budget import BudgetExhausted, spending_for
+from gradesync.coachview.resultlink import ResultMessage, learner, render
 from gradesync.entities import EnrolmentComponent
 from gradesync.errors import (
     Permanent,
@@ -54,8 +54,12 @@ class PipelineTask(Task):  # type: ignore[misc]
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         rid: str = args[-1]
         started = time.perf_counter()
+        # Coachview requests count against the record's delivery mode (`gradesync status`).
+        facts = args[0].get("facts", {}) if isinstance(args[0], dict) else {}
+        mode = str(facts.get("delivery") or "other")
         try:
-            result = self.run(*args, **kwargs)
+            with spending_for(mode):
+                result = self.run(*args, **kwargs)
         except RemoteError as exc:
             self._handle(rid, exc, started)
             raise AssertionError("unreachable") from exc
@@ -252,12 +256,6 @@ def resolve_person(self: PipelineTask, ctx: Context, rid: str) -> Context:
     return _done(rid, "person", ctx, person=person.id)
 
 
-@pipeline_task("resolve_course")
-def resolve_course(self: PipelineTask, ctx: Context, rid: str) -> Context:
-    components = resources.directory().components(ctx["facts"]["course_ref"])
-    return _done(rid, "course", ctx, components=[c.id for c in components])
-
-
 @pipeline_task("resolve_enrolment_component")
 def resolve_enrolment_component(self: PipelineTask, ctx: Context, rid: str) -> Context:
     components = resources.directory().components(ctx["facts"]["course_ref"])
@@ -278,9 +276,10 @@ def post_result_link(self: PipelineTask, ctx: Context, rid: str) -> Context:
         ledger.shadow_step(rid, "result_link", utcnow(), planned)
         ledger.shadowed(rid, utcnow(), facts["approved_on"])
         return ctx
+    extern_id, person_id = learner(facts["person_ref"], s.person_match_order)
     message = ResultMessage(
-        person_id=ctx["person"],
-        extern_id=facts["person_ref"],
+        extern_id=extern_id,
+        person_id=person_id,
         course_id=facts["course_ref"],
         grade=facts["grade"],
         completed_on=date.fromisoformat(facts["approved_on"]),

@@ -2,6 +2,12 @@
 
 Every response's ``X-Rate-Limit-*`` headers update one Redis hash; before each request the
 client asks :meth:`Budget.check`, which refuses once only the reserve is left, until the reset.
+
+Every REST response is also counted, at once, in a second hash: what this installation sent in
+the current window (24 h from the first request after the last window ended), in total and per
+delivery mode. When Coachview sends no rate-limit headers, that count against
+COACHVIEW_DAILY_LIMIT is the budget; when it does, the headers win. The count also gives
+``gradesync status`` its requests per completion.
 """
 
 from __future__ import annotations
@@ -9,7 +15,9 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -21,6 +29,9 @@ from gradesync.coachview import api
 from gradesync.errors import RemoteError
 
 KEY = keys.BUDGET
+SENT = f"{keys.BUDGET}:sent"  # the local count: started, total, mode:<delivery mode>
+DAILY_LIMIT = 5000
+WINDOW_S = 86400.0
 # Within this many requests of the reserve, every response and check goes through Redis;
 # further away a process trusts its own last response for LOCAL_FRESH_S seconds.
 NEAR = 200
@@ -56,6 +67,39 @@ end
 redis.call('EXPIREAT', KEYS[1], math.floor(reset_new) + 86400)
 return 1
 """
+
+
+# Counts one request sent, first starting a new window if the stored one has ended (or is not a
+# sane number: an older version's or a hand edit's). KEYS: the count. ARGV: now, window seconds,
+# the delivery mode. Returns {total, started}.
+_ADD_SENT = """
+local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local stored = redis.call('HMGET', KEYS[1], 'started', 'total')
+local started, total = tonumber(stored[1] or ''), tonumber(stored[2] or '0')
+if started == nil or started ~= started or started + window <= now or started > now + window
+   or total == nil or total ~= total then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'started', ARGV[1])
+  redis.call('EXPIREAT', KEYS[1], math.ceil(now + window) + 60)
+  started = now
+end
+redis.call('HINCRBY', KEYS[1], 'mode:' .. ARGV[3], 1)
+total = redis.call('HINCRBY', KEYS[1], 'total', 1)
+return {tostring(total), tostring(started)}
+"""
+
+# Which delivery mode the requests sent now are for (set around each pipeline step); requests
+# outside a step (doctor, diagnose) count as "other".
+_spending_for: ContextVar[str] = ContextVar("gradesync_budget_mode", default="other")
+
+
+@contextmanager
+def spending_for(mode: str) -> Iterator[None]:
+    token = _spending_for.set(mode)
+    try:
+        yield
+    finally:
+        _spending_for.reset(token)
 
 
 class BudgetExhausted(RemoteError):
@@ -128,20 +172,36 @@ class Budget:
         client: redis.Redis,
         reserve: int,
         clock: Callable[[], float] = time.time,
+        daily_limit: int = DAILY_LIMIT,
+        window_s: float = WINDOW_S,
     ) -> None:
         self.r = client
         self.reserve = reserve
         self.clock = clock
+        self.daily_limit = daily_limit
+        self.window_s = window_s
         self._observe = client.register_script(_OBSERVE)
+        self._add_sent = client.register_script(_ADD_SENT)
         # What this process's own last response said: (remaining, reset_at, seen_at).
         self._local: tuple[int, float, float] | None = None
         self._since_shared = 0
+        # The shared count as of this process's last request: (total, window started).
+        self._counted: tuple[int, float] | None = None
 
     def _far_from_reserve(self, left: int) -> bool:
         return left > self.reserve + NEAR
 
+    def _far_from_local_limit(self, now: float) -> bool:
+        """The shared count, as this process last saw it, is well within the limit (other
+        workers' requests since: within NEAR), in a window that has not ended."""
+        if self._counted is None:
+            return False
+        total, started = self._counted
+        return started + self.window_s > now and total + self.reserve + NEAR < self.daily_limit
+
     def observe(self, headers: Mapping[str, str]) -> None:
         now = self.clock()
+        self._count_one(now)
         left = parse_count(headers.get(api.RATE_REMAINING), api.RATE_REMAINING)
         reset_at = parse_reset(headers.get(api.RATE_RESET), now)
         if left is None or reset_at is None:
@@ -155,6 +215,41 @@ class Budget:
         if new_window or not self._far_from_reserve(left) or self._since_shared >= SHARE_EVERY:
             self._since_shared = 0
             self._observe(keys=[KEY], args=[cap, left, reset_at, now + MAX_RESET_AHEAD_S])
+
+    def _count_one(self, now: float) -> None:
+        """One REST request sent (a response came back): counted at once, a Redis call beside
+        an HTTP request, so `gradesync status` and every worker see the exact figure."""
+        total, started = self._add_sent(keys=[SENT], args=[now, self.window_s, _spending_for.get()])
+        self._counted = (int(total), float(started))
+
+    def sent(self) -> dict[str, Any] | None:
+        """The shared count of the current window: ``total``, ``by_mode``, ``started`` and
+        ``resets`` (epochs); ``None`` when no request was counted in a window still open."""
+        raw = {keys.text(k): keys.text(v) for k, v in self.r.hgetall(SENT).items()}
+        try:
+            started = float(raw["started"])
+            total = int(raw.get("total", "0"))
+            by_mode = {k[5:]: int(v) for k, v in raw.items() if k.startswith("mode:")}
+        except (KeyError, ValueError):
+            return None
+        now = self.clock()
+        if not math.isfinite(started) or not started <= now < started + self.window_s:
+            return None
+        return {
+            "total": total,
+            "by_mode": by_mode,
+            "started": started,
+            "resets": started + self.window_s,
+        }
+
+    def _local_left(self) -> tuple[int, float | None]:
+        """By the local count: requests left above the reserve, and when the window ends."""
+        sent = self.sent()
+        if sent is None:
+            return self.daily_limit - self.reserve, None
+        self._counted = (sent["total"], sent["started"])
+        left = self.daily_limit - self.reserve - sent["total"]
+        return left, sent["resets"]
 
     def _read(self) -> dict[str, float] | None:
         return _stored(self.r.hgetall(KEY), self.clock())
@@ -176,14 +271,16 @@ class Budget:
             "reset_epoch": reset_at,
         }
 
-    def capacity(self, cost: int) -> int | None:
-        """How many items of ``cost`` requests fit in what is left (``None``: no limit known)."""
+    def capacity(self, cost: int) -> int:
+        """How many items of ``cost`` requests fit in what is left: by the headers when
+        Coachview sent them, else by the local count."""
         data = self._read()
-        if not data:
-            return None
-        limit = int(data.get("limit", 0))
-        left = limit if data.get("reset_at", 0.0) <= self.clock() else int(data["remaining"])
-        return max(0, left - self.reserve) // max(1, cost)
+        if data:  # a window past its reset starts with the whole limit again
+            fresh = data.get("reset_at", 0.0) > self.clock()
+            left = int(data["remaining"] if fresh else data.get("limit", 0)) - self.reserve
+        else:
+            left, _ = self._local_left()
+        return max(0, left) // max(1, cost)
 
     def check(self) -> None:
         if self._local is not None:
@@ -192,5 +289,12 @@ class Budget:
             if now - seen_at < LOCAL_FRESH_S and reset_at > now and self._far_from_reserve(left):
                 return  # a response moments ago said there is plenty left
         snap = self.snapshot()
-        if snap is not None and snap["remaining"] <= self.reserve:
-            raise BudgetExhausted(snap["reset_epoch"])
+        if snap is not None:  # Coachview's own figures win
+            if snap["remaining"] <= self.reserve:
+                raise BudgetExhausted(snap["reset_epoch"])
+            return
+        if self._far_from_local_limit(self.clock()):
+            return  # no headers, but this process's view of the count says plenty is left
+        left, resets = self._local_left()
+        if left <= 0 and resets is not None:
+            raise BudgetExhausted(resets)

@@ -280,7 +280,9 @@ class CoachviewClient:
         )
         if response.status_code == 404:
             raise Unresolved(
-                "not_enrolled", "result link: Coachview found no such person or enrolment"
+                "not_placed",
+                "result link: Coachview could not place it (unknown person, unknown course or "
+                "not enrolled); `gradesync diagnose KEY` tells which",
             )
         self._raise_for_status(response, "result link")
 

@@ -92,10 +92,13 @@ def enrolment_component(**values: object) -> EnrolmentComponent:
 
 
 ANNA = Person(id=1001, extern_id="57")
+# The default COACHVIEW_PERSON_MATCH (externId,id) with a numeric LMS person id: both elements.
 RESULT = ResultMessage(
-    person_id=1001, extern_id="57", course_id="12", grade="8.5", completed_on=date(2026, 11, 20)
+    extern_id="57", person_id=57, course_id="12", grade="8.5", completed_on=date(2026, 11, 20)
 )
-UNKNOWN = ResultMessage(person_id=4242, course_id="12", grade="7", completed_on=date(2026, 11, 20))
+UNKNOWN = ResultMessage(
+    extern_id="4242", person_id=4242, course_id="12", grade="7", completed_on=date(2026, 11, 20)
+)
 
 
 def token(client: CoachviewClient, example: Exchange, wire: Wire, clock: Clock) -> None:
@@ -190,7 +193,7 @@ CALLS: dict[str, Call] = {
     "07-enrolment-component-put": put,
     "08-enrolment-component-put-stale": put_stale,
     "10-result-link": result_link(RESULT, None),
-    "11-result-link-unknown-person": result_link(UNKNOWN, Unresolved, "not_enrolled"),
+    "11-result-link-unknown-person": result_link(UNKNOWN, Unresolved, "not_placed"),
     "12-result-link-bad-signature": result_link(RESULT, Permanent, "http_403"),
 }
 

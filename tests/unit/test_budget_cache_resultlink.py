@@ -156,7 +156,7 @@ def test_signature_is_base64_hmac_sha512() -> None:
 def test_capacity_counts_what_the_budget_can_still_finish() -> None:
     clock = Clock()
     budget = Budget(fakeredis.FakeRedis(), reserve=3, clock=clock)
-    assert budget.capacity(7) is None
+    assert budget.capacity(7) == (5000 - 3) // 7  # nothing known: COACHVIEW_DAILY_LIMIT
     budget.observe(headers(40, clock.now + 10, limit=50))
     assert budget.capacity(7) == 5  # (40 - 3) // 7
     clock.now += 11  # the window has reset: the whole limit is there again

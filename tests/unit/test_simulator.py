@@ -218,11 +218,25 @@ def test_budget_headers_and_429_when_spent(sim: TestClient) -> None:
     assert sim.get("/_sim/state").json()["requests"]["rateLimited"] == 1
 
 
-def message(person: int = 1001, course: str = "12", grade: str = "8.5") -> bytes:
+def test_budget_without_rate_limit_headers_still_refuses_when_spent(sim: TestClient) -> None:
+    sim.post("/_sim/config", json={"daily_budget": 2, "rate_limit_headers": False})
+    first = sim.get("/api/v1/Personen/1001")
+    assert first.status_code == 200
+    assert not [h for h in first.headers if h.lower().startswith("x-rate-limit")]
+    spent = sim.get("/api/v1/Personen/1001")
+    assert spent.status_code == 429 and int(spent.headers["Retry-After"]) > 80_000
+    assert not [h for h in spent.headers if h.lower().startswith("x-rate-limit")]
+
+
+def message(
+    person: int | None = 1001, course: str = "12", grade: str = "8.5", extern: str | None = None
+) -> bytes:
     """A result-link body, written out here rather than by the client's renderer."""
+    learner = "" if extern is None else f"<ExternId>{extern}</ExternId>"
+    learner += "" if person is None else f"<PersoonId>{person}</PersoonId>"
     return (
         "<?xml version='1.0' encoding='utf-8'?>\n<ElearningResultaat>"
-        f"<PersoonId>{person}</PersoonId><Cursusnummer>{course}</Cursusnummer>"
+        f"{learner}<Cursusnummer>{course}</Cursusnummer>"
         f"<Cijfer>{grade}</Cijfer><Aanwezig>true</Aanwezig><Geslaagd>true</Geslaagd>"
         "<Afgerond>true</Afgerond><DatumAfgerond>2026-11-20</DatumAfgerond></ElearningResultaat>"
     ).encode()
@@ -275,6 +289,23 @@ def test_result_link_status_codes(sim: TestClient) -> None:
     assert sim.get("/elearning/result.aspx").status_code == 405
     unknown_plugin = sim.post("/elearning/result.aspx?plugin=x", content=message())
     assert unknown_plugin.status_code == 403
+
+
+def test_result_link_matches_extern_id_first_then_person_id(sim: TestClient) -> None:
+    # Anna (1001) has externId 57, Bram (1002) 58, Chloë (1003) EXT-0093.
+    assert result_link(sim, message(person=None, extern="57")).status_code == 200
+    assert row(sim, person=1001)["akkoord"] is True
+    # ExternId wins over a PersoonId naming someone else: Bram's row stays untouched.
+    assert (
+        result_link(sim, message(person=1002, extern="EXT-0093", course="312")).status_code == 200
+    )
+    assert row(sim, person=1002)["akkoord"] is False
+    # An ExternId no one has falls back to the PersoonId.
+    assert result_link(sim, message(person=1002, extern="nobody")).status_code == 200
+    assert row(sim, person=1002)["akkoord"] is True
+    assert result_link(sim, message(person=None, extern="nobody")).status_code == 404
+    no_learner = result_link(sim, message(person=None))
+    assert no_learner.status_code == 400 and "ExternId or PersoonId" in no_learner.text
 
 
 def test_result_link_refuses_non_ascii_plugin_or_signature_with_403(sim: TestClient) -> None:
