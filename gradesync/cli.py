@@ -240,7 +240,11 @@ def status(as_json: JsonFlag = False) -> None:
     from workers import resources  # deferred: Celery
 
     counts: dict[str, Any] = dict(_ledger().counts())
-    per_installation = installation_counts(_ledger())
+    # Every configured installation, those without records too: an operator checks its name.
+    configured: dict[str, dict[str, int]] = {
+        inst.name: {} for inst in get_settings().sources.installations
+    }
+    per_installation = configured | installation_counts(_ledger())
     budget = resources.budget()
     today = usage(_ledger(), budget, utcnow(), get_settings().tz)
     if as_json:
