@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -14,9 +15,10 @@ from gradesync import http, logs
 from gradesync.coachview import api, readers, resultlink
 from gradesync.coachview.budget import Budget
 from gradesync.coachview.gate import Gate
-from gradesync.entities import Component, EnrolmentComponent, Person
+from gradesync.entities import Component, Participation, Person, RequestComponent
 from gradesync.errors import Permanent, UnexpectedResponse, Unresolved
 from gradesync.http import FieldProblem
+from gradesync.roster import RosterPerson
 
 # Refresh this long before the token's stated expiry, so a request never carries a dying token.
 TOKEN_MARGIN_S = 60.0
@@ -29,7 +31,49 @@ MAX_PAGES = 20
 # gradesync's simulator sends this on every response. Delivering real completions into it
 # would look like success and reach nobody, so only development allows it.
 SIMULATOR_HEADER = "X-Gradesync-Simulator"
+# ``where=id=1,2,…``: how many ids one look-up names (the URL stays short, one page answers).
+IDS_PER_READ = 100
 log = logs.get("gradesync.coachview")
+
+Entity = TypeVar("Entity", Participation, RequestComponent)
+
+
+@dataclass(frozen=True)
+class Writable(Generic[Entity]):
+    """One of the two entities gradesync writes: where it lives, how it reads, which English
+    field is which Coachview field, and how its rows are looked up."""
+
+    what: str
+    path: str
+    read: Callable[[dict[str, Any]], Entity]
+    writes: Mapping[str, str]
+    person_field: str
+    component_field: str
+
+    def item(self, entity_id: int) -> str:
+        return f"{self.path}/{entity_id}"
+
+
+PARTICIPATION: Writable[Participation] = Writable(
+    "participation",
+    api.PARTICIPATIONS,
+    readers.participation,
+    api.PARTICIPATION_WRITES,
+    api.ParticipationField.PERSON_ID,
+    api.ParticipationField.COMPONENT_ID,
+)
+REQUEST_COMPONENT: Writable[RequestComponent] = Writable(
+    "request component",
+    api.REQUEST_COMPONENTS,
+    readers.request_component,
+    api.REQUEST_COMPONENT_WRITES,
+    api.RequestComponentField.PERSON_ID,
+    api.RequestComponentField.COMPONENT_ID,
+)
+
+
+class TooManyRows(UnexpectedResponse):
+    """A look-up matched more rows than :data:`MAX_PAGES` pages hold."""
 
 
 class TokenCache:
@@ -162,7 +206,7 @@ class CoachviewClient:
             rows += batch
             if len(batch) < PAGE_SIZE:
                 return rows
-        raise UnexpectedResponse(
+        raise TooManyRows(
             f"{what}: more than {MAX_PAGES * PAGE_SIZE} rows match one look-up; not one learner's "
             "or one course's (does Coachview ignore the where= filter?)"
         )
@@ -226,44 +270,70 @@ class CoachviewClient:
             lambda _, component: component.elearning_code == course_id,
         )
 
-    def enrolment_components(
-        self, person_id: int, component_ids: Sequence[int]
-    ) -> list[EnrolmentComponent]:
-        f = api.EnrolmentComponentField
+    def persons_by_ids(
+        self, person_ids: Iterable[int], fields: Sequence[str]
+    ) -> list[RosterPerson]:
+        """The persons with these ids and their values of the match ``fields``,
+        :data:`IDS_PER_READ` to a look-up."""
+        ids = sorted(set(person_ids))
+        wanted = set(ids)
+        found: list[RosterPerson] = []
+        for start in range(0, len(ids), IDS_PER_READ):
+            batch = ids[start : start + IDS_PER_READ]
+            found += self._where(
+                api.PERSONS,
+                {api.PersonField.ID: batch},
+                "persons",
+                lambda row: RosterPerson(
+                    id=readers.identifier(row, api.PersonField.ID),
+                    codes={field: readers.code(row, field) for field in fields},
+                ),
+                lambda _, person: person.id in wanted,
+            )
+        return found
+
+    def rows(
+        self, kind: Writable[Entity], component_ids: Sequence[int], person_id: int | None = None
+    ) -> list[Entity]:
+        """``kind``'s rows for these components: one learner's, or (``person_id`` None) every
+        learner's, which is a course's roster."""
         wanted = set(component_ids)
+        conditions: dict[str, Any] = {}
+        if person_id is not None:
+            conditions[kind.person_field] = person_id
+        conditions[kind.component_field] = list(component_ids)
         return self._where(
-            api.ENROLMENT_COMPONENTS,
-            {f.PERSON_ID: person_id, f.COMPONENT_ID: list(component_ids)},
-            "enrolment components",
-            readers.enrolment_component,
-            lambda _, ec: ec.person_id == person_id and ec.component_id in wanted,
+            kind.path,
+            conditions,
+            f"{kind.what}s",
+            kind.read,
+            lambda _, row: (
+                row.component_id in wanted and (person_id is None or row.person_id == person_id)
+            ),
         )
 
-    def get_enrolment_component(self, ec_id: int) -> EnrolmentComponent:
-        response = self._request("GET", api.enrolment_component_path(ec_id))
-        return self._enrolment_component(response, "enrolment component")
+    def get(self, kind: Writable[Entity], entity_id: int) -> Entity:
+        return self._entity(kind, self._request("GET", kind.item(entity_id)), kind.what)
 
-    def update_enrolment_component(
-        self, ec_id: int, fields: dict[str, Any], etag: str
-    ) -> EnrolmentComponent:
-        """Partial update of English-named ``fields``, always conditional (``If-Match``): an
-        unconditioned write could overwrite what another writer put there since we read it."""
+    def update(
+        self, kind: Writable[Entity], entity_id: int, fields: dict[str, Any], etag: str
+    ) -> Entity:
+        """One partial update of English-named ``fields``, always conditional (``If-Match``):
+        an unconditioned write could overwrite what another writer put there since we read it."""
+        what = f"update {kind.what}"
         if not etag:
             raise UnexpectedResponse(
-                "update enrolment component: Coachview gave no etag to write against; "
-                "refusing an unconditioned write"
+                f"{what}: Coachview gave no etag to write against; refusing an unconditioned write"
             )
-        body = {api.WRITE_FIELDS[name]: value for name, value in fields.items()}
-        response = self._request(
-            "PUT", api.enrolment_component_path(ec_id), json=body, headers={"If-Match": etag}
-        )
-        return self._enrolment_component(response, "update enrolment component")
+        body = {kind.writes[name]: value for name, value in fields.items()}
+        response = self._request("PUT", kind.item(entity_id), json=body, headers={"If-Match": etag})
+        return self._entity(kind, response, what)
 
-    def _enrolment_component(self, response: httpx.Response, what: str) -> EnrolmentComponent:
-        ec = http.parsed(readers.enrolment_component, self._json(response, what, dict), what)
-        if ec.etag is None and response.headers.get("etag"):
-            ec = ec.model_copy(update={"etag": response.headers["etag"]})
-        return ec
+    def _entity(self, kind: Writable[Entity], response: httpx.Response, what: str) -> Entity:
+        entity = http.parsed(kind.read, self._json(response, what, dict), what)
+        if entity.etag is None and response.headers.get("etag"):
+            entity = entity.model_copy(update={"etag": response.headers["etag"]})
+        return entity
 
     def post_result_link(self, body: bytes, plugin_key: str, secret: str) -> None:
         """One signed XML message; Coachview applies the six effects itself."""

@@ -47,14 +47,15 @@ def test_doctor_passes_on_the_development_stack(clean: Stack, beat: Proc) -> Non
     seen = statuses(found)
     for name in ("reachable", "AOF", "eviction", "memory", "worker", "beat", "queue", "token"):
         assert seen[name] == "ok", name
-    for name in ("read Personen", "read Opleidingsonderdelen", "read Opleidingsvraagonderdelen"):
+    reads = ("Personen", "Opleidingsonderdelen", "Opleidingsvraagonderdelen")
+    for name in (*(f"read {r}" for r in reads), "read Opleidingsonderdeeluitvoeringen"):
         assert seen[name] == "ok", name
     for name in ("Moodle web services", "ILIAS SOAP", "aNewSpring API", "daily budget"):
         assert seen[name] == "ok", name
     assert seen["not the simulator"] == "warn"  # allowed by GRADESYNC_INSECURE_DEV=1
-    assert found["coachview_requests"] == 4
+    assert found["coachview_requests"] == 5
     by_route = clean.state()["requests"]["byRoute"]
-    assert sum(by_route.values()) == 4 and not [r for r in by_route if r.startswith("PUT")]
+    assert sum(by_route.values()) == 5 and not [r for r in by_route if r.startswith("PUT")]
 
 
 def test_doctor_names_each_broken_setting(clean: Stack) -> None:

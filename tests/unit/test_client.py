@@ -4,7 +4,7 @@ import httpx
 import pytest
 import respx
 
-from gradesync.coachview.client import CoachviewClient
+from gradesync.coachview.client import PARTICIPATION, REQUEST_COMPONENT, CoachviewClient
 from gradesync.errors import Permanent, PreconditionFailed, Transient
 from gradesync.http import retry_after_seconds
 
@@ -99,9 +99,9 @@ def test_status_mapping(
     client: CoachviewClient, status: int, error: type[Exception], code: str
 ) -> None:
     respx.post(f"{BASE}/auth/connect/token").respond(200, json={"access_token": "a"})
-    respx.put(f"{BASE}/api/v1/Opleidingsvraagonderdelen/5").respond(status, text="nope")
+    respx.put(f"{BASE}/api/v1/Opleidingsonderdeeluitvoeringen/5").respond(status, text="nope")
     with pytest.raises(error) as info:
-        client.update_enrolment_component(5, {"attendance": True}, 'W/"5-1"')
+        client.update(PARTICIPATION, 5, {"attendance": True}, 'W/"5-1"')
     assert info.value.code == code  # type: ignore[attr-defined]
 
 
@@ -137,17 +137,14 @@ def test_update_sends_coachview_names_and_if_match(client: CoachviewClient) -> N
         "opleidingsvraagId": 7001,
         "opleidingsonderdeelId": 9001,
         "persoonId": 1001,
-        "resultaat": None,
-        "aanwezig": False,
-        "geslaagd": False,
         "afgerond": False,
         "akkoord": True,
         "datumAkkoord": "2026-11-20",
         "auditTrail": {"etag": 'W/"5-2"'},
     }
     put = respx.put(f"{BASE}/api/v1/Opleidingsvraagonderdelen/5").respond(200, json=row)
-    ec = client.update_enrolment_component(
-        5, {"approved": True, "approval_date": "2026-11-20"}, 'W/"5-1"'
+    ec = client.update(
+        REQUEST_COMPONENT, 5, {"approved": True, "approval_date": "2026-11-20"}, 'W/"5-1"'
     )
     request = put.calls.last.request
     assert request.headers["If-Match"] == 'W/"5-1"'
