@@ -17,9 +17,10 @@ from workers.pipeline import enqueue
 
 log = logs.get("gradesync.schedule")
 BATCH = 1000
-# REST requests one completion costs when person and course are cached (see README); shadow
-# mode makes only the two reads of rest.
-REQUESTS_PER_COMPLETION = {"rest": 7, "resultlink": 1, "shadow": 2}
+# REST requests one completion costs at most when person and course are cached (see README):
+# rest looks a learner outside a roster up directly (two reads) and writes two entities; shadow
+# mode makes only the reads.
+REQUESTS_PER_COMPLETION = {"rest": 4, "resultlink": 1, "shadow": 2}
 
 # Longer than any record → send gap in a healthy process, so the sweep never races a send.
 SWEEP_GRACE = timedelta(minutes=2)

@@ -187,3 +187,28 @@ def test_status_list_and_show_read_the_ledger(clean: Stack) -> None:
     assert shown["id"] == rid and shown["state"] == "delivered"
     assert [h["what"] for h in shown["history"]][:2] == ["received", "started"]
     assert gradesync("show", "nope").returncode == 1
+
+
+def test_a_step_of_the_chain_before_the_upgrade_is_resumed_by_the_sweep_in_the_new_one(
+    clean: Stack,
+) -> None:
+    """An upgrade with old-chain messages in the queue: the worker knows no task of that name
+    and drops the message; the stall sweep sends the record again, in today's chain."""
+    from workers.app import app
+    from workers.pipeline import enqueue
+    from workers.schedule import StallCheck, sweep
+
+    clean.seed()
+    rid = clean.ledger.admit(canonical(event_id="upgraded"), utcnow()).record.id
+    clean.ledger.delivery(rid, "rest")
+    clean.ledger.sent(rid)
+    clean.ledger.start(rid, utcnow())
+    # What the one-write-per-field chain had queued: its step after resolve_person.
+    old = {"facts": {"person_ref": "57", "course_ref": "12", "grade": "8.5"}, "person": 1001}
+    app.send_task("gradesync.resolve_enrolment_component", args=[old, rid])
+    clean.wait_idle()
+    assert clean.ledger.get(rid).state == "in_progress"  # type: ignore[union-attr]
+    stalls = StallCheck(after=timedelta(minutes=5), max_stalls=3, queue_empty=lambda: True)
+    assert sweep(clean.ledger, utcnow() + timedelta(minutes=10), enqueue, None, stalls) == 1
+    assert clean.settle(rid).state == "delivered"
+    assert clean.component(7001, 9001)["writes"] == ALL_ONCE
