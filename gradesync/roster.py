@@ -17,9 +17,10 @@ from gradesync.entities import Component, Participation, Person, RequestComponen
 from gradesync.errors import Unresolved
 from gradesync.matching import choose_participation, choose_person, choose_request_component
 
-# Completions of one course asked for within the roster's lifetime before it is worth reading:
-# one alone costs 3 direct look-ups, a roster at least 3 (plus one per 100 learners).
+# Completions of one course asked for within the roster's lifetime before one is read: a
+# completion looked up directly costs DIRECT_READS reads, a roster at least 3.
 DEMAND = 2
+DIRECT_READS = 3
 
 
 class RosterPerson(BaseModel):
@@ -37,6 +38,8 @@ class Roster(BaseModel):
     persons: list[RosterPerson]
     requests: list[RequestComponent]
     participations: list[Participation]
+    # The requests reading it took (remembered per course: see wants_roster).
+    reads: int
 
 
 class Placement(BaseModel):
@@ -61,10 +64,18 @@ class RosterMatch(BaseModel):
     earlier_fields: tuple[str, ...]
 
 
-def wants_roster(demand: int, ttl_s: int) -> bool:
+def wants_roster(demand: int, ttl_s: int, last_reads: int | None) -> bool:
     """Read the course's roster (or use the cached one) rather than look the learner up
-    directly: only when rosters are on (``ttl_s``) and the course is in demand."""
-    return ttl_s > 0 and demand >= DEMAND
+    directly: only when rosters are on (``ttl_s``) and the course is in demand, more so when
+    its last roster took many reads (``last_reads``; a big course's roster pays off only for
+    as many completions as its reads would cost looked up one by one)."""
+    needed = max(DEMAND, -(-(last_reads or 0) // DIRECT_READS))
+    return ttl_s > 0 and demand >= needed
+
+
+def list_reads(rows: int, page_size: int) -> int:
+    """The paged reads a list look-up answering ``rows`` rows took (a full page asks again)."""
+    return rows // page_size + 1
 
 
 def place_in_roster(

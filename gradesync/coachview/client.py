@@ -194,9 +194,12 @@ class CoachviewClient:
                 self._gate.pause(wait)  # every worker holds off, not only this one
         http.raise_for_status(response, what)
 
-    def _get_list(self, path: str, conditions: dict[str, Any], what: str) -> list[dict[str, Any]]:
+    def _get_list(
+        self, path: str, conditions: dict[str, Any], what: str, at_most: int | None = None
+    ) -> list[dict[str, Any]]:
         """Every row that matches, page by page (``skip``/``take``): a look-up matching more
-        than one page must not silently drop the rest."""
+        than one page must not silently drop the rest. ``at_most``: no more rows can match
+        (one per id asked for), so a full page of them is the last."""
         rows: list[dict[str, Any]] = []
         for page in range(MAX_PAGES):
             params: dict[str, Any] = {"where": api.where(conditions), "take": PAGE_SIZE}
@@ -204,7 +207,7 @@ class CoachviewClient:
                 params["skip"] = page * PAGE_SIZE
             batch = self._json(self._request("GET", path, params=params), what, list)
             rows += batch
-            if len(batch) < PAGE_SIZE:
+            if len(batch) < PAGE_SIZE or (at_most is not None and len(rows) >= at_most):
                 return rows
         raise TooManyRows(
             f"{what}: more than {MAX_PAGES * PAGE_SIZE} rows match one look-up; not one learner's "
@@ -220,6 +223,7 @@ class CoachviewClient:
         what: str,
         read: Callable[[dict[str, Any]], http.T],
         asked: Callable[[dict[str, Any], http.T], bool],
+        at_most: int | None = None,
     ) -> list[http.T]:
         """The rows a ``where=`` look-up returns that match what was asked: a Coachview that
         reads the filter differently (or ignores it) must not hand us another learner's row.
@@ -229,7 +233,7 @@ class CoachviewClient:
             entity = read(row)
             return entity, asked(row, entity)
 
-        rows = self._get_list(path, conditions, what)
+        rows = self._get_list(path, conditions, what, at_most)
         checked = [http.parsed(read_and_check, row, what) for row in rows]
         kept = [entity for entity, matches in checked if matches]
         if len(kept) < len(rows):
@@ -289,6 +293,7 @@ class CoachviewClient:
                     codes={field: readers.code(row, field) for field in fields},
                 ),
                 lambda _, person: person.id in wanted,
+                at_most=len(batch),
             )
         return found
 

@@ -12,7 +12,7 @@ from gradesync.coachview.rosters import Rosters
 from gradesync.entities import Component, Person
 from gradesync.errors import Unresolved
 from gradesync.matching import choose_participation, choose_request_component
-from gradesync.roster import Placement, place_in_roster, wants_roster
+from gradesync.roster import Placement, place_in_roster
 
 
 def place(
@@ -22,7 +22,7 @@ def place(
     course_ref: str,
     fields: Sequence[str],
 ) -> Placement:
-    if wants_roster(rosters.demand(course_ref), rosters.ttl_s):
+    if rosters.wanted(course_ref):
         placed = _by_roster(directory, rosters, lms_person_id, course_ref, fields)
         if placed is not None:
             return placed

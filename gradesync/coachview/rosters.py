@@ -16,13 +16,15 @@ import redis
 from gradesync import logs
 from gradesync.coachview.cache import cache_key
 from gradesync.coachview.client import (
+    IDS_PER_READ,
+    PAGE_SIZE,
     PARTICIPATION,
     REQUEST_COMPONENT,
     CoachviewClient,
     TooManyRows,
 )
 from gradesync.entities import Component
-from gradesync.roster import Roster
+from gradesync.roster import Roster, list_reads, wants_roster
 
 # Longer than any roster read takes; a worker killed while reading frees it this much later.
 LOCK_S = 30
@@ -32,6 +34,10 @@ POLL_S = 0.05
 # Cached instead of a roster for a course too big to read in MAX_PAGES pages: not tried again
 # by every worker for the roster's lifetime.
 TOO_BIG = b"-"
+# How long a course's roster cost is remembered (a count, not personal data), and the cost
+# remembered for one too big to read: rosters are off for that course meanwhile.
+READS_KEPT_S = 86_400
+TOO_MANY_READS = 1_000_000
 log = logs.get("gradesync.coachview")
 
 
@@ -53,16 +59,20 @@ class Rosters:
         self._sleep = sleep
         self._clock = clock
 
-    def demand(self, course_ref: str) -> int:
-        """Count one more completion of this course asked for; how many within the window."""
+    def wanted(self, course_ref: str) -> bool:
+        """Count one more completion of this course asked for; whether its roster is worth
+        reading now (gradesync.roster.wants_roster)."""
         if not self.ttl_s:
-            return 0
+            return False
         key = cache_key("demand", course_ref)
-        with self.cache.pipeline(transaction=False) as pipe:
+        # The window starts with the first completion (SET NX EX, which INCR keeps; no
+        # EXPIRE NX: that needs Redis 7).
+        with self.cache.pipeline(transaction=True) as pipe:
+            pipe.set(key, 0, ex=self.ttl_s, nx=True)
             pipe.incr(key)
-            pipe.expire(key, self.ttl_s, nx=True)
-            count, _ = pipe.execute()
-        return int(count)
+            pipe.get(cache_key("roster-reads", course_ref))
+            _, count, reads = pipe.execute()
+        return wants_roster(int(count), self.ttl_s, None if reads is None else int(reads))
 
     def get(
         self, course_ref: str, components: Sequence[Component], fields: Sequence[str]
@@ -80,7 +90,11 @@ class Rosters:
                 try:
                     roster = self._read(components, fields)
                     kept = TOO_BIG if roster is None else roster.model_dump_json().encode()
-                    self.cache.set(key, kept, ex=self.ttl_s)
+                    reads = TOO_MANY_READS if roster is None else roster.reads
+                    with self.cache.pipeline(transaction=False) as pipe:
+                        pipe.set(key, kept, ex=self.ttl_s)
+                        pipe.set(cache_key("roster-reads", course_ref), reads, ex=READS_KEPT_S)
+                        pipe.execute()
                     return roster
                 finally:
                     self.cache.delete(lock)
@@ -93,9 +107,17 @@ class Rosters:
         try:
             requests = self.client.rows(REQUEST_COMPONENT, ids)
             participations = self.client.rows(PARTICIPATION, ids)
-            persons = self.client.persons_by_ids({rc.person_id for rc in requests}, fields)
+            person_ids = {rc.person_id for rc in requests}
+            persons = self.client.persons_by_ids(person_ids, fields)
         except TooManyRows:
             # Counts only: which course is personal enough (a learner's training).
             log.warning("roster_too_big", components=len(ids))
             return None
-        return Roster(persons=persons, requests=requests, participations=participations)
+        reads = (
+            list_reads(len(requests), PAGE_SIZE)
+            + list_reads(len(participations), PAGE_SIZE)
+            + -(-len(person_ids) // IDS_PER_READ)
+        )
+        return Roster(
+            persons=persons, requests=requests, participations=participations, reads=reads
+        )

@@ -157,3 +157,20 @@ def test_retry_after_forms() -> None:
     assert retry_after_seconds(None) is None
     assert retry_after_seconds("garbage") is None
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
+
+
+@respx.mock
+def test_persons_by_id_ask_100_ids_a_read_and_no_page_past_the_last_id(
+    client: CoachviewClient,
+) -> None:
+    respx.post(f"{BASE}/auth/connect/token").respond(200, json={"access_token": "a"})
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        ids = request.url.params["where"].removeprefix("id=").split(",")
+        return httpx.Response(200, json=[{"id": int(i), "externId": f"P{i}"} for i in ids])
+
+    route = respx.get(f"{BASE}/api/v1/Personen").mock(side_effect=answer)
+    found = client.persons_by_ids(range(1, 251), ["externId"])
+    assert len(found) == 250 and found[0].codes == {"externId": "P1"}
+    # 100 + 100 + 50 ids: three reads, none for a page after a full one of 100 ids.
+    assert [len(c.request.url.params["where"].split(",")) for c in route.calls] == [100, 100, 50]

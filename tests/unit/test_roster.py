@@ -12,7 +12,7 @@ import pytest
 from gradesync.coachview.cache import Directory, cache_key
 from gradesync.coachview.client import REQUEST_COMPONENT, TooManyRows, Writable
 from gradesync.coachview.placement import place
-from gradesync.coachview.rosters import Rosters
+from gradesync.coachview.rosters import READS_KEPT_S, TOO_MANY_READS, Rosters
 from gradesync.entities import Component, Participation, Person, RequestComponent
 from gradesync.errors import Permanent, Unresolved
 from gradesync.roster import (
@@ -20,6 +20,7 @@ from gradesync.roster import (
     Placement,
     Roster,
     RosterPerson,
+    list_reads,
     place_in_roster,
     wants_roster,
 )
@@ -50,6 +51,7 @@ def roster(*seats: tuple[int, str | None, int]) -> Roster:
         ],
         requests=[r for r, _ in rows],
         participations=[p for _, p in rows],
+        reads=3,
     )
 
 
@@ -57,13 +59,29 @@ def roster(*seats: tuple[int, str | None, int]) -> Roster:
 
 
 @pytest.mark.parametrize(
-    ("demand", "ttl", "wanted"),
-    [(0, 120, False), (1, 120, False), (DEMAND, 120, True), (50, 120, True), (50, 0, False)],
+    ("demand", "ttl", "last_reads", "wanted"),
+    [
+        (0, 120, None, False),
+        (1, 120, None, False),
+        (DEMAND, 120, None, True),
+        (DEMAND, 120, 6, True),
+        # A big course's roster (30 reads): worth it once 10 completions came, not before.
+        (DEMAND, 120, 30, False),
+        (9, 120, 30, False),
+        (10, 120, 30, True),
+        (50, 0, None, False),
+        (10_000, 120, TOO_MANY_READS, False),
+    ],
 )
-def test_a_roster_is_read_only_for_a_course_in_demand_with_rosters_on(
-    demand: int, ttl: int, wanted: bool
+def test_a_roster_is_read_only_for_a_course_in_demand_for_what_it_costs(
+    demand: int, ttl: int, last_reads: int | None, wanted: bool
 ) -> None:
-    assert wants_roster(demand, ttl) is wanted
+    assert wants_roster(demand, ttl, last_reads) is wanted
+
+
+@pytest.mark.parametrize(("rows", "reads"), [(0, 1), (99, 1), (100, 2), (250, 3)])
+def test_a_full_page_costs_one_more_read(rows: int, reads: int) -> None:
+    assert list_reads(rows, 100) == reads
 
 
 def test_the_roster_places_a_learner_matched_on_the_first_field() -> None:
@@ -151,12 +169,12 @@ def rosters(client: Coachview, r: Any = None, ttl: int = 120) -> Rosters:
 def test_demand_counts_completions_of_a_course_within_the_roster_lifetime() -> None:
     r = fakeredis.FakeRedis()
     store = rosters(Coachview(roster()), r)
-    assert [store.demand("12") for _ in range(3)] == [1, 2, 3]
-    assert store.demand("312") == 1
+    assert [store.wanted("12") for _ in range(3)] == [False, True, True]
+    assert store.wanted("312") is False
     [key] = [k for k in r.keys("gs:cache:demand:*") if r.get(k) == b"3"]
     assert 0 < r.ttl(key) <= 120
     assert hashed(key, "demand")
-    assert rosters(Coachview(roster()), ttl=0).demand("12") == 0
+    assert rosters(Coachview(roster()), ttl=0).wanted("12") is False
 
 
 def test_a_roster_is_read_once_in_three_reads_and_shared_with_hashed_key_and_ttl() -> None:
@@ -185,6 +203,18 @@ def test_a_course_too_big_for_a_roster_is_not_read_again_by_every_worker() -> No
     assert rosters(client, r).get("12", COURSE, FIELDS) is None
     assert rosters(client, r).get("12", COURSE, FIELDS) is None
     assert client.calls == ["request components"]
+    # Nor wanted at all for a day, however many completions come.
+    store = rosters(client, r)
+    assert not any(store.wanted("12") for _ in range(50))
+    [cost] = r.keys("gs:cache:roster-reads:*")
+    assert 3600 < r.ttl(cost) <= READS_KEPT_S
+
+
+def test_a_roster_remembers_what_reading_it_cost() -> None:
+    r = fakeredis.FakeRedis()
+    rosters(Coachview(roster((1001, "57", 7001))), r).get("12", COURSE, FIELDS)
+    [cost] = r.keys("gs:cache:roster-reads:*")
+    assert r.get(cost) == b"3"  # one page of each entity, one of persons
 
 
 # -- roster or direct ---------------------------------------------------------------------------
@@ -241,7 +271,7 @@ def test_a_later_field_match_in_the_roster_loses_to_an_earlier_field_match_outsi
     r = fakeredis.FakeRedis()
     directory = Directory(client, r, 3600)  # type: ignore[arg-type]
     store = rosters(client, r)
-    store.demand("12")
+    store.wanted("12")
     with pytest.raises(Unresolved) as info:
         place(directory, store, "1001", "12", FIELDS)
     assert info.value.reason == "not_enrolled"
@@ -253,7 +283,7 @@ def test_a_later_field_match_in_the_roster_stands_when_no_earlier_field_matches(
     r = fakeredis.FakeRedis()
     directory = Directory(client, r, 3600)  # type: ignore[arg-type]
     store = rosters(client, r)
-    store.demand("12")
+    store.wanted("12")
     found = place(directory, store, "1001", "12", FIELDS)
     assert found.person.id == 1001
     assert "person by externId" in client.calls and "request components of one" not in client.calls
