@@ -120,7 +120,7 @@ def test_doctor_prints_a_table_with_the_budget_it_spent(clean: Stack) -> None:
     done = gradesync("doctor")
     assert done.returncode == 1  # no beat in this test
     assert "✗" in done.stdout and "celery -A workers beat" in done.stdout
-    assert "4 Coachview request(s) spent" in done.stdout
+    assert "5 Coachview request(s) spent" in done.stdout
 
 
 # -- report and bulk retry ---------------------------------------------------------------------
