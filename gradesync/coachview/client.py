@@ -169,17 +169,32 @@ class CoachviewClient:
         return http.parsed(_token, body, "token")
 
     def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        for attempt in (1, 2):
+        refreshed = resent = False
+        while True:
             token = self.tokens.get()
             headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {token}"}
             response = self._send(method, url, headers=headers, **kwargs)
-            if response.status_code == 401 and attempt == 1:
+            kwargs["headers"] = {k: v for k, v in headers.items() if k != "Authorization"}
+            if response.status_code == 401 and not refreshed:
                 # The token may have been revoked or expired early: fetch a new one once.
                 self.tokens.invalidate(token)
-                kwargs["headers"] = {k: v for k, v in headers.items() if k != "Authorization"}
+                refreshed = True
+                continue
+            if response.status_code == 429 and not resent and self._short_pause(response):
+                # Sent again once the pause is over (the gate holds every worker until then):
+                # a step of several look-ups must not lose those already made to a burst
+                # limit, or it would never get past its last one.
+                resent = True
                 continue
             return response
-        raise AssertionError("unreachable")
+
+    def _short_pause(self, response: httpx.Response) -> bool:
+        """Pause every worker for a 429's ``Retry-After`` if it is one to wait out here."""
+        wait = http.retry_after_seconds(response.headers.get("Retry-After"))
+        if self._gate is None or wait is None or wait > self._gate.max_wait_s:
+            return False
+        self._gate.pause(wait)
+        return True
 
     def _json(self, response: httpx.Response, what: str, expect: type[http.T]) -> http.T:
         self._raise_for_status(response, what)
