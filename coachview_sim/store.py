@@ -18,6 +18,7 @@ from coachview_sim.preconditions import if_match_holds, strong_etag
 from coachview_sim.resultlink import ResultMessage
 
 WRITE_COUNTERS = ("result", "attendance", "passed", "completed", "approved")
+PARTICIPATION_IDS = 100_000
 
 
 class SeedPerson(BaseModel):
@@ -257,18 +258,17 @@ class Store:
             return {"persons": len(self.persons), "enrolmentComponents": len(self.seats)}
 
     def _seat(self, e: SeedEnrolment, component_id: int) -> Seat:
-        """Both entities of one enrolment × component, under one id (Coachview's differ; one
-        here keeps the seed's and the state's numbering simple)."""
+        """Both entities of one enrolment × component. Their ids differ (participation n is
+        PARTICIPATION_IDS + n), so a client that writes one entity by the other's id fails."""
         key = (e.id, component_id)
         if key not in self.seats:
-            ids = {
-                "id": self._next_id,
-                "enrolment_id": e.id,
-                "component_id": component_id,
-                "person_id": e.personId,
-            }
+            ids = {"enrolment_id": e.id, "component_id": component_id, "person_id": e.personId}
+            n = self._next_id
             self._next_id += 1
-            seat = Seat(participation=ParticipationRow(**ids), request=RequestRow(**ids))
+            seat = Seat(
+                participation=ParticipationRow(id=PARTICIPATION_IDS + n, **ids),
+                request=RequestRow(id=n, **ids),
+            )
             self.seats[key] = seat
             self.by_participation[seat.participation.id] = seat
             self.by_request[seat.request.id] = seat

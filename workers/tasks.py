@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import redis
 from celery import Task
@@ -21,7 +21,7 @@ from celery.signals import worker_init
 
 from gradesync import logs, metrics
 from gradesync.coachview.budget import BudgetExhausted
-from gradesync.coachview.client import PARTICIPATION, REQUEST_COMPONENT, Writable
+from gradesync.coachview.client import PARTICIPATION, REQUEST_COMPONENT, Entity, Writable
 from gradesync.coachview.placement import place
 from gradesync.coachview.resultlink import ResultMessage, render
 from gradesync.entities import Participation, RequestComponent
@@ -43,7 +43,6 @@ from workers.app import app
 log = logs.get("gradesync.worker")
 Context = dict[str, Any]
 STALE_REREADS = 3
-Entity = TypeVar("Entity", Participation, RequestComponent)
 
 
 class PipelineTask(Task):  # type: ignore[misc]

@@ -137,7 +137,9 @@ def requests_of_person(client: CoachviewClient, *_: object) -> None:
 
 
 def participations_of_person(client: CoachviewClient, *_: object) -> None:
-    assert client.rows(PARTICIPATION, [9001, 9003], 1001) == [participation(id=1, etag='"1-1"')]
+    assert client.rows(PARTICIPATION, [9001, 9003], 1001) == [
+        participation(id=100001, etag='"100001-1"')
+    ]
 
 
 def requests_of_course(client: CoachviewClient, *_: object) -> None:
@@ -149,8 +151,10 @@ def requests_of_course(client: CoachviewClient, *_: object) -> None:
 
 def participations_of_course(client: CoachviewClient, *_: object) -> None:
     assert client.rows(PARTICIPATION, [9001]) == [
-        participation(id=1, etag='"1-1"'),
-        participation(id=3, enrolment_id=7002, person_id=1002, result="6.0", etag='"3-2"'),
+        participation(id=100001, etag='"100001-1"'),
+        participation(
+            id=100003, enrolment_id=7002, person_id=1002, result="6.0", etag='"100003-2"'
+        ),
     ]
 
 
@@ -168,8 +172,8 @@ def get_request(client: CoachviewClient, *_: object) -> None:
 
 
 def get_participation(client: CoachviewClient, *_: object) -> None:
-    assert client.get(PARTICIPATION, 3) == participation(
-        id=3, enrolment_id=7002, person_id=1002, result="6.0", etag='"3-2"'
+    assert client.get(PARTICIPATION, 100003) == participation(
+        id=100003, enrolment_id=7002, person_id=1002, result="6.0", etag='"100003-2"'
     )
 
 
@@ -183,13 +187,17 @@ def put_request(client: CoachviewClient, example: Exchange, *_: object) -> None:
 
 def put_participation(client: CoachviewClient, example: Exchange, *_: object) -> None:
     fields = {"result": "8.5", "attendance": True, "passed": True}
-    written = client.update(PARTICIPATION, 1, fields, example.request_headers["If-Match"])
-    assert written == participation(id=1, result="8.5", attendance=True, passed=True, etag='"1-2"')
+    written = client.update(PARTICIPATION, 100001, fields, example.request_headers["If-Match"])
+    assert written == participation(
+        id=100001, result="8.5", attendance=True, passed=True, etag='"100001-2"'
+    )
 
 
 def put_stale(client: CoachviewClient, example: Exchange, *_: object) -> None:
     with pytest.raises(PreconditionFailed):
-        client.update(PARTICIPATION, 1, {"attendance": True}, example.request_headers["If-Match"])
+        client.update(
+            PARTICIPATION, 100001, {"attendance": True}, example.request_headers["If-Match"]
+        )
 
 
 Call = Callable[[CoachviewClient, Exchange, Wire, Clock], None]

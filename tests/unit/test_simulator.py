@@ -107,7 +107,7 @@ def test_where_filters_and_any_of(sim: TestClient) -> None:
         (EC, "opleidingsonderdeelId=9002"),
         (PU, "persoonId=1001,1002;opleidingsonderdeelId=9001"),
         (PU, "opleidingsonderdeelId=9001,9003"),
-        (PU, "id=1,3;aanwezig=False"),
+        (PU, "id=100001,100003;aanwezig=False"),
     ],
 )
 def test_indexed_lookups_answer_as_a_full_scan_would(
