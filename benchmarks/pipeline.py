@@ -30,8 +30,8 @@ from benchmarks.stack import BenchStack
 from gradesync.procs import start_redis, wait_until
 from gradesync.record import Record
 
-CHAIN_LENGTH = 8  # fetch_from_lms, resolve_person, resolve_enrolment_component, 5 writes
-MINIMUM_REQUESTS = 7  # person, enrolment component, 5 writes (course and token amortised)
+CHAIN_LENGTH = 4  # fetch_from_lms, resolve, write_participation, write_request_component
+MINIMUM_REQUESTS = 2  # one PUT per entity (token, course and rosters amortised)
 
 
 def commands(stack: BenchStack) -> int:

@@ -337,7 +337,8 @@ def create_app(sim: Sim | None = None) -> FastAPI:
 
     listing(wire.PERSONS, sim.store.query_persons)
     listing(wire.COMPONENTS, sim.store.query_components)
-    listing(wire.ENROLMENT_COMPONENTS, sim.store.query_enrolment_components)
+    listing(wire.PARTICIPATIONS, sim.store.query_participations)
+    listing(wire.REQUEST_COMPONENTS, sim.store.query_requests)
 
     # The store's refusals, as Coachview answers them (body as FastAPI's HTTPException).
     refusals: tuple[tuple[type[Exception], int], ...] = (
@@ -360,18 +361,26 @@ def create_app(sim: Sim | None = None) -> FastAPI:
 
     def with_etag(row: dict[str, Any]) -> JSONResponse:
         """The row, its etag also in the ``ETag`` header (the client reads ``auditTrail``)."""
-        return JSONResponse(row, headers={"ETag": row[wire.E_AUDIT][wire.E_ETAG]})
+        return JSONResponse(row, headers={"ETag": row[wire.AUDIT][wire.ETAG]})
 
-    @app.get(wire.ENROLMENT_COMPONENTS + "/{ec_id}", dependencies=authed)
-    async def enrolment_component(ec_id: int) -> JSONResponse:
-        return with_etag(sim.store.enrolment_component(ec_id))
+    def writable(
+        path: str,
+        read: Callable[[int], dict[str, Any]],
+        update: Callable[[int, dict[str, Any], list[str]], dict[str, Any]],
+    ) -> None:
+        """One entity by id: ``GET`` and the conditional partial ``PUT``."""
 
-    @app.put(wire.ENROLMENT_COMPONENTS + "/{ec_id}", dependencies=authed)
-    async def update_enrolment_component(
-        ec_id: int, body: dict[str, Any], request: Request
-    ) -> JSONResponse:
-        if_match = request.headers.getlist("If-Match")
-        return with_etag(sim.store.update_enrolment_component(ec_id, body, if_match))
+        async def get(entity_id: int) -> JSONResponse:
+            return with_etag(read(entity_id))
+
+        async def put(entity_id: int, body: dict[str, Any], request: Request) -> JSONResponse:
+            return with_etag(update(entity_id, body, request.headers.getlist("If-Match")))
+
+        app.get(path + "/{entity_id}", dependencies=authed)(get)
+        app.put(path + "/{entity_id}", dependencies=authed)(put)
+
+    writable(wire.PARTICIPATIONS, sim.store.participation, sim.store.update_participation)
+    writable(wire.REQUEST_COMPONENTS, sim.store.request, sim.store.update_request)
 
     # -- the e-learning result link ------------------------------------------------------------
 

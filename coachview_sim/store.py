@@ -18,6 +18,7 @@ from coachview_sim.preconditions import if_match_holds, strong_etag
 from coachview_sim.resultlink import ResultMessage
 
 WRITE_COUNTERS = ("result", "attendance", "passed", "completed", "approved")
+PARTICIPATION_IDS = 100_000
 
 
 class SeedPerson(BaseModel):
@@ -64,51 +65,77 @@ class Seed(BaseModel):
     results: list[SeedResult] = Field(default_factory=list)
 
 
-class EnrolmentComponentRow(BaseModel):
+class Versioned(BaseModel):
+    """An entity written with ``If-Match``: its strong etag changes with every write."""
+
     id: int
     enrolment_id: int
     component_id: int
     person_id: int
-    result: str | None = None
-    attendance: bool = False
-    passed: bool = False
-    completed: bool = False
-    approved: bool = False
-    approval_date: str | None = None
     version: int = 1
-    writes: Counter[str] = Field(default_factory=Counter)
 
     @property
     def etag(self) -> str:
         return strong_etag(f"{self.id}-{self.version}")
 
+
+class ParticipationRow(Versioned):
+    result: str | None = None
+    attendance: bool = False
+    passed: bool = False
+
     def to_api(self) -> dict[str, Any]:
         return {
-            wire.E_ID: self.id,
-            wire.E_ENROLMENT_ID: self.enrolment_id,
-            wire.E_COMPONENT_ID: self.component_id,
-            wire.E_PERSON_ID: self.person_id,
-            wire.E_RESULT: self.result,
-            wire.E_ATTENDANCE: self.attendance,
-            wire.E_PASSED: self.passed,
-            wire.E_COMPLETED: self.completed,
-            wire.E_APPROVED: self.approved,
-            wire.E_APPROVAL_DATE: self.approval_date,
-            wire.E_AUDIT: {wire.E_ETAG: self.etag},
+            wire.U_ID: self.id,
+            wire.U_COMPONENT_ID: self.component_id,
+            wire.U_PERSON_ID: self.person_id,
+            wire.U_ENROLMENT_ID: self.enrolment_id,
+            wire.U_RESULT: self.result,
+            wire.U_ATTENDANCE: self.attendance,
+            wire.U_PASSED: self.passed,
+            wire.AUDIT: {wire.ETAG: self.etag},
         }
 
-    def to_state(self) -> dict[str, Any]:
+
+class RequestRow(Versioned):
+    completed: bool = False
+    approved: bool = False
+    approval_date: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
         return {
-            "id": self.id,
-            "enrolmentId": self.enrolment_id,
-            "componentId": self.component_id,
-            "personId": self.person_id,
-            "result": self.result,
-            "attendance": self.attendance,
-            "passed": self.passed,
-            "completed": self.completed,
-            "approved": self.approved,
-            "approvalDate": self.approval_date,
+            wire.V_ID: self.id,
+            wire.V_ENROLMENT_ID: self.enrolment_id,
+            wire.V_COMPONENT_ID: self.component_id,
+            wire.V_PERSON_ID: self.person_id,
+            wire.V_COMPLETED: self.completed,
+            wire.V_APPROVED: self.approved,
+            wire.V_APPROVAL_DATE: self.approval_date,
+            wire.AUDIT: {wire.ETAG: self.etag},
+        }
+
+
+class Seat(BaseModel):
+    """One enrolment × component: its participation and its training-request component, and
+    how often each of the six effects' fields was written (``/_sim/state`` merges them)."""
+
+    participation: ParticipationRow
+    request: RequestRow
+    writes: Counter[str] = Field(default_factory=Counter)
+
+    def to_state(self) -> dict[str, Any]:
+        p, r = self.participation, self.request
+        return {
+            "id": r.id,
+            "enrolmentId": r.enrolment_id,
+            "componentId": r.component_id,
+            "personId": r.person_id,
+            "result": p.result,
+            "attendance": p.attendance,
+            "passed": p.passed,
+            "completed": r.completed,
+            "approved": r.approved,
+            "approvalDate": r.approval_date,
             "writes": {k: self.writes.get(k, 0) for k in WRITE_COUNTERS},
         }
 
@@ -164,14 +191,16 @@ class Collection(Generic[T]):
         return [r for r in rows if all(str(r.get(f)) in values for f, values in where.items())]
 
 
-# Writable API field → row attribute, and the write counter each attribute increments.
-_ATTR = {
-    wire.E_RESULT: "result",
-    wire.E_ATTENDANCE: "attendance",
-    wire.E_PASSED: "passed",
-    wire.E_COMPLETED: "completed",
-    wire.E_APPROVED: "approved",
-    wire.E_APPROVAL_DATE: "approval_date",
+# Writable API field → row attribute, per entity; the write counter an attribute increments.
+_PARTICIPATION_ATTRS = {
+    wire.U_RESULT: "result",
+    wire.U_ATTENDANCE: "attendance",
+    wire.U_PASSED: "passed",
+}
+_REQUEST_ATTRS = {
+    wire.V_COMPLETED: "completed",
+    wire.V_APPROVED: "approved",
+    wire.V_APPROVAL_DATE: "approval_date",
 }
 _COUNTER = {"approval_date": "approved"}
 
@@ -187,12 +216,14 @@ class Store:
             self.trainings: dict[int, SeedTraining] = {}
             self.components: dict[int, tuple[int, SeedComponent]] = {}
             self.enrolments: dict[int, SeedEnrolment] = {}
-            self.rows: dict[tuple[int, int], EnrolmentComponentRow] = {}
-            self.rows_by_id: dict[int, EnrolmentComponentRow] = {}
-            self._next_row_id = 1
+            self.seats: dict[tuple[int, int], Seat] = {}
+            self.by_participation: dict[int, Seat] = {}
+            self.by_request: dict[int, Seat] = {}
+            self._next_id = 1
             self.person_rows = _persons()
             self.component_rows = _components()
-            self.enrolment_component_rows = _enrolment_components()
+            self.participation_rows = _participations()
+            self.request_rows = _requests()
 
     def seed(self, seed: Seed) -> dict[str, int]:
         with self.lock:
@@ -215,31 +246,35 @@ class Store:
                     raise ValueError(f"enrolment {e.id}: unknown trainingId {e.trainingId}")
                 self.enrolments[e.id] = e
                 for c in self.trainings[e.trainingId].components:
-                    self._row(e, c.id)
+                    self._seat(e, c.id)
             for r in seed.results:
-                row = self.rows.get((r.enrolmentId, r.componentId))
-                if row is None:
+                seat = self.seats.get((r.enrolmentId, r.componentId))
+                if seat is None:
                     raise ValueError(
                         f"result: enrolment {r.enrolmentId} has no component {r.componentId}"
                     )
-                row.result = r.result
-                row.version += 1
-            return {"persons": len(self.persons), "enrolmentComponents": len(self.rows)}
+                seat.participation.result = r.result
+                seat.participation.version += 1
+            return {"persons": len(self.persons), "enrolmentComponents": len(self.seats)}
 
-    def _row(self, e: SeedEnrolment, component_id: int) -> EnrolmentComponentRow:
+    def _seat(self, e: SeedEnrolment, component_id: int) -> Seat:
+        """Both entities of one enrolment × component. Their ids differ (participation n is
+        PARTICIPATION_IDS + n), so a client that writes one entity by the other's id fails."""
         key = (e.id, component_id)
-        if key not in self.rows:
-            row = EnrolmentComponentRow(
-                id=self._next_row_id,
-                enrolment_id=e.id,
-                component_id=component_id,
-                person_id=e.personId,
+        if key not in self.seats:
+            ids = {"enrolment_id": e.id, "component_id": component_id, "person_id": e.personId}
+            n = self._next_id
+            self._next_id += 1
+            seat = Seat(
+                participation=ParticipationRow(id=PARTICIPATION_IDS + n, **ids),
+                request=RequestRow(id=n, **ids),
             )
-            self._next_row_id += 1
-            self.rows[key] = row
-            self.rows_by_id[row.id] = row
-            self.enrolment_component_rows.add(row)
-        return self.rows[key]
+            self.seats[key] = seat
+            self.by_participation[seat.participation.id] = seat
+            self.by_request[seat.request.id] = seat
+            self.participation_rows.add(seat.participation)
+            self.request_rows.add(seat.request)
+        return self.seats[key]
 
     # -- API reads ------------------------------------------------------------------------------
 
@@ -267,93 +302,114 @@ class Store:
         with self.lock:
             return self.component_rows.query(where)
 
-    def query_enrolment_components(self, where: dict[str, list[str]]) -> list[dict[str, Any]]:
+    def query_participations(self, where: dict[str, list[str]]) -> list[dict[str, Any]]:
         with self.lock:
-            return self.enrolment_component_rows.query(where)
+            return self.participation_rows.query(where)
 
-    def enrolment_component(self, ec_id: int) -> dict[str, Any]:
+    def query_requests(self, where: dict[str, list[str]]) -> list[dict[str, Any]]:
         with self.lock:
-            row = self.rows_by_id.get(ec_id)
-            if row is None:
-                raise NotFound(f"enrolment component {ec_id}")
-            return row.to_api()
+            return self.request_rows.query(where)
+
+    def participation(self, pid: int) -> dict[str, Any]:
+        with self.lock:
+            return self._found(self.by_participation, pid, "participation").participation.to_api()
+
+    def request(self, rid: int) -> dict[str, Any]:
+        with self.lock:
+            return self._found(self.by_request, rid, "request component").request.to_api()
+
+    @staticmethod
+    def _found(seats: dict[int, Seat], entity_id: int, what: str) -> Seat:
+        seat = seats.get(entity_id)
+        if seat is None:
+            raise NotFound(f"{what} {entity_id}")
+        return seat
 
     # -- API writes: Coachview's rules ---------------------------------------------------------
 
-    def update_enrolment_component(
-        self, ec_id: int, body: dict[str, Any], if_match: list[str]
+    def update_participation(
+        self, pid: int, body: dict[str, Any], if_match: list[str]
     ) -> dict[str, Any]:
         """``if_match``: every ``If-Match`` header line the request carried."""
         with self.lock:
-            row = self.rows_by_id.get(ec_id)
-            if row is None:
-                raise NotFound(f"enrolment component {ec_id}")
-            if not if_match:
-                raise PreconditionRequired("a write needs If-Match with the etag last read")
-            if not if_match_holds(if_match, row.etag):
-                raise StaleEtag(f"If-Match {', '.join(if_match)} does not match {row.etag}")
-            unknown = sorted(set(body) - set(_ATTR))
-            if unknown:
-                raise RuleViolation(f"fields not writable: {', '.join(unknown)}")
-            self._check_rules(row, body)
-            counted = set()
-            for field, value in body.items():
-                attr = _ATTR[field]
-                setattr(row, attr, value)
-                counted.add(_COUNTER.get(attr, attr))
-            for name in counted:
-                row.writes[name] += 1
-            row.version += 1
+            seat = self._found(self.by_participation, pid, "participation")
+            row = seat.participation
+            self._writable(row, body, if_match, _PARTICIPATION_ATTRS)
+            if wire.U_RESULT in body:
+                value = body[wire.U_RESULT]
+                if not isinstance(value, str) or not value.strip():
+                    raise RuleViolation(f"{wire.U_RESULT} must be a non-empty string")
+                if row.result is not None and row.result != value:
+                    raise RuleViolation("a result is already registered and is not replaced")
+            for field, attr in ((wire.U_ATTENDANCE, "attendance"), (wire.U_PASSED, "passed")):
+                if field in body:
+                    if not isinstance(body[field], bool):
+                        raise RuleViolation(f"{field} must be a boolean")
+                    if getattr(row, attr) and body[field] is not True:
+                        raise RuleViolation(f"{field} is locked once set")
+            self._apply(seat, row, {_PARTICIPATION_ATTRS[f]: v for f, v in body.items()})
+            return row.to_api()
+
+    def update_request(self, rid: int, body: dict[str, Any], if_match: list[str]) -> dict[str, Any]:
+        with self.lock:
+            seat = self._found(self.by_request, rid, "request component")
+            row = seat.request
+            self._writable(row, body, if_match, _REQUEST_ATTRS)
+            for field in (wire.V_COMPLETED, wire.V_APPROVED):
+                if field in body and not isinstance(body[field], bool):
+                    raise RuleViolation(f"{field} must be a boolean")
+            if wire.V_APPROVAL_DATE in body:
+                _valid_date(body[wire.V_APPROVAL_DATE])
+            self._apply(seat, row, {_REQUEST_ATTRS[f]: v for f, v in body.items()})
             return row.to_api()
 
     @staticmethod
-    def _check_rules(row: EnrolmentComponentRow, body: dict[str, Any]) -> None:
-        if wire.E_RESULT in body:
-            value = body[wire.E_RESULT]
-            if not isinstance(value, str) or not value.strip():
-                raise RuleViolation(f"{wire.E_RESULT} must be a non-empty string")
-            if row.result is not None and row.result != value:
-                raise RuleViolation("a result is already registered and is not replaced")
-        for field, attr in ((wire.E_ATTENDANCE, "attendance"), (wire.E_PASSED, "passed")):
-            if field in body:
-                if not isinstance(body[field], bool):
-                    raise RuleViolation(f"{field} must be a boolean")
-                if getattr(row, attr) and body[field] is not True:
-                    raise RuleViolation(f"{field} is locked once set")
-        for field in (wire.E_COMPLETED, wire.E_APPROVED):
-            if field in body and not isinstance(body[field], bool):
-                raise RuleViolation(f"{field} must be a boolean")
-        if wire.E_APPROVAL_DATE in body:
-            _valid_date(body[wire.E_APPROVAL_DATE])
+    def _writable(
+        row: Versioned, body: dict[str, Any], if_match: list[str], attrs: dict[str, str]
+    ) -> None:
+        if not if_match:
+            raise PreconditionRequired("a write needs If-Match with the etag last read")
+        if not if_match_holds(if_match, row.etag):
+            raise StaleEtag(f"If-Match {', '.join(if_match)} does not match {row.etag}")
+        unknown = sorted(set(body) - set(attrs))
+        if unknown:
+            raise RuleViolation(f"fields not writable: {', '.join(unknown)}")
+
+    @staticmethod
+    def _apply(seat: Seat, row: Versioned, values: dict[str, Any]) -> None:
+        """One write: the fields set, each effect counted once, one new version."""
+        for attr, value in values.items():
+            setattr(row, attr, value)
+        for name in {_COUNTER.get(attr, attr) for attr in values}:
+            seat.writes[name] += 1
+        row.version += 1
 
     def apply_result(self, message: ResultMessage) -> None:
         """The result link: Coachview applies the six effects itself, by its own rules."""
         with self.lock:
             person_id = self._result_link_person(message)
-            rows = [
-                row
-                for row in self.rows.values()
-                if row.person_id == person_id
-                and self.components[row.component_id][1].elearningCourseId == message.course_id
+            seats = [
+                seat
+                for seat in self.seats.values()
+                if seat.request.person_id == person_id
+                and self.components[seat.request.component_id][1].elearningCourseId
+                == message.course_id
             ]
-            if not rows:
+            if not seats:
                 raise NotFound("no enrolment of this person on a component with this course id")
-            row = max(rows, key=lambda r: (not r.approved, r.enrolment_id))
-            changed: list[str] = []
-            if message.grade is not None and row.result is None:
-                row.result = message.grade
-                changed.append("result")
-            for attr in ("attendance", "passed", "completed"):
-                if not getattr(row, attr):
-                    setattr(row, attr, True)
-                    changed.append(attr)
-            if not row.approved:
-                row.approved, row.approval_date = True, message.completed_on.isoformat()
-                changed.append("approved")
-            for name in changed:
-                row.writes[name] += 1
-            if changed:
-                row.version += 1
+            seat = max(seats, key=lambda s: (not s.request.approved, s.request.enrolment_id))
+            p, r = seat.participation, seat.request
+            took: dict[str, Any] = {}
+            if message.grade is not None and p.result is None:
+                took["result"] = message.grade
+            took |= {attr: True for attr in ("attendance", "passed") if not getattr(p, attr)}
+            if took:
+                self._apply(seat, p, took)
+            ticks: dict[str, Any] = {} if r.completed else {"completed": True}
+            if not r.approved:
+                ticks |= {"approved": True, "approval_date": message.completed_on.isoformat()}
+            if ticks:
+                self._apply(seat, r, ticks)
 
     def _result_link_person(self, message: ResultMessage) -> int:
         """Coachview's own match of the learner: one person with this ``ExternId``, else the
@@ -368,14 +424,14 @@ class Store:
 
     def state(self) -> list[dict[str, Any]]:
         with self.lock:
-            return [r.to_state() for r in sorted(self.rows.values(), key=lambda r: r.id)]
+            return [s.to_state() for s in sorted(self.seats.values(), key=lambda s: s.request.id)]
 
 
 def _valid_date(value: Any) -> None:
     try:
         date.fromisoformat(value)
     except (TypeError, ValueError) as exc:
-        raise RuleViolation(f"{wire.E_APPROVAL_DATE} must be an ISO date (YYYY-MM-DD)") from exc
+        raise RuleViolation(f"{wire.V_APPROVAL_DATE} must be an ISO date (YYYY-MM-DD)") from exc
 
 
 def _component_api(item: tuple[int, SeedComponent]) -> dict[str, Any]:
@@ -399,6 +455,13 @@ def _components() -> Collection[tuple[int, SeedComponent]]:
     return Collection(_component_api, known, (wire.C_ELEARNING_CODE,))
 
 
-def _enrolment_components() -> Collection[EnrolmentComponentRow]:
-    sample = EnrolmentComponentRow(id=0, enrolment_id=0, component_id=0, person_id=0)
-    return Collection(EnrolmentComponentRow.to_api, sample.to_api(), (wire.E_ID, wire.E_PERSON_ID))
+def _participations() -> Collection[ParticipationRow]:
+    sample = ParticipationRow(id=0, enrolment_id=0, component_id=0, person_id=0)
+    indexed = (wire.U_ID, wire.U_PERSON_ID, wire.U_COMPONENT_ID)
+    return Collection(ParticipationRow.to_api, sample.to_api(), indexed)
+
+
+def _requests() -> Collection[RequestRow]:
+    sample = RequestRow(id=0, enrolment_id=0, component_id=0, person_id=0)
+    indexed = (wire.V_ID, wire.V_PERSON_ID, wire.V_COMPONENT_ID)
+    return Collection(RequestRow.to_api, sample.to_api(), indexed)

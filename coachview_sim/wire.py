@@ -12,7 +12,8 @@ from typing import Final
 TOKEN_PATH: Final = "/auth/connect/token"
 PERSONS: Final = "/api/v1/Personen"
 COMPONENTS: Final = "/api/v1/Opleidingsonderdelen"
-ENROLMENT_COMPONENTS: Final = "/api/v1/Opleidingsvraagonderdelen"
+PARTICIPATIONS: Final = "/api/v1/Opleidingsonderdeeluitvoeringen"
+REQUEST_COMPONENTS: Final = "/api/v1/Opleidingsvraagonderdelen"
 RESULT_LINK: Final = "/elearning/result.aspx"
 RESULT_LINK_SIGNATURE: Final = "X-WebHook-Signature"
 
@@ -38,19 +39,27 @@ C_NAME: Final = "naam"
 C_FORM: Final = "lesvormId"
 C_ELEARNING_CODE: Final = "elearningCode"
 
-# Opleidingsvraagonderdeel (one learner's enrolment on one component)
-E_ID: Final = "id"
-E_ENROLMENT_ID: Final = "opleidingsvraagId"
-E_COMPONENT_ID: Final = "opleidingsonderdeelId"
-E_PERSON_ID: Final = "persoonId"
-E_RESULT: Final = "resultaat"
-E_ATTENDANCE: Final = "aanwezig"
-E_PASSED: Final = "geslaagd"
-E_COMPLETED: Final = "afgerond"
-E_APPROVED: Final = "akkoord"
-E_APPROVAL_DATE: Final = "datumAkkoord"
-E_AUDIT: Final = "auditTrail"
-E_ETAG: Final = "etag"
+# Every written entity's version, for If-Match.
+AUDIT: Final = "auditTrail"
+ETAG: Final = "etag"
+
+# Opleidingsonderdeeluitvoering (one participant's participation in one component)
+U_ID: Final = "id"
+U_COMPONENT_ID: Final = "opleidingsonderdeelId"
+U_PERSON_ID: Final = "persoonId"
+U_ENROLMENT_ID: Final = "opleidingsvraagId"
+U_RESULT: Final = "resultaat"
+U_ATTENDANCE: Final = "aanwezig"
+U_PASSED: Final = "geslaagd"
+
+# Opleidingsvraagonderdeel (one enrolment's part for one component)
+V_ID: Final = "id"
+V_ENROLMENT_ID: Final = "opleidingsvraagId"
+V_COMPONENT_ID: Final = "opleidingsonderdeelId"
+V_PERSON_ID: Final = "persoonId"
+V_COMPLETED: Final = "afgerond"
+V_APPROVED: Final = "akkoord"
+V_APPROVAL_DATE: Final = "datumAkkoord"
 
 
 def parse_where(text: str) -> dict[str, list[str]]:

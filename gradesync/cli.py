@@ -20,8 +20,9 @@ from rich.table import Table
 
 from coachview_sim.app import create_app as create_sim
 from coachview_sim.store import Seed
-from gradesync import logs, placement
+from gradesync import logs
 from gradesync.demo import run
+from gradesync.diagnose import diagnose as look_up
 from gradesync.doctor.celery_checks import QUEUE_THRESHOLD
 from gradesync.doctor.runner import diagnose
 from gradesync.errors import RemoteError
@@ -422,7 +423,7 @@ def diagnose_record(
         raise typer.Exit(2) from None
     s = get_settings()
     try:
-        found = placement.diagnose(
+        found = look_up(
             resources.coachview(),
             rec.coachview_person_id,
             s.person_match_order,

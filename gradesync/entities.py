@@ -26,8 +26,26 @@ class Component(BaseModel):
     elearning_code: str | None = None
 
 
-class EnrolmentComponent(BaseModel):
-    """A training-request component (opleidingsvraagonderdeel): one learner × one component."""
+class Participation(BaseModel):
+    """A participant's participation in one component (opleidingsonderdeeluitvoering): where
+    Coachview keeps the result, attendance and pass."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    component_id: int
+    person_id: int
+    # The enrolment it belongs to, when Coachview links it to one.
+    enrolment_id: int | None = None
+    result: str | None = None
+    attendance: bool = False
+    passed: bool = False
+    etag: str | None = None
+
+
+class RequestComponent(BaseModel):
+    """A training-request component (opleidingsvraagonderdeel): one enrolment's part for one
+    component, where Coachview keeps completed, approved and the approval date."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -35,9 +53,6 @@ class EnrolmentComponent(BaseModel):
     enrolment_id: int
     component_id: int
     person_id: int
-    result: str | None = None
-    attendance: bool = False
-    passed: bool = False
     completed: bool = False
     approved: bool = False
     approval_date: date | None = None

@@ -37,8 +37,12 @@ STEP_NAMES: frozenset[str] = frozenset(
         "lms",
         "person",
         "course",
-        "enrolment_component",
+        "resolved",
+        "participation",
+        "request_component",
         "result_link",
+        # Written by the one-write-per-field chain before it: older records' histories.
+        "enrolment_component",
         "result",
         "attendance",
         "passed",

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     )
     # Person and course look-ups change rarely; caching them is what keeps a completion cheap.
     coachview_cache_ttl_s: int = Field(3600, alias="COACHVIEW_CACHE_TTL_S", ge=0)
+    # A course's roster (its learners' enrolments) is personal data and changes: minutes only;
+    # 0 turns rosters off (every completion looked up directly).
+    coachview_roster_ttl_s: int = Field(120, alias="COACHVIEW_ROSTER_TTL_S", ge=0, le=600)
     # Requests kept back from the daily budget: in-flight requests of other workers, and
     # room for a person to use the API by hand.
     coachview_budget_reserve: int = Field(25, alias="COACHVIEW_BUDGET_RESERVE", ge=0)

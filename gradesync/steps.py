@@ -1,7 +1,10 @@
-"""Pure decisions for the five Coachview write steps, given the record's current state.
+"""Pure decisions for the two Coachview writes, given what Coachview holds now.
 
-Every step is read-before-write: a field already holding what we want is skipped, so a
-redelivered or resumed step never writes twice. The result is never replaced (first result wins).
+One conditional write per entity, carrying only the fields still missing: the participation
+gets (1) the result, (2) attendance, (3) pass; the training-request component (4) completed,
+(5) approved and (6) the approval date. Every plan is read-before-write: a field already holding
+what we want is left out, so a redelivered or resumed step never writes a field twice. The
+result is never replaced (first result wins): attendance and pass are still ticked.
 """
 
 from __future__ import annotations
@@ -11,70 +14,84 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from gradesync.entities import EnrolmentComponent
+from gradesync.entities import Participation, RequestComponent
 
-Step = Literal["result", "attendance", "passed", "completed", "approved"]
+
+class ResultKept(BaseModel):
+    """Coachview already holds another result: it stays, and the record notes both grades."""
+
+    model_config = ConfigDict(frozen=True)
+    existing: str
+    new: str
+
+    def note(self) -> dict[str, Any]:
+        return {"code": "result_kept_existing", "existing": self.existing, "new": self.new}
 
 
 class Write(BaseModel):
     model_config = ConfigDict(frozen=True)
     kind: Literal["write"] = "write"
     fields: dict[str, Any]
+    kept: ResultKept | None = None
 
 
 class Skip(BaseModel):
     model_config = ConfigDict(frozen=True)
     kind: Literal["skip"] = "skip"
-    reason: Literal["already_done", "no_grade"]
+    reason: Literal["already_done"] = "already_done"
+    kept: ResultKept | None = None
 
 
-class KeepExisting(BaseModel):
-    """Coachview already holds another result: keep it and report both grades."""
-
-    model_config = ConfigDict(frozen=True)
-    kind: Literal["keep"] = "keep"
-    existing: str
-    new: str
+Decision = Write | Skip
 
 
-Decision = Write | Skip | KeepExisting
+def _decided(fields: dict[str, Any], kept: ResultKept | None = None) -> Decision:
+    return Write(fields=fields, kept=kept) if fields else Skip(kept=kept)
 
 
-def plan(
-    step: Step, current: EnrolmentComponent, grade: str | None, approval_date: date
-) -> Decision:
-    if step == "result":
-        if grade is None:
-            return Skip(reason="no_grade")
+def plan_participation(current: Participation, grade: str | None) -> Decision:
+    """Effects 1–3: the result unless one is registered (none without a grade), attendance and
+    pass unless ticked (Coachview locks them once set)."""
+    fields: dict[str, Any] = {}
+    kept = None
+    if grade is not None:
         if current.result is None:
-            return Write(fields={"result": grade})
-        if current.result == grade:
-            return Skip(reason="already_done")
-        return KeepExisting(existing=current.result, new=grade)
-    if step == "approved":
-        if current.approved:
-            return Skip(reason="already_done")
-        return Write(fields={"approved": True, "approval_date": approval_date.isoformat()})
-    if getattr(current, step):
-        return Skip(reason="already_done")
-    return Write(fields={step: True})
+            fields["result"] = grade
+        elif current.result != grade:
+            kept = ResultKept(existing=current.result, new=grade)
+    if not current.attendance:
+        fields["attendance"] = True
+    if not current.passed:
+        fields["passed"] = True
+    return _decided(fields, kept)
 
 
-def would(decision: Decision, current: EnrolmentComponent) -> dict[str, Any]:
+def plan_request_component(current: RequestComponent, approval_date: date) -> Decision:
+    """Effects 4–6: completed, and approved dated the LMS completion day. An approval already
+    given keeps its own date."""
+    fields: dict[str, Any] = {}
+    if not current.completed:
+        fields["completed"] = True
+    if not current.approved:
+        fields["approved"] = True
+        fields["approval_date"] = approval_date.isoformat()
+    return _decided(fields)
+
+
+def would(decision: Decision, current: Participation | RequestComponent) -> dict[str, Any]:
     """What a decision would do, for shadow mode's history: each field's old and new value, or
-    why nothing would be written."""
+    why nothing would be written; and the kept result's two grades."""
+    planned: dict[str, Any]
     if isinstance(decision, Write):
         old = current.model_dump(mode="json")
-        return {
+        planned = {
             "writes": [
                 {"field": field, "old": old[field], "new": new}
                 for field, new in decision.fields.items()
             ]
         }
-    if isinstance(decision, KeepExisting):
-        return {
-            "reason": "result_kept_existing",
-            "existing": decision.existing,
-            "new": decision.new,
-        }
-    return {"reason": decision.reason}
+    else:
+        planned = {"reason": decision.reason}
+    if decision.kept is not None:
+        planned["note"] = decision.kept.note()
+    return planned

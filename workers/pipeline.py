@@ -8,15 +8,11 @@ from celery.canvas import Signature
 from gradesync.settings import Delivery
 from workers import privacy, resources
 from workers.tasks import (
-    approve,
     fetch_from_lms,
-    mark_completed,
     post_result_link,
-    resolve_enrolment_component,
-    resolve_person,
-    tick_attendance,
-    tick_pass,
-    write_result,
+    resolve,
+    write_participation,
+    write_request_component,
 )
 
 
@@ -30,20 +26,20 @@ def completion_chain(rid: str, delivery: Delivery | None = None) -> Signature:
             rid,
             [fetch, post_result_link.s(rid)],  # one signed XML: Coachview does all six effects
         )
-    # rest and shadow run the same steps. In shadow (the record's mode: its facts say so) every
-    # write step records what it would write — field, old value, new value — instead of writing,
-    # and the last one ends the record `shadowed` (workers/tasks.py::_write_step).
+    # rest and shadow run the same steps: one conditional PUT per entity, carrying only the
+    # fields still missing (gradesync/steps.py). In shadow (the record's mode: its facts say
+    # so) each write step records what it would write — field, old value, new value — instead
+    # of writing, and the last one ends the record `shadowed`.
     return _redacted(
         rid,
         [
             fetch,
-            resolve_person.s(rid),  # LMS person id → Coachview person (external id, then id)
-            resolve_enrolment_component.s(rid),  # course → component → the learner's enrolment
-            write_result.s(rid),  # 1. the final grade, unless a result is registered
-            tick_attendance.s(rid),  # 2. attendance (locked afterwards)
-            tick_pass.s(rid),  # 3. pass (locked afterwards)
-            mark_completed.s(rid),  # 4. training-request component completed
-            approve.s(rid),  # 5 + 6. approved, dated the day of the LMS completion
+            # person, course, participation + request component (the course's roster or direct)
+            resolve.s(rid),
+            # 1. the final grade unless a result is registered, 2. attendance, 3. pass
+            write_participation.s(rid),
+            # 4. training-request component completed, 5. approved, 6. dated the LMS day
+            write_request_component.s(rid),
         ],
     )
 

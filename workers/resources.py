@@ -17,6 +17,7 @@ from gradesync.coachview.budget import Budget
 from gradesync.coachview.cache import Directory
 from gradesync.coachview.client import CoachviewClient
 from gradesync.coachview.gate import Gate
+from gradesync.coachview.rosters import Rosters
 from gradesync.ledger import Ledger
 from gradesync.settings import Settings, get_settings
 from workers import waits
@@ -89,6 +90,11 @@ def directory() -> Directory:
     return Directory(coachview(), ledger().r, settings().coachview_cache_ttl_s)
 
 
+@lru_cache(maxsize=1)
+def rosters() -> Rosters:
+    return Rosters(coachview(), ledger().r, settings().coachview_roster_ttl_s)
+
+
 @setup_logging.connect
 def _logging(**_: object) -> None:
     # Celery logs every task's return value at INFO ("Task … succeeded: {…}"); ours carry
@@ -101,7 +107,7 @@ def _logging(**_: object) -> None:
 @worker_process_init.connect
 def _fresh_after_fork(**_: object) -> None:
     # A forked child must not share the parent's sockets.
-    for cached in (ledger, budget, coachview, directory):
+    for cached in (ledger, budget, coachview, directory, rosters):
         cached.cache_clear()
     s = settings()
     logs.configure(s.log_level, s.log_format)

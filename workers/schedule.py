@@ -18,9 +18,10 @@ from workers.pipeline import enqueue
 
 log = logs.get("gradesync.schedule")
 BATCH = 1000
-# REST requests one completion costs when person and course are cached (see README); shadow
-# mode makes only the two reads of rest.
-REQUESTS_PER_COMPLETION = {"rest": 7, "resultlink": 1, "shadow": 2}
+# REST requests one completion costs at most when person and course are cached (see README):
+# rest looks a learner outside a roster up directly (two reads) and writes two entities; shadow
+# mode makes only the reads; the result link makes none (its POST is not a REST request).
+REQUESTS_PER_COMPLETION = {"rest": 4, "resultlink": 0, "shadow": 2}
 
 # Longer than any record → send gap in a healthy process, so the sweep never races a send.
 SWEEP_GRACE = timedelta(minutes=2)
@@ -163,7 +164,8 @@ def sweep_task() -> int:
         max_stalls=s.max_stalls,
         queue_empty=broker_queue_empty,
     )
-    sent = sweep(resources.ledger(), utcnow(), enqueue, resources.budget().capacity(cost), stalls)
+    capacity = resources.budget().capacity(cost) if cost else None  # None: no REST limit
+    sent = sweep(resources.ledger(), utcnow(), enqueue, capacity, stalls)
 
     if sent:
         log.warning("sweep", resent=sent)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NoReturn
 
@@ -20,8 +21,10 @@ from celery.signals import worker_init
 
 from gradesync import logs, metrics
 from gradesync.coachview.budget import BudgetExhausted, spending_for
+from gradesync.coachview.client import PARTICIPATION, REQUEST_COMPONENT, Entity, Writable
+from gradesync.coachview.placement import place
 from gradesync.coachview.resultlink import ResultMessage, learner, render
-from gradesync.entities import EnrolmentComponent
+from gradesync.entities import Participation, RequestComponent
 from gradesync.errors import (
     Permanent,
     PreconditionFailed,
@@ -30,11 +33,10 @@ from gradesync.errors import (
 )
 from gradesync.ledger import utcnow
 from gradesync.lms.enrich import enrich, installation
-from gradesync.matching import choose_enrolment_component
 from gradesync.policy import transient_backoff
 from gradesync.record import LedgerError, Record, UnreadableRecord
 from gradesync.settings import ConfigurationError, require_coachview, require_lms_apis
-from gradesync.steps import Decision, KeepExisting, Step, Write, plan, would
+from gradesync.steps import Decision, Write, plan_participation, plan_request_component, would
 from workers import faultpoint, privacy, resources, waits
 from workers.app import app
 
@@ -249,21 +251,24 @@ def fetch_from_lms(self: PipelineTask, rid: str) -> Context:
     return {"facts": _facts(record)}
 
 
-@pipeline_task("resolve_person")
-def resolve_person(self: PipelineTask, ctx: Context, rid: str) -> Context:
-    fields = resources.settings().person_match_order
-    person = resources.directory().person(ctx["facts"]["person_ref"], fields)
-    return _done(rid, "person", ctx, person=person.id)
-
-
-@pipeline_task("resolve_enrolment_component")
-def resolve_enrolment_component(self: PipelineTask, ctx: Context, rid: str) -> Context:
-    components = resources.directory().components(ctx["facts"]["course_ref"])
-    candidates = resources.coachview().enrolment_components(
-        ctx["person"], [c.id for c in components]
+@pipeline_task("resolve")
+def resolve(self: PipelineTask, ctx: Context, rid: str) -> Context:
+    facts = ctx["facts"]
+    placement = place(
+        resources.directory(),
+        resources.rosters(),
+        facts["person_ref"],
+        facts["course_ref"],
+        resources.settings().person_match_order,
     )
-    ec = choose_enrolment_component(components, candidates)
-    return _done(rid, "enrolment_component", ctx, ec=ec.model_dump(mode="json"))
+    return _done(
+        rid,
+        "resolved",
+        ctx,
+        person=placement.person.id,
+        participation=placement.participation.model_dump(mode="json"),
+        request=placement.request.model_dump(mode="json"),
+    )
 
 
 @pipeline_task("post_result_link")
@@ -295,63 +300,67 @@ def post_result_link(self: PipelineTask, ctx: Context, rid: str) -> Context:
     return ctx
 
 
-def _write_step(step: Step, ctx: Context, rid: str) -> Context:
-    facts = ctx["facts"]
-    grade, approval_date = facts["grade"], date.fromisoformat(facts["approved_on"])
-    ec = EnrolmentComponent.model_validate(ctx["ec"])
-    if facts.get("delivery") == "shadow":  # .get: a context from before shadow mode existed
-        return _shadow_step(step, ctx, rid, plan(step, ec, grade, approval_date), ec)
+def _conditional_write(
+    kind: Writable[Entity], current: Entity, decide: Callable[[Entity], Decision]
+) -> tuple[Entity, Decision]:
+    """One ``PUT`` with ``If-Match`` carrying what ``decide`` finds missing; on 412 the entity is
+    read again and decided again (a bounded number of times)."""
     client = resources.coachview()
-    if ec.etag is None:  # never write unconditioned: read the etag (and the state) first
-        ec = client.get_enrolment_component(ec.id)
-    decision = plan(step, ec, grade, approval_date)
+    if current.etag is None:  # never write unconditioned: read the etag (and the state) first
+        current = client.get(kind, current.id)
+    decision = decide(current)
     for _ in range(STALE_REREADS):
         if not isinstance(decision, Write):
-            break
+            return current, decision
         try:
-            ec = client.update_enrolment_component(ec.id, decision.fields, ec.etag or "")
-            break
+            return client.update(kind, current.id, decision.fields, current.etag or ""), decision
         except PreconditionFailed:
             # Changed since we read it (often: our own write landed before a redelivery).
-            ec = client.get_enrolment_component(ec.id)
-            decision = plan(step, ec, grade, approval_date)
-    else:
-        raise PreconditionFailed(f"{step}: the record kept changing under us")
-    note = None
-    if isinstance(decision, KeepExisting):
-        note = {"code": "result_kept_existing", "existing": decision.existing, "new": decision.new}
-    if step == "approved":
-        ledger = resources.ledger()
-        ledger.step_done(rid, step, utcnow(), note)
-        ledger.deliver(rid, utcnow())  # Coachview now holds all six effects
-        return ctx
-    return _done(rid, step, ctx, note, ec=ec.model_dump(mode="json"))
+            current = client.get(kind, current.id)
+            decision = decide(current)
+    if not isinstance(decision, Write):
+        return current, decision
+    raise PreconditionFailed(f"{kind.what}: the record kept changing under us")
 
 
-def _shadow_step(
-    step: Step, ctx: Context, rid: str, decision: Decision, ec: EnrolmentComponent
-) -> Context:
-    """Shadow mode: the step's decision goes into history, nothing is sent. Each step decides
-    over its own fields only and nothing changes in between, so planning every step against
-    the one state read is what the real steps would do, write by write."""
+def _shadowing(ctx: Context) -> bool:
+    return bool(ctx["facts"].get("delivery") == "shadow")  # .get: a context from before shadow
+
+
+@pipeline_task("write_participation")
+def write_participation(self: PipelineTask, ctx: Context, rid: str) -> Context:
+    """1. the final grade, unless a result is registered; 2. attendance; 3. pass."""
+    grade = ctx["facts"]["grade"]
+    current = Participation.model_validate(ctx["participation"])
+
+    def decide(participation: Participation) -> Decision:
+        return plan_participation(participation, grade)
+
+    if _shadowing(ctx):
+        record = resources.ledger().shadow_step(
+            rid, "participation", utcnow(), would(decide(current), current)
+        )
+        return {**ctx, "facts": _facts(_running(record))}
+    written, decision = _conditional_write(PARTICIPATION, current, decide)
+    note = None if decision.kept is None else decision.kept.note()
+    return _done(rid, "participation", ctx, note, participation=written.model_dump(mode="json"))
+
+
+@pipeline_task("write_request_component")
+def write_request_component(self: PipelineTask, ctx: Context, rid: str) -> Context:
+    """4. completed; 5. approved; 6. dated the day of the LMS completion."""
+    approved_on = ctx["facts"]["approved_on"]
+    current = RequestComponent.model_validate(ctx["request"])
+
+    def decide(request: RequestComponent) -> Decision:
+        return plan_request_component(request, date.fromisoformat(approved_on))
+
     ledger = resources.ledger()
-    record = ledger.shadow_step(rid, step, utcnow(), would(decision, ec))
-    if step == "approved":
-        ledger.shadowed(rid, utcnow(), ctx["facts"]["approved_on"])
+    if _shadowing(ctx):
+        ledger.shadow_step(rid, "request_component", utcnow(), would(decide(current), current))
+        ledger.shadowed(rid, utcnow(), approved_on)
         return ctx
-    return {**ctx, "facts": _facts(_running(record))}
-
-
-def _write_task(name: str, step: Step) -> Any:
-    @pipeline_task(name)
-    def write(self: PipelineTask, ctx: Context, rid: str) -> Context:
-        return _write_step(step, ctx, rid)
-
-    return write
-
-
-write_result = _write_task("write_result", "result")
-tick_attendance = _write_task("tick_attendance", "attendance")
-tick_pass = _write_task("tick_pass", "passed")
-mark_completed = _write_task("mark_completed", "completed")
-approve = _write_task("approve", "approved")
+    _conditional_write(REQUEST_COMPONENT, current, decide)
+    ledger.step_done(rid, "request_component", utcnow())
+    ledger.deliver(rid, utcnow())  # Coachview now holds all six effects
+    return ctx

@@ -6,10 +6,14 @@ the ``where=field=value;field=a,b`` query syntax, ``auditTrail.etag`` and the ra
 
 GUESSES, to be confirmed against Coachview's Swagger (training.coachview.net) or support:
 - the JSON name of the external id (``externId``; the docs only say "ExternId");
-- the resource per learner per component, ``Opleidingsvraagonderdelen``, its fields
-  (``resultaat``, ``aanwezig``, ``geslaagd``, ``afgerond``, ``akkoord``, ``datumAkkoord``,
-  ``persoonId``, ``opleidingsvraagId``, ``opleidingsonderdeelId``) and that it takes a partial
-  ``PUT`` guarded by ``If-Match`` (412 on a stale etag).
+- the participation per participant per component, ``Opleidingsonderdeeluitvoeringen``
+  (result, attendance, pass), and its fields ``opleidingsonderdeelId``, ``persoonId``,
+  ``opleidingsvraagId``, ``resultaat``, ``aanwezig``, ``geslaagd``;
+- the training-request component, ``Opleidingsvraagonderdelen`` (completed, approved, approval
+  date), and its fields ``opleidingsvraagId``, ``opleidingsonderdeelId``, ``persoonId``,
+  ``afgerond``, ``akkoord``, ``datumAkkoord``;
+- that both take a partial ``PUT`` guarded by ``If-Match`` (412 on a stale etag) and carry
+  ``auditTrail.etag``.
 The simulator keeps its own copy of these names (coachview_sim/wire.py) and tests/contract pins
 both to literal exchanges: changing a name here fails a contract test until the examples change.
 """
@@ -29,7 +33,10 @@ RESULT_LINK_SIGNATURE: Final = "X-WebHook-Signature"
 
 PERSONS: Final = "/api/v1/Personen"
 COMPONENTS: Final = "/api/v1/Opleidingsonderdelen"
-ENROLMENT_COMPONENTS: Final = "/api/v1/Opleidingsvraagonderdelen"
+# Per participant per component: result, attendance, pass.
+PARTICIPATIONS: Final = "/api/v1/Opleidingsonderdeeluitvoeringen"
+# The participant's enrolment's part for one component: completed, approved, approval date.
+REQUEST_COMPONENTS: Final = "/api/v1/Opleidingsvraagonderdelen"
 
 
 def token_form(client_id: str, client_secret: str, scope: str) -> dict[str, str]:
@@ -46,8 +53,12 @@ def person_path(person_id: int) -> str:
     return f"{PERSONS}/{person_id}"
 
 
-def enrolment_component_path(ec_id: int) -> str:
-    return f"{ENROLMENT_COMPONENTS}/{ec_id}"
+def participation_path(participation_id: int) -> str:
+    return f"{PARTICIPATIONS}/{participation_id}"
+
+
+def request_component_path(rc_id: int) -> str:
+    return f"{REQUEST_COMPONENTS}/{rc_id}"
 
 
 class PersonField:
@@ -65,29 +76,43 @@ class ComponentField:
     ELEARNING_CODE: Final = "elearningCode"
 
 
-class EnrolmentComponentField:
-    ID: Final = "id"
-    ENROLMENT_ID: Final = "opleidingsvraagId"
-    COMPONENT_ID: Final = "opleidingsonderdeelId"
-    PERSON_ID: Final = "persoonId"
-    RESULT: Final = "resultaat"
-    ATTENDANCE: Final = "aanwezig"
-    PASSED: Final = "geslaagd"
-    COMPLETED: Final = "afgerond"
-    APPROVED: Final = "akkoord"
-    APPROVAL_DATE: Final = "datumAkkoord"
+class Audit:
+    """Every written entity's version, for ``If-Match``."""
+
     AUDIT: Final = "auditTrail"
     ETAG: Final = "etag"
 
 
-# gradesync's English field names (see gradesync.steps) → Coachview's.
-WRITE_FIELDS: Final[dict[str, str]] = {
-    "result": EnrolmentComponentField.RESULT,
-    "attendance": EnrolmentComponentField.ATTENDANCE,
-    "passed": EnrolmentComponentField.PASSED,
-    "completed": EnrolmentComponentField.COMPLETED,
-    "approved": EnrolmentComponentField.APPROVED,
-    "approval_date": EnrolmentComponentField.APPROVAL_DATE,
+class ParticipationField:
+    ID: Final = "id"
+    COMPONENT_ID: Final = "opleidingsonderdeelId"
+    PERSON_ID: Final = "persoonId"
+    ENROLMENT_ID: Final = "opleidingsvraagId"
+    RESULT: Final = "resultaat"
+    ATTENDANCE: Final = "aanwezig"
+    PASSED: Final = "geslaagd"
+
+
+class RequestComponentField:
+    ID: Final = "id"
+    ENROLMENT_ID: Final = "opleidingsvraagId"
+    COMPONENT_ID: Final = "opleidingsonderdeelId"
+    PERSON_ID: Final = "persoonId"
+    COMPLETED: Final = "afgerond"
+    APPROVED: Final = "akkoord"
+    APPROVAL_DATE: Final = "datumAkkoord"
+
+
+# gradesync's English field names (see gradesync.steps) → Coachview's, per entity.
+PARTICIPATION_WRITES: Final[dict[str, str]] = {
+    "result": ParticipationField.RESULT,
+    "attendance": ParticipationField.ATTENDANCE,
+    "passed": ParticipationField.PASSED,
+}
+REQUEST_COMPONENT_WRITES: Final[dict[str, str]] = {
+    "completed": RequestComponentField.COMPLETED,
+    "approved": RequestComponentField.APPROVED,
+    "approval_date": RequestComponentField.APPROVAL_DATE,
 }
 
 RATE_LIMIT: Final = "X-Rate-Limit-Limit"

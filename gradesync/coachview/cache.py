@@ -19,7 +19,7 @@ PREFIX = keys.CACHE
 _components = TypeAdapter(list[Component])
 
 
-def _key(kind: str, *parts: str) -> str:
+def cache_key(kind: str, *parts: str) -> str:
     # Hashed: LMS person ids are personal data and stay out of key names.
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
     return f"{PREFIX}{kind}:{digest}"
@@ -44,7 +44,7 @@ class Directory:
     def person(self, lms_person_id: str, fields: Sequence[str]) -> Person:
         # One entry for the whole match order: a learner matched on a later field costs
         # no look-ups on the earlier ones next time.
-        key = _key("person", ",".join(fields), lms_person_id)
+        key = cache_key("person", ",".join(fields), lms_person_id)
         hit = self._get(key)
         if hit is not None:
             return Person.model_validate_json(hit)
@@ -58,7 +58,7 @@ class Directory:
         raise no_person(fields)
 
     def components(self, course_id: str) -> list[Component]:
-        key = _key("course", course_id)
+        key = cache_key("course", course_id)
         hit = self._get(key)
         if hit is not None:
             return _components.validate_json(hit)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -14,9 +15,10 @@ from gradesync import http, logs
 from gradesync.coachview import api, readers, resultlink
 from gradesync.coachview.budget import Budget
 from gradesync.coachview.gate import Gate
-from gradesync.entities import Component, EnrolmentComponent, Person
+from gradesync.entities import Component, Participation, Person, RequestComponent
 from gradesync.errors import Permanent, UnexpectedResponse, Unresolved
 from gradesync.http import FieldProblem
+from gradesync.roster import RosterPerson
 
 # Refresh this long before the token's stated expiry, so a request never carries a dying token.
 TOKEN_MARGIN_S = 60.0
@@ -29,7 +31,49 @@ MAX_PAGES = 20
 # gradesync's simulator sends this on every response. Delivering real completions into it
 # would look like success and reach nobody, so only development allows it.
 SIMULATOR_HEADER = "X-Gradesync-Simulator"
+# ``where=id=1,2,…``: how many ids one look-up names (the URL stays short, one page answers).
+IDS_PER_READ = 100
 log = logs.get("gradesync.coachview")
+
+Entity = TypeVar("Entity", Participation, RequestComponent)
+
+
+@dataclass(frozen=True)
+class Writable(Generic[Entity]):
+    """One of the two entities gradesync writes: where it lives, how it reads, which English
+    field is which Coachview field, and how its rows are looked up."""
+
+    what: str
+    path: str
+    read: Callable[[dict[str, Any]], Entity]
+    writes: Mapping[str, str]
+    person_field: str
+    component_field: str
+
+    def item(self, entity_id: int) -> str:
+        return f"{self.path}/{entity_id}"
+
+
+PARTICIPATION: Writable[Participation] = Writable(
+    "participation",
+    api.PARTICIPATIONS,
+    readers.participation,
+    api.PARTICIPATION_WRITES,
+    api.ParticipationField.PERSON_ID,
+    api.ParticipationField.COMPONENT_ID,
+)
+REQUEST_COMPONENT: Writable[RequestComponent] = Writable(
+    "request component",
+    api.REQUEST_COMPONENTS,
+    readers.request_component,
+    api.REQUEST_COMPONENT_WRITES,
+    api.RequestComponentField.PERSON_ID,
+    api.RequestComponentField.COMPONENT_ID,
+)
+
+
+class TooManyRows(UnexpectedResponse):
+    """A look-up matched more rows than :data:`MAX_PAGES` pages hold."""
 
 
 class TokenCache:
@@ -125,17 +169,32 @@ class CoachviewClient:
         return http.parsed(_token, body, "token")
 
     def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        for attempt in (1, 2):
+        refreshed = resent = False
+        while True:
             token = self.tokens.get()
             headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {token}"}
             response = self._send(method, url, headers=headers, **kwargs)
-            if response.status_code == 401 and attempt == 1:
+            kwargs["headers"] = {k: v for k, v in headers.items() if k != "Authorization"}
+            if response.status_code == 401 and not refreshed:
                 # The token may have been revoked or expired early: fetch a new one once.
                 self.tokens.invalidate(token)
-                kwargs["headers"] = {k: v for k, v in headers.items() if k != "Authorization"}
+                refreshed = True
+                continue
+            if response.status_code == 429 and not resent and self._short_pause(response):
+                # Sent again once the pause is over (the gate holds every worker until then):
+                # a step of several look-ups must not lose those already made to a burst
+                # limit, or it would never get past its last one.
+                resent = True
                 continue
             return response
-        raise AssertionError("unreachable")
+
+    def _short_pause(self, response: httpx.Response) -> bool:
+        """Pause every worker for a 429's ``Retry-After`` if it is one to wait out here."""
+        wait = http.retry_after_seconds(response.headers.get("Retry-After"))
+        if self._gate is None or wait is None or wait > self._gate.max_wait_s:
+            return False
+        self._gate.pause(wait)
+        return True
 
     def _json(self, response: httpx.Response, what: str, expect: type[http.T]) -> http.T:
         self._raise_for_status(response, what)
@@ -150,9 +209,12 @@ class CoachviewClient:
                 self._gate.pause(wait)  # every worker holds off, not only this one
         http.raise_for_status(response, what)
 
-    def _get_list(self, path: str, conditions: dict[str, Any], what: str) -> list[dict[str, Any]]:
+    def _get_list(
+        self, path: str, conditions: dict[str, Any], what: str, at_most: int | None = None
+    ) -> list[dict[str, Any]]:
         """Every row that matches, page by page (``skip``/``take``): a look-up matching more
-        than one page must not silently drop the rest."""
+        than one page must not silently drop the rest. ``at_most``: no more rows can match
+        (one per id asked for), so a full page of them is the last."""
         rows: list[dict[str, Any]] = []
         for page in range(MAX_PAGES):
             params: dict[str, Any] = {"where": api.where(conditions), "take": PAGE_SIZE}
@@ -160,9 +222,9 @@ class CoachviewClient:
                 params["skip"] = page * PAGE_SIZE
             batch = self._json(self._request("GET", path, params=params), what, list)
             rows += batch
-            if len(batch) < PAGE_SIZE:
+            if len(batch) < PAGE_SIZE or (at_most is not None and len(rows) >= at_most):
                 return rows
-        raise UnexpectedResponse(
+        raise TooManyRows(
             f"{what}: more than {MAX_PAGES * PAGE_SIZE} rows match one look-up; not one learner's "
             "or one course's (does Coachview ignore the where= filter?)"
         )
@@ -176,6 +238,7 @@ class CoachviewClient:
         what: str,
         read: Callable[[dict[str, Any]], http.T],
         asked: Callable[[dict[str, Any], http.T], bool],
+        at_most: int | None = None,
     ) -> list[http.T]:
         """The rows a ``where=`` look-up returns that match what was asked: a Coachview that
         reads the filter differently (or ignores it) must not hand us another learner's row.
@@ -185,7 +248,7 @@ class CoachviewClient:
             entity = read(row)
             return entity, asked(row, entity)
 
-        rows = self._get_list(path, conditions, what)
+        rows = self._get_list(path, conditions, what, at_most)
         checked = [http.parsed(read_and_check, row, what) for row in rows]
         kept = [entity for entity, matches in checked if matches]
         if len(kept) < len(rows):
@@ -226,44 +289,71 @@ class CoachviewClient:
             lambda _, component: component.elearning_code == course_id,
         )
 
-    def enrolment_components(
-        self, person_id: int, component_ids: Sequence[int]
-    ) -> list[EnrolmentComponent]:
-        f = api.EnrolmentComponentField
+    def persons_by_ids(
+        self, person_ids: Iterable[int], fields: Sequence[str]
+    ) -> list[RosterPerson]:
+        """The persons with these ids and their values of the match ``fields``,
+        :data:`IDS_PER_READ` to a look-up."""
+        ids = sorted(set(person_ids))
+        wanted = set(ids)
+        found: list[RosterPerson] = []
+        for start in range(0, len(ids), IDS_PER_READ):
+            batch = ids[start : start + IDS_PER_READ]
+            found += self._where(
+                api.PERSONS,
+                {api.PersonField.ID: batch},
+                "persons",
+                lambda row: RosterPerson(
+                    id=readers.identifier(row, api.PersonField.ID),
+                    codes={field: readers.code(row, field) for field in fields},
+                ),
+                lambda _, person: person.id in wanted,
+                at_most=len(batch),
+            )
+        return found
+
+    def rows(
+        self, kind: Writable[Entity], component_ids: Sequence[int], person_id: int | None = None
+    ) -> list[Entity]:
+        """``kind``'s rows for these components: one learner's, or (``person_id`` None) every
+        learner's, which is a course's roster."""
         wanted = set(component_ids)
+        conditions: dict[str, Any] = {}
+        if person_id is not None:
+            conditions[kind.person_field] = person_id
+        conditions[kind.component_field] = list(component_ids)
         return self._where(
-            api.ENROLMENT_COMPONENTS,
-            {f.PERSON_ID: person_id, f.COMPONENT_ID: list(component_ids)},
-            "enrolment components",
-            readers.enrolment_component,
-            lambda _, ec: ec.person_id == person_id and ec.component_id in wanted,
+            kind.path,
+            conditions,
+            f"{kind.what}s",
+            kind.read,
+            lambda _, row: (
+                row.component_id in wanted and (person_id is None or row.person_id == person_id)
+            ),
         )
 
-    def get_enrolment_component(self, ec_id: int) -> EnrolmentComponent:
-        response = self._request("GET", api.enrolment_component_path(ec_id))
-        return self._enrolment_component(response, "enrolment component")
+    def get(self, kind: Writable[Entity], entity_id: int) -> Entity:
+        return self._entity(kind, self._request("GET", kind.item(entity_id)), kind.what)
 
-    def update_enrolment_component(
-        self, ec_id: int, fields: dict[str, Any], etag: str
-    ) -> EnrolmentComponent:
-        """Partial update of English-named ``fields``, always conditional (``If-Match``): an
-        unconditioned write could overwrite what another writer put there since we read it."""
+    def update(
+        self, kind: Writable[Entity], entity_id: int, fields: dict[str, Any], etag: str
+    ) -> Entity:
+        """One partial update of English-named ``fields``, always conditional (``If-Match``):
+        an unconditioned write could overwrite what another writer put there since we read it."""
+        what = f"update {kind.what}"
         if not etag:
             raise UnexpectedResponse(
-                "update enrolment component: Coachview gave no etag to write against; "
-                "refusing an unconditioned write"
+                f"{what}: Coachview gave no etag to write against; refusing an unconditioned write"
             )
-        body = {api.WRITE_FIELDS[name]: value for name, value in fields.items()}
-        response = self._request(
-            "PUT", api.enrolment_component_path(ec_id), json=body, headers={"If-Match": etag}
-        )
-        return self._enrolment_component(response, "update enrolment component")
+        body = {kind.writes[name]: value for name, value in fields.items()}
+        response = self._request("PUT", kind.item(entity_id), json=body, headers={"If-Match": etag})
+        return self._entity(kind, response, what)
 
-    def _enrolment_component(self, response: httpx.Response, what: str) -> EnrolmentComponent:
-        ec = http.parsed(readers.enrolment_component, self._json(response, what, dict), what)
-        if ec.etag is None and response.headers.get("etag"):
-            ec = ec.model_copy(update={"etag": response.headers["etag"]})
-        return ec
+    def _entity(self, kind: Writable[Entity], response: httpx.Response, what: str) -> Entity:
+        entity = http.parsed(kind.read, self._json(response, what, dict), what)
+        if entity.etag is None and response.headers.get("etag"):
+            entity = entity.model_copy(update={"etag": response.headers["etag"]})
+        return entity
 
     def post_result_link(self, body: bytes, plugin_key: str, secret: str) -> None:
         """One signed XML message; Coachview applies the six effects itself."""

@@ -11,8 +11,9 @@ import math
 from datetime import date, datetime
 from typing import Any
 
-from gradesync.coachview.api import ComponentField, EnrolmentComponentField, PersonField
-from gradesync.entities import Component, EnrolmentComponent, Person
+from gradesync.coachview.api import Audit, ComponentField, ParticipationField, PersonField
+from gradesync.coachview.api import RequestComponentField as RequestField
+from gradesync.entities import Component, Participation, Person, RequestComponent
 from gradesync.http import FieldProblem
 
 
@@ -77,7 +78,7 @@ def _day(data: dict[str, Any], field: str) -> date | None:
 
 
 def _etag(data: dict[str, Any]) -> str | None:
-    f = EnrolmentComponentField
+    f = Audit
     audit = data.get(f.AUDIT)
     if audit is None:
         return None
@@ -102,16 +103,31 @@ def component(data: dict[str, Any]) -> Component:
     )
 
 
-def enrolment_component(data: dict[str, Any]) -> EnrolmentComponent:
-    f = EnrolmentComponentField
-    return EnrolmentComponent(
+def _optional_id(data: dict[str, Any], field: str) -> int | None:
+    return None if data.get(field) is None else identifier(data, field)
+
+
+def participation(data: dict[str, Any]) -> Participation:
+    f = ParticipationField
+    return Participation(
+        id=identifier(data, f.ID),
+        component_id=identifier(data, f.COMPONENT_ID),
+        person_id=identifier(data, f.PERSON_ID),
+        enrolment_id=_optional_id(data, f.ENROLMENT_ID),
+        result=_result(data, f.RESULT),
+        attendance=_flag(data, f.ATTENDANCE),
+        passed=_flag(data, f.PASSED),
+        etag=_etag(data),
+    )
+
+
+def request_component(data: dict[str, Any]) -> RequestComponent:
+    f = RequestField
+    return RequestComponent(
         id=identifier(data, f.ID),
         enrolment_id=identifier(data, f.ENROLMENT_ID),
         component_id=identifier(data, f.COMPONENT_ID),
         person_id=identifier(data, f.PERSON_ID),
-        result=_result(data, f.RESULT),
-        attendance=_flag(data, f.ATTENDANCE),
-        passed=_flag(data, f.PASSED),
         completed=_flag(data, f.COMPLETED),
         approved=_flag(data, f.APPROVED),
         approval_date=_day(data, f.APPROVAL_DATE),

@@ -29,18 +29,24 @@ CREDENTIALS_FIX = (
     "COACHVIEW_CLIENT_ID / COACHVIEW_CLIENT_SECRET (Coachview: the API client's credentials"
     " and its rights)"
 )
-ENROLMENT_FIELDS = (
-    api.EnrolmentComponentField.ID,
-    api.EnrolmentComponentField.ENROLMENT_ID,
-    api.EnrolmentComponentField.COMPONENT_ID,
-    api.EnrolmentComponentField.PERSON_ID,
-    api.EnrolmentComponentField.RESULT,
-    api.EnrolmentComponentField.ATTENDANCE,
-    api.EnrolmentComponentField.PASSED,
-    api.EnrolmentComponentField.COMPLETED,
-    api.EnrolmentComponentField.APPROVED,
-    api.EnrolmentComponentField.APPROVAL_DATE,
-    api.EnrolmentComponentField.AUDIT,
+PARTICIPATION_FIELDS = (
+    api.ParticipationField.ID,
+    api.ParticipationField.COMPONENT_ID,
+    api.ParticipationField.PERSON_ID,
+    api.ParticipationField.RESULT,
+    api.ParticipationField.ATTENDANCE,
+    api.ParticipationField.PASSED,
+    api.Audit.AUDIT,
+)
+REQUEST_COMPONENT_FIELDS = (
+    api.RequestComponentField.ID,
+    api.RequestComponentField.ENROLMENT_ID,
+    api.RequestComponentField.COMPONENT_ID,
+    api.RequestComponentField.PERSON_ID,
+    api.RequestComponentField.COMPLETED,
+    api.RequestComponentField.APPROVED,
+    api.RequestComponentField.APPROVAL_DATE,
+    api.Audit.AUDIT,
 )
 COMPONENT_FIELDS = (
     api.ComponentField.ID,
@@ -140,7 +146,8 @@ def _live(s: Settings, probe: Probe) -> list[Check]:
     for name, path, fields in (
         ("persons", api.PERSONS, person_fields),
         ("components", api.COMPONENTS, COMPONENT_FIELDS),
-        ("enrolment components", api.ENROLMENT_COMPONENTS, ENROLMENT_FIELDS),
+        ("participations", api.PARTICIPATIONS, PARTICIPATION_FIELDS),
+        ("request components", api.REQUEST_COMPONENTS, REQUEST_COMPONENT_FIELDS),
     ):
         read, answered = _read(probe, name, path, fields, auth)
         checks.append(read)
@@ -194,12 +201,10 @@ def _read(
     if not isinstance(row, dict):
         return fail(AREA, label, "rows are not JSON objects", "COACHVIEW_BASE_URL"), response
     missing = [_missing(field, row) for field in fields if field not in row]
-    if api.EnrolmentComponentField.AUDIT in fields and api.EnrolmentComponentField.AUDIT in row:
-        audit = row[api.EnrolmentComponentField.AUDIT]
-        if not isinstance(audit, dict) or api.EnrolmentComponentField.ETAG not in audit:
-            missing.append(
-                f"{api.EnrolmentComponentField.AUDIT}.{api.EnrolmentComponentField.ETAG}"
-            )
+    if api.Audit.AUDIT in fields and api.Audit.AUDIT in row:
+        audit = row[api.Audit.AUDIT]
+        if not isinstance(audit, dict) or api.Audit.ETAG not in audit:
+            missing.append(f"{api.Audit.AUDIT}.{api.Audit.ETAG}")
     if missing:
         return fail(
             AREA,

@@ -17,15 +17,21 @@ import httpx
 import pytest
 
 from gradesync.coachview.budget import Budget
-from gradesync.coachview.client import TOKEN_MARGIN_S, CoachviewClient
+from gradesync.coachview.client import (
+    PARTICIPATION,
+    REQUEST_COMPONENT,
+    TOKEN_MARGIN_S,
+    CoachviewClient,
+)
 from gradesync.coachview.resultlink import ResultMessage, render
-from gradesync.entities import Component, EnrolmentComponent, Person
+from gradesync.entities import Component, Participation, Person, RequestComponent
 from gradesync.errors import Permanent, PreconditionFailed, Unresolved
+from gradesync.roster import RosterPerson
 from tests.contract.examples import NAMES, TOKEN, Exchange, load
 
 BASE = "https://coachview.test"
 # Exchanges only a server takes part in: gradesync never writes without If-Match.
-SERVER_ONLY = {"09-enrolment-component-put-without-if-match"}
+SERVER_ONLY = {"09-participation-put-without-if-match"}
 
 
 class Clock:
@@ -86,9 +92,14 @@ def client_for(wire: Wire, clock: Clock, budget: Budget | None = None) -> Coachv
     )
 
 
-def enrolment_component(**values: object) -> EnrolmentComponent:
+def participation(**values: object) -> Participation:
     base: dict[str, object] = {"enrolment_id": 7001, "component_id": 9001, "person_id": 1001}
-    return EnrolmentComponent.model_validate({**base, **values})
+    return Participation.model_validate({**base, **values})
+
+
+def request(**values: object) -> RequestComponent:
+    base: dict[str, object] = {"enrolment_id": 7001, "component_id": 9001, "person_id": 1001}
+    return RequestComponent.model_validate({**base, **values})
 
 
 ANNA = Person(id=1001, extern_id="57")
@@ -124,44 +135,71 @@ def components(client: CoachviewClient, *_: object) -> None:
     ]
 
 
-def enrolment_components(client: CoachviewClient, *_: object) -> None:
-    assert client.enrolment_components(1001, [9001, 9003]) == [
-        enrolment_component(id=1, etag='"1-1"')
+def requests_of_person(client: CoachviewClient, *_: object) -> None:
+    assert client.rows(REQUEST_COMPONENT, [9001, 9003], 1001) == [request(id=1, etag='"1-1"')]
+
+
+def participations_of_person(client: CoachviewClient, *_: object) -> None:
+    assert client.rows(PARTICIPATION, [9001, 9003], 1001) == [
+        participation(id=100001, etag='"100001-1"')
     ]
 
 
-def get_enrolment_component(client: CoachviewClient, *_: object) -> None:
-    assert client.get_enrolment_component(3) == enrolment_component(
-        id=3, enrolment_id=7002, person_id=1002, result="6.0", etag='"3-2"'
+def requests_of_course(client: CoachviewClient, *_: object) -> None:
+    assert client.rows(REQUEST_COMPONENT, [9001]) == [
+        request(id=1, etag='"1-1"'),
+        request(id=3, enrolment_id=7002, person_id=1002, etag='"3-1"'),
+    ]
+
+
+def participations_of_course(client: CoachviewClient, *_: object) -> None:
+    assert client.rows(PARTICIPATION, [9001]) == [
+        participation(id=100001, etag='"100001-1"'),
+        participation(
+            id=100003, enrolment_id=7002, person_id=1002, result="6.0", etag='"100003-2"'
+        ),
+    ]
+
+
+def persons_by_ids(client: CoachviewClient, *_: object) -> None:
+    assert client.persons_by_ids([1002, 1001], ["externId", "id"]) == [
+        RosterPerson(id=1001, codes={"externId": "57", "id": "1001"}),
+        RosterPerson(id=1002, codes={"externId": "58", "id": "1002"}),
+    ]
+
+
+def get_request(client: CoachviewClient, *_: object) -> None:
+    assert client.get(REQUEST_COMPONENT, 3) == request(
+        id=3, enrolment_id=7002, person_id=1002, etag='"3-1"'
     )
 
 
-def put(client: CoachviewClient, example: Exchange, *_: object) -> None:
-    fields = {
-        "result": "8.5",
-        "attendance": True,
-        "passed": True,
-        "completed": True,
-        "approved": True,
-        "approval_date": "2026-11-20",
-    }
-    written = client.update_enrolment_component(1, fields, example.request_headers["If-Match"])
-    assert written == enrolment_component(
-        id=1,
-        result="8.5",
-        attendance=True,
-        passed=True,
-        completed=True,
-        approved=True,
-        approval_date=date(2026, 11, 20),
-        etag='"1-2"',
+def get_participation(client: CoachviewClient, *_: object) -> None:
+    assert client.get(PARTICIPATION, 100003) == participation(
+        id=100003, enrolment_id=7002, person_id=1002, result="6.0", etag='"100003-2"'
+    )
+
+
+def put_request(client: CoachviewClient, example: Exchange, *_: object) -> None:
+    fields = {"completed": True, "approved": True, "approval_date": "2026-11-20"}
+    written = client.update(REQUEST_COMPONENT, 1, fields, example.request_headers["If-Match"])
+    assert written == request(
+        id=1, completed=True, approved=True, approval_date=date(2026, 11, 20), etag='"1-2"'
+    )
+
+
+def put_participation(client: CoachviewClient, example: Exchange, *_: object) -> None:
+    fields = {"result": "8.5", "attendance": True, "passed": True}
+    written = client.update(PARTICIPATION, 100001, fields, example.request_headers["If-Match"])
+    assert written == participation(
+        id=100001, result="8.5", attendance=True, passed=True, etag='"100001-2"'
     )
 
 
 def put_stale(client: CoachviewClient, example: Exchange, *_: object) -> None:
     with pytest.raises(PreconditionFailed):
-        client.update_enrolment_component(
-            1, {"completed": True}, example.request_headers["If-Match"]
+        client.update(
+            PARTICIPATION, 100001, {"attendance": True}, example.request_headers["If-Match"]
         )
 
 
@@ -188,13 +226,19 @@ CALLS: dict[str, Call] = {
     "02-person-by-extern-id": person_by_extern_id,
     "03-person-by-id": person_by_id,
     "04-components-by-elearning-code": components,
-    "05-enrolment-components-of-person": enrolment_components,
-    "06-enrolment-component-get": get_enrolment_component,
-    "07-enrolment-component-put": put,
-    "08-enrolment-component-put-stale": put_stale,
+    "05-request-components-of-person": requests_of_person,
+    "06-request-component-get": get_request,
+    "07-request-component-put": put_request,
+    "08-participation-put-stale": put_stale,
     "10-result-link": result_link(RESULT, None),
     "11-result-link-unknown-person": result_link(UNKNOWN, Unresolved, "not_placed"),
     "12-result-link-bad-signature": result_link(RESULT, Permanent, "http_403"),
+    "13-participations-of-person": participations_of_person,
+    "14-participation-get": get_participation,
+    "15-participation-put": put_participation,
+    "16-request-components-of-course": requests_of_course,
+    "17-participations-of-course": participations_of_course,
+    "18-persons-by-ids": persons_by_ids,
 }
 
 

@@ -78,7 +78,7 @@ def test_simulator_answers_each_example(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["08-enrolment-component-put-stale", "09-enrolment-component-put-without-if-match"]
+    "name", ["08-participation-put-stale", "09-participation-put-without-if-match"]
 )
 def test_refused_writes_change_nothing(name: str) -> None:
     example = load(name)

@@ -12,16 +12,7 @@ from tests.faults.conftest import Workers
 from tests.integration.conftest import Stack, canonical
 
 ALL_ONCE = {"result": 1, "attendance": 1, "passed": 1, "completed": 1, "approved": 1}
-STEPS = [
-    "fetch_from_lms",
-    "resolve_person",
-    "resolve_enrolment_component",
-    "write_result",
-    "tick_attendance",
-    "tick_pass",
-    "mark_completed",
-    "approve",
-]
+STEPS = ["fetch_from_lms", "resolve", "write_participation", "write_request_component"]
 
 
 @pytest.mark.parametrize("step", STEPS)

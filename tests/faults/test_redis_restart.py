@@ -42,7 +42,7 @@ def test_a_step_finished_while_redis_is_down_still_hands_on_to_the_next(
     clean.seed()
     marker = tmp_path / "held"
     workers.start(
-        GRADESYNC_FAULT_HOLD_AFTER="resolve_person",
+        GRADESYNC_FAULT_HOLD_AFTER="resolve",
         GRADESYNC_FAULT_MARKER=str(marker),
         GRADESYNC_FAULT_RELEASE="1",
         GRADESYNC_VISIBILITY_TIMEOUT_S=PRODUCTION_VISIBILITY_S,
@@ -62,9 +62,7 @@ def test_a_run_whose_next_step_was_lost_is_resumed_by_the_sweep(
 ) -> None:
     clean.seed()
     marker = tmp_path / "held"
-    victim = workers.start(
-        GRADESYNC_FAULT_HOLD_AFTER="resolve_person", GRADESYNC_FAULT_MARKER=str(marker)
-    )
+    victim = workers.start(GRADESYNC_FAULT_HOLD_AFTER="resolve", GRADESYNC_FAULT_MARKER=str(marker))
     rid = clean.enqueue(canonical(event_id="lost-step"))
     wait_until(marker.exists, timeout=30)
     victim.kill9()

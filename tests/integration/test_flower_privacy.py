@@ -56,20 +56,22 @@ def test_flower_api_shows_no_grade_and_no_person_id(clean: Stack, flower: httpx.
             "enrolments": [{"id": 7001, "personId": COACHVIEW_PERSON, "trainingId": 501}],
         }
     )
-    # Coachview answers 429 with Retry-After past one request a second: steps are retried, so
-    # task-retried events (with the error text) and re-sent messages are part of what Flower sees.
-    clean.faults(rate_limit_per_s=1, retry_after_s=1)
+    # Coachview fails every request until the first step has been retried: task-retried events
+    # (with the error text) and re-sent messages are part of what Flower sees.
+    clean.faults(error_rate=1.0, error_status=503)
     rid = clean.enqueue(canonical(person_id=LMS_PERSON, grade=GRADE, event_id="flower-privacy"))
+    wait_until(lambda: clean.state()["requests"]["total"] >= 2, timeout=30, interval=0.1)
+    clean.faults()
     assert clean.settle(rid, timeout=90).state == "delivered"
     assert clean.component(7001, 9001)["result"] == GRADE
 
     def all_steps_seen() -> list[dict[str, Any]] | None:
         tasks = list(flower.get("/api/tasks").raise_for_status().json().values())
         states = {(t["name"], t["state"]) for t in tasks}
-        return tasks if ("gradesync.approve", "SUCCESS") in states else None
+        return tasks if ("gradesync.write_request_component", "SUCCESS") in states else None
 
     tasks: list[dict[str, Any]] = wait_until(all_steps_seen, timeout=30, interval=0.5)
-    assert any(t["retries"] for t in tasks), "the 429s should have caused retries"
+    assert any(t["retries"] for t in tasks), "the 503s should have caused retries"
     assert any(t["args"] == f"key={rid}" for t in tasks)  # operators still see the record id
     details = [flower.get(f"/api/task/info/{t['uuid']}").raise_for_status().json() for t in tasks]
     seen = "\n".join(_strings([tasks, details]))

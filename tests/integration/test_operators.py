@@ -92,8 +92,8 @@ def test_flower_sees_only_the_opaque_key_in_task_arguments(clean: Stack) -> None
 
     def last_step_succeeded() -> bool:
         events = list(seen)
-        approve = {e["uuid"] for e in events if e.get("name") == "gradesync.approve"}
-        return any(e.get("type") == "task-succeeded" and e["uuid"] in approve for e in events)
+        last = {e["uuid"] for e in events if e.get("name") == "gradesync.write_request_component"}
+        return any(e.get("type") == "task-succeeded" and e["uuid"] in last for e in events)
 
     wait_until(last_step_succeeded, timeout=10)
     receivers[0].should_stop = True

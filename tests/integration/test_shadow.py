@@ -67,13 +67,18 @@ def test_a_shadow_run_then_real_delivery_equals_a_direct_delivery(
     anna = clean.ledger.history(shadow["anna"].id)
     planned = [(h["step"], h.get("writes")) for h in anna if h["what"] == "would_write"]
     assert planned == [
-        ("result", [{"field": "result", "old": None, "new": "8.5"}]),
-        ("attendance", [{"field": "attendance", "old": False, "new": True}]),
-        ("passed", [{"field": "passed", "old": False, "new": True}]),
-        ("completed", [{"field": "completed", "old": False, "new": True}]),
         (
-            "approved",
+            "participation",
             [
+                {"field": "result", "old": None, "new": "8.5"},
+                {"field": "attendance", "old": False, "new": True},
+                {"field": "passed", "old": False, "new": True},
+            ],
+        ),
+        (
+            "request_component",
+            [
+                {"field": "completed", "old": False, "new": True},
                 {"field": "approved", "old": False, "new": True},
                 {"field": "approval_date", "old": None, "new": "2026-11-21"},
             ],
@@ -81,10 +86,8 @@ def test_a_shadow_run_then_real_delivery_equals_a_direct_delivery(
     ]
     assert anna[-1]["what"] == "shadowed" and anna[-1]["approval_date"] == "2026-11-21"
     bram = clean.ledger.history(shadow["bram"].id)
-    kept = [h for h in bram if h["what"] == "would_skip"]
-    assert kept == [
-        kept[0] | {"step": "result", "reason": "result_kept_existing", "existing": "6.0"}
-    ]
+    kept = [h["note"] for h in bram if "note" in h]
+    assert kept == [kept[0] | {"code": "result_kept_existing", "existing": "6.0"}]
     nobody = shadow["nobody"]
     assert nobody.last_error is not None and nobody.last_error.code == "unknown_person"
     assert nobody.next_attempt is None and nobody.daily_retries == 0

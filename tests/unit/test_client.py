@@ -4,7 +4,7 @@ import httpx
 import pytest
 import respx
 
-from gradesync.coachview.client import CoachviewClient
+from gradesync.coachview.client import PARTICIPATION, REQUEST_COMPONENT, CoachviewClient
 from gradesync.errors import Permanent, PreconditionFailed, Transient
 from gradesync.http import retry_after_seconds
 
@@ -99,9 +99,9 @@ def test_status_mapping(
     client: CoachviewClient, status: int, error: type[Exception], code: str
 ) -> None:
     respx.post(f"{BASE}/auth/connect/token").respond(200, json={"access_token": "a"})
-    respx.put(f"{BASE}/api/v1/Opleidingsvraagonderdelen/5").respond(status, text="nope")
+    respx.put(f"{BASE}/api/v1/Opleidingsonderdeeluitvoeringen/5").respond(status, text="nope")
     with pytest.raises(error) as info:
-        client.update_enrolment_component(5, {"attendance": True}, 'W/"5-1"')
+        client.update(PARTICIPATION, 5, {"attendance": True}, 'W/"5-1"')
     assert info.value.code == code  # type: ignore[attr-defined]
 
 
@@ -137,17 +137,14 @@ def test_update_sends_coachview_names_and_if_match(client: CoachviewClient) -> N
         "opleidingsvraagId": 7001,
         "opleidingsonderdeelId": 9001,
         "persoonId": 1001,
-        "resultaat": None,
-        "aanwezig": False,
-        "geslaagd": False,
         "afgerond": False,
         "akkoord": True,
         "datumAkkoord": "2026-11-20",
         "auditTrail": {"etag": 'W/"5-2"'},
     }
     put = respx.put(f"{BASE}/api/v1/Opleidingsvraagonderdelen/5").respond(200, json=row)
-    ec = client.update_enrolment_component(
-        5, {"approved": True, "approval_date": "2026-11-20"}, 'W/"5-1"'
+    ec = client.update(
+        REQUEST_COMPONENT, 5, {"approved": True, "approval_date": "2026-11-20"}, 'W/"5-1"'
     )
     request = put.calls.last.request
     assert request.headers["If-Match"] == 'W/"5-1"'
@@ -160,3 +157,20 @@ def test_retry_after_forms() -> None:
     assert retry_after_seconds(None) is None
     assert retry_after_seconds("garbage") is None
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
+
+
+@respx.mock
+def test_persons_by_id_ask_100_ids_a_read_and_no_page_past_the_last_id(
+    client: CoachviewClient,
+) -> None:
+    respx.post(f"{BASE}/auth/connect/token").respond(200, json={"access_token": "a"})
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        ids = request.url.params["where"].removeprefix("id=").split(",")
+        return httpx.Response(200, json=[{"id": int(i), "externId": f"P{i}"} for i in ids])
+
+    route = respx.get(f"{BASE}/api/v1/Personen").mock(side_effect=answer)
+    found = client.persons_by_ids(range(1, 251), ["externId"])
+    assert len(found) == 250 and found[0].codes == {"externId": "P1"}
+    # 100 + 100 + 50 ids: three reads, none for a page after a full one of 100 ids.
+    assert [len(c.request.url.params["where"].split(",")) for c in route.calls] == [100, 100, 50]

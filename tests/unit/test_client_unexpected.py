@@ -13,6 +13,8 @@ import respx
 
 from gradesync.coachview.client import (
     MAX_TOKEN_TTL_S,
+    PARTICIPATION,
+    REQUEST_COMPONENT,
     SIMULATOR_HEADER,
     TOKEN_MARGIN_S,
     CoachviewClient,
@@ -134,7 +136,7 @@ def test_a_token_answer_without_a_usable_token(client: CoachviewClient, body: An
 
 
 @respx.mock
-def test_an_enrolment_component_without_its_fields_is_unexpected(
+def test_a_request_component_without_its_fields_is_unexpected(
     client: CoachviewClient,
 ) -> None:
     _token()
@@ -142,15 +144,15 @@ def test_an_enrolment_component_without_its_fields_is_unexpected(
         200, json={"id": 5, "opleidingsvraagId": 7001}
     )
     with pytest.raises(UnexpectedResponse, match="opleidingsonderdeelId"):
-        client.get_enrolment_component(5)
+        client.get(REQUEST_COMPONENT, 5)
 
 
 @respx.mock
 def test_no_write_without_a_precondition(client: CoachviewClient) -> None:
     _token()
-    put = respx.put(f"{BASE}/api/v1/Opleidingsvraagonderdelen/5").respond(200, json={})
+    put = respx.put(f"{BASE}/api/v1/Opleidingsonderdeeluitvoeringen/5").respond(200, json={})
     with pytest.raises(UnexpectedResponse, match="unconditioned"):
-        client.update_enrolment_component(5, {"attendance": True}, "")
+        client.update(PARTICIPATION, 5, {"attendance": True}, "")
     assert put.call_count == 0
 
 
@@ -162,7 +164,7 @@ def test_the_etag_header_is_used_when_the_body_has_none(client: CoachviewClient)
         json={"id": 5, "opleidingsvraagId": 7, "opleidingsonderdeelId": 9, "persoonId": 1},
         headers={"ETag": '"v3"'},
     )
-    assert client.get_enrolment_component(5).etag == '"v3"'
+    assert client.get(REQUEST_COMPONENT, 5).etag == '"v3"'
 
 
 @respx.mock

@@ -67,9 +67,9 @@ RATE = {"X-Rate-Limit-Limit": "5000", "X-Rate-Limit-Remaining": "4990", "X-Rate-
 # -- Coachview -------------------------------------------------------------------------------
 
 
-def test_the_simulator_in_development_passes_in_four_requests() -> None:
+def test_the_simulator_in_development_passes_in_five_requests() -> None:
     checks, spent = coachview_checks.check(settings(), sim_transport())
-    assert spent == 4
+    assert spent == 5
     assert named(checks, "not the simulator").status == "warn"
     others = [c for c in checks if c.name != "not the simulator"]
     assert all(c.status == "ok" for c in others), others
@@ -139,8 +139,9 @@ def test_missing_and_renamed_fields_are_named_each() -> None:
     components = named(checks, "read Opleidingsonderdelen")
     assert components.status == "fail" and "elearningCode" in components.detail
     assert named(checks, "read Opleidingsvraagonderdelen").status == "warn"  # no rows
+    assert named(checks, "read Opleidingsonderdeeluitvoeringen").status == "warn"
     assert named(checks, "not the simulator").status == "ok"
-    assert spent == 4
+    assert spent == 5
 
 
 def test_an_enrolment_component_without_its_etag_is_named() -> None:
@@ -396,7 +397,7 @@ def test_a_healthy_configuration_diagnoses_healthy(lms: httpx.BaseTransport) -> 
         redis_client=r,
     )
     assert found.healthy, [c for c in found.checks if c.status == "fail"]
-    assert found.coachview_requests == 4
+    assert found.coachview_requests == 5
     assert {c.area for c in found.checks} == {"config", "redis", "celery", "coachview", "lms"}
 
 

@@ -154,3 +154,41 @@ def test_a_429_with_an_odd_retry_after_pauses_a_day_at_most(
         client.find_persons("externId", "57")
     assert info.value.retry_after == retry_after
     assert _pause_left(r) <= MAX_RETRY_AFTER_S + 1
+
+
+@respx.mock
+def test_a_short_429_is_waited_out_and_the_request_sent_again_once() -> None:
+    """A step of several look-ups under a burst limit: the look-up that met the 429 goes again
+    after the pause, instead of the step losing the others and meeting it again forever."""
+    r = fakeredis.FakeRedis()
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the pause is over when we wake
+        slept.append(seconds)
+        r.delete(PAUSE)
+
+    gate = Gate(r, None, sleep=sleep, max_wait_s=60)
+    client = CoachviewClient("https://cv.test", "id", "secret", gate=gate)
+    respx.post("https://cv.test/auth/connect/token").respond(200, json={"access_token": "a"})
+    busy = httpx.Response(429, headers={"Retry-After": "2"}, json={})
+    route = respx.get("https://cv.test/api/v1/Personen").mock(
+        side_effect=[busy, httpx.Response(200, json=[]), busy, busy]
+    )
+    assert client.find_persons("externId", "57") == []
+    assert route.call_count == 2 and slept  # waited for the pause before the second
+    with pytest.raises(Transient) as info:  # a second 429 in a row: the step retries later
+        client.find_persons("externId", "57")
+    assert info.value.code == "rate_limited" and route.call_count == 4
+
+
+@respx.mock
+def test_a_long_429_is_not_waited_out_in_the_worker() -> None:
+    gate = Gate(fakeredis.FakeRedis(), None, sleep=lambda _: None, max_wait_s=60)
+    client = CoachviewClient("https://cv.test", "id", "secret", gate=gate)
+    respx.post("https://cv.test/auth/connect/token").respond(200, json={"access_token": "a"})
+    route = respx.get("https://cv.test/api/v1/Personen").respond(
+        429, headers={"Retry-After": "3600"}, json={}
+    )
+    with pytest.raises(Transient):
+        client.find_persons("externId", "57")
+    assert route.call_count == 1

@@ -13,6 +13,7 @@ import pytest
 import respx
 
 from gradesync.coachview import readers
+from gradesync.coachview.client import PARTICIPATION as PARTICIPATION_KIND
 from gradesync.coachview.client import CoachviewClient
 from gradesync.errors import UnexpectedResponse
 from gradesync.http import FieldProblem
@@ -27,48 +28,56 @@ ROW: dict[str, Any] = {
 }
 
 
+PARTICIPATION, REQUEST = readers.participation, readers.request_component
+IDS = ("id", "opleidingsonderdeelId", "persoonId")
+
+
 @pytest.mark.parametrize(
-    ("field", "value"),
+    ("read", "field", "value"),
     [
+        *((PARTICIPATION, flag, odd) for flag in ("aanwezig", "geslaagd") for odd in NOT_BOOLEANS),
+        *((REQUEST, flag, odd) for flag in ("afgerond", "akkoord") for odd in NOT_BOOLEANS),
         *(
-            (flag, odd)
-            for flag in ("aanwezig", "geslaagd", "afgerond", "akkoord")
-            for odd in NOT_BOOLEANS
-        ),
-        *(
-            (ident, odd)
-            for ident in ("id", "opleidingsvraagId", "opleidingsonderdeelId", "persoonId")
+            (read, ident, odd)
+            for read in (PARTICIPATION, REQUEST)
+            for ident in IDS
             for odd in (True, "1001", 1001.0, None)
         ),
-        ("datumAkkoord", "20-11-2026"),
-        ("datumAkkoord", 20261120),
-        ("datumAkkoord", True),
-        ("resultaat", True),
-        ("resultaat", {"grade": 8}),
-        ("resultaat", float("nan")),
-        ("auditTrail", "e1"),
+        *((REQUEST, "opleidingsvraagId", odd) for odd in (True, "7001", 7001.0, None)),
+        # A participation may have no enrolment (null), but not a mistyped one.
+        *((PARTICIPATION, "opleidingsvraagId", odd) for odd in (True, "7001", 7001.0)),
+        (REQUEST, "datumAkkoord", "20-11-2026"),
+        (REQUEST, "datumAkkoord", 20261120),
+        (REQUEST, "datumAkkoord", True),
+        (PARTICIPATION, "resultaat", True),
+        (PARTICIPATION, "resultaat", {"grade": 8}),
+        (PARTICIPATION, "resultaat", float("nan")),
+        (PARTICIPATION, "auditTrail", "e1"),
+        (REQUEST, "auditTrail", "e1"),
     ],
 )
-def test_a_mistyped_field_is_named(field: str, value: Any) -> None:
+def test_a_mistyped_field_is_named(read: Any, field: str, value: Any) -> None:
     with pytest.raises(FieldProblem) as info:
-        readers.enrolment_component({**ROW, field: value})
+        read({**ROW, field: value})
     assert info.value.field == field
     assert repr(value) not in str(info.value)  # kinds, never values
 
 
 def test_json_booleans_dates_and_results_are_read() -> None:
-    ec = readers.enrolment_component(
-        {
-            **ROW,
-            "aanwezig": True,
-            "geslaagd": False,
-            "afgerond": None,
-            "resultaat": 8.5,
-            "datumAkkoord": "2026-11-20T00:00:00",
-        }
-    )
-    assert (ec.attendance, ec.passed, ec.completed, ec.approved) == (True, False, False, False)
-    assert ec.result == "8.5" and ec.approval_date == date(2026, 11, 20) and ec.etag == "e1"
+    row = {
+        **ROW,
+        "aanwezig": True,
+        "geslaagd": False,
+        "afgerond": None,
+        "resultaat": 8.5,
+        "datumAkkoord": "2026-11-20T00:00:00",
+    }
+    participation, request = readers.participation(row), readers.request_component(row)
+    assert (participation.attendance, participation.passed) == (True, False)
+    assert (request.completed, request.approved) == (False, False)
+    assert participation.result == "8.5" and request.approval_date == date(2026, 11, 20)
+    assert participation.etag == request.etag == "e1"
+    assert readers.participation({**ROW, "opleidingsvraagId": None}).enrolment_id is None
 
 
 @pytest.mark.parametrize(
@@ -97,10 +106,10 @@ def test_a_string_boolean_from_coachview_is_unexpected_response() -> None:
     respx.post("https://cv.test/auth/connect/token").respond(
         200, json={"access_token": "abc", "expires_in": 3600}
     )
-    respx.get("https://cv.test/api/v1/Opleidingsvraagonderdelen/1").mock(
+    respx.get("https://cv.test/api/v1/Opleidingsonderdeeluitvoeringen/1").mock(
         return_value=httpx.Response(200, json={**ROW, "aanwezig": "false"})
     )
     with pytest.raises(UnexpectedResponse) as info:
-        client.get_enrolment_component(1)
+        client.get(PARTICIPATION_KIND, 1)
     assert info.value.code == "unexpected_response"
     assert "'aanwezig'" in info.value.message and "true or false" in info.value.message

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from gradesync.entities import EnrolmentComponent
+from gradesync.entities import Participation, RequestComponent
 from gradesync.errors import Permanent, Unresolved
 from gradesync.ledger import Ledger
 from gradesync.metrics import FAILED_KEY
 from gradesync.record import LedgerError
 from gradesync.report import build
 from gradesync.settings import Settings
-from gradesync.steps import KeepExisting, Skip, Write, would
+from gradesync.steps import ResultKept, Skip, Write, would
 from tests.unit.test_ledger import AMS, NOT_FOUND, T0, event, ledger
 from workers import resources, tasks
 
@@ -141,30 +141,37 @@ def test_a_new_event_for_a_shadowed_record_starts_delivery_from_zero(ledger: Led
 # -- the would-be writes -------------------------------------------------------------------------
 
 
-def ec(**fields: Any) -> EnrolmentComponent:
-    return EnrolmentComponent(id=1, enrolment_id=7001, component_id=9001, person_id=1001, **fields)
+SEAT = {"id": 1, "enrolment_id": 7001, "component_id": 9001, "person_id": 1001}
+
+
+def participation(**fields: Any) -> Participation:
+    return Participation.model_validate({**SEAT, **fields})
+
+
+def request(**fields: Any) -> RequestComponent:
+    return RequestComponent.model_validate({**SEAT, **fields})
 
 
 def test_would_names_each_field_with_old_and_new_value() -> None:
     write = Write(fields={"approved": True, "approval_date": "2026-11-20"})
-    assert would(write, ec()) == {
+    assert would(write, request()) == {
         "writes": [
             {"field": "approved", "old": False, "new": True},
             {"field": "approval_date", "old": None, "new": "2026-11-20"},
         ]
     }
-    assert would(Skip(reason="already_done"), ec()) == {"reason": "already_done"}
-    assert would(KeepExisting(existing="6.0", new="8.5"), ec(result="6.0")) == {
-        "reason": "result_kept_existing",
-        "existing": "6.0",
-        "new": "8.5",
+    assert would(Skip(), request()) == {"reason": "already_done"}
+    kept = ResultKept(existing="6.0", new="8.5")
+    assert would(Write(fields={"passed": True}, kept=kept), participation(result="6.0")) == {
+        "writes": [{"field": "passed", "old": False, "new": True}],
+        "note": {"code": "result_kept_existing", "existing": "6.0", "new": "8.5"},
     }
 
 
 def test_would_values_are_json_as_history_stores_them() -> None:
     # Odd data Coachview may hold: a date without the approval. History is JSON.
     write = Write(fields={"approved": True, "approval_date": "2026-11-20"})
-    planned = would(write, ec(approval_date=date(2026, 1, 2)))
+    planned = would(write, request(approval_date=date(2026, 1, 2)))
     assert planned["writes"][1] == {
         "field": "approval_date",
         "old": "2026-01-02",
@@ -187,13 +194,7 @@ def worker(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> Ledger:
     return ledger
 
 
-WRITE_TASKS = (
-    tasks.write_result,
-    tasks.tick_attendance,
-    tasks.tick_pass,
-    tasks.mark_completed,
-    tasks.approve,
-)
+WRITE_TASKS = (tasks.write_participation, tasks.write_request_component)
 
 
 def test_shadow_write_steps_record_exactly_the_writes_and_send_nothing(worker: Ledger) -> None:
@@ -206,7 +207,11 @@ def test_shadow_write_steps_record_exactly_the_writes_and_send_nothing(worker: L
         "delivery": "shadow",
     }
     # Attendance is already ticked in Coachview: that write would be skipped.
-    ctx: dict[str, Any] = {"facts": facts, "ec": ec(attendance=True).model_dump(mode="json")}
+    ctx: dict[str, Any] = {
+        "facts": facts,
+        "participation": participation(attendance=True).model_dump(mode="json"),
+        "request": request().model_dump(mode="json"),
+    }
     for task in WRITE_TASKS:
         result = task.apply(args=(ctx, rid))
         assert result.successful(), result.traceback
@@ -221,24 +226,17 @@ def test_shadow_write_steps_record_exactly_the_writes_and_send_nothing(worker: L
     assert planned == [
         {
             "what": "would_write",
-            "step": "result",
-            "writes": [{"field": "result", "old": None, "new": "8.5"}],
-        },
-        {"what": "would_skip", "step": "attendance", "reason": "already_done"},
-        {
-            "what": "would_write",
-            "step": "passed",
-            "writes": [{"field": "passed", "old": False, "new": True}],
-        },
-        {
-            "what": "would_write",
-            "step": "completed",
-            "writes": [{"field": "completed", "old": False, "new": True}],
-        },
-        {
-            "what": "would_write",
-            "step": "approved",
+            "step": "participation",
             "writes": [
+                {"field": "result", "old": None, "new": "8.5"},
+                {"field": "passed", "old": False, "new": True},
+            ],
+        },
+        {
+            "what": "would_write",
+            "step": "request_component",
+            "writes": [
+                {"field": "completed", "old": False, "new": True},
                 {"field": "approved", "old": False, "new": True},
                 {"field": "approval_date", "old": None, "new": "2026-11-20"},
             ],
@@ -249,13 +247,16 @@ def test_shadow_write_steps_record_exactly_the_writes_and_send_nothing(worker: L
 
 
 class Refusing:
-    """A directory whose person look-up meets ``error``."""
+    """A directory whose every look-up meets ``error``."""
 
     def __init__(self, error: Exception) -> None:
         self.error = error
 
-    def person(self, *_: Any) -> Any:
-        raise self.error
+    def __getattr__(self, name: str) -> Any:
+        def refuse(*_: Any) -> Any:
+            raise self.error
+
+        return refuse
 
 
 @pytest.mark.parametrize(
@@ -272,7 +273,7 @@ def test_a_shadow_run_that_cannot_go_on_is_shadowed_and_counts_no_failure(
     monkeypatch.setattr(resources, "directory", lambda: Refusing(error))
     rid = shadow_run(worker)
     ctx = {"facts": {"person_ref": "57", "course_ref": "12", "grade": "8.5"}}
-    assert tasks.resolve_person.apply(args=(ctx, rid)).state == "IGNORED"
+    assert tasks.resolve.apply(args=(ctx, rid)).state == "IGNORED"
     rec = worker.get(rid)
     assert rec is not None and rec.state == "shadowed"
     assert rec.last_error is not None and rec.last_error.code == code

@@ -31,6 +31,7 @@ from coachview_sim.preconditions import MalformedIfMatch, if_match_holds, strong
 
 SEED = json.loads((Path(__file__).parent.parent / "fixtures" / "coachview-seed.json").read_text())
 EC = "/api/v1/Opleidingsvraagonderdelen"
+PU = "/api/v1/Opleidingsonderdeeluitvoeringen"
 # RFC 9110 §8.8.3: a strong entity-tag is a quoted string of etagc, no W/ prefix.
 STRONG_ETAG = re.compile(r'^"[\x21\x23-\x7e]*"$')
 
@@ -55,16 +56,24 @@ def authed(seed: dict[str, Any]) -> TestClient:
     return client
 
 
-def row(sim: TestClient, person: int = 1001, component: int = 9001) -> dict[str, Any]:
-    rows = sim.get(EC, params={"where": f"persoonId={person};opleidingsonderdeelId={component}"})
+def row(
+    sim: TestClient, person: int = 1001, component: int = 9001, path: str = EC
+) -> dict[str, Any]:
+    rows = sim.get(path, params={"where": f"persoonId={person};opleidingsonderdeelId={component}"})
     assert rows.status_code == 200
     (only,) = rows.json()
     return dict(only)
 
 
-def put(sim: TestClient, ec: dict[str, Any], body: dict[str, Any], etag: str | None = None) -> Any:
+def put(
+    sim: TestClient,
+    ec: dict[str, Any],
+    body: dict[str, Any],
+    etag: str | None = None,
+    path: str = EC,
+) -> Any:
     headers = {"If-Match": etag or ec["auditTrail"]["etag"]}
-    return sim.put(f"{EC}/{ec['id']}", json=body, headers=headers)
+    return sim.put(f"{path}/{ec['id']}", json=body, headers=headers)
 
 
 def test_api_needs_a_valid_token() -> None:
@@ -96,6 +105,9 @@ def test_where_filters_and_any_of(sim: TestClient) -> None:
         (EC, "persoonId=1001,1002;opleidingsonderdeelId=9001"),
         (EC, "id=1,2;akkoord=False"),
         (EC, "opleidingsonderdeelId=9002"),
+        (PU, "persoonId=1001,1002;opleidingsonderdeelId=9001"),
+        (PU, "opleidingsonderdeelId=9001,9003"),
+        (PU, "id=100001,100003;aanwezig=False"),
     ],
 )
 def test_indexed_lookups_answer_as_a_full_scan_would(
@@ -124,16 +136,35 @@ def test_seeding_a_person_again_replaces_it_in_lookups(sim: TestClient) -> None:
 
 
 def test_attendance_and_pass_are_locked_once_set(sim: TestClient) -> None:
-    ec = row(sim)
-    ec = put(sim, ec, {"aanwezig": True, "geslaagd": True}).json()
-    assert put(sim, ec, {"aanwezig": False}).status_code == 409
-    assert put(sim, ec, {"geslaagd": False}).status_code == 409
+    ec = row(sim, path=PU)
+    ec = put(sim, ec, {"aanwezig": True, "geslaagd": True}, path=PU).json()
+    assert put(sim, ec, {"aanwezig": False}, path=PU).status_code == 409
+    assert put(sim, ec, {"geslaagd": False}, path=PU).status_code == 409
+
+
+def test_each_entity_takes_only_its_own_fields(sim: TestClient) -> None:
+    participation, request = row(sim, path=PU), row(sim)
+    assert put(sim, participation, {"afgerond": True}, path=PU).status_code == 409
+    assert put(sim, request, {"aanwezig": True}).status_code == 409
+
+
+def test_one_write_of_several_fields_counts_each_field_once(sim: TestClient) -> None:
+    body = {"resultaat": "8.5", "aanwezig": True, "geslaagd": True}
+    assert put(sim, row(sim, path=PU), body, path=PU).status_code == 200
+    body = {"afgerond": True, "akkoord": True, "datumAkkoord": "2026-11-20"}
+    assert put(sim, row(sim), body).status_code == 200
+    state = sim.get("/_sim/state").json()
+    counted = next(r for r in state["enrolmentComponents"] if r["id"] == row(sim)["id"])
+    assert counted["writes"] == dict.fromkeys(
+        ("result", "attendance", "passed", "completed", "approved"), 1
+    )
+    assert (counted["result"], counted["approvalDate"]) == ("8.5", "2026-11-20")
 
 
 def test_result_is_never_replaced(sim: TestClient) -> None:
-    bram = row(sim, person=1002)
+    bram = row(sim, person=1002, path=PU)
     assert bram["resultaat"] == "6.0"
-    response = put(sim, bram, {"resultaat": "9.0"})
+    response = put(sim, bram, {"resultaat": "9.0"}, path=PU)
     assert response.status_code == 409 and "not replaced" in response.text
 
 
@@ -277,8 +308,8 @@ def test_result_link_applies_six_effects_once(sim: TestClient) -> None:
 
 def test_result_link_keeps_an_existing_result(sim: TestClient) -> None:
     assert result_link(sim, message(person=1002, grade="9")).status_code == 200
-    bram = row(sim, person=1002)
-    assert bram["resultaat"] == "6.0" and bram["akkoord"] is True
+    assert row(sim, person=1002, path=PU)["resultaat"] == "6.0"
+    assert row(sim, person=1002)["akkoord"] is True
 
 
 def test_result_link_status_codes(sim: TestClient) -> None:

@@ -20,8 +20,13 @@ FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
 class Exploding:
-    def person(self, *_: Any) -> Any:
-        raise RuntimeError("grade 8.5 for learner 57")  # a message that must not be kept
+    """A directory or roster store whose every call raises, with personal data in the text."""
+
+    def __getattr__(self, name: str) -> Any:
+        def explode(*_: Any) -> Any:
+            raise RuntimeError("grade 8.5 for learner 57")  # a message that must not be kept
+
+        return explode
 
 
 @pytest.fixture
@@ -29,6 +34,7 @@ def ledger(monkeypatch: pytest.MonkeyPatch) -> Ledger:
     ledger = Ledger(fakeredis.FakeRedis())
     monkeypatch.setattr(resources, "ledger", lambda: ledger)
     monkeypatch.setattr(resources, "directory", lambda: Exploding())
+    monkeypatch.setattr(resources, "rosters", lambda: Exploding())
     return ledger
 
 
@@ -38,7 +44,7 @@ def test_an_exception_inside_a_step_fails_the_record_visibly(ledger: Ledger) -> 
     ledger.start(rid, utcnow())
     ctx = {"facts": {"person_ref": "57", "course_ref": "12", "grade": "8.5"}}
 
-    result = tasks.resolve_person.apply(args=(ctx, rid))
+    result = tasks.resolve.apply(args=(ctx, rid))
 
     assert result.state == "IGNORED"  # handled: the message is not redelivered forever
     record = ledger.get(rid)

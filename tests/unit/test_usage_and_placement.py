@@ -1,5 +1,5 @@
 """`gradesync status`'s requests per completion and projection (gradesync/usage.py), and
-`gradesync diagnose`'s look-ups (gradesync/placement.py), over fakeredis and a fake client."""
+`gradesync diagnose`'s look-ups (gradesync/diagnose.py), over fakeredis and a fake client."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import fakeredis
 import pytest
 
 from gradesync.coachview.budget import Budget, spending_for
-from gradesync.coachview.client import CoachviewClient
-from gradesync.entities import Component, EnrolmentComponent, Person
+from gradesync.coachview.client import PARTICIPATION, CoachviewClient, Writable
+from gradesync.diagnose import diagnose
+from gradesync.entities import Component, Participation, Person, RequestComponent
 from gradesync.event import CompletionEvent
 from gradesync.ledger import Ledger
-from gradesync.placement import diagnose
 from gradesync.settings import Delivery
 from gradesync.usage import usage
 
@@ -91,12 +91,17 @@ class Coachview:
         cid = self.courses.get(course_id)
         return [] if cid is None else [Component(id=cid, training_id=1, elearning_code=course_id)]
 
-    def enrolment_components(self, person_id: int, ids: list[int]) -> list[EnrolmentComponent]:
-        self.calls.append("GET enrolment components")
+    def rows(
+        self, kind: Writable[Any], ids: list[int], person_id: int | None = None
+    ) -> list[Participation] | list[RequestComponent]:
+        self.calls.append(f"GET {kind.what}s")
+        assert person_id is not None  # diagnose looks up one learner, never a roster
         if not self.enrolled:
             return []
-        row: dict[str, Any] = {"id": 1, "enrolment_id": 7, "component_id": ids[0]}
-        return [EnrolmentComponent.model_validate(row | {"person_id": person_id})]
+        row: dict[str, Any] = {"component_id": ids[0], "person_id": person_id, "enrolment_id": 7}
+        if kind is PARTICIPATION:
+            return [Participation.model_validate(row | {"id": 2})]
+        return [RequestComponent.model_validate(row | {"id": 1})]
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import respx
 from structlog.testing import capture_logs
 
 from gradesync.coachview.api import UnqueryableValue
-from gradesync.coachview.client import CoachviewClient
+from gradesync.coachview.client import REQUEST_COMPONENT, CoachviewClient
 from gradesync.entities import Person
 
 BASE = "https://cv.test"
@@ -127,7 +127,7 @@ def test_only_components_carrying_the_course_id_are_returned(client: CoachviewCl
 
 
 @respx.mock
-def test_only_the_learner_s_enrolment_components_asked_for_are_returned(
+def test_only_the_learner_s_request_components_asked_for_are_returned(
     client: CoachviewClient,
 ) -> None:
     _token()
@@ -142,4 +142,6 @@ def test_only_the_learner_s_enrolment_components_asked_for_are_returned(
 
     rows = [row(1, 1001, 9001), row(2, 1002, 9001), row(3, 1001, 9005), row(4, 1001, 9002)]
     respx.get(f"{BASE}/api/v1/Opleidingsvraagonderdelen").respond(200, json=rows)
-    assert [ec.id for ec in client.enrolment_components(1001, [9001, 9002])] == [1, 4]
+    assert [rc.id for rc in client.rows(REQUEST_COMPONENT, [9001, 9002], 1001)] == [1, 4]
+    # A course's roster: every learner's, still only the components asked for.
+    assert [rc.id for rc in client.rows(REQUEST_COMPONENT, [9001, 9002])] == [1, 2, 4]

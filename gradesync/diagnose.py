@@ -13,9 +13,10 @@ from typing import Literal
 from pydantic import BaseModel
 
 from gradesync.coachview.client import CoachviewClient
+from gradesync.coachview.placement import direct
 from gradesync.entities import Component, Person
 from gradesync.errors import Unresolved, UnresolvedReason
-from gradesync.matching import choose_enrolment_component, choose_person, elearning_components
+from gradesync.matching import choose_person, elearning_components
 
 
 class Check(BaseModel):
@@ -52,16 +53,17 @@ def _course(client: CoachviewClient, course_id: str) -> tuple[Check, list[Compon
     return Check(what="course", found=True, detail=f"e-learning component(s) {ids}"), components
 
 
-def _enrolment(client: CoachviewClient, person: int, components: list[Component]) -> Check:
-    candidates = client.enrolment_components(person, [c.id for c in components])
+def _enrolment(client: CoachviewClient, person: Person, components: list[Component]) -> Check:
+    """The same direct look-ups the pipeline's ``resolve`` makes: the learner's training-request
+    component and participation (a roster is never used here: it may be minutes old)."""
     try:
-        ec = choose_enrolment_component(components, candidates)
+        placed = direct(client, person, components)
     except Unresolved as exc:
         return Check(what="enrolment", found=False, detail=exc.message)
     return Check(
         what="enrolment",
         found=True,
-        detail=f"enrolment {ec.enrolment_id}, component {ec.component_id}",
+        detail=f"enrolment {placed.request.enrolment_id}, component {placed.request.component_id}",
     )
 
 
@@ -71,7 +73,7 @@ def diagnose(
     person, found = _person(client, lms_person_id, fields)
     course, components = _course(client, course_id)
     if found is not None and components:
-        enrolment = _enrolment(client, found.id, components)
+        enrolment = _enrolment(client, found, components)
     else:
         enrolment = Check(what="enrolment", found=None, detail="needs the person and the course")
     missing: UnresolvedReason | None = None
