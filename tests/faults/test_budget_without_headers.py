@@ -20,7 +20,7 @@ def rest_sent(stack: Stack) -> int:
 def test_without_headers_workers_stop_at_the_local_limit_and_resume(
     clean: Stack, workers: Workers
 ) -> None:
-    n = 4  # more requests than one window allows
+    n = 10  # more requests than one window allows (about 2 a completion, with a roster)
     clean.seed(
         {
             "persons": [{"id": 2000 + i, "externId": f"L{i}"} for i in range(n)],
