@@ -25,6 +25,9 @@ broker_transport_options = {
     "unacked_mutex_expire": 15,
     # Notice a Redis that went away without closing the connection.
     "health_check_interval": 25,
+    # kombu's defaults, pinned: gradesync reads the queue's depth from these lists (keys.py).
+    "priority_steps": list(keys.PRIORITY_STEPS),
+    "sep": keys.PRIORITY_SEP,
 }
 
 
@@ -57,7 +60,7 @@ event_serializer = "json"
 task_ignore_result = True
 result_backend = None
 
-task_default_queue = "gradesync"
+task_default_queue = keys.QUEUE
 # Flower reads these events.
 worker_send_task_events = True
 

@@ -18,6 +18,31 @@ DUE = f"{PREFIX}due"
 OUTBOX = f"{PREFIX}outbox"
 DEFERRED = f"{PREFIX}deferred"
 
+# The broker (celeryconfig.py): kombu's Redis transport keeps a queue as one list per priority
+# step, the plain name for 0 (the highest) and ``name + SEP + step`` for the others. Pinned here
+# (and in celeryconfig's transport options) so the queue's depth is read from every list.
+QUEUE = "gradesync"
+PRIORITY_STEPS = (0, 3, 6, 9)
+PRIORITY_SEP = "\x06\x16"
+# A chain's steps that start Coachview work (the LMS fetch, the look-ups) wait behind every
+# write step already queued: records are finished depth-first, so a day's budget running out
+# finds records fully written rather than every record half-resolved.
+STARTING_PRIORITY = 6
+
+
+def queue_lists(queue: str = QUEUE) -> list[str]:
+    """The Redis lists holding ``queue``'s messages, highest priority first."""
+    return [queue if step == 0 else f"{queue}{PRIORITY_SEP}{step}" for step in PRIORITY_STEPS]
+
+
+def queue_depth(r: Any, queue: str = QUEUE) -> int:
+    """Messages waiting in ``queue``, over all its priority lists (one round trip)."""
+    with r.pipeline(transaction=False) as pipe:
+        for name in queue_lists(queue):
+            pipe.llen(name)
+        return sum(int(n) for n in pipe.execute())
+
+
 # Coachview: the shared daily budget, the 429 pause and rate-limit gate, the look-up cache.
 BUDGET = f"{PREFIX}budget"
 GATE_PAUSE = f"{PREFIX}gate:pause"

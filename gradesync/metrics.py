@@ -36,7 +36,6 @@ FAILED_BY_INSTALLATION_KEY = keys.METRICS_FAILED_BY_INSTALLATION
 # The installation of a record that could not be read.
 UNKNOWN = "unknown"
 BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-QUEUE = "gradesync"
 
 
 def received(source: str, installation: str, outcome: str) -> None:
@@ -111,7 +110,9 @@ class SharedCollector(Collector):
             records.add_metric([state], n)
         yield records
         yield GaugeMetricFamily(
-            "gradesync_queue_depth", "Messages waiting on the broker queue", value=r.llen(QUEUE)
+            "gradesync_queue_depth",
+            "Messages waiting on the broker queue",
+            value=keys.queue_depth(r),
         )
         passes = {_text(k): float(v) for k, v in r.hgetall(PASS_KEY).items()}
         for name, help_text in (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import chain
 from celery.canvas import Signature
 
+from gradesync import keys
 from gradesync.settings import Delivery
 from workers import privacy, resources
 from workers.tasks import (
@@ -18,7 +19,11 @@ from workers.tasks import (
 
 def completion_chain(rid: str, delivery: Delivery | None = None) -> Signature:
     """The whole flow of one completion: LMS facts, Coachview identities, then the writes."""
-    fetch = fetch_from_lms.si(rid)  # start the attempt; the grade (and mapped ids) from the LMS
+    # The steps that start work wait behind queued write steps (keys.STARTING_PRIORITY):
+    # records are finished depth-first, so a budget running out leaves few half-resolved.
+    starting = {"priority": keys.STARTING_PRIORITY}
+    # start the attempt; the grade (and mapped ids) from the LMS
+    fetch = fetch_from_lms.si(rid).set(**starting)
     if (delivery or resources.settings().coachview_delivery) == "resultlink":
         # No look-up: Coachview matches the person and course itself, and answers 404 (the
         # daily retry's signal) when it cannot; `gradesync diagnose KEY` tells which is missing.
@@ -35,7 +40,7 @@ def completion_chain(rid: str, delivery: Delivery | None = None) -> Signature:
         [
             fetch,
             # person, course, participation + request component (the course's roster or direct)
-            resolve.s(rid),
+            resolve.s(rid).set(**starting),
             # 1. the final grade unless a result is registered, 2. attendance, 3. pass
             write_participation.s(rid),
             # 4. training-request component completed, 5. approved, 6. dated the LMS day

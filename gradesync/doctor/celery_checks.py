@@ -13,7 +13,7 @@ AREA = "celery"
 # celeryconfig.py's redbeat_lock_key and task_default_queue (tests pin them equal). Not
 # imported: celeryconfig refuses to load with an invalid environment, which doctor reports.
 BEAT_LOCK = keys.BEAT_LOCK
-QUEUE = "gradesync"
+QUEUE = keys.QUEUE
 PING_TIMEOUT_S = 2.0
 # Messages waiting before the queue counts as backing up (`gradesync doctor --queue-threshold`).
 QUEUE_THRESHOLD = 1000
@@ -55,7 +55,7 @@ def check(client: redis.Redis, ping: Callable[[], list[str]], queue_threshold: i
             "start exactly one: celery -A workers beat (same REDIS_URL)",
         )
     )
-    waiting = int(client.llen(QUEUE))
+    waiting = keys.queue_depth(client)
     text = f"{waiting} message(s) waiting in {QUEUE!r}"
     checks.append(
         ok(AREA, "queue", text)

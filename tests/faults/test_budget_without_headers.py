@@ -69,3 +69,53 @@ def test_without_headers_workers_stop_at_the_local_limit_and_resume(
     rows = [r for r in clean.state()["enrolmentComponents"] if r["enrolmentId"] >= 8000]
     assert len(rows) == n and all(r["writes"] == ALL_ONCE for r in rows)
     assert rest_sent(clean) > LIMIT  # it took more than one window
+
+
+def test_a_spent_budget_finds_records_written_not_every_record_half_resolved(
+    clean: Stack, workers: Workers
+) -> None:
+    """The broker is first-in, first-out: every queued record's look-ups used to run before any
+    record's writes, so a budget running out left all of them resolved and none written (and
+    the next window started them all over). Write steps now go before queued starts."""
+    n, limit = 12, 30
+    clean.seed(
+        {
+            "persons": [{"id": 2100 + i, "externId": f"D{i}"} for i in range(n)],
+            "trainings": [
+                {"id": 600 + i, "components": [{"id": 9600 + i, "elearningCourseId": f"K{i}"}]}
+                for i in range(n)
+            ],
+            "enrolments": [
+                {"id": 8100 + i, "personId": 2100 + i, "trainingId": 600 + i} for i in range(n)
+            ],
+        }
+    )
+    clean.config(rate_limit_headers=False)
+    workers.start(
+        concurrency=CONCURRENCY,
+        COACHVIEW_DAILY_LIMIT=str(limit),
+        COACHVIEW_BUDGET_WINDOW_S="600",  # no second window within the test
+        COACHVIEW_CACHE_TTL_S="0",  # cold caches, as at a day's reset: 7 requests a completion
+    )
+    rids = [
+        clean.enqueue(canonical(person_id=f"D{i}", course_id=f"K{i}", event_id=f"df{i}"), "rest")
+        for i in range(n)
+    ]
+
+    def spent() -> bool:
+        return all(
+            (r := clean.ledger.get(rid)) is not None and r.state != "in_progress" for rid in rids
+        ) and any(
+            h["what"] == "deferred" and "budget" in str(h)
+            for rid in rids
+            for h in clean.ledger.history(rid)
+        )
+
+    wait_until(spent, timeout=90, interval=0.3)
+    states = [r.state for rid in rids if (r := clean.ledger.get(rid)) is not None]
+    rows = [r for r in clean.state()["enrolmentComponents"] if r["enrolmentId"] >= 8100]
+    half = [r for r in rows if r["writes"]["result"] and not r["writes"]["completed"]]
+    # 27 requests (the limit less the reserve) carry three completions at 7 each, cold.
+    assert states.count("delivered") >= 3, states
+    assert len(half) <= CONCURRENCY, half
+    assert all(max(r["writes"].values()) <= 1 for r in rows)

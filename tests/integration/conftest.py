@@ -16,6 +16,7 @@ import httpx
 import pytest
 import redis
 
+from gradesync import keys
 from gradesync.event import CompletionEvent
 from gradesync.ledger import Ledger
 from gradesync.procs import BIN, ROOT, Proc, start_redis, start_sim, start_worker, wait_until
@@ -24,7 +25,6 @@ from gradesync.settings import Delivery
 from tests.conftest import API_PORT, LMS_PORT, REDIS_PORT, SIM_PORT
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-QUEUE = "gradesync"  # celeryconfig.task_default_queue: a Redis list
 # kombu's Redis transport: messages delivered to a worker and not yet acknowledged.
 BROKER_IN_FLIGHT = ("unacked", "unacked_index", "unacked_mutex")
 
@@ -98,7 +98,7 @@ class Stack:
                 for held in (inspect.active(), inspect.reserved(), inspect.scheduled()):
                     if held is None or any(held.values()):
                         return False
-            return self.redis.llen(QUEUE) == 0
+            return keys.queue_depth(self.redis) == 0
 
         wait_until(idle, timeout=timeout, interval=0.1)
 
