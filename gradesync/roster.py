@@ -94,6 +94,11 @@ def place_in_roster(
         participation = choose_participation(request, roster.participations)
     except Unresolved:
         return None
+    if request.approved:
+        # No open request component in the snapshot: a re-take enrolled since it was read
+        # would be missed (and the completion "delivered" onto the closed one), so only a
+        # fresh direct look-up may conclude there is none.
+        return None
     return RosterMatch(
         placement=Placement(person=person, request=request, participation=participation),
         earlier_fields=tuple(fields[:index]),

@@ -105,6 +105,16 @@ def test_what_the_roster_cannot_place_is_left_to_the_direct_look_ups() -> None:
     assert place_in_roster(no_participation, COURSE, "57", FIELDS) is None
 
 
+def test_a_learner_whose_roster_enrolments_are_all_approved_is_looked_up_directly() -> None:
+    """A re-take enrolled after the roster was read is not in it: the closed enrolment the
+    roster holds must not be taken for this completion's."""
+    closed = roster((1001, "57", 7001))
+    closed = closed.model_copy(
+        update={"requests": [closed.requests[0].model_copy(update={"approved": True})]}
+    )
+    assert place_in_roster(closed, COURSE, "57", FIELDS) is None
+
+
 def test_two_roster_persons_with_one_lms_id_are_ambiguous() -> None:
     with pytest.raises(Permanent) as info:
         place_in_roster(roster((1001, "57", 7001), (1002, "57", 7002)), COURSE, "57", FIELDS)
