@@ -10,7 +10,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gradesync import sources_file
@@ -299,6 +299,18 @@ class Settings(BaseSettings):
             raise ValueError("must not be blank")
         return value
 
+    @field_validator("coachview_daily_limit")
+    @classmethod
+    def _above_the_reserve(cls, value: int, info: ValidationInfo) -> int:
+        # A reserve that takes the whole budget would start every process and deliver nothing.
+        reserve = info.data.get("coachview_budget_reserve")
+        if reserve is not None and reserve >= value:
+            raise ValueError(
+                f"must be more than COACHVIEW_BUDGET_RESERVE ({reserve}): the reserve is kept "
+                "back from it, so nothing could ever be delivered"
+            )
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str) -> str:
@@ -331,6 +343,9 @@ def describe_problems(exc: ValidationError) -> str:
     lines = ["gradesync cannot start: fix these environment variables"]
     for err in exc.errors(include_url=False, include_input=False):
         name = ".".join(str(p) for p in err["loc"])
+        # A default's check reports the field's Python name: name its variable instead.
+        field = Settings.model_fields.get(name)
+        name = field.alias if field is not None and field.alias else name
         lines.append(f"  {name}: {err['msg'].removeprefix('Value error, ')}")
     return "\n".join(lines)
 

@@ -201,7 +201,6 @@ class Budget:
 
     def observe(self, headers: Mapping[str, str]) -> None:
         now = self.clock()
-        self._count_one(now)
         left = parse_count(headers.get(api.RATE_REMAINING), api.RATE_REMAINING)
         reset_at = parse_reset(headers.get(api.RATE_RESET), now)
         if left is None or reset_at is None:
@@ -216,9 +215,11 @@ class Budget:
             self._since_shared = 0
             self._observe(keys=[KEY], args=[cap, left, reset_at, now + MAX_RESET_AHEAD_S])
 
-    def _count_one(self, now: float) -> None:
-        """One REST request sent (a response came back): counted at once, a Redis call beside
-        an HTTP request, so `gradesync status` and every worker see the exact figure."""
+    def sending(self) -> None:
+        """One REST request about to go out: counted before it is sent, since Coachview counts
+        one that times out or whose answer is lost too; at once, a Redis call beside an HTTP
+        request, so `gradesync status` and every worker see the exact figure."""
+        now = self.clock()
         total, started = self._add_sent(keys=[SENT], args=[now, self.window_s, _spending_for.get()])
         self._counted = (int(total), float(started))
 

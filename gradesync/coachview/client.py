@@ -145,6 +145,8 @@ class CoachviewClient:
             self._budget.check()
         if self._gate is not None:
             self._gate.wait_turn()
+        if budgeted and self._budget is not None:
+            self._budget.sending()
         started = time.perf_counter()
         response = http.request(self._http, method, url, **kwargs)
         if SIMULATOR_HEADER in response.headers and not self._allow_simulator:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import fakeredis
 import httpx
 import pytest
 import respx
 
+from gradesync.coachview.budget import Budget
 from gradesync.coachview.client import PARTICIPATION, REQUEST_COMPONENT, CoachviewClient
 from gradesync.errors import Permanent, PreconditionFailed, Transient
 from gradesync.http import retry_after_seconds
@@ -174,3 +176,19 @@ def test_persons_by_id_ask_100_ids_a_read_and_no_page_past_the_last_id(
     assert len(found) == 250 and found[0].codes == {"externId": "P1"}
     # 100 + 100 + 50 ids: three reads, none for a page after a full one of 100 ids.
     assert [len(c.request.url.params["where"].split(",")) for c in route.calls] == [100, 100, 50]
+
+
+def test_a_request_is_counted_before_it_is_sent_so_one_that_times_out_counts_too() -> None:
+    """Coachview counts a request whose answer never came: so does the local count."""
+
+    def timeout(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("no answer", request=request)
+
+    budget = Budget(fakeredis.FakeRedis(), reserve=10)
+    client = CoachviewClient(
+        "https://cv.example", "id", "secret", transport=httpx.MockTransport(timeout), budget=budget
+    )
+    with pytest.raises(Transient):
+        client.find_persons("externId", "57")
+    sent = budget.sent()
+    assert sent is not None and sent["total"] >= 1

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import fakeredis
 import pytest
+from pydantic import ValidationError
 
 from gradesync.coachview.budget import SENT, Budget, BudgetExhausted, spending_for
+from gradesync.settings import Settings, describe_problems
 
 NO_HEADERS: dict[str, str] = {}
 
@@ -23,9 +25,10 @@ def budget(r: fakeredis.FakeRedis, clock: Clock, limit: int = 40, reserve: int =
 
 
 def send(b: Budget, n: int) -> None:
-    """``n`` requests as the client makes them: check, then the response."""
+    """``n`` requests as the client makes them: check, count, then the response."""
     for _ in range(n):
         b.check()
+        b.sending()
         b.observe(NO_HEADERS)
 
 
@@ -72,6 +75,7 @@ def test_headers_win_over_the_local_count() -> None:
         "X-Rate-Limit-Remaining": "4000",
         "X-Rate-Limit-Reset": str(int(clock.now + 600)),
     }
+    b.sending()
     b.observe(coachview)
     b.check()  # Coachview says 4,000 are left: that is what counts
     assert b.capacity(1) == 4000 - 5
@@ -111,3 +115,10 @@ def test_a_poisoned_count_is_not_obeyed_and_heals(stored: dict[str, str]) -> Non
     send(b, 1)
     sent = b.sent()
     assert sent is not None and sent["total"] == 1
+
+
+def test_a_reserve_that_takes_the_whole_daily_limit_is_refused_naming_both() -> None:
+    with pytest.raises(ValidationError) as info:
+        Settings(COACHVIEW_BUDGET_RESERVE=6000)
+    text = describe_problems(info.value)
+    assert "COACHVIEW_DAILY_LIMIT: must be more than COACHVIEW_BUDGET_RESERVE (6000)" in text

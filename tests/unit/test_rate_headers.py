@@ -55,6 +55,7 @@ def test_an_odd_budget_header_is_ignored_and_the_budget_still_works(
     headers: dict[str, str],
 ) -> None:
     budget = Budget(fakeredis.FakeRedis(), reserve=10, clock=lambda: NOW)
+    budget.sending()
     budget.observe(headers)
     # Not believed: the local count of that one request against COACHVIEW_DAILY_LIMIT rules.
     assert budget.snapshot() is None and budget.capacity(1) == 5000 - 10 - 1

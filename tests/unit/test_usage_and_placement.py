@@ -43,7 +43,7 @@ def delivered(ledger: Ledger, n: int, mode: Delivery) -> None:
 def sent(budget: Budget, n: int, mode: str) -> None:
     with spending_for(mode):
         for _ in range(n):
-            budget.observe({})
+            budget.sending()
 
 
 def test_status_counts_requests_per_completion_and_projects_per_mode() -> None:
