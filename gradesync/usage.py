@@ -19,6 +19,8 @@ from gradesync.coachview.budget import Budget
 from gradesync.ledger import Ledger
 from gradesync.record import Record
 
+RESULT_LINK = "resultlink"
+
 
 class Rate(BaseModel):
     requests: int
@@ -44,8 +46,11 @@ class Usage(Rate):
     modes: list[ModeRate]
 
 
-def _rate(requests: int, delivered: int, remaining: int) -> Rate:
-    per = requests / delivered if delivered else None
+def _rate(requests: int, delivered: int, remaining: int, rest_free: bool) -> Rate:
+    """``rest_free``: these deliveries need no REST request (the result link). For any other,
+    none counted means none counted yet in this window (it ended, or the count started after
+    them), not a free delivery."""
+    per = requests / delivered if delivered and (requests or rest_free) else None
     return Rate(
         requests=requests,
         delivered=delivered,
@@ -76,9 +81,15 @@ def usage(ledger: Ledger, budget: Budget, now: datetime, tz: ZoneInfo) -> Usage:
         remaining = max(0, budget.daily_limit - budget.reserve - total)
         remaining_by = "local count"
     modes = [
-        ModeRate(mode=mode, **_rate(by_mode.get(mode, 0), delivered[mode], remaining).model_dump())
+        ModeRate(
+            mode=mode,
+            **_rate(
+                by_mode.get(mode, 0), delivered[mode], remaining, mode == RESULT_LINK
+            ).model_dump(),
+        )
         for mode in sorted(by_mode.keys() | delivered.keys())
     ]
+    only_result_link = set(delivered) <= {RESULT_LINK}
     return Usage(
         since=since,
         resets=resets,
@@ -87,5 +98,5 @@ def usage(ledger: Ledger, budget: Budget, now: datetime, tz: ZoneInfo) -> Usage:
         daily_limit=budget.daily_limit,
         reserve=budget.reserve,
         modes=modes,
-        **_rate(total, delivered.total(), remaining).model_dump(),
+        **_rate(total, delivered.total(), remaining, only_result_link).model_dump(),
     )

@@ -74,6 +74,20 @@ def test_status_before_any_request_has_no_rate() -> None:
     assert today.remaining == 5000 - 25 and today.modes == []
 
 
+def test_rest_deliveries_with_no_request_counted_have_no_rate_rather_than_no_limit() -> None:
+    """After the local window ended (or before it began) REST deliveries show no request:
+    that is an unknown rate, not a free one (only the result link is free of REST)."""
+    r = fakeredis.FakeRedis()
+    ledger = Ledger(r)
+    delivered(ledger, 10, "rest")
+    delivered(ledger, 4, "resultlink")
+    today = usage(ledger, Budget(r, reserve=25), NOW, TZ)
+    modes = {m.mode: m for m in today.modes}
+    assert modes["rest"].per_completion is None and modes["rest"].projected_left is None
+    assert modes["resultlink"].per_completion == 0
+    assert today.per_completion is None
+
+
 class Coachview:
     """What Coachview holds: persons by externId, components by course, enrolments."""
 
