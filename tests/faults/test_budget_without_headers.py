@@ -8,7 +8,7 @@ from tests.faults.conftest import Workers
 from tests.integration.conftest import Stack, canonical
 
 ALL_ONCE = {"result": 1, "attendance": 1, "passed": 1, "completed": 1, "approved": 1}
-LIMIT, WINDOW_S, RESERVE = 20, 10, 3  # RESERVE: COACHVIEW_BUDGET_RESERVE in tests/conftest.py
+LIMIT, WINDOW_S, RESERVE = 20, 30, 3  # RESERVE: COACHVIEW_BUDGET_RESERVE in tests/conftest.py
 CONCURRENCY = 2
 
 
