@@ -550,6 +550,9 @@ def _parse_since(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=get_settings().tz)
 
 
+NOTHING_TO_FIX = "nothing unresolved, failed, given up or waiting on an installation"
+
+
 @app.command()
 def report(
     since: Annotated[
@@ -601,7 +604,7 @@ def report(
             ", ".join(f"{name} {n}" for name, n in g.installations.items()),
             g.what_to_fix,
         )
-    out.print(groups if found.groups else "nothing unresolved or given up")
+    out.print(groups if found.groups else NOTHING_TO_FIX)
     if found.would_deliver:
         out.print(
             f"{found.would_deliver} shadowed record(s) would be delivered as they are "

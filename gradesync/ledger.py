@@ -356,6 +356,11 @@ class Ledger:
         raw = self.r.eval(_TAKE_DEFERRED, 2, self.DEFERRED, self.OUTBOX, now.timestamp(), limit)
         return [_text(r) for r in raw]
 
+    def hurry_deferred(self, rids: Sequence[str], now: datetime) -> None:
+        """Deferred records due at ``now`` instead of later (only those still deferred)."""
+        if rids:
+            self.r.zadd(self.DEFERRED, dict.fromkeys(rids, now.timestamp()), xx=True)
+
     # -- operators ---------------------------------------------------------------------------
 
     def retry_now(self, rid: str, now: datetime, *, by: str = "") -> Record:
