@@ -266,7 +266,7 @@ def api_gap(inst: Installation) -> str | None:
     """Why this installation's grades cannot be had under its grade policy, or ``None``."""
     if getattr(inst, "grade_policy", None) == "fetch" and inst.api is None:
         return (
-            f"{inst.name}: grade_policy fetch (the default) needs api (url and credential) to "
+            f"{inst.name}: grade_policy fetch needs api (url and credential) to "
             "fetch the grade the event lacks; add it, or set grade_policy "
             + ("completion_only" if inst.kind == "moodle" else "event or completion_only")
         )

@@ -17,6 +17,9 @@ from pydantic import ValidationError
 
 from gradesync.sources import KINDS, Sources
 
+# The kinds whose default grade policy is ``fetch`` (Moodle's event never carries a grade).
+FETCHING_KINDS = ("moodle", "anewspring")
+
 
 class SourcesError(ValueError):
     """The sources cannot be used; ``problems`` holds one line per problem."""
@@ -77,6 +80,27 @@ def duplicates(data: Any) -> list[tuple[int, str]]:
     return twice
 
 
+def grade_gaps(data: Any) -> list[tuple[int, str, bool]]:
+    """``(position, kind, explicit)`` of each installation whose grade policy is ``fetch``
+    (said in the file, or the default) with no ``api`` to fetch the grade from."""
+    entries = data.get("installations") if isinstance(data, dict) else None
+    gaps: list[tuple[int, str, bool]] = []
+    for n, entry in enumerate(entries if isinstance(entries, list) else []):
+        if not isinstance(entry, dict) or entry.get("kind") not in FETCHING_KINDS:
+            continue
+        if entry.get("grade_policy", "fetch") == "fetch" and entry.get("api") is None:
+            gaps.append((n, str(entry["kind"]), "grade_policy" in entry))
+    return gaps
+
+
+def _grade_gap(kind: str, explicit: bool) -> str:
+    return (
+        f"fetch{'' if explicit else ' (the default)'} needs api (url and credential) to fetch "
+        f"the grade {kind}'s completion event lacks: add api, or set grade_policy "
+        + ("completion_only" if kind == "moodle" else "event or completion_only")
+    )
+
+
 def problems(exc: ValidationError) -> Iterable[tuple[tuple[int | str, ...], str]]:
     for err in exc.errors(include_url=False, include_input=False):
         loc, ctx = tuple(err["loc"]), err.get("ctx") or {}
@@ -103,18 +127,26 @@ def load(path: str, env: Mapping[str, str]) -> Sources:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else path
         raise SourcesError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
-    lines = [
-        f"{path}:{_line(root, ('installations', n))}: installations[{n}]: {name} is named "
-        "twice (instance must be unique per kind)"
+    found: list[tuple[tuple[int | str, ...], str]] = [
+        (("installations", n), f"{name} is named twice (instance must be unique per kind)")
         for n, name in duplicates(data)
     ]
+    found += [
+        (("installations", n, "grade_policy"), _grade_gap(kind, explicit))
+        for n, kind, explicit in grade_gaps(data)
+    ]
+    sources: Sources | None = None
     try:
         sources = Sources.parse(data, env)
     except ValidationError as exc:
-        lines += [
-            f"{path}:{_line(root, loc)}: {field_name(loc)}: {msg}"
+        twice = any("is named twice" in msg for _, msg in found)
+        found += [
+            (loc, msg)
             for loc, msg in problems(exc)
-            if not (lines and "is named twice" in msg)  # already said, with its line
+            if not (twice and "is named twice" in msg)  # already said, with its line
         ]
-        raise SourcesError(lines) from None
+    if found or sources is None:
+        # In the order of the file, as an operator works through it.
+        lines = sorted(((_line(root, loc), field_name(loc), msg) for loc, msg in found))
+        raise SourcesError([f"{path}:{line}: {field}: {msg}" for line, field, msg in lines])
     return sources

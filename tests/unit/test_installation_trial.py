@@ -8,7 +8,11 @@ from pathlib import Path
 
 import fakeredis
 import pytest
+from click.testing import Result
+from typer.testing import CliRunner
 
+from gradesync import cli
+from gradesync import settings as settings_module
 from gradesync.held import release_held
 from gradesync.ledger import Ledger, utcnow
 from gradesync.record import LedgerError
@@ -79,3 +83,46 @@ def test_the_report_shows_failed_records(
     ledger.fail(rid, utcnow(), LedgerError(code="lms_api_not_configured", message="m"))
     [group] = build(ledger, None, 5, s.tz).groups
     assert group.reason == "lms_api_not_configured" and group.count == 1
+
+
+def run_cli(monkeypatch: pytest.MonkeyPatch, path: Path | str, *args: str) -> Result:
+    monkeypatch.setenv("GRADESYNC_SOURCES", str(path))
+    settings_module.get_settings.cache_clear()
+    try:
+        return CliRunner().invoke(cli.app, list(args))
+    finally:
+        settings_module.get_settings.cache_clear()
+
+
+def test_a_fetch_policy_without_an_api_is_a_problem_of_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reported with the file's other problems, with its line, by every command (status too),
+    saying "(the default)" only when the file does not say fetch."""
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "installations:\n"  # 1
+        "  - kind: moodle\n"  # 2
+        "    secret: a-moodle-token-of-16\n"  # 3
+        "    grade_policy: fetch\n"  # 4
+        "  - kind: anewspring\n"  # 5
+        "    instance: north\n"  # 6
+        "    secret: an-academy-hmac-key-0001\n"  # 7
+        "  - kind: ilias\n"  # 8
+        "    timezone: Mars/Olympus\n"  # 9
+    )
+    result = run_cli(monkeypatch, path, "status")
+    assert result.exit_code != 0
+    lines = result.output.strip().splitlines()
+    assert lines[1:] == [
+        f"  {path}:4: installations[0].grade_policy: fetch needs api (url and credential) to "
+        "fetch the grade moodle's completion event lacks: add api, or set grade_policy "
+        "completion_only",
+        f"  {path}:5: installations[1].grade_policy: fetch (the default) needs api (url and "
+        "credential) to fetch the grade anewspring's completion event lacks: add api, or set "
+        "grade_policy event or completion_only",
+        f"  {path}:8: installations[2].secret_env: a webhook secret is needed: secret_env "
+        "(preferred) or secret",
+        f"  {path}:9: installations[2].timezone: unknown time zone 'Mars/Olympus' (an IANA "
+        "name, e.g. Europe/Amsterdam)",
+    ]

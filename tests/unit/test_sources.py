@@ -235,7 +235,7 @@ def test_an_installation_whose_grades_would_be_lost_refuses_to_start(
 ) -> None:
     installations = two_moodles()
     del installations[1]["api"]
-    with pytest.raises(ConfigurationError, match="moodle/acme: grade_policy fetch"):
+    with pytest.raises(ConfigurationError, match=r"installations\[1\]\.grade_policy: fetch \(the"):
         create_app(
             Ledger(fakeredis.FakeRedis()),
             lambda _: None,
