@@ -8,8 +8,7 @@ from pathlib import Path
 
 import fakeredis
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from gradesync import cli
 from gradesync import settings as settings_module
