@@ -31,6 +31,7 @@ GradePolicy = Literal["fetch", "event", "completion_only"]
 
 MIN_CONSOLE_PASSWORD_CHARS = 12
 MIN_CONSOLE_SECRET_CHARS = 32
+MIN_METRICS_TOKEN_CHARS = 16
 _CONSOLE_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 
@@ -134,6 +135,10 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field("", alias="GRADESYNC_TRUSTED_PROXIES")
     # A webhook body arrives in milliseconds; a caller that trickles it holds a connection.
     body_timeout_s: float = Field(10.0, alias="GRADESYNC_BODY_TIMEOUT_S", gt=0, le=300)
+
+    # Bearer token a scraper of /metrics sends (the metrics name every installation). Unset:
+    # /metrics answers 403, except under GRADESYNC_INSECURE_DEV=1.
+    metrics_token: SecretStr | None = Field(None, alias="GRADESYNC_METRICS_TOKEN")
 
     # -- the console (/console on the ingress) -----------------------------------------------
     # ``name:password`` pairs, comma-separated: who may log in. Unset: the console refuses to
@@ -291,6 +296,16 @@ class Settings(BaseSettings):
         if self.console_users is None:
             return {}
         return parse_console_users(self.console_users.get_secret_value())
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        token = None if value is None else value.get_secret_value()
+        if token is not None and (len(token) < MIN_METRICS_TOKEN_CHARS or token != token.strip()):
+            raise ValueError(
+                f"at least {MIN_METRICS_TOKEN_CHARS} characters, no surrounding whitespace"
+            )
+        return value
 
     @field_validator("coachview_client_secret", "coachview_resultlink_secret")
     @classmethod

@@ -16,8 +16,7 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -34,7 +33,7 @@ from gradesync.sources import (
     InstanceMismatch,
 )
 from gradesync.submit import submit
-from producers import signatures
+from producers import metrics_route, signatures
 from producers.console.routes import build_router as console_router
 from producers.native import bound, canonical
 
@@ -424,9 +423,15 @@ def create_app(
     # The console for the people who fix the data; not part of the OpenAPI document.
     app.include_router(console_router(ingress.ledger, send, settings))
 
-    @app.get("/metrics", response_class=PlainTextResponse)
-    def prometheus() -> PlainTextResponse:
-        metrics.refresh(ingress.ledger)
-        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses={
+            401: {"description": "no or wrong bearer token"},
+            403: {"description": "no GRADESYNC_METRICS_TOKEN configured"},
+        },
+    )
+    def prometheus(request: Request) -> Response:
+        return metrics_route.scrape(request, ingress.ledger, settings)
 
     return app

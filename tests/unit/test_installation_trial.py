@@ -3,19 +3,24 @@ waiting on an installation, the sources file's own checks, the ingress's refusal
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import fakeredis
 import pytest
+from prometheus_client import REGISTRY
+from pydantic import ValidationError
 from typer.testing import CliRunner, Result
 
-from gradesync import cli
+from gradesync import cli, metrics
 from gradesync import settings as settings_module
 from gradesync.held import release_held
 from gradesync.ledger import Ledger, utcnow
 from gradesync.record import LedgerError
 from gradesync.report import build
+from gradesync.settings import Settings
+from tests.unit.test_ingress import METRICS_TOKEN, App
 from tests.unit.test_sources import env, record, settings_for, two_moodles, write
 from workers import resources, tasks
 
@@ -125,3 +130,35 @@ def test_a_fetch_policy_without_an_api_is_a_problem_of_the_file(
         f"  {path}:9: installations[2].timezone: unknown time zone 'Mars/Olympus' (an IANA "
         "name, e.g. Europe/Amsterdam)",
     ]
+
+
+@pytest.fixture
+def own_collector() -> Iterator[None]:
+    """The shared collector reads the first ledger scraped: this test's must not be the one
+    another test's scrape then reads."""
+    before = metrics._collector
+    yield
+    if before is None and metrics._collector is not None:
+        REGISTRY.unregister(metrics._collector)
+        metrics._collector = None
+
+
+@pytest.mark.usefixtures("own_collector")
+def test_metrics_need_a_token_outside_development() -> None:
+    """/metrics names every installation: a bearer token, or nothing outside development."""
+    closed = App(GRADESYNC_METRICS_TOKEN=None).client.get("/metrics")
+    assert closed.status_code == 403 and "GRADESYNC_METRICS_TOKEN" in closed.text
+    assert "installation=" not in closed.text
+    guarded = App().client
+    for header in ({}, {"authorization": "Bearer wrong"}, {"authorization": METRICS_TOKEN}):
+        answer = guarded.get("/metrics", headers=header)
+        assert answer.status_code == 401 and "installation=" not in answer.text
+    ok = guarded.get("/metrics", headers={"authorization": f"Bearer {METRICS_TOKEN}"})
+    assert ok.status_code == 200 and "gradesync_ledger_records" in ok.text
+    dev = App(GRADESYNC_METRICS_TOKEN=None, GRADESYNC_INSECURE_DEV="1").client.get("/metrics")
+    assert dev.status_code == 200
+
+
+def test_a_short_metrics_token_is_refused() -> None:
+    with pytest.raises(ValidationError, match="at least 16 characters"):
+        Settings(GRADESYNC_METRICS_TOKEN="short")
