@@ -6,8 +6,9 @@ neither fails it: it waits until a worker that knows the installation enabled pi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import NamedTuple
 
 from gradesync.ledger import Ledger
 from gradesync.record import LedgerError, Record
@@ -42,9 +43,21 @@ def waiting(ledger: Ledger) -> Iterator[Record]:
             yield rec
 
 
-def release_held(ledger: Ledger, sources: Sources, now: datetime) -> list[str]:
-    """Held records whose installation is now known and enabled: due at once, so the next sweep
-    sends them instead of after the 15-minute recheck. Returns their ids."""
-    released = [rec.id for rec in waiting(ledger) if held_by_installation(rec, sources) is None]
-    ledger.hurry_deferred(released, now)
-    return released
+class Released(NamedTuple):
+    ids: list[str]
+    # Chosen but still waiting: their installation is disabled or unknown in ``sources``.
+    still_held: int
+
+
+def release_held(
+    ledger: Ledger,
+    sources: Sources,
+    now: datetime,
+    chosen: Callable[[Record], bool] = lambda _: True,
+) -> Released:
+    """Held (and ``chosen``) records whose installation is now known and enabled: due at once,
+    so the next sweep sends them instead of after the 15-minute recheck."""
+    picked = [rec for rec in waiting(ledger) if chosen(rec)]
+    ids = [rec.id for rec in picked if held_by_installation(rec, sources) is None]
+    ledger.hurry_deferred(ids, now)
+    return Released(ids, len(picked) - len(ids))

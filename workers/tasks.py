@@ -233,8 +233,8 @@ def _release_held(**_: object) -> None:
     except redis.RedisError as exc:  # the recheck still releases them
         log.warning("release_held", outcome="redis_error", exception=type(exc).__name__)
         return
-    if released:
-        log.info("release_held", records=len(released))
+    if released.ids:
+        log.info("release_held", records=len(released.ids), still_held=released.still_held)
 
 
 @pipeline_task("fetch_from_lms")

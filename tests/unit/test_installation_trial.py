@@ -57,8 +57,8 @@ def test_a_record_of_an_installation_the_worker_does_not_know_waits(
     assert ledger.take_deferred(utcnow()) == []  # not due before the recheck...
 
     new = settings_for(write(tmp_path, two_moodles()))
-    assert release_held(ledger, old.sources, utcnow()) == []  # ...nor by a worker still old
-    assert release_held(ledger, new.sources, utcnow()) == [rid]
+    assert release_held(ledger, old.sources, utcnow()).ids == []  # ...nor by a worker still old
+    assert release_held(ledger, new.sources, utcnow()).ids == [rid]
     assert ledger.take_deferred(utcnow() + timedelta(seconds=1)) == [rid]
 
 
@@ -162,3 +162,29 @@ def test_metrics_need_a_token_outside_development() -> None:
 def test_a_short_metrics_token_is_refused() -> None:
     with pytest.raises(ValidationError, match="at least 16 characters"):
         Settings(GRADESYNC_METRICS_TOKEN="short")
+
+
+def test_an_operator_releases_waiting_records_and_sees_disabled_installations(
+    tmp_path: Path, env: dict[str, str], ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    off_path = tmp_path / "off"
+    off_path.mkdir()
+    off = settings_for(write(off_path, two_moodles(enabled=False)))
+    monkeypatch.setattr(resources, "settings", lambda: off)
+    rid = ledger.admit(record("acme").event, utcnow()).record.id
+    assert tasks.fetch_from_lms.apply(args=(rid,)).state == "IGNORED"
+
+    listed = run_cli(monkeypatch, off.sources_path or "", "list")
+    assert "disabled (enabled: false): moodle/acme" in listed.output
+    refused = run_cli(monkeypatch, off.sources_path or "", "retry", "--state", "queued")
+    assert refused.exit_code == 0 and "1 still held" in refused.output
+    assert ledger.take_deferred(utcnow()) == []
+    wrong = ("retry", "--state", "queued", "--reason", "unknown_person")
+    assert run_cli(monkeypatch, off.sources_path or "", *wrong).exit_code == 2
+
+    on = write(tmp_path, two_moodles())
+    reason = ("--reason", "installation_disabled")
+    released = run_cli(monkeypatch, on, "retry", "--state", "queued", *reason)
+    assert released.exit_code == 0 and "released 1 waiting record(s)" in released.output
+    assert "disabled (enabled: false)" not in run_cli(monkeypatch, on, "list").output
+    assert ledger.take_deferred(utcnow() + timedelta(seconds=1)) == [rid]
