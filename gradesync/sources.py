@@ -106,7 +106,28 @@ def _resolve(
     value = _env(info).get(env_name, "")
     if not value.strip():
         raise ValueError(f"environment variable {env_name} (the {what}) is unset or empty")
+    if value != value.strip():
+        raise ValueError(
+            f"environment variable {env_name} (the {what}) has whitespace around it "
+            "(a copy-paste slip?)"
+        )
     return SecretStr(value)
+
+
+def _literal_credential(value: SecretStr | None) -> SecretStr | None:
+    """A credential written in the file: refused like an empty or padded variable."""
+    text = None if value is None else value.get_secret_value()
+    if text is not None and not text.strip():
+        raise ValueError("is empty")
+    if text is not None and text != text.strip():
+        raise ValueError("has whitespace around it (a copy-paste slip?)")
+    return value
+
+
+def _literal_secret(value: SecretStr | None) -> SecretStr | None:
+    if value is not None:
+        check_webhook_secret(value.get_secret_value())
+    return value
 
 
 class Strict(BaseModel):
@@ -123,9 +144,13 @@ class Api(Strict):
     credential_env: str | None = Field(None, validate_default=True)
     _credential: SecretStr | None = PrivateAttr(None)
 
+    _literal = field_validator("credential")(_literal_credential)
+
     @field_validator("credential_env")
     @classmethod
     def _credential_given(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "credential" not in info.data:  # the literal one was refused: said there
+            return value
         if _resolve(info.data.get("credential"), value, info, "API credential") is None:
             raise ValueError("the API needs credential_env (preferred) or credential")
         return value
@@ -165,14 +190,19 @@ class Installation(Strict):
             return check_identifier(value)
         return _slug(value)
 
+    # A literal secret's problem is the ``secret:`` line's, not ``secret_env``'s.
+    _literal = field_validator("secret")(_literal_secret)
+
     @field_validator("secret_env")
     @classmethod
     def _secret_given(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "secret" not in info.data:  # the literal one was refused: said there
+            return value
         resolved = _resolve(info.data.get("secret"), value, info, "webhook secret")
         optional = isinstance(info.context, dict) and info.context.get("from_environment", False)
         if resolved is None and not optional:
             raise ValueError("a webhook secret is needed: secret_env (preferred) or secret")
-        if resolved is not None:
+        if resolved is not None and value is not None:
             check_webhook_secret(resolved.get_secret_value())
         return value
 

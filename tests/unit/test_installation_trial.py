@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from typer.testing import CliRunner, Result
 
-from gradesync import cli, metrics
+from gradesync import cli, metrics, sources_file
 from gradesync import settings as settings_module
 from gradesync.held import release_held
 from gradesync.ledger import Ledger, utcnow
@@ -188,3 +188,50 @@ def test_an_operator_releases_waiting_records_and_sees_disabled_installations(
     assert released.exit_code == 0 and "released 1 waiting record(s)" in released.output
     assert "disabled (enabled: false)" not in run_cli(monkeypatch, on, "list").output
     assert ledger.take_deferred(utcnow() + timedelta(seconds=1)) == [rid]
+
+
+def problems_of(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> list[str]:
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    with pytest.raises(sources_file.SourcesError) as info:
+        sources_file.load(str(path), env or {})
+    assert "do-not-show" not in str(info.value)
+    return [p.removeprefix(f"{path}:") for p in info.value.problems]
+
+
+@pytest.mark.parametrize(
+    ("secret", "problem"),
+    [
+        ("do-not-show", "is too short"),
+        ("whsec_do-not-show!", "must be base64"),
+        ("' do-not-show-me-sixteen'", "whitespace"),
+    ],
+)
+def test_a_literal_secrets_problem_names_secret_and_its_line(
+    tmp_path: Path, secret: str, problem: str
+) -> None:
+    text = f"installations:\n  - kind: xapi\n    instance: lrs\n    secret: {secret}\n"
+    [line] = problems_of(tmp_path, text)
+    assert line.startswith("4: installations[0].secret: ") and problem in line
+
+
+def test_empty_or_padded_credentials_are_refused_like_secrets(tmp_path: Path) -> None:
+    text = (
+        "installations:\n"  # 1
+        "  - kind: moodle\n"  # 2
+        "    secret: a-moodle-token-of-16\n"  # 3
+        "    api: {url: 'https://m.test', credential: ''}\n"  # 4
+        "  - kind: anewspring\n"  # 5
+        "    secret_env: PADDED_SECRET\n"  # 6
+        "    api:\n"  # 7
+        "      url: https://a.test\n"  # 8
+        "      credential_env: PADDED_KEY\n"  # 9
+    )
+    env = {"PADDED_SECRET": " do-not-show-me-sixteen ", "PADDED_KEY": "do-not-show\n"}
+    assert problems_of(tmp_path, text, env) == [
+        "4: installations[0].api.credential: is empty",
+        "6: installations[1].secret_env: environment variable PADDED_SECRET (the webhook "
+        "secret) has whitespace around it (a copy-paste slip?)",
+        "9: installations[1].api.credential_env: environment variable PADDED_KEY (the API "
+        "credential) has whitespace around it (a copy-paste slip?)",
+    ]

@@ -221,7 +221,7 @@ def test_the_cli_refuses_a_broken_file_with_one_line_per_problem(
     lines = result.output.strip().splitlines()
     assert lines[0] == "gradesync cannot start: fix the sources file"
     assert f"{path}:2: installations[0].kind: unknown kind 'blackboard'" in lines[1]
-    assert f"{path}:3: installations[1].secret_env: is too short" in lines[2]
+    assert f"{path}:4: installations[1].secret: is too short" in lines[2]
 
 
 def test_the_ingress_refuses_to_start(tmp_path: Path) -> None:
