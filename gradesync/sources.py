@@ -57,6 +57,14 @@ class InstanceMismatch(ValueError):
         self.field = field
 
 
+def shown(name: str, limit: int = 64) -> str:
+    """A caller's name as an answer may repeat it: quoted, escaped to ASCII (a zero-width
+    character or a NUL is seen as such), and at most ``limit`` characters of it."""
+    if len(name) <= limit:
+        return ascii(name)
+    return f"{name[:limit]!a}… ({len(name)} characters)"
+
+
 def _slug(value: str) -> str:
     if not SLUG.fullmatch(value):
         raise ValueError(
@@ -330,7 +338,7 @@ class Sources(Strict):
         for inst in self.installations:
             if inst.kind == kind and inst.instance == name:
                 return inst
-        raise InstallationUnknown(f"no {kind} installation named {name!r} in the sources")
+        raise InstallationUnknown(f"no {kind} installation named {shown(name)} in the sources")
 
     def typed(self, model: type[Inst], instance: str | None = None) -> Inst:
         """:meth:`find` for a caller that knows the kind, typed as that kind's model."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
@@ -200,7 +201,18 @@ class Ingress:
             status, body = await self._handle(request, source, inst, auth)
         except Reject as exc:
             if exc.status >= 400:
-                metrics.rejected(source, self._label(source, instance, native), exc.error)
+                label = self._label(source, instance, native)
+                metrics.rejected(source, label, exc.error)
+                # Who was refused and why, for the operator; never the body, a secret or an id
+                # (a made-up instance is ``unknown``: the caller's text is not logged either).
+                log.log(
+                    logging.WARNING if exc.status in (401, 403) else logging.INFO,
+                    "refused",
+                    route=source,
+                    installation=label,
+                    status=exc.status,
+                    error=exc.error,
+                )
             return JSONResponse({"error": exc.error, "detail": exc.detail}, exc.status)
         return JSONResponse(body, status)
 

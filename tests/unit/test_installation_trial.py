@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import fakeredis
 import pytest
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
+from structlog.testing import capture_logs
 from typer.testing import CliRunner, Result
 
 from gradesync import cli, metrics, sources_file
@@ -21,7 +23,7 @@ from gradesync.record import LedgerError
 from gradesync.report import build
 from gradesync.settings import Settings
 from tests.unit.test_ingress import METRICS_TOKEN, App
-from tests.unit.test_sources import env, record, settings_for, two_moodles, write
+from tests.unit.test_sources import Ingress, env, record, settings_for, two_moodles, write
 from workers import resources, tasks
 
 __all__ = ["env"]  # the fixture, used by name
@@ -235,3 +237,39 @@ def test_empty_or_padded_credentials_are_refused_like_secrets(tmp_path: Path) ->
         "9: installations[1].api.credential_env: environment variable PADDED_KEY (the API "
         "credential) has whitespace around it (a copy-paste slip?)",
     ]
+
+
+def test_refusals_are_logged_without_what_the_caller_sent(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    ingress = Ingress(write(tmp_path, two_moodles(enabled=False)))
+    with capture_logs() as logged:
+        unknown = ingress.moodle("/events/moodle/made-up-name", "do-not-show-token", userid="57")
+        disabled = ingress.moodle("/events/moodle/acme", env["ACME_TOKEN"])
+        forged = ingress.moodle("/events/moodle/staff", "do-not-show-token")
+        invalid = ingress.moodle("/events/moodle/staff", env["STAFF_TOKEN"], relateduserid="")
+    statuses = [a.status_code for a in (unknown, disabled, forged, invalid)]
+    assert statuses == [404, 403, 401, 422]
+    refused = [e for e in logged if e["event"] == "refused"]
+    assert [(e["installation"], e["status"], e["error"]) for e in refused] == [
+        ("unknown", 404, "unknown_installation"),
+        ("moodle/acme", 403, "installation_disabled"),
+        ("moodle/staff", 401, "unauthenticated"),
+        ("moodle/staff", 422, "invalid"),
+    ]
+    assert all(e["route"] == "moodle" for e in refused)
+    text = str(logged)
+    assert "do-not-show" not in text and "made-up-name" not in text and "'57'" not in text
+
+
+@pytest.mark.parametrize("name", ["x" * 20_000, "acme\u200b", "ac\x00me"])
+def test_an_unknown_instance_is_not_echoed_back(
+    tmp_path: Path, env: dict[str, str], name: str
+) -> None:
+    ingress = Ingress(write(tmp_path, two_moodles()))
+    answer = ingress.moodle(f"/events/moodle/{quote(name)}", env["STAFF_TOKEN"])
+    assert answer.status_code in (404, 400) and answer.json()["error"] != "internal"
+    assert len(answer.content) < 400
+    # Escaped, so an operator reading it sees what was sent.
+    detail = str(answer.json()["detail"])
+    assert "\u200b" not in detail and "\x00" not in detail
