@@ -8,6 +8,8 @@ an operator edits.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,8 @@ from gradesync.sources import KINDS, Sources
 
 # The kinds whose default grade policy is ``fetch`` (Moodle's event never carries a grade).
 FETCHING_KINDS = ("moodle", "anewspring")
+# A sources file is a few kilobytes; more is a wrong path.
+MAX_BYTES = 1024 * 1024
 
 
 class SourcesError(ValueError):
@@ -114,12 +118,46 @@ def problems(exc: ValidationError) -> Iterable[tuple[tuple[int | str, ...], str]
             yield loc, err["msg"].removeprefix("Value error, ")
 
 
-def load(path: str, env: Mapping[str, str]) -> Sources:
-    """Read and validate ``path``; :class:`SourcesError` lists every problem."""
+def _read(path: str) -> str:
+    """The file's text: a regular file of at most :data:`MAX_BYTES` (``/dev/zero`` or a FIFO
+    would otherwise be read for ever)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise SourcesError([f"{path}: not a regular file"])
+            raw = handle.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise SourcesError([f"{path}: larger than {MAX_BYTES // 1024} KiB"])
+        return raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SourcesError([f"{path}: cannot be read: {type(exc).__name__}: {exc}"]) from None
+
+
+def shared_secrets(data: Any, env: Mapping[str, str]) -> list[tuple[int, str, str]]:
+    """``(position, field, what)`` of each installation whose webhook secret an earlier one
+    already has: one installation's signature would then pass on the other's route."""
+    entries = data.get("installations") if isinstance(data, dict) else None
+    first: dict[str, str] = {}
+    found: list[tuple[int, str, str]] = []
+    for n, entry in enumerate(entries if isinstance(entries, list) else []):
+        if not isinstance(entry, dict):
+            continue
+        field = "secret" if entry.get("secret") is not None else "secret_env"
+        value = entry.get(field)
+        secret = env.get(value) if field == "secret_env" and isinstance(value, str) else value
+        if not isinstance(secret, str) or not secret:
+            continue
+        name = f"installations[{n}] ({entry.get('kind')}/{entry.get('instance', 'default')})"
+        if secret in first:
+            found.append((n, field, first[secret]))
+        else:
+            first[secret] = name
+    return found
+
+
+def load(path: str, env: Mapping[str, str]) -> Sources:
+    """Read and validate ``path``; :class:`SourcesError` lists every problem."""
+    text = _read(path)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -134,6 +172,14 @@ def load(path: str, env: Mapping[str, str]) -> Sources:
     found += [
         (("installations", n, "grade_policy"), _grade_gap(kind, explicit))
         for n, kind, explicit in grade_gaps(data)
+    ]
+    found += [
+        (
+            ("installations", n, field),
+            f"is the webhook secret of {other} too: give each installation its own (a "
+            "shared one lets either's signature pass on the other's route)",
+        )
+        for n, field, other in shared_secrets(data, env)
     ]
     sources: Sources | None = None
     try:

@@ -34,7 +34,9 @@ HOOKS = {
     "ACME_HOOK": "acme-moodle-webhook-token",
     "NORTH_HOOK": "north-academy-hmac-key",
     "SOUTH_HOOK": "south-academy-hmac-key",
-    "ILIAS_HOOK": "whsec_aWxpYXMtaW5zdGFsbGF0aW9ucy1rZXk=",
+    # One secret per installation: a shared one is refused (either's signature would pass).
+    "ILIAS_EAST_HOOK": "whsec_aWxpYXMtaW5zdGFsbGF0aW9ucy1rZXk=",
+    "ILIAS_WEST_HOOK": "whsec_aWxpYXMtd2VzdC1pbnN0YWxsYXRpb24ta2V5",
 }
 INSTALLATIONS = [
     ("moodle", "staff"),
@@ -85,7 +87,7 @@ def sources(lms: dict[str, str]) -> dict[str, Any]:
                 {
                     "kind": "ilias",
                     "instance": name,
-                    "secret_env": "ILIAS_HOOK",
+                    "secret_env": f"ILIAS_{name.upper()}_HOOK",
                     "api": {"url": f"{lms[site]}{soap}", "credential": "soap-password"},
                     "user": "gradesync",
                     "poll_interval_s": 3600,  # polled by hand below, not by a beat

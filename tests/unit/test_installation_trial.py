@@ -273,3 +273,35 @@ def test_an_unknown_instance_is_not_echoed_back(
     # Escaped, so an operator reading it sees what was sent.
     detail = str(answer.json()["detail"])
     assert "\u200b" not in detail and "\x00" not in detail
+
+
+def test_a_sources_path_that_is_no_small_regular_file_is_refused_at_once(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_text("# " + "x" * sources_file.MAX_BYTES + "\n")
+    for path, problem in (("/dev/zero", "not a regular file"), (str(big), "larger than 1024 KiB")):
+        with pytest.raises(sources_file.SourcesError) as info:
+            sources_file.load(path, {})
+        assert info.value.problems == [f"{path}: {problem}"]
+
+
+def test_two_installations_sharing_a_webhook_secret_are_refused(tmp_path: Path) -> None:
+    text = (
+        "installations:\n"  # 1
+        "  - kind: moodle\n"  # 2
+        "    instance: staff\n"  # 3
+        "    secret: do-not-show-me-sixteen\n"  # 4
+        "    grade_policy: completion_only\n"  # 5
+        "  - kind: moodle\n"  # 6
+        "    instance: acme\n"  # 7
+        "    secret_env: ACME\n"  # 8
+        "    grade_policy: completion_only\n"  # 9
+        "  - kind: xapi\n"  # 10
+        "    secret_env: ACME\n"  # 11
+    )
+    shared = "do-not-show-me-sixteen"
+    assert problems_of(tmp_path, text, {"ACME": shared}) == [
+        f"{line}: installations[{n}].secret_env: is the webhook secret of installations[0] "
+        "(moodle/staff) too: give each installation its own (a shared one lets either's "
+        "signature pass on the other's route)"
+        for line, n in ((8, 1), (11, 2))
+    ]
