@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from datetime import time
 from functools import cached_property, lru_cache
 from typing import Any, Literal
@@ -412,6 +413,36 @@ def require_lms_apis(s: Settings) -> list[str]:
     if gaps:
         raise ConfigurationError("; ".join(gaps))
     return []
+
+
+# The variables that configure installations without a sources file.
+_PER_KIND = re.compile(
+    r"(MOODLE|ILIAS|ANEWSPRING|XAPI)_\w+|GRADESYNC_WEBHOOK_SECRET_(MOODLE|ILIAS|ANEWSPRING|XAPI)"
+)
+
+
+NOT_READ = (
+    "GRADESYNC_SOURCES is set: the sources file configures every installation, these "
+    "variables are not read (unset them, or name them as secret_env / credential_env)"
+)
+
+
+def ignored_variables(s: Settings, environ: Mapping[str, str]) -> list[str]:
+    """Per-kind variables set while ``GRADESYNC_SOURCES`` is: the file configures every
+    installation, so they are not read (unless the file names them as a ``secret_env`` or
+    ``credential_env``). An operator who set ``MOODLE_URL`` expects it to count."""
+    if s.sources_path is None:
+        return []
+    named = {
+        name
+        for inst in s.sources.installations
+        for name in (inst.secret_env, inst.api.credential_env if inst.api else None)
+        if name
+    }
+    per_kind = {
+        f.alias for f in Settings.model_fields.values() if f.alias and _PER_KIND.fullmatch(f.alias)
+    }
+    return sorted(n for n in per_kind - named if environ.get(n, "").strip())
 
 
 def require_coachview(s: Settings) -> None:

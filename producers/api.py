@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
@@ -26,7 +27,13 @@ from gradesync import keys, logs, metrics, safejson
 from gradesync.event import CompletionEvent, field_errors
 from gradesync.ledger import Ledger
 from gradesync.parsed import Completion, Parsed, Rejected
-from gradesync.settings import Settings, get_settings, require_lms_apis
+from gradesync.settings import (
+    NOT_READ,
+    Settings,
+    get_settings,
+    ignored_variables,
+    require_lms_apis,
+)
 from gradesync.sources import (
     Installation,
     InstallationDisabled,
@@ -360,6 +367,8 @@ def create_app(
     # Raises ConfigurationError when grades would be lost, unless GRADESYNC_INSECURE_DEV=1.
     for gap in require_lms_apis(settings):
         log.warning("lms_api_not_configured", detail=gap)
+    if unread := ignored_variables(settings, os.environ):
+        log.warning("variables_not_read", variables=unread, detail=NOT_READ)
     if ledger is None:
         ledger = Ledger(redis.Redis.from_url(settings.redis_url))
 

@@ -8,6 +8,7 @@ gave up) stops the chain at the next step boundary."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -36,7 +37,13 @@ from gradesync.ledger import utcnow
 from gradesync.lms.enrich import enrich
 from gradesync.policy import transient_backoff
 from gradesync.record import LedgerError, Record, UnreadableRecord
-from gradesync.settings import ConfigurationError, require_coachview, require_lms_apis
+from gradesync.settings import (
+    NOT_READ,
+    ConfigurationError,
+    ignored_variables,
+    require_coachview,
+    require_lms_apis,
+)
 from gradesync.steps import Decision, Write, plan_participation, plan_request_component, would
 from workers import faultpoint, privacy, resources, waits
 from workers.app import app
@@ -222,6 +229,8 @@ def _refuse_bad_configuration(**_: object) -> None:
         raise SystemExit(2)
     for gap in gaps:
         log.warning("lms_api_not_configured", detail=gap)
+    if unread := ignored_variables(resources.settings(), os.environ):
+        log.warning("variables_not_read", variables=unread, detail=NOT_READ)
 
 
 @worker_ready.connect

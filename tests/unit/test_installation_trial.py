@@ -3,6 +3,7 @@ waiting on an installation, the sources file's own checks, the ingress's refusal
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,13 +18,15 @@ from typer.testing import CliRunner, Result
 
 from gradesync import cli, metrics, sources_file
 from gradesync import settings as settings_module
+from gradesync.doctor import lms_checks
 from gradesync.held import release_held
 from gradesync.ledger import Ledger, utcnow
 from gradesync.record import LedgerError
 from gradesync.report import build
 from gradesync.settings import Settings
+from producers.api import create_app
 from tests.unit.test_ingress import METRICS_TOKEN, App
-from tests.unit.test_sources import Ingress, env, record, settings_for, two_moodles, write
+from tests.unit.test_sources import WHSEC, Ingress, env, record, settings_for, two_moodles, write
 from workers import resources, tasks
 
 __all__ = ["env"]  # the fixture, used by name
@@ -305,3 +308,44 @@ def test_two_installations_sharing_a_webhook_secret_are_refused(tmp_path: Path) 
         "signature pass on the other's route)"
         for line, n in ((8, 1), (11, 2))
     ]
+
+
+def test_per_kind_variables_a_sources_file_makes_unread_are_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At start-up (log) and in doctor; a variable the file names is read, so not named."""
+    path = write(
+        tmp_path,
+        [
+            {
+                "kind": "moodle",
+                "secret_env": "GRADESYNC_WEBHOOK_SECRET_MOODLE",
+                "grade_policy": "completion_only",
+            },
+            {"kind": "xapi", "secret": WHSEC},
+        ],
+    )
+    for name, value in {
+        "GRADESYNC_WEBHOOK_SECRET_MOODLE": "a-moodle-token-of-16",
+        "MOODLE_URL": "https://moodle.test",
+        "MOODLE_TOKEN": "do-not-show-token",
+        "ILIAS_TIMEZONE": "",  # empty: as if unset
+    }.items():
+        monkeypatch.setenv(name, value)
+    s = settings_for(path)
+    with capture_logs() as logged:
+        create_app(Ledger(fakeredis.FakeRedis()), lambda _: None, s)
+    [note] = [e for e in logged if e["event"] == "variables_not_read"]
+    # (the test session may set others of them: only these are this test's)
+    assert {"MOODLE_TOKEN", "MOODLE_URL"} <= set(note["variables"])
+    assert not {"GRADESYNC_WEBHOOK_SECRET_MOODLE", "ILIAS_TIMEZONE"} & set(note["variables"])
+    assert "do-not-show" not in str(logged)
+
+    [check] = lms_checks.ignored(s, os.environ)
+    assert check.status == "warn" and "MOODLE_TOKEN, MOODLE_URL" in check.detail
+    assert "GRADESYNC_WEBHOOK_SECRET_MOODLE" not in check.detail
+    [apis] = lms_checks.check(s)
+    assert apis.detail == (
+        "none configured (moodle/default: completion_only: completions are delivered without "
+        "a grade; xapi/default: grades come in their events)"
+    )
