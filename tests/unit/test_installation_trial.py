@@ -24,6 +24,7 @@ from gradesync.ledger import Ledger, utcnow
 from gradesync.record import LedgerError
 from gradesync.report import build
 from gradesync.settings import Settings
+from gradesync.stack import dev_notes
 from producers.api import create_app
 from tests.unit.test_ingress import METRICS_TOKEN, App
 from tests.unit.test_sources import WHSEC, Ingress, env, record, settings_for, two_moodles, write
@@ -349,3 +350,25 @@ def test_per_kind_variables_a_sources_file_makes_unread_are_named(
         "none configured (moodle/default: completion_only: completions are delivered without "
         "a grade; xapi/default: grades come in their events)"
     )
+
+
+def test_the_stacks_notes_come_from_the_sources_file(tmp_path: Path, env: dict[str, str]) -> None:
+    installations = [
+        *two_moodles(grade_policy="completion_only", enabled=False),
+        {"kind": "xapi", "instance": "lrs", "secret": "a-second-secret-of-16"},
+    ]
+    del installations[1]["api"]
+    s = settings_for(write(tmp_path, installations))
+    environ = {"GRADESYNC_SOURCES": s.sources_path or ""}
+    notes = dev_notes(environ, s.sources)
+    assert environ["GRADESYNC_INSECURE_DEV"] == "1"
+    assert notes == [
+        "no GRADESYNC_WEBHOOK_SECRET_CANONICAL: POST /events accepts unsigned events naming "
+        "any installation (dev); each installation's route checks its own secret",
+        "moodle/staff: /events/moodle/staff, grades fetched from https://staff.test",
+        "moodle/acme: /events/moodle/acme, completions without grades (completion_only), "
+        "DISABLED (403)",
+        "ilias/default: /events/ilias/default, grades from the events",
+        "xapi/lrs: /events/xapi/lrs, grades from the events",
+    ]
+    assert "MOODLE_GRADE_POLICY" not in environ  # not read with a sources file: not set
