@@ -11,12 +11,14 @@ from urllib.parse import quote
 
 import fakeredis
 import pytest
+import respx
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
+from rich.console import Console
 from structlog.testing import capture_logs
 from typer.testing import CliRunner, Result
 
-from gradesync import cli, metrics, sources_file
+from gradesync import cli, demo, metrics, sources_file
 from gradesync import settings as settings_module
 from gradesync.doctor import lms_checks
 from gradesync.held import release_held
@@ -372,3 +374,20 @@ def test_the_stacks_notes_come_from_the_sources_file(tmp_path: Path, env: dict[s
         "xapi/lrs: /events/xapi/lrs, grades from the events",
     ]
     assert "MOODLE_GRADE_POLICY" not in environ  # not read with a sources file: not set
+
+
+def test_the_demo_names_the_installations_it_needs(
+    tmp_path: Path, env: dict[str, str], ledger: Ledger
+) -> None:
+    """Against sources without default installations it sends nothing it knows will fail."""
+    s = settings_for(write(tmp_path, two_moodles()[:2]))  # moodle staff and acme only
+    console = Console(record=True, width=400)
+    with respx.mock(assert_all_called=False) as lms:
+        posted = lms.post(url__startswith="http://api.test/")
+        lms.get("http://sim.test/_sim/state").respond(json={})
+        assert demo.run("http://api.test", "http://sim.test", ledger, s, console) == 0
+    assert not posted.called
+    text = console.export_text()
+    hint = "The sources name no anewspring/default, ilias/default, moodle/default, xapi/default"
+    assert hint in text
+    assert "skipped: no moodle/default" in text
