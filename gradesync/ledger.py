@@ -58,9 +58,8 @@ T = TypeVar("T")
 class AmbiguousEventId(LookupError):
     def __init__(self, event_id: str, rids: list[str]) -> None:
         super().__init__(
-            f"event id {event_id!r} names {len(rids)} records of different sources: "
-            + ", ".join(rids)
-            + "; give the record id instead"
+            f"event id {event_id!r} names {len(rids)} records, sent by different sources or "
+            "installations: " + ", ".join(rids) + "; give the record id instead"
         )
 
 

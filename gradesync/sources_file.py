@@ -114,6 +114,13 @@ def problems(exc: ValidationError) -> Iterable[tuple[tuple[int | str, ...], str]
             yield (*loc, "kind"), f"kind is required: one of {', '.join(KINDS)}"
         elif err["type"] == "extra_forbidden":
             yield loc, "unknown key (a typo?)"
+        elif err["type"] == "string_type":
+            # YAML reads `no`, `off`, `2024` as a boolean or a number, not as the name meant.
+            yield (
+                loc,
+                'must be text: quote it (e.g. instance: "2024"); YAML reads yes/no, on/off and '
+                "digits as booleans and numbers",
+            )
         else:
             yield loc, err["msg"].removeprefix("Value error, ")
 

@@ -22,7 +22,7 @@ from gradesync import cli, demo, metrics, sources_file
 from gradesync import settings as settings_module
 from gradesync.doctor import lms_checks
 from gradesync.held import release_held
-from gradesync.ledger import Ledger, utcnow
+from gradesync.ledger import AmbiguousEventId, Ledger, utcnow
 from gradesync.record import LedgerError
 from gradesync.report import build
 from gradesync.settings import Settings
@@ -391,3 +391,17 @@ def test_the_demo_names_the_installations_it_needs(
     hint = "The sources name no anewspring/default, ilias/default, moodle/default, xapi/default"
     assert hint in text
     assert "skipped: no moodle/default" in text
+
+
+@pytest.mark.parametrize("instance", ["no", "2024", "off"])
+def test_an_instance_yaml_reads_as_a_boolean_or_number_says_to_quote_it(
+    tmp_path: Path, instance: str
+) -> None:
+    text = f"installations:\n  - kind: xapi\n    instance: {instance}\n    secret: {WHSEC}\n"
+    [line] = problems_of(tmp_path, text)
+    assert line.startswith("3: installations[0].instance: must be text: quote it")
+
+
+def test_an_event_id_of_two_installations_of_one_source_is_not_called_two_sources() -> None:
+    message = str(AmbiguousEventId("anewspring-evt-5501", ["a", "b"]))
+    assert "different sources or installations" in message
