@@ -416,7 +416,7 @@ def require_lms_apis(s: Settings) -> list[str]:
 
 
 # The variables that configure installations without a sources file.
-_PER_KIND = re.compile(
+PER_KIND_VARIABLE = re.compile(
     r"(MOODLE|ILIAS|ANEWSPRING|XAPI)_\w+|GRADESYNC_WEBHOOK_SECRET_(MOODLE|ILIAS|ANEWSPRING|XAPI)"
 )
 
@@ -440,7 +440,9 @@ def ignored_variables(s: Settings, environ: Mapping[str, str]) -> list[str]:
         if name
     }
     per_kind = {
-        f.alias for f in Settings.model_fields.values() if f.alias and _PER_KIND.fullmatch(f.alias)
+        f.alias
+        for f in Settings.model_fields.values()
+        if f.alias and PER_KIND_VARIABLE.fullmatch(f.alias)
     }
     return sorted(n for n in per_kind - named if environ.get(n, "").strip())
 

@@ -26,6 +26,7 @@ from gradesync import keys
 from gradesync.ledger import Ledger
 from gradesync.procs import BIN, ROOT, Proc, free_port, start_redis, start_sim, wait_until
 from gradesync.record import Record
+from gradesync.settings import PER_KIND_VARIABLE
 from producers.signatures import anewspring_signature
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -108,7 +109,9 @@ class Installations:
         path.write_text(yaml.safe_dump(sources(self.lms), sort_keys=False))
         self.broker = f"redis://127.0.0.1:{ports['redis']}/0"
         self.env = {
-            **os.environ,
+            # The session's per-kind variables are not read with a sources file (doctor would
+            # rightly name them): a deployment with a file has none.
+            **{k: v for k, v in os.environ.items() if not PER_KIND_VARIABLE.fullmatch(k)},
             **HOOKS,
             "REDIS_URL": self.broker,
             "COACHVIEW_BASE_URL": f"http://127.0.0.1:{ports['sim']}",
