@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 import redis
 from celery import Task
 from celery.exceptions import Ignore, Reject, Retry
-from celery.signals import worker_init, worker_ready
+from celery.signals import beat_init, worker_init, worker_ready
 
 from gradesync import logs, metrics
 from gradesync.coachview.budget import BudgetExhausted, spending_for
@@ -234,9 +234,10 @@ def _refuse_bad_configuration(**_: object) -> None:
 
 
 @worker_ready.connect
+@beat_init.connect
 def _release_held(**_: object) -> None:
-    """Records that waited for an installation this worker knows enabled go on at once (the
-    next sweep sends them), not after their 15-minute recheck."""
+    """Records that waited for an installation this worker (or beat) knows enabled go on at
+    once (the next sweep sends them), not after their 15-minute recheck."""
     try:
         released = release_held(resources.ledger(), resources.settings().sources, utcnow())
     except redis.RedisError as exc:  # the recheck still releases them
