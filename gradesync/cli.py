@@ -20,7 +20,7 @@ from rich.table import Table
 
 from coachview_sim.app import create_app as create_sim
 from coachview_sim.store import Seed
-from gradesync import logs
+from gradesync import held, logs
 from gradesync.demo import run
 from gradesync.diagnose import diagnose as look_up
 from gradesync.doctor.celery_checks import QUEUE_THRESHOLD
@@ -246,6 +246,7 @@ def status(as_json: JsonFlag = False) -> None:
         inst.name: {} for inst in get_settings().sources.installations
     }
     per_installation = configured | installation_counts(_ledger())
+    disabled = _disabled()
     budget = resources.budget()
     today = usage(_ledger(), budget, utcnow(), get_settings().tz)
     if as_json:
@@ -253,6 +254,7 @@ def status(as_json: JsonFlag = False) -> None:
             counts
             | {
                 "installations": per_installation,
+                "disabled_installations": disabled,
                 "budget": budget.snapshot(),
                 "today": today.model_dump(mode="json"),
             }
@@ -263,7 +265,20 @@ def status(as_json: JsonFlag = False) -> None:
         table.add_row(state, str(n))
     out.print(table)
     out.print(_installation_table(per_installation))
+    _print_disabled(disabled)
     _print_usage(today)
+
+
+def _disabled() -> list[str]:
+    return [i.name for i in get_settings().sources.installations if not i.enabled]
+
+
+def _print_disabled(names: list[str]) -> None:
+    if names:
+        out.print(
+            f"disabled (enabled: false): {', '.join(names)}; their webhooks get 403 and their "
+            "queued records wait"
+        )
 
 
 def _per(value: float | None) -> str:
@@ -342,6 +357,7 @@ def list_records(
     for rec in records:
         table.add_row(*_record_row(rec))
     out.print(table)
+    _print_disabled(_disabled())
     if any(isinstance(r, Unreadable) for r in records):
         err.print(
             "Some records cannot be read by this version (fields named above); "
@@ -471,7 +487,11 @@ def retry(
         str | None, typer.Argument(help="Record key, completion key text, or event id")
     ] = None,
     state: Annotated[
-        str | None, typer.Option(help=f"Every record in this state: {', '.join(RETRYABLE)}")
+        str | None,
+        typer.Option(
+            help=f"Every record in this state: {', '.join(RETRYABLE)}; queued: those waiting "
+            "on their installation (--reason installation_disabled / unknown_installation)"
+        ),
     ] = None,
     reason: Annotated[
         str | None, typer.Option(help="Only those whose last error is this code")
@@ -491,9 +511,45 @@ def retry(
         return
     if state is None:
         raise typer.BadParameter("give a KEY, or --state S", param_hint="KEY")
+    if state == "queued":
+        _release_held(reason, person, course, as_json)
+        return
     if state not in RETRYABLE:
-        raise typer.BadParameter(f"one of: {', '.join(RETRYABLE)}", param_hint="--state")
+        raise typer.BadParameter(f"one of: {', '.join(RETRYABLE)}, queued", param_hint="--state")
     _bulk_retry(state, reason, person, course, as_json)
+
+
+def _release_held(
+    reason: str | None, person: str | None, course: str | None, as_json: bool
+) -> None:
+    """Queued records waiting on an installation that these sources know enabled: due now (the
+    next sweep sends them) instead of at their 15-minute recheck."""
+    if reason is not None and reason not in held.HELD_CODES:
+        raise typer.BadParameter(
+            f"queued records are retried only while held for their installation: "
+            f"{' or '.join(held.HELD_CODES)}",
+            param_hint="--reason",
+        )
+    released = held.release_held(
+        _ledger(),
+        get_settings().sources,
+        utcnow(),
+        lambda rec: selects(rec, reason, person, course),
+    )
+    if as_json:
+        _emit_json(
+            {"released": len(released.ids), "still_held": released.still_held, "ids": released.ids}
+        )
+        return
+    out.print(
+        f"released {len(released.ids)} waiting record(s): the next sweep (beat, every "
+        "GRADESYNC_SWEEP_INTERVAL_S) sends them"
+    )
+    if released.still_held:
+        err.print(
+            f"{released.still_held} still held: their installation is disabled or unknown in "
+            "these sources (GRADESYNC_SOURCES); enable it and restart the workers"
+        )
 
 
 def _bulk_retry(
@@ -550,6 +606,9 @@ def _parse_since(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=get_settings().tz)
 
 
+NOTHING_TO_FIX = "nothing unresolved, failed, given up or waiting on an installation"
+
+
 @app.command()
 def report(
     since: Annotated[
@@ -601,7 +660,7 @@ def report(
             ", ".join(f"{name} {n}" for name, n in g.installations.items()),
             g.what_to_fix,
         )
-    out.print(groups if found.groups else "nothing unresolved or given up")
+    out.print(groups if found.groups else NOTHING_TO_FIX)
     if found.would_deliver:
         out.print(
             f"{found.would_deliver} shadowed record(s) would be delivered as they are "

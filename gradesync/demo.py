@@ -15,6 +15,7 @@ from rich.table import Table
 from gradesync.ledger import Ledger
 from gradesync.procs import wait_until
 from gradesync.settings import Settings
+from gradesync.sources import DEFAULT_INSTANCE, InstallationUnknown
 from gradesync.stack import DEMO_SEED
 from producers.signatures import anewspring_signature, standard_signature
 
@@ -27,7 +28,6 @@ SAMPLES: list[tuple[str, str, dict[str, Any], str]] = [
         "/events",
         {
             "source": "moodle",
-            "source_instance": "https://lms.example.nl",
             "event_id": "demo-1",
             "person_id": "57",
             "course_id": "12",
@@ -120,15 +120,34 @@ SAMPLES: list[tuple[str, str, dict[str, Any], str]] = [
 ]
 
 
+def _target(settings: Settings, path: str, data: dict[str, Any]) -> str | None:
+    """The installation a sample needs (``kind/instance``) when the sources lack it, else
+    ``None``: native samples go to each kind's default route, canonical ones name their own."""
+    canonical = path == "/events"
+    kind = str(data["source"]) if canonical else path.rsplit("/", 1)[-1]
+    instance = str(data.get("source_instance", DEFAULT_INSTANCE)) if canonical else None
+    try:
+        settings.sources.find(kind, instance)
+    except InstallationUnknown:
+        return f"{kind}/{instance or DEFAULT_INSTANCE}"
+    return None
+
+
+def _secret(settings: Settings, path: str) -> str | None:
+    """The canonical route's secret, or that of the installation a kind's route serves."""
+    if path == "/events":
+        return settings.webhook_secret("canonical")
+    return settings.sources.find(path.rsplit("/", 1)[-1]).webhook_secret()
+
+
 def _headers(settings: Settings, path: str, body: bytes, n: int) -> dict[str, str]:
     headers = {"content-type": "application/json"}
-    source = path.rsplit("/", 1)[-1] if path != "/events" else "canonical"
-    secret = settings.webhook_secret(source)
+    secret = _secret(settings, path)
     if secret is None:
         return headers  # the stack runs with GRADESYNC_INSECURE_DEV=1 when no secrets are set
-    if source == "anewspring":
+    if path == "/events/anewspring":
         return headers | {"X-WebHook-Signature": anewspring_signature(secret, body)}
-    if source == "moodle":
+    if path == "/events/moodle":
         return headers  # the token goes in the body
     ts = str(int(time.time()))
     msg_id = f"demo-{n}-{ts}"
@@ -141,14 +160,26 @@ def _headers(settings: Settings, path: str, body: bytes, n: int) -> dict[str, st
 
 def run(api_url: str, sim_url: str, ledger: Ledger, settings: Settings, console: Console) -> int:
     keys: list[tuple[str, str | None, str, str]] = []
+    missing: set[str] = set()
     with httpx.Client(base_url=api_url, timeout=10) as api:
         for n, (label, path, data, expected) in enumerate(SAMPLES):
-            if path == "/events/moodle" and settings.webhook_secret("moodle"):
-                data = {**data, "token": settings.webhook_secret("moodle")}
+            if (needed := _target(settings, path, data)) is not None:
+                missing.add(needed)
+                keys.append((label, None, f"skipped: no {needed}", expected))
+                continue
+            if path == "/events/moodle" and (token := _secret(settings, path)):
+                data = {**data, "token": token}
             body = json.dumps(data).encode()
             response = api.post(path, content=body, headers=_headers(settings, path, body, n))
             key = response.json().get("key") if response.status_code < 300 else None
             keys.append((label, key, f"HTTP {response.status_code}", expected))
+    if missing:
+        console.print(
+            f"The sources name no {', '.join(sorted(missing))}: the demo sends to each kind's "
+            "default route (/events/{kind}) and names these in its canonical events; run it "
+            "against a stack whose sources have them (`gradesync stack up` without "
+            "GRADESYNC_SOURCES does)"
+        )
 
     def settled() -> bool:
         recs = [ledger.get(k) for _, k, _, _ in keys if k]

@@ -58,9 +58,8 @@ T = TypeVar("T")
 class AmbiguousEventId(LookupError):
     def __init__(self, event_id: str, rids: list[str]) -> None:
         super().__init__(
-            f"event id {event_id!r} names {len(rids)} records of different sources: "
-            + ", ".join(rids)
-            + "; give the record id instead"
+            f"event id {event_id!r} names {len(rids)} records, sent by different sources or "
+            "installations: " + ", ".join(rids) + "; give the record id instead"
         )
 
 
@@ -355,6 +354,11 @@ class Ledger:
         before sending leaves them for the sweep; each id goes to exactly one caller."""
         raw = self.r.eval(_TAKE_DEFERRED, 2, self.DEFERRED, self.OUTBOX, now.timestamp(), limit)
         return [_text(r) for r in raw]
+
+    def hurry_deferred(self, rids: Sequence[str], now: datetime) -> None:
+        """Deferred records due at ``now`` instead of later (only those still deferred)."""
+        if rids:
+            self.r.zadd(self.DEFERRED, dict.fromkeys(rids, now.timestamp()), xx=True)
 
     # -- operators ---------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """`gradesync report`: what an administrator must fix in Coachview, grouped, from the ledger.
 
-Unresolved and given-up records are grouped by their last error: LMS person ids with no
+Unresolved, failed and given-up records, and queued ones waiting on their installation
+(:mod:`gradesync.held`), are grouped by their last error: LMS person ids with no
 Coachview person, LMS course ids on no e-learning component, (person, course) pairs not
 enrolled, and any other code as its own group; records this version cannot read are a group
 too. Shadowed records (COACHVIEW_DELIVERY=shadow) that a real delivery could not have placed
@@ -18,10 +19,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
+from gradesync import held
 from gradesync.ledger import Ledger
 from gradesync.record import STATES, Record, Unreadable
 
-REPORTED_STATES = ("unresolved", "given_up", "shadowed")
+REPORTED_STATES = ("unresolved", "failed", "given_up", "shadowed")
 UNREADABLE = "unreadable"
 # Groups in the order an administrator works through them; other codes follow by size.
 FIXES: dict[str, str] = {
@@ -34,6 +36,11 @@ FIXES: dict[str, str] = {
     # REST requests, so only on request.
     "not_placed": "Coachview could not place it (unknown person, unknown course or not "
     "enrolled): `gradesync diagnose KEY` tells which",
+    held.UNKNOWN: "the workers do not know this installation: restart the workers and beat "
+    "with the sources file that names it (they release the waiting records), or "
+    "`gradesync give-up KEY` if it is gone for good",
+    held.DISABLED: "the installation is disabled (enabled: false): enable it and restart the "
+    "workers (they release the waiting records), or `gradesync give-up KEY`",
 }
 OTHER_FIX = "see `gradesync show KEY` for the message; `gradesync retry KEY` after the fix"
 UNREADABLE_FIX = "written by another version or damaged: `gradesync purge --unreadable`"
@@ -226,6 +233,7 @@ def build(ledger: Ledger, since: datetime | None, max_retries: int, tz: ZoneInfo
                     would_deliver += 1
                 else:
                     yield rec
+        yield from (r for r in held.waiting(ledger) if since is None or r.updated >= since)
 
     groups = group_records(to_fix(), max_retries, tz)
     return Report(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from datetime import time
 from functools import cached_property, lru_cache
 from typing import Any, Literal
@@ -31,6 +32,7 @@ GradePolicy = Literal["fetch", "event", "completion_only"]
 
 MIN_CONSOLE_PASSWORD_CHARS = 12
 MIN_CONSOLE_SECRET_CHARS = 32
+MIN_METRICS_TOKEN_CHARS = 16
 _CONSOLE_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 
@@ -134,6 +136,10 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field("", alias="GRADESYNC_TRUSTED_PROXIES")
     # A webhook body arrives in milliseconds; a caller that trickles it holds a connection.
     body_timeout_s: float = Field(10.0, alias="GRADESYNC_BODY_TIMEOUT_S", gt=0, le=300)
+
+    # Bearer token a scraper of /metrics sends (the metrics name every installation). Unset:
+    # /metrics answers 403, except under GRADESYNC_INSECURE_DEV=1.
+    metrics_token: SecretStr | None = Field(None, alias="GRADESYNC_METRICS_TOKEN")
 
     # -- the console (/console on the ingress) -----------------------------------------------
     # ``name:password`` pairs, comma-separated: who may log in. Unset: the console refuses to
@@ -292,6 +298,16 @@ class Settings(BaseSettings):
             return {}
         return parse_console_users(self.console_users.get_secret_value())
 
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        token = None if value is None else value.get_secret_value()
+        if token is not None and (len(token) < MIN_METRICS_TOKEN_CHARS or token != token.strip()):
+            raise ValueError(
+                f"at least {MIN_METRICS_TOKEN_CHARS} characters, no surrounding whitespace"
+            )
+        return value
+
     @field_validator("coachview_client_secret", "coachview_resultlink_secret")
     @classmethod
     def _not_blank(cls, value: SecretStr) -> SecretStr:
@@ -412,6 +428,38 @@ def require_lms_apis(s: Settings) -> list[str]:
     if gaps:
         raise ConfigurationError("; ".join(gaps))
     return []
+
+
+# The variables that configure installations without a sources file.
+PER_KIND_VARIABLE = re.compile(
+    r"(MOODLE|ILIAS|ANEWSPRING|XAPI)_\w+|GRADESYNC_WEBHOOK_SECRET_(MOODLE|ILIAS|ANEWSPRING|XAPI)"
+)
+
+
+NOT_READ = (
+    "GRADESYNC_SOURCES is set: the sources file configures every installation, these "
+    "variables are not read (unset them, or name them as secret_env / credential_env)"
+)
+
+
+def ignored_variables(s: Settings, environ: Mapping[str, str]) -> list[str]:
+    """Per-kind variables set while ``GRADESYNC_SOURCES`` is: the file configures every
+    installation, so they are not read (unless the file names them as a ``secret_env`` or
+    ``credential_env``). An operator who set ``MOODLE_URL`` expects it to count."""
+    if s.sources_path is None:
+        return []
+    named = {
+        name
+        for inst in s.sources.installations
+        for name in (inst.secret_env, inst.api.credential_env if inst.api else None)
+        if name
+    }
+    per_kind = {
+        f.alias
+        for f in Settings.model_fields.values()
+        if f.alias and PER_KIND_VARIABLE.fullmatch(f.alias)
+    }
+    return sorted(n for n in per_kind - named if environ.get(n, "").strip())
 
 
 def require_coachview(s: Settings) -> None:

@@ -57,6 +57,14 @@ class InstanceMismatch(ValueError):
         self.field = field
 
 
+def shown(name: str, limit: int = 64) -> str:
+    """A caller's name as an answer may repeat it: quoted, escaped to ASCII (a zero-width
+    character or a NUL is seen as such), and at most ``limit`` characters of it."""
+    if len(name) <= limit:
+        return ascii(name)
+    return f"{name[:limit]!a}… ({len(name)} characters)"
+
+
 def _slug(value: str) -> str:
     if not SLUG.fullmatch(value):
         raise ValueError(
@@ -106,7 +114,28 @@ def _resolve(
     value = _env(info).get(env_name, "")
     if not value.strip():
         raise ValueError(f"environment variable {env_name} (the {what}) is unset or empty")
+    if value != value.strip():
+        raise ValueError(
+            f"environment variable {env_name} (the {what}) has whitespace around it "
+            "(a copy-paste slip?)"
+        )
     return SecretStr(value)
+
+
+def _literal_credential(value: SecretStr | None) -> SecretStr | None:
+    """A credential written in the file: refused like an empty or padded variable."""
+    text = None if value is None else value.get_secret_value()
+    if text is not None and not text.strip():
+        raise ValueError("is empty")
+    if text is not None and text != text.strip():
+        raise ValueError("has whitespace around it (a copy-paste slip?)")
+    return value
+
+
+def _literal_secret(value: SecretStr | None) -> SecretStr | None:
+    if value is not None:
+        check_webhook_secret(value.get_secret_value())
+    return value
 
 
 class Strict(BaseModel):
@@ -123,9 +152,13 @@ class Api(Strict):
     credential_env: str | None = Field(None, validate_default=True)
     _credential: SecretStr | None = PrivateAttr(None)
 
+    _literal = field_validator("credential")(_literal_credential)
+
     @field_validator("credential_env")
     @classmethod
     def _credential_given(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "credential" not in info.data:  # the literal one was refused: said there
+            return value
         if _resolve(info.data.get("credential"), value, info, "API credential") is None:
             raise ValueError("the API needs credential_env (preferred) or credential")
         return value
@@ -165,14 +198,19 @@ class Installation(Strict):
             return check_identifier(value)
         return _slug(value)
 
+    # A literal secret's problem is the ``secret:`` line's, not ``secret_env``'s.
+    _literal = field_validator("secret")(_literal_secret)
+
     @field_validator("secret_env")
     @classmethod
     def _secret_given(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "secret" not in info.data:  # the literal one was refused: said there
+            return value
         resolved = _resolve(info.data.get("secret"), value, info, "webhook secret")
         optional = isinstance(info.context, dict) and info.context.get("from_environment", False)
         if resolved is None and not optional:
             raise ValueError("a webhook secret is needed: secret_env (preferred) or secret")
-        if resolved is not None:
+        if resolved is not None and value is not None:
             check_webhook_secret(resolved.get_secret_value())
         return value
 
@@ -266,7 +304,7 @@ def api_gap(inst: Installation) -> str | None:
     """Why this installation's grades cannot be had under its grade policy, or ``None``."""
     if getattr(inst, "grade_policy", None) == "fetch" and inst.api is None:
         return (
-            f"{inst.name}: grade_policy fetch (the default) needs api (url and credential) to "
+            f"{inst.name}: grade_policy fetch needs api (url and credential) to "
             "fetch the grade the event lacks; add it, or set grade_policy "
             + ("completion_only" if inst.kind == "moodle" else "event or completion_only")
         )
@@ -300,7 +338,7 @@ class Sources(Strict):
         for inst in self.installations:
             if inst.kind == kind and inst.instance == name:
                 return inst
-        raise InstallationUnknown(f"no {kind} installation named {name!r} in the sources")
+        raise InstallationUnknown(f"no {kind} installation named {shown(name)} in the sources")
 
     def typed(self, model: type[Inst], instance: str | None = None) -> Inst:
         """:meth:`find` for a caller that knows the kind, typed as that kind's model."""

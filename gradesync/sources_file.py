@@ -8,6 +8,8 @@ an operator edits.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,11 @@ import yaml
 from pydantic import ValidationError
 
 from gradesync.sources import KINDS, Sources
+
+# The kinds whose default grade policy is ``fetch`` (Moodle's event never carries a grade).
+FETCHING_KINDS = ("moodle", "anewspring")
+# A sources file is a few kilobytes; more is a wrong path.
+MAX_BYTES = 1024 * 1024
 
 
 class SourcesError(ValueError):
@@ -77,6 +84,27 @@ def duplicates(data: Any) -> list[tuple[int, str]]:
     return twice
 
 
+def grade_gaps(data: Any) -> list[tuple[int, str, bool]]:
+    """``(position, kind, explicit)`` of each installation whose grade policy is ``fetch``
+    (said in the file, or the default) with no ``api`` to fetch the grade from."""
+    entries = data.get("installations") if isinstance(data, dict) else None
+    gaps: list[tuple[int, str, bool]] = []
+    for n, entry in enumerate(entries if isinstance(entries, list) else []):
+        if not isinstance(entry, dict) or entry.get("kind") not in FETCHING_KINDS:
+            continue
+        if entry.get("grade_policy", "fetch") == "fetch" and entry.get("api") is None:
+            gaps.append((n, str(entry["kind"]), "grade_policy" in entry))
+    return gaps
+
+
+def _grade_gap(kind: str, explicit: bool) -> str:
+    return (
+        f"fetch{'' if explicit else ' (the default)'} needs api (url and credential) to fetch "
+        f"the grade {kind}'s completion event lacks: add api, or set grade_policy "
+        + ("completion_only" if kind == "moodle" else "event or completion_only")
+    )
+
+
 def problems(exc: ValidationError) -> Iterable[tuple[tuple[int | str, ...], str]]:
     for err in exc.errors(include_url=False, include_input=False):
         loc, ctx = tuple(err["loc"]), err.get("ctx") or {}
@@ -86,16 +114,57 @@ def problems(exc: ValidationError) -> Iterable[tuple[tuple[int | str, ...], str]
             yield (*loc, "kind"), f"kind is required: one of {', '.join(KINDS)}"
         elif err["type"] == "extra_forbidden":
             yield loc, "unknown key (a typo?)"
+        elif err["type"] == "string_type":
+            # YAML reads `no`, `off`, `2024` as a boolean or a number, not as the name meant.
+            yield (
+                loc,
+                'must be text: quote it (e.g. instance: "2024"); YAML reads yes/no, on/off and '
+                "digits as booleans and numbers",
+            )
         else:
             yield loc, err["msg"].removeprefix("Value error, ")
 
 
-def load(path: str, env: Mapping[str, str]) -> Sources:
-    """Read and validate ``path``; :class:`SourcesError` lists every problem."""
+def _read(path: str) -> str:
+    """The file's text: a regular file of at most :data:`MAX_BYTES` (``/dev/zero`` or a FIFO
+    would otherwise be read for ever)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise SourcesError([f"{path}: not a regular file"])
+            raw = handle.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise SourcesError([f"{path}: larger than {MAX_BYTES // 1024} KiB"])
+        return raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SourcesError([f"{path}: cannot be read: {type(exc).__name__}: {exc}"]) from None
+
+
+def shared_secrets(data: Any, env: Mapping[str, str]) -> list[tuple[int, str, str]]:
+    """``(position, field, what)`` of each installation whose webhook secret an earlier one
+    already has: one installation's signature would then pass on the other's route."""
+    entries = data.get("installations") if isinstance(data, dict) else None
+    first: dict[str, str] = {}
+    found: list[tuple[int, str, str]] = []
+    for n, entry in enumerate(entries if isinstance(entries, list) else []):
+        if not isinstance(entry, dict):
+            continue
+        field = "secret" if entry.get("secret") is not None else "secret_env"
+        value = entry.get(field)
+        secret = env.get(value) if field == "secret_env" and isinstance(value, str) else value
+        if not isinstance(secret, str) or not secret:
+            continue
+        name = f"installations[{n}] ({entry.get('kind')}/{entry.get('instance', 'default')})"
+        if secret in first:
+            found.append((n, field, first[secret]))
+        else:
+            first[secret] = name
+    return found
+
+
+def load(path: str, env: Mapping[str, str]) -> Sources:
+    """Read and validate ``path``; :class:`SourcesError` lists every problem."""
+    text = _read(path)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -103,18 +172,34 @@ def load(path: str, env: Mapping[str, str]) -> Sources:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else path
         raise SourcesError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
-    lines = [
-        f"{path}:{_line(root, ('installations', n))}: installations[{n}]: {name} is named "
-        "twice (instance must be unique per kind)"
+    found: list[tuple[tuple[int | str, ...], str]] = [
+        (("installations", n), f"{name} is named twice (instance must be unique per kind)")
         for n, name in duplicates(data)
     ]
+    found += [
+        (("installations", n, "grade_policy"), _grade_gap(kind, explicit))
+        for n, kind, explicit in grade_gaps(data)
+    ]
+    found += [
+        (
+            ("installations", n, field),
+            f"is the webhook secret of {other} too: give each installation its own (a "
+            "shared one lets either's signature pass on the other's route)",
+        )
+        for n, field, other in shared_secrets(data, env)
+    ]
+    sources: Sources | None = None
     try:
         sources = Sources.parse(data, env)
     except ValidationError as exc:
-        lines += [
-            f"{path}:{_line(root, loc)}: {field_name(loc)}: {msg}"
+        twice = any("is named twice" in msg for _, msg in found)
+        found += [
+            (loc, msg)
             for loc, msg in problems(exc)
-            if not (lines and "is named twice" in msg)  # already said, with its line
+            if not (twice and "is named twice" in msg)  # already said, with its line
         ]
-        raise SourcesError(lines) from None
+    if found or sources is None:
+        # In the order of the file, as an operator works through it.
+        lines = sorted(((_line(root, loc), field_name(loc), msg) for loc, msg in found))
+        raise SourcesError([f"{path}:{line}: {field}: {msg}" for line, field, msg in lines])
     return sources

@@ -30,6 +30,7 @@ from gradesync.procs import (
     wait_until,
 )
 from gradesync.settings import get_settings
+from gradesync.sources import Installation, Sources
 
 DEMO_SEED = Path(__file__).resolve().parent.parent / "coachview_sim" / "demo-seed.json"
 
@@ -63,6 +64,36 @@ def _grade_policies(env: dict[str, str]) -> list[str]:
     return notes
 
 
+def dev_notes(env: dict[str, str], sources: Sources | None) -> list[str]:
+    """What the stack changes for development, and what it means, in ``env``'s terms: today's
+    variables, or the installations of a sources file (whose variables are not read)."""
+    notes = []
+    if not any(k.startswith("GRADESYNC_WEBHOOK_SECRET_") for k in env):
+        env["GRADESYNC_INSECURE_DEV"] = "1"
+        if sources is None:
+            notes.append("no GRADESYNC_WEBHOOK_SECRET_* set: webhooks are NOT authenticated (dev)")
+        else:
+            notes.append(
+                "no GRADESYNC_WEBHOOK_SECRET_CANONICAL: POST /events accepts unsigned events "
+                "naming any installation (dev); each installation's route checks its own secret"
+            )
+    if sources is None:
+        return notes + _grade_policies(env)
+    return notes + [_installation_note(inst) for inst in sources.installations]
+
+
+def _installation_note(inst: Installation) -> str:
+    policy = getattr(inst, "grade_policy", "event")
+    grades = {
+        "fetch": f"grades fetched from {inst.api.url if inst.api else '?'}",
+        "event": "grades from the events",
+        "completion_only": "completions without grades (completion_only)",
+    }[policy]
+    return f"{inst.name}: /events/{inst.kind}/{inst.instance}, {grades}" + (
+        "" if inst.enabled else ", DISABLED (403)"
+    )
+
+
 def console_access(env: dict[str, str], api_port: int) -> str:
     """Give the console a login (generated unless GRADESYNC_CONSOLE_USERS is set) and a cookie
     secret; returns the line that tells where it is and how to log in."""
@@ -88,11 +119,7 @@ def up(root: Path, api_port: int, sim_port: int, flower_port: int, console: Cons
     env.setdefault("COACHVIEW_BASE_URL", f"http://127.0.0.1:{sim_port}")
 
     env.setdefault("GRADESYNC_LOG_FORMAT", "console")
-    notes = []
-    if not any(k.startswith("GRADESYNC_WEBHOOK_SECRET_") for k in env):
-        env["GRADESYNC_INSECURE_DEV"] = "1"
-        notes.append("no GRADESYNC_WEBHOOK_SECRET_* set: webhooks are NOT authenticated (dev)")
-    notes += _grade_policies(env)
+    notes = dev_notes(env, settings.sources if env.get("GRADESYNC_SOURCES") else None)
     console_line = console_access(env, api_port)
     if not env.get("FLOWER_BASIC_AUTH"):
         env["FLOWER_BASIC_AUTH"] = f"gradesync:{secrets.token_urlsafe(9)}"

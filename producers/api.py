@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
+import os
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
@@ -16,8 +18,7 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -26,7 +27,13 @@ from gradesync import keys, logs, metrics, safejson
 from gradesync.event import CompletionEvent, field_errors
 from gradesync.ledger import Ledger
 from gradesync.parsed import Completion, Parsed, Rejected
-from gradesync.settings import Settings, get_settings, require_lms_apis
+from gradesync.settings import (
+    NOT_READ,
+    Settings,
+    get_settings,
+    ignored_variables,
+    require_lms_apis,
+)
 from gradesync.sources import (
     Installation,
     InstallationDisabled,
@@ -34,7 +41,7 @@ from gradesync.sources import (
     InstanceMismatch,
 )
 from gradesync.submit import submit
-from producers import signatures
+from producers import metrics_route, signatures
 from producers.console.routes import build_router as console_router
 from producers.native import bound, canonical
 
@@ -201,7 +208,18 @@ class Ingress:
             status, body = await self._handle(request, source, inst, auth)
         except Reject as exc:
             if exc.status >= 400:
-                metrics.rejected(source, self._label(source, instance, native), exc.error)
+                label = self._label(source, instance, native)
+                metrics.rejected(source, label, exc.error)
+                # Who was refused and why, for the operator; never the body, a secret or an id
+                # (a made-up instance is ``unknown``: the caller's text is not logged either).
+                log.log(
+                    logging.WARNING if exc.status in (401, 403) else logging.INFO,
+                    "refused",
+                    route=source,
+                    installation=label,
+                    status=exc.status,
+                    error=exc.error,
+                )
             return JSONResponse({"error": exc.error, "detail": exc.detail}, exc.status)
         return JSONResponse(body, status)
 
@@ -349,6 +367,8 @@ def create_app(
     # Raises ConfigurationError when grades would be lost, unless GRADESYNC_INSECURE_DEV=1.
     for gap in require_lms_apis(settings):
         log.warning("lms_api_not_configured", detail=gap)
+    if unread := ignored_variables(settings, os.environ):
+        log.warning("variables_not_read", variables=unread, detail=NOT_READ)
     if ledger is None:
         ledger = Ledger(redis.Redis.from_url(settings.redis_url))
 
@@ -424,9 +444,15 @@ def create_app(
     # The console for the people who fix the data; not part of the OpenAPI document.
     app.include_router(console_router(ingress.ledger, send, settings))
 
-    @app.get("/metrics", response_class=PlainTextResponse)
-    def prometheus() -> PlainTextResponse:
-        metrics.refresh(ingress.ledger)
-        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses={
+            401: {"description": "no or wrong bearer token"},
+            403: {"description": "no GRADESYNC_METRICS_TOKEN configured"},
+        },
+    )
+    def prometheus(request: Request) -> Response:
+        return metrics_route.scrape(request, ingress.ledger, settings)
 
     return app

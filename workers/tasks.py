@@ -8,6 +8,7 @@ gave up) stops the chain at the next step boundary."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from typing import Any, NoReturn
 import redis
 from celery import Task
 from celery.exceptions import Ignore, Reject, Retry
-from celery.signals import worker_init
+from celery.signals import beat_init, worker_init, worker_ready
 
 from gradesync import logs, metrics
 from gradesync.coachview.budget import BudgetExhausted, spending_for
@@ -31,11 +32,18 @@ from gradesync.errors import (
     RemoteError,
     Transient,
 )
+from gradesync.held import held_by_installation, release_held
 from gradesync.ledger import utcnow
-from gradesync.lms.enrich import enrich, installation
+from gradesync.lms.enrich import enrich
 from gradesync.policy import transient_backoff
 from gradesync.record import LedgerError, Record, UnreadableRecord
-from gradesync.settings import ConfigurationError, require_coachview, require_lms_apis
+from gradesync.settings import (
+    NOT_READ,
+    ConfigurationError,
+    ignored_variables,
+    require_coachview,
+    require_lms_apis,
+)
 from gradesync.steps import Decision, Write, plan_participation, plan_request_component, would
 from workers import faultpoint, privacy, resources, waits
 from workers.app import app
@@ -221,19 +229,34 @@ def _refuse_bad_configuration(**_: object) -> None:
         raise SystemExit(2)
     for gap in gaps:
         log.warning("lms_api_not_configured", detail=gap)
+    if unread := ignored_variables(resources.settings(), os.environ):
+        log.warning("variables_not_read", variables=unread, detail=NOT_READ)
+
+
+@worker_ready.connect
+@beat_init.connect
+def _release_held(**_: object) -> None:
+    """Records that waited for an installation this worker (or beat) knows enabled go on at
+    once (the next sweep sends them), not after their 15-minute recheck."""
+    try:
+        released = release_held(resources.ledger(), resources.settings().sources, utcnow())
+    except redis.RedisError as exc:  # the recheck still releases them
+        log.warning("release_held", outcome="redis_error", exception=type(exc).__name__)
+        return
+    if released.ids:
+        log.info("release_held", records=len(released.ids), still_held=released.still_held)
 
 
 @pipeline_task("fetch_from_lms")
 def fetch_from_lms(self: PipelineTask, rid: str) -> Context:
     ledger, s = resources.ledger(), resources.settings()
     waiting = ledger.get(rid)
-    if waiting is not None and not installation(waiting, s).enabled:
+    held = None if waiting is None else held_by_installation(waiting, s.sources)
+    if held is not None:
         # Held before the attempt starts: it stays queued, spending no attempt, and is looked
-        # at again after a while; once the installation is enabled (and the workers restarted
-        # with the sources saying so) it goes on.
-        name = installation(waiting, s).name
-        error = LedgerError(code="installation_disabled", message=f"{name} is disabled")
-        _defer(rid, utcnow() + DISABLED_RECHECK, error, {"key": rid, "step": self.step})
+        # at again after a while; a worker starting with the installation enabled (and known)
+        # releases it at once (see release_held).
+        _defer(rid, utcnow() + DISABLED_RECHECK, held, {"key": rid, "step": self.step})
     record = _running(ledger.start(rid, utcnow()))
     found = enrich(record, s)
     if found is not None:

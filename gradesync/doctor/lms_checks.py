@@ -7,6 +7,8 @@ GET of a result that does not exist (404 means the key was accepted).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import httpx
 
 from gradesync import http
@@ -15,7 +17,7 @@ from gradesync.errors import RemoteError, Transient
 from gradesync.lms.anewspring import RESULT_PATH
 from gradesync.lms.ilias import IliasSoap
 from gradesync.lms.moodle import MoodleWS
-from gradesync.settings import Settings
+from gradesync.settings import Settings, ignored_variables
 from gradesync.sources import ANewSpringSource, Api, IliasSource, Installation, MoodleSource
 
 AREA = "lms"
@@ -52,8 +54,36 @@ def check(s: Settings, transport: httpx.BaseTransport | None = None) -> list[Che
         elif isinstance(inst, ANewSpringSource) and inst.api is not None:
             checks.append(_anewspring(s, inst, inst.api, transport))
     if not checks:
-        checks.append(ok(AREA, "LMS APIs", "none configured (events must carry their grade)"))
+        checks.append(ok(AREA, "LMS APIs", f"none configured ({_without_api(s)})"))
     return checks
+
+
+def _without_api(s: Settings) -> str:
+    """Where the grades come from when no installation has an API (``fetch`` needs one, so
+    each policy left is ``event`` or ``completion_only``)."""
+    by_policy: dict[str, list[str]] = {}
+    for inst in s.sources.installations:
+        by_policy.setdefault(getattr(inst, "grade_policy", "event"), []).append(inst.name)
+    said = {
+        "event": "grades come in their events",
+        "completion_only": "completion_only: completions are delivered without a grade",
+    }
+    return "; ".join(f"{', '.join(names)}: {said[p]}" for p, names in by_policy.items())
+
+
+def ignored(s: Settings, environ: Mapping[str, str]) -> list[Check]:
+    """Per-kind variables the sources file makes unread: set, they look as if they counted."""
+    names = ignored_variables(s, environ)
+    if not names:
+        return []
+    return [
+        warn(
+            AREA,
+            "per-kind variables",
+            f"set but not read (GRADESYNC_SOURCES is set): {', '.join(names)}",
+            f"unset them, or name them in {s.sources_path} (secret_env / credential_env)",
+        )
+    ]
 
 
 # Where each installation field comes from when the sources are today's variables.

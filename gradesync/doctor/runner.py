@@ -3,6 +3,7 @@ them: settings, Redis, Celery, Coachview, the LMSs."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -82,4 +83,8 @@ def _installations(
     except ConfigurationError as exc:
         where = s.sources_path or "the variables named"
         return [fail("lms", "sources", str(exc), where)]
-    return lms_checks.check(s, transport) + lms_checks.secrets(s, refused)
+    return (
+        lms_checks.check(s, transport)
+        + lms_checks.secrets(s, refused)
+        + lms_checks.ignored(s, os.environ)
+    )

@@ -26,6 +26,7 @@ from gradesync import keys
 from gradesync.ledger import Ledger
 from gradesync.procs import BIN, ROOT, Proc, free_port, start_redis, start_sim, wait_until
 from gradesync.record import Record
+from gradesync.settings import PER_KIND_VARIABLE
 from producers.signatures import anewspring_signature
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -34,7 +35,9 @@ HOOKS = {
     "ACME_HOOK": "acme-moodle-webhook-token",
     "NORTH_HOOK": "north-academy-hmac-key",
     "SOUTH_HOOK": "south-academy-hmac-key",
-    "ILIAS_HOOK": "whsec_aWxpYXMtaW5zdGFsbGF0aW9ucy1rZXk=",
+    # One secret per installation: a shared one is refused (either's signature would pass).
+    "ILIAS_EAST_HOOK": "whsec_aWxpYXMtaW5zdGFsbGF0aW9ucy1rZXk=",
+    "ILIAS_WEST_HOOK": "whsec_aWxpYXMtd2VzdC1pbnN0YWxsYXRpb24ta2V5",
 }
 INSTALLATIONS = [
     ("moodle", "staff"),
@@ -85,7 +88,7 @@ def sources(lms: dict[str, str]) -> dict[str, Any]:
                 {
                     "kind": "ilias",
                     "instance": name,
-                    "secret_env": "ILIAS_HOOK",
+                    "secret_env": f"ILIAS_{name.upper()}_HOOK",
                     "api": {"url": f"{lms[site]}{soap}", "credential": "soap-password"},
                     "user": "gradesync",
                     "poll_interval_s": 3600,  # polled by hand below, not by a beat
@@ -106,7 +109,9 @@ class Installations:
         path.write_text(yaml.safe_dump(sources(self.lms), sort_keys=False))
         self.broker = f"redis://127.0.0.1:{ports['redis']}/0"
         self.env = {
-            **os.environ,
+            # The session's per-kind variables are not read with a sources file (doctor would
+            # rightly name them): a deployment with a file has none.
+            **{k: v for k, v in os.environ.items() if not PER_KIND_VARIABLE.fullmatch(k)},
             **HOOKS,
             "REDIS_URL": self.broker,
             "COACHVIEW_BASE_URL": f"http://127.0.0.1:{ports['sim']}",
@@ -142,7 +147,7 @@ class Installations:
             wait_until(partial(lambda u: httpx.get(u).is_success, url), timeout=30)
         self.start_worker()
 
-    def start_worker(self) -> None:
+    def start_worker(self, **env: str) -> None:
         proc = Proc(
             "worker",
             [
@@ -150,7 +155,7 @@ class Installations:
                 *("--loglevel", "INFO", "--without-gossip", "--without-mingle"),
             ],
             self.workdir,
-            self.env,
+            self.env | env,
         )
         self.procs["worker"] = proc
         node = f"inst@{socket.gethostname()}"
@@ -348,6 +353,63 @@ def test_the_ilias_poller_keeps_one_cursor_per_installation_across_a_restart(
         if isinstance(r, Record) and r.event.source == "ilias"
     }
     assert ilias_keys == {"east", "west"}  # the same LPData rows: a record per installation
+
+
+def test_a_record_the_worker_cannot_place_waits_until_a_worker_knows_its_installation(
+    stack: Installations,
+) -> None:
+    """The api restarted with a new installation before the workers: its record waits
+    (``unknown_installation``, no attempt spent) instead of failing, and a worker started with
+    the new sources releases it at once (the next sweep sends it)."""
+    seed(stack)
+    stack.sim.post(
+        "/_sim/seed",
+        json={
+            "persons": [{"id": 2058, "externId": "ACME-58", "firstName": "B", "lastName": "C"}],
+            "enrolments": [{"id": 7602, "personId": 2058, "trainingId": 601}],
+        },
+    ).raise_for_status()
+    stack.fake("B").post(
+        "/_fake/moodle",
+        json={
+            "12/58": {
+                "completed": True,
+                "criteria": [1795128000],
+                "graderaw": 7.0,
+                "gradeformatted": "7,00",
+                "idnumber": "ACME-58",
+                "courseidnumber": "ACME-12",
+            }
+        },
+    )
+    old = yaml.safe_load(Path(stack.env["GRADESYNC_SOURCES"]).read_text())
+    old["installations"] = [i for i in old["installations"] if i["instance"] != "acme"]
+    old_path = stack.workdir / "sources-without-acme.yaml"
+    old_path.write_text(yaml.safe_dump(old, sort_keys=False))
+    stack.procs["worker"].stop()
+    stack.start_worker(GRADESYNC_SOURCES=str(old_path))
+    try:
+        body = {**moodle_webhook(HOOKS["ACME_HOOK"]), "relateduserid": "58", "objectid": 18}
+        body["other"] = {"relateduserid": 58}
+        answer = stack.api.post("/events/moodle/acme", json=body)
+        assert answer.status_code == 202, answer.text
+        rid = answer.json()["key"]
+
+        def held() -> Record | None:
+            rec = stack.ledger.get(rid)
+            waiting = rec is not None and rec.last_error is not None
+            return rec if waiting else None
+
+        rec = wait_until(held, timeout=60)
+        assert rec.state == "queued" and rec.attempts == 0
+        assert rec.last_error is not None and rec.last_error.code == "unknown_installation"
+    finally:
+        stack.procs["worker"].stop()
+        stack.start_worker()
+    stack.celery.send_task("gradesync.sweep", queue="gradesync")  # beat runs it every minute
+    done = stack.settle(rid)
+    assert done.state == "delivered", done.last_error
+    assert stack.component(7602, 9601)["result"] == "7,00"
 
 
 def test_doctor_checks_every_installation_and_the_status_breaks_down_by_installation(

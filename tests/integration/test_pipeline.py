@@ -179,6 +179,7 @@ def test_status_list_and_show_read_the_ledger(clean: Stack) -> None:
         "anewspring/default": {},
         "xapi/default": {},
     }
+    assert status.pop("disabled_installations") == []
 
     assert status == {
         "queued": 0,

@@ -20,6 +20,7 @@ from producers.signatures import anewspring_signature, standard_signature
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 WHSEC = "whsec_" + base64.b64encode(b"unit-secret-of-24-bytes!").decode()
 ASP = "anewspring-unit-secret"
+METRICS_TOKEN = "a-metrics-token-for-tests"
 
 
 def settings(**overrides: Any) -> Settings:
@@ -31,6 +32,7 @@ def settings(**overrides: Any) -> Settings:
         "GRADESYNC_WEBHOOK_SECRET_XAPI": WHSEC,
         "GRADESYNC_MAX_BODY_BYTES": "65536",
         "GRADESYNC_INSECURE_DEV": "0",  # production rules, whatever the test session sets
+        "GRADESYNC_METRICS_TOKEN": METRICS_TOKEN,
         **overrides,
     }
     return Settings(**env)
@@ -194,7 +196,7 @@ def test_health_ready_metrics(app: App) -> None:
     assert app.client.get("/healthz").json() == {"status": "ok"}
     assert app.client.get("/readyz").status_code == 200
     app.signed("/events", CANONICAL)
-    text = app.client.get("/metrics").text
+    text = app.client.get("/metrics", headers={"authorization": f"Bearer {METRICS_TOKEN}"}).text
     created = 'installation="moodle/default",outcome="created",source="canonical"'
     assert f"gradesync_completions_received_total{{{created}}}" in text
     assert 'gradesync_ledger_records{state="queued"} 1.0' in text

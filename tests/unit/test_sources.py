@@ -34,6 +34,8 @@ ROOT = Path(__file__).parent.parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 WHSEC = "whsec_" + "c2VjcmV0LWtleS1vZi1hdC1sZWFzdC0xNi1ieXRlcw=="
 ASP_KEY = "an-academy-hmac-key-0001"
+# Each academy its own key: a shared one is refused.
+ACADEMIES = {i: f"{ASP_KEY}-{i}" for i in ("default", "north", "south")}
 MOODLE_BODY = json.loads((FIXTURES / "moodle-local_webhooks-course_completed.json").read_text())
 ENV = {
     "STAFF_TOKEN": "staff-moodle-webhook-token",
@@ -86,7 +88,7 @@ def settings_for(path: str, **more: Any) -> Settings:
 def test_the_example_file_covers_every_kind_and_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     text = (ROOT / "sources.example.yaml").read_text()
     for name in {w for w in text.split() if w.isupper() and w.replace("_", "").isalpha()}:
-        monkeypatch.setenv(name, "a-secret-of-sixteen-or-more")
+        monkeypatch.setenv(name, f"a-secret-of-sixteen-or-more-{name}")  # each its own
     found = sources_file.load(str(ROOT / "sources.example.yaml"), dict(__import__("os").environ))
     assert {i.kind for i in found.installations} == {"moodle", "ilias", "anewspring", "xapi"}
     assert not found.find("anewspring", "academy-south").enabled
@@ -221,7 +223,7 @@ def test_the_cli_refuses_a_broken_file_with_one_line_per_problem(
     lines = result.output.strip().splitlines()
     assert lines[0] == "gradesync cannot start: fix the sources file"
     assert f"{path}:2: installations[0].kind: unknown kind 'blackboard'" in lines[1]
-    assert f"{path}:3: installations[1].secret_env: is too short" in lines[2]
+    assert f"{path}:4: installations[1].secret: is too short" in lines[2]
 
 
 def test_the_ingress_refuses_to_start(tmp_path: Path) -> None:
@@ -235,7 +237,7 @@ def test_an_installation_whose_grades_would_be_lost_refuses_to_start(
 ) -> None:
     installations = two_moodles()
     del installations[1]["api"]
-    with pytest.raises(ConfigurationError, match="moodle/acme: grade_policy fetch"):
+    with pytest.raises(ConfigurationError, match=r"installations\[1\]\.grade_policy: fetch \(the"):
         create_app(
             Ledger(fakeredis.FakeRedis()),
             lambda _: None,
@@ -433,8 +435,8 @@ def test_two_academies_numbering_their_events_alike_are_two_records(
     path = write(
         tmp_path,
         [
-            {"kind": "anewspring", "instance": i, "secret": ASP_KEY, "grade_policy": "event"}
-            for i in ("default", "north", "south")
+            {"kind": "anewspring", "instance": i, "secret": key, "grade_policy": "event"}
+            for i, key in ACADEMIES.items()
         ],
     )
     app = Ingress(path)
@@ -445,10 +447,14 @@ def test_two_academies_numbering_their_events_alike_are_two_records(
             content=body,
             headers={
                 "content-type": "application/json",
-                "x-webhook-signature": anewspring_signature(ASP_KEY, body),
+                "x-webhook-signature": anewspring_signature(key, body),
             },
         )
-        for route in ("/events/anewspring", "/events/anewspring/north", "/events/anewspring/south")
+        for route, key in zip(
+            ("/events/anewspring", "/events/anewspring/north", "/events/anewspring/south"),
+            ACADEMIES.values(),
+            strict=True,
+        )
     ]
     # Event ids are scoped per channel and installation (record.event_scope): the same id
     # from three academies is three events, never a conflict.
