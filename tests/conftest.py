@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from gradesync.procs import free_port
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import Stack
 
 REDIS_PORT = free_port()
 SIM_PORT = free_port()
@@ -70,3 +74,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if any(item.path.is_relative_to(d) for d in _REAL_PROCESS_DIRS):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One stack for the whole session, integration and fault tests alike (see run_stack)."""
+    from tests.integration.conftest import run_stack  # deferred: it imports this module
+
+    yield from run_stack(tmp_path_factory)
+
+
+@pytest.fixture
+def clean(stack: Stack) -> Stack:
+    stack.reset()
+    return stack

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gradesync.procs import Proc, start_worker
-from tests.integration.conftest import Stack, clean, stack  # noqa: F401
+from tests.integration.conftest import Stack
 
 FAST_REDELIVERY = {"GRADESYNC_VISIBILITY_TIMEOUT_S": "3", "GRADESYNC_RESTORE_INTERVAL_S": "1"}
 
@@ -39,9 +39,15 @@ class Workers:
 
 
 @pytest.fixture
-def workers(clean: Stack, tmp_path: Path) -> Iterator[Workers]:  # noqa: F811
+def workers(clean: Stack, tmp_path: Path) -> Iterator[Workers]:
     session_worker = clean.procs.pop("worker")
     session_worker.stop()
+    # The fault tests must own every consumer of the broker: a worker left running (a second
+    # session stack's did once) takes their tasks, unthrottled and unheld.
+    from workers.app import app
+
+    others = app.control.ping(timeout=0.5)
+    assert not others, f"another worker consumes the session's broker: {others}"
     pool = Workers(clean, tmp_path)
     try:
         yield pool

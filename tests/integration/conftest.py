@@ -112,8 +112,11 @@ class Stack:
         return submit(event, self.ledger, lambda rid: enqueue(rid, delivery)).record.id
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def run_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The session's stack (the ``stack`` fixture in tests/conftest.py: defined once there, so
+    integration and fault tests share one; a fixture re-exported by a second conftest is a
+    second session fixture, and started a second stack whose worker stole the fault tests'
+    tasks)."""
     import os
 
     workdir = tmp_path_factory.mktemp("stack")
@@ -138,12 +141,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         for proc in reversed(list(s.procs.values())):
             proc.stop()
-
-
-@pytest.fixture
-def clean(stack: Stack) -> Stack:
-    stack.reset()
-    return stack
 
 
 def gradesync(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
