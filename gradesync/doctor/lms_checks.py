@@ -54,19 +54,34 @@ def check(s: Settings, transport: httpx.BaseTransport | None = None) -> list[Che
         elif isinstance(inst, ANewSpringSource) and inst.api is not None:
             checks.append(_anewspring(s, inst, inst.api, transport))
     if not checks:
-        checks.append(ok(AREA, "LMS APIs", f"none configured ({_without_api(s)})"))
+        detail = f"none configured ({_without_api(s)})"
+        fetching = [
+            i.name for i in s.sources.installations if getattr(i, "grade_policy", "") == "fetch"
+        ]
+        checks.append(
+            warn(
+                AREA,
+                "LMS APIs",
+                detail,
+                f"give {', '.join(fetching)} an API, or grade_policy completion_only / event",
+            )
+            if fetching
+            else ok(AREA, "LMS APIs", detail)
+        )
     return checks
 
 
 def _without_api(s: Settings) -> str:
-    """Where the grades come from when no installation has an API (``fetch`` needs one, so
-    each policy left is ``event`` or ``completion_only``)."""
+    """Where the grades come from when no installation has an API. ``fetch`` needs one; only
+    development (GRADESYNC_INSECURE_DEV=1) starts without it, and says what that costs."""
     by_policy: dict[str, list[str]] = {}
     for inst in s.sources.installations:
         by_policy.setdefault(getattr(inst, "grade_policy", "event"), []).append(inst.name)
     said = {
         "event": "grades come in their events",
         "completion_only": "completion_only: completions are delivered without a grade",
+        "fetch": "fetch, but no API: a completion without a grade in its event fails "
+        "(lms_api_not_configured)",
     }
     return "; ".join(f"{', '.join(names)}: {said[p]}" for p, names in by_policy.items())
 

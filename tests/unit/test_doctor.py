@@ -217,6 +217,19 @@ def test_result_link_settings_are_checked_without_posting() -> None:
 # -- LMS -------------------------------------------------------------------------------------
 
 
+def test_no_api_with_the_default_fetch_policy_in_development_is_said_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Development starts with the default grade policy and no LMS API: doctor says what
+    that costs (it raised KeyError: 'fetch')."""
+    for name in ("MOODLE_URL", "ANEWSPRING_URL", "ILIAS_SOAP_URL"):
+        monkeypatch.delenv(name)
+    bare = Settings(COACHVIEW_BASE_URL=BASE, GRADESYNC_INSECURE_DEV="1")
+    found = named(lms_checks.check(bare), "LMS APIs")
+    assert found.status == "warn" and "anewspring/default: fetch, but no API" in found.detail
+    assert found.fix.startswith("give moodle/default, anewspring/default an API")
+
+
 @pytest.fixture
 def lms() -> httpx.BaseTransport:
     return in_process(TestClient(create_lms()))
