@@ -136,7 +136,15 @@ def start_redis(
         env,
     )
     client = redis.Redis(port=port)
-    wait_until(client.ping, timeout=10)
+
+    def ours() -> bool:
+        # Another server already on the port answers a ping too (a second test stack once
+        # "started" that way and ran beside the first): only this process's answer counts.
+        if not proc.alive():
+            raise ProcessDied(f"{name} exited: {proc.log()[-500:]}")
+        return bool(client.info("server").get("process_id") == proc.popen.pid)
+
+    wait_until(ours, timeout=10)
     client.close()
     return proc
 
