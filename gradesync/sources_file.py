@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -129,9 +128,12 @@ def _read(path: str) -> str:
     """The file's text: a regular file of at most :data:`MAX_BYTES` (``/dev/zero`` or a FIFO
     would otherwise be read for ever)."""
     try:
-        with Path(path).open("rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise SourcesError([f"{path}: not a regular file"])
+        # Non-blocking: opening a FIFO blocks until a writer comes (a regular file ignores it).
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise SourcesError([f"{path}: not a regular file"])
+        with os.fdopen(fd, "rb") as handle:
             raw = handle.read(MAX_BYTES + 1)
         if len(raw) > MAX_BYTES:
             raise SourcesError([f"{path}: larger than {MAX_BYTES // 1024} KiB"])
