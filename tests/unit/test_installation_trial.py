@@ -383,6 +383,14 @@ def test_the_stacks_notes_come_from_the_sources_file(tmp_path: Path, env: dict[s
     assert "MOODLE_GRADE_POLICY" not in environ  # not read with a sources file: not set
 
 
+def test_the_stack_delivers_into_its_simulator_with_webhook_secrets_set_too() -> None:
+    """A secret set used to leave GRADESYNC_INSECURE_DEV unset: the stack's worker refused to
+    deliver into the stack's own simulator, and `stack up` died with a traceback."""
+    environ = {"GRADESYNC_WEBHOOK_SECRET_CANONICAL": "whsec_" + "A" * 24}
+    dev_notes(environ, None)
+    assert environ["GRADESYNC_INSECURE_DEV"] == "1"
+
+
 def test_the_demo_names_the_installations_it_needs(
     tmp_path: Path, env: dict[str, str], ledger: Ledger
 ) -> None:
