@@ -204,6 +204,11 @@ class Budget:
         left = parse_count(headers.get(api.RATE_REMAINING), api.RATE_REMAINING)
         reset_at = parse_reset(headers.get(api.RATE_RESET), now)
         if left is None or reset_at is None:
+            # Coachview (or a proxy) stopped sending them: the figures stored from earlier
+            # responses no longer see what is sent now, so the local count rules until they
+            # come back (they froze at 4,888 left while 44 went out under a limit of 20).
+            self._local = None
+            self.r.delete(KEY)
             return
         cap = parse_count(headers.get(api.RATE_LIMIT), api.RATE_LIMIT) or left
         new_window = self._local is None or reset_at > self._local[1] + 2

@@ -122,3 +122,23 @@ def test_a_reserve_that_takes_the_whole_daily_limit_is_refused_naming_both() -> 
         Settings(COACHVIEW_BUDGET_RESERVE=6000)
     text = describe_problems(info.value)
     assert "COACHVIEW_DAILY_LIMIT: must be more than COACHVIEW_BUDGET_RESERVE (6000)" in text
+
+
+def test_figures_from_earlier_headers_stop_counting_once_responses_come_without_them() -> None:
+    """A proxy that starts dropping the headers: the stored 'remaining' must not keep winning
+    over the local count (found by a hostile trial: 44 sent under a limit of 20)."""
+    clock, r = Clock(), fakeredis.FakeRedis()
+    b = budget(r, clock, limit=20, reserve=5)
+    b.sending()
+    b.observe(
+        {
+            "X-Rate-Limit-Limit": "5000",
+            "X-Rate-Limit-Remaining": "4893",
+            "X-Rate-Limit-Reset": str(int(clock.now + 86_000)),
+        }
+    )
+    assert b.snapshot() is not None
+    send(b, 14)  # 15 in all: the limit less the reserve
+    assert b.snapshot() is None
+    with pytest.raises(BudgetExhausted):
+        b.check()
