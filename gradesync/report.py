@@ -98,7 +98,9 @@ class Report(BaseModel):
 def days_left(rec: Record, max_retries: int) -> int:
     if rec.state == "shadowed":
         return max_retries
-    if rec.state != "unresolved":
+    # A queued record in the report waits on its installation: no daily retry is spent
+    # meanwhile, so its days are still ahead (0 read as "about to be given up").
+    if rec.state not in ("unresolved", "queued"):
         return 0
     return max(0, max_retries - rec.daily_retries)
 

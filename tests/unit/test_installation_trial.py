@@ -61,6 +61,7 @@ def test_a_record_of_an_installation_the_worker_does_not_know_waits(
     report = build(ledger, None, 5, old.tz)
     [group] = report.groups
     assert group.reason == "unknown_installation" and group.count == 1
+    assert group.days_left == 5  # it spends no daily retry while it waits (it read 0)
     assert "restart the workers" in group.what_to_fix
     assert ledger.take_deferred(utcnow()) == []  # not due before the recheck...
 
