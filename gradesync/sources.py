@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
+    StrictBool,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -180,7 +181,8 @@ class Installation(Strict):
     KIND: ClassVar[Kind]
     kind: Kind
     instance: str = Field(DEFAULT_INSTANCE, validate_default=True)
-    enabled: bool = True
+    # Strict: a quoted "no" or "0" is a string a person wrote, not a switch YAML read.
+    enabled: StrictBool = True
     secret: SecretStr | None = None
     # Checked even when absent (validate_default): a missing secret is reported beside every
     # other problem of the entry, not only once the rest is right.

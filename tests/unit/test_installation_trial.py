@@ -421,3 +421,15 @@ def test_an_instance_yaml_reads_as_a_boolean_or_number_says_to_quote_it(
 def test_an_event_id_of_two_installations_of_one_source_is_not_called_two_sources() -> None:
     message = str(AmbiguousEventId("anewspring-evt-5501", ["a", "b"]))
     assert "different sources or installations" in message
+
+
+@pytest.mark.parametrize("text", ['"no"', '"0"', '"false"', "1"])
+def test_enabled_takes_a_yaml_boolean_only(tmp_path: Path, text: str) -> None:
+    """A quoted "no" switched an installation off: only true/false (or yes/no unquoted) do."""
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        f"installations:\n  - kind: xapi\n    secret: a-second-secret-of-16\n    enabled: {text}\n"
+    )
+    with pytest.raises(sources_file.SourcesError) as info:
+        sources_file.load(str(path), {})
+    assert any(":4: installations[0].enabled:" in p for p in info.value.problems), info.value
