@@ -332,8 +332,9 @@ def test_the_ilias_poller_keeps_one_cursor_per_installation_across_a_restart(
     for site in ("A", "B"):
         stack.fake(site).post("/_fake/ilias", content=lp_data)
     poll(stack, "east", "A", 1)
-    east_cursor = stack.redis.get(keys.ilias_cursor("east"))
-    assert east_cursor is not None and stack.redis.get(keys.ilias_cursor("west")) is None
+    # The cursor is stored once the poll's rows are recorded, a moment after ILIAS answered.
+    east_cursor = wait_until(lambda: stack.redis.get(keys.ilias_cursor("east")), timeout=30)
+    assert stack.redis.get(keys.ilias_cursor("west")) is None
 
     stack.procs["worker"].stop()
     stack.start_worker()
@@ -345,8 +346,8 @@ def test_the_ilias_poller_keeps_one_cursor_per_installation_across_a_restart(
     # two-minute overlap), not from a day back again, and west's first is west's own.
     assert timedelta(hours=23) < second_east - first_east < timedelta(hours=25)
     assert timedelta(hours=23) < second_east - first_west < timedelta(hours=25)
-    assert stack.redis.get(keys.ilias_cursor("west")) is not None
-    assert stack.redis.get(keys.ilias_cursor("east")) != east_cursor
+    wait_until(lambda: stack.redis.get(keys.ilias_cursor("west")), timeout=30)
+    wait_until(lambda: stack.redis.get(keys.ilias_cursor("east")) != east_cursor, timeout=30)
     ilias_keys = {
         r.event.key.text().split("|")[1]
         for r in stack.ledger.newest()
