@@ -12,11 +12,12 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from gradesync.coachview.cache import find_person
 from gradesync.coachview.client import CoachviewClient
 from gradesync.coachview.placement import direct
 from gradesync.entities import Component, Person
 from gradesync.errors import Unresolved, UnresolvedReason
-from gradesync.matching import choose_person, elearning_components
+from gradesync.matching import elearning_components, no_person
 
 
 class Check(BaseModel):
@@ -35,13 +36,13 @@ class Placement(BaseModel):
 def _person(
     client: CoachviewClient, lms_person_id: str, fields: Sequence[str]
 ) -> tuple[Check, Person | None]:
-    for field in fields:
-        found = choose_person(field, lms_person_id, client.find_persons(field, lms_person_id))
-        if found is not None:
-            detail = f"Coachview person {found.id} (on {field})"
-            return Check(what="person", found=True, detail=detail), found
-    detail = f"no Coachview person has this LMS person id as {' or '.join(fields)}"
-    return Check(what="person", found=False, detail=detail), None
+    matched = find_person(client, lms_person_id, fields)
+    if matched is None:
+        return Check(what="person", found=False, detail=no_person(fields).message), None
+    field, found = matched
+    return Check(
+        what="person", found=True, detail=f"Coachview person {found.id} (on {field})"
+    ), found
 
 
 def _course(client: CoachviewClient, course_id: str) -> tuple[Check, list[Component]]:

@@ -25,6 +25,18 @@ def cache_key(kind: str, *parts: str) -> str:
     return f"{PREFIX}{kind}:{digest}"
 
 
+def find_person(
+    client: CoachviewClient, lms_person_id: str, fields: Sequence[str]
+) -> tuple[str, Person] | None:
+    """The Coachview person with this LMS id on the first match field that has one (and which
+    field), uncached: what the pipeline caches and `gradesync diagnose` asks afresh."""
+    for field in fields:
+        found = choose_person(field, lms_person_id, client.find_persons(field, lms_person_id))
+        if found is not None:
+            return field, found
+    return None
+
+
 class Directory:
     def __init__(self, client: CoachviewClient, cache: redis.Redis, ttl_s: int) -> None:
         self.client = client
@@ -48,14 +60,11 @@ class Directory:
         hit = self._get(key)
         if hit is not None:
             return Person.model_validate_json(hit)
-        for field in fields:
-            found = choose_person(
-                field, lms_person_id, self.client.find_persons(field, lms_person_id)
-            )
-            if found is not None:
-                self._put(key, found.model_dump_json())
-                return found
-        raise no_person(fields)
+        matched = find_person(self.client, lms_person_id, fields)
+        if matched is None:
+            raise no_person(fields)
+        self._put(key, matched[1].model_dump_json())
+        return matched[1]
 
     def components(self, course_id: str) -> list[Component]:
         key = cache_key("course", course_id)

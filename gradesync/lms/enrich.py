@@ -106,8 +106,9 @@ def from_anewspring(record: Record, inst: ANewSpringSource, s: Settings) -> Enri
 
 
 def installation(record: Record, s: Settings) -> AnyInstallation:
-    """The installation a record belongs to; one no longer in the sources is ``failed``
-    (``unknown_installation``): nothing can be fetched for it, and the operator must see it."""
+    """The installation a record belongs to. The worker holds a record of an installation it
+    does not know before it gets here (gradesync/held.py); for any other caller one no longer
+    in the sources is ``failed`` (``unknown_installation``): nothing can be fetched for it."""
     try:
         return s.sources.find(record.event.source, record.event.source_instance)
     except InstallationUnknown as exc:
