@@ -185,6 +185,8 @@ class Budget:
         # What this process's own last response said: (remaining, reset_at, seen_at).
         self._local: tuple[int, float, float] | None = None
         self._since_shared = 0
+        # This process's last response came without X-Rate-Limit-* headers.
+        self._headers_lost = False
         # The shared count as of this process's last request: (total, window started).
         self._counted: tuple[int, float] | None = None
 
@@ -207,9 +209,13 @@ class Budget:
             # Coachview (or a proxy) stopped sending them: the figures stored from earlier
             # responses no longer see what is sent now, so the local count rules until they
             # come back (they froze at 4,888 left while 44 went out under a limit of 20).
-            self._local = None
-            self.r.delete(KEY)
+            # Once per stretch without them in this process, not a Redis call per request.
+            if not self._headers_lost:
+                self._headers_lost = True
+                self._local = None
+                self.r.delete(KEY)
             return
+        self._headers_lost = False
         cap = parse_count(headers.get(api.RATE_LIMIT), api.RATE_LIMIT) or left
         new_window = self._local is None or reset_at > self._local[1] + 2
         self._local = (left, reset_at, now)
