@@ -20,14 +20,13 @@ from rich.table import Table
 
 from coachview_sim.app import create_app as create_sim
 from coachview_sim.store import Seed
-from gradesync import held, logs
+from gradesync import held, logs, stackenv
 from gradesync.demo import run
 from gradesync.diagnose import diagnose as look_up
 from gradesync.doctor.celery_checks import QUEUE_THRESHOLD
 from gradesync.doctor.runner import diagnose
 from gradesync.errors import RemoteError
 from gradesync.ledger import Ledger, utcnow
-from gradesync.procs import ROOT
 from gradesync.record import RETRYABLE, STATES, Record, Unreadable
 from gradesync.report import FIXES, build, installation_counts, selects, write_csv
 from gradesync.settings import ConfigurationError, get_settings, redacted_url
@@ -778,23 +777,35 @@ app.add_typer(stack_app, name="stack")
 
 @stack_app.command("up")
 def stack_up(
-    api_port: Annotated[int, typer.Option()] = 8000,
-    sim_port: Annotated[int, typer.Option()] = 8100,
-    flower_port: Annotated[int, typer.Option()] = 5555,
+    api_port: Annotated[int, typer.Option(help="Another free one if taken")] = 8000,
+    sim_port: Annotated[int, typer.Option(help="Another free one if taken")] = 8100,
+    flower_port: Annotated[int, typer.Option(help="Another free one if taken")] = 5555,
+    redis_port: Annotated[int, typer.Option(help="Another free one if taken")] = 6379,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start with an empty ledger (removes .local/redis)")
+    ] = False,
 ) -> None:
-    """Start redis-server, the simulator (demo data), api, worker, beat and Flower."""
+    """Start redis-server, the simulator (demo data), api, worker, beat and Flower; write
+    .local/stack.env for the gradesync commands of other terminals."""
 
-    up(ROOT, api_port, sim_port, flower_port, out)
+    wanted = {"redis": redis_port, "sim": sim_port, "api": api_port, "flower": flower_port}
+    up(Path.cwd(), wanted, fresh, out)
 
 
 @app.command()
 def demo(
-    api_url: Annotated[str, typer.Option()] = "http://127.0.0.1:8000",
-    sim_url: Annotated[str, typer.Option()] = "http://127.0.0.1:8100",
+    api_url: Annotated[
+        str, typer.Option(envvar="GRADESYNC_API_URL", help="The ingress (the stack's)")
+    ] = "http://127.0.0.1:8000",
+    sim_url: Annotated[
+        str | None, typer.Option(help="The simulator (default: COACHVIEW_BASE_URL)")
+    ] = None,
 ) -> None:
     """Push sample completions from every LMS through a running stack; show what happened."""
 
-    raise typer.Exit(run(api_url, sim_url, _ledger(), get_settings(), out))
+    settings = get_settings()
+    url = sim_url or settings.coachview_base_url
+    raise typer.Exit(run(api_url, url, _ledger(), settings, out))
 
 
 @app.command()
@@ -814,6 +825,10 @@ def sim(
 
 
 def main() -> None:
+    if sys.argv[1:2] != ["stack"]:  # the stack writes the file; it never reads an old one
+        told = stackenv.apply(os.environ, Path.cwd())
+        if told is not None:
+            err.print(told, soft_wrap=True)
     if sys.argv[1:2] == ["doctor"]:
         # The doctor reports an environment the settings refuse, instead of refusing to start.
         app()
