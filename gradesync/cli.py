@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import getpass
 import json
 import os
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import redis
@@ -50,6 +52,17 @@ out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _operator() -> str:
+    """Who runs this command, for the record's history: the login name (USER, LOGNAME)."""
+    return os.environ.get("USER") or os.environ.get("LOGNAME") or getpass.getuser()
+
+
+ByOption = Annotated[
+    str | None,
+    typer.Option("--by", help="Who does this, kept in the record's history (default: $USER)"),
+]
 
 
 def _ledger() -> Ledger:
@@ -315,7 +328,7 @@ def _print_usage(today: Usage) -> None:
         out.print(table)
 
 
-def _record_row(rec: Record | Unreadable) -> list[str]:
+def _record_row(rec: Record | Unreadable, tz: ZoneInfo) -> list[str]:
     if isinstance(rec, Unreadable):
         return [rec.id, "unreadable", "", "", "", "", "; ".join(rec.problems), ""]
     err_text = f"{rec.last_error.code}" if rec.last_error else ""
@@ -325,7 +338,7 @@ def _record_row(rec: Record | Unreadable) -> list[str]:
         rec.event.source,
         str(rec.attempts),
         str(rec.daily_retries),
-        rec.updated.strftime("%Y-%m-%d %H:%M:%S"),
+        rec.updated.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
         err_text,
         (rec.outcome or {}).get("code", ""),
     ]
@@ -352,9 +365,11 @@ def list_records(
             ]
         )
         return
-    table = Table("key", "state", "source", "attempts", "retries", "updated", "error", "outcome")
+    tz = get_settings().tz
+    updated = f"updated ({get_settings().timezone})"
+    table = Table("key", "state", "source", "attempts", "retries", updated, "error", "outcome")
     for rec in records:
-        table.add_row(*_record_row(rec))
+        table.add_row(*_record_row(rec, tz))
     out.print(table)
     _print_disabled(_disabled())
     if any(isinstance(r, Unreadable) for r in records):
@@ -462,15 +477,15 @@ def diagnose_record(
     raise typer.Exit(0 if found.missing is None else 1)
 
 
-def _operator_change(key: str, change: str, as_json: bool, **kwargs: Any) -> None:
+def _operator_change(key: str, change: str, as_json: bool, by: str, **kwargs: Any) -> None:
     ledger = _ledger()
     rec = _find(ledger, key)
     try:
         if change == "retry":
-            updated = ledger.retry_now(rec.id, utcnow())
+            updated = ledger.retry_now(rec.id, utcnow(), by=by)
             _send(updated.id)
         else:
-            updated = ledger.give_up_now(rec.id, utcnow(), kwargs["reason"])
+            updated = ledger.give_up_now(rec.id, utcnow(), kwargs["reason"], by=by)
     except ValueError as exc:
         err.print(f"{rec.id}: {exc}")
         raise typer.Exit(1) from exc
@@ -497,6 +512,7 @@ def retry(
     ] = None,
     person: Annotated[str | None, typer.Option(help="Only this LMS person id")] = None,
     course: Annotated[str | None, typer.Option(help="Only this LMS course id")] = None,
+    by: ByOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Queue an unresolved, failed, given-up or shadowed record again now (e.g. after fixing
@@ -506,7 +522,7 @@ def retry(
     if key is not None:
         if state is not None or any(f is not None for f in filters):
             raise typer.BadParameter("give a KEY or --state with filters, not both")
-        _operator_change(key, "retry", as_json)
+        _operator_change(key, "retry", as_json, by or _operator())
         return
     if state is None:
         raise typer.BadParameter("give a KEY, or --state S", param_hint="KEY")
@@ -515,7 +531,7 @@ def retry(
         return
     if state not in RETRYABLE:
         raise typer.BadParameter(f"one of: {', '.join(RETRYABLE)}, queued", param_hint="--state")
-    _bulk_retry(state, reason, person, course, as_json)
+    _bulk_retry(state, reason, person, course, as_json, by or _operator())
 
 
 def _release_held(
@@ -552,7 +568,7 @@ def _release_held(
 
 
 def _bulk_retry(
-    state: str, reason: str | None, person: str | None, course: str | None, as_json: bool
+    state: str, reason: str | None, person: str | None, course: str | None, as_json: bool, by: str
 ) -> None:
 
     ledger = _ledger()
@@ -568,7 +584,7 @@ def _bulk_retry(
         task = bar.add_task("queueing", total=len(chosen))
         for rid in chosen:
             try:
-                ledger.retry_now(rid, utcnow())
+                ledger.retry_now(rid, utcnow(), by=by)
             except (LookupError, ValueError):
                 pass  # moved on since it was read (delivered, purged, retried by someone else)
             else:
@@ -617,6 +633,12 @@ def report(
     csv_file: Annotated[
         Path | None, typer.Option("--csv", help="Also write one line per record here")
     ] = None,
+    excel: Annotated[
+        bool,
+        typer.Option(
+            "--excel", help="The CSV for Dutch Excel: semicolons and a UTF-8 byte-order mark"
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Counts per state, and unresolved/given-up records grouped by what to fix in Coachview."""
@@ -624,7 +646,7 @@ def report(
     s = get_settings()
     found = build(_ledger(), _parse_since(since), s.retry_max_attempts, s.tz)
     try:
-        lines = write_csv(found, csv_file) if csv_file is not None else None
+        lines = write_csv(found, csv_file, excel) if csv_file is not None else None
     except OSError as exc:
         err.print(f"cannot write {csv_file}: {exc.strerror or exc}")
         raise typer.Exit(2) from exc
@@ -674,6 +696,7 @@ def report(
 def give_up(
     key: Annotated[str, typer.Argument(help="Record key, completion key text, or event id")],
     reason: Annotated[str, typer.Option(help="Why; kept in the record's last_error")],
+    by: ByOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Stop retrying a record, with a reason."""
@@ -681,7 +704,7 @@ def give_up(
         raise typer.BadParameter(
             f"1 to {MAX_REASON_CHARS} printable characters", param_hint="--reason"
         )
-    _operator_change(key, "give-up", as_json, reason=reason)
+    _operator_change(key, "give-up", as_json, by or _operator(), reason=reason)
 
 
 MAX_AS_OF_DRIFT = timedelta(days=31)
