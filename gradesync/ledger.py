@@ -224,15 +224,23 @@ class Ledger:
         )
 
     def step_done(
-        self, rid: str, step: str, now: datetime, note: dict[str, Any] | None = None
+        self,
+        rid: str,
+        step: str,
+        now: datetime,
+        note: dict[str, Any] | None = None,
+        writes: list[dict[str, Any]] | None = None,
     ) -> Record | None:
-        """A step is done: a history entry; returns the record as it now stands. Only an
-        outcome note touches the record itself, so a plain step costs one round trip (the
-        history append and the read together), not a transaction."""
+        """A step is done: a history entry (with the fields it wrote to Coachview, old and
+        new: what the console shows on a delivered record); returns the record as it now
+        stands. Only an outcome note touches the record itself, so a plain step costs one round
+        trip (the history append and the read together), not a transaction."""
         if note is None:
-            return self._progress(rid, now, hist(now, step))
+            return self._progress(rid, now, hist(now, step, writes=writes))
 
-        return self._change(rid, partial(transitions.noted, step=step, now=now, note=note))
+        return self._change(
+            rid, partial(transitions.noted, step=step, now=now, note=note, writes=writes)
+        )
 
     def shadow_step(
         self, rid: str, step: str, now: datetime, planned: dict[str, Any]

@@ -232,13 +232,17 @@ def enriched(
 
 
 def noted(
-    old: Record | None, step: str, now: datetime, note: dict[str, Any]
+    old: Record | None,
+    step: str,
+    now: datetime,
+    note: dict[str, Any],
+    writes: list[dict[str, Any]] | None = None,
 ) -> tuple[Change, Record | None]:
     """A step done with an outcome to keep on the record (e.g. ``result_kept_existing``)."""
     if old is None:
         return NOTHING, None
     rec = old.model_copy(update={"outcome": note, "updated": now})
-    return Change(record=rec, history=[hist(now, step, note=note)]), rec
+    return Change(record=rec, history=[hist(now, step, note=note, writes=writes)]), rec
 
 
 def close(
