@@ -35,7 +35,7 @@ from gradesync.settings import ConfigurationError, get_settings, redacted_url
 from gradesync.sources import InstallationDisabled, InstallationUnknown
 from gradesync.stack import up
 from gradesync.transitions import MAX_REASON_CHARS
-from gradesync.usage import Rate, Usage, usage
+from gradesync.usage import Rate, Usage, budget_figure, usage
 from producers.api import create_app
 from producers.backfill import run_backfill
 from producers.intake import Intake
@@ -315,10 +315,8 @@ def _print_usage(today: Usage) -> None:
         if today.remaining_by == "coachview headers"
         else f"the local count against COACHVIEW_DAILY_LIMIT {today.daily_limit}"
     )
-    out.print(
-        f"Budget left: {today.remaining} request(s) above the reserve of {today.reserve} "
-        f"(by {by}): about {_left(today)} more completion(s) at today's rate"
-    )
+    figure = budget_figure(today.remaining + today.reserve, today.reserve, today.daily_limit)
+    out.print(f"Budget: {figure}, by {by}: about {_left(today)} more completion(s) at today's rate")
     if today.modes:
         table = Table("mode", "REST requests", "delivered", "per completion", "completions left")
         for m in today.modes:
