@@ -7,6 +7,7 @@ import getpass
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,7 +23,7 @@ from rich.table import Table
 
 from coachview_sim.app import create_app as create_sim
 from coachview_sim.store import Seed
-from gradesync import held, logs, stackenv
+from gradesync import held, logs, simdata, stackenv
 from gradesync.demo import run
 from gradesync.diagnose import diagnose as look_up
 from gradesync.doctor.celery_checks import QUEUE_THRESHOLD
@@ -827,6 +828,68 @@ def demo(
     settings = get_settings()
     url = sim_url or settings.coachview_base_url
     raise typer.Exit(run(api_url, url, _ledger(), settings, out))
+
+
+sim_data_app = typer.Typer(
+    help="Fix the simulator's data as you would Coachview's (the stack's simulator: "
+    "COACHVIEW_BASE_URL)."
+)
+app.add_typer(sim_data_app, name="sim-data")
+
+
+def _sim_change(build: Callable[[simdata.Data], simdata.Data]) -> None:
+    url = get_settings().coachview_base_url
+    try:
+        fragment = build(simdata.fetch(url))
+        simdata.send(url, fragment)
+    except simdata.SimDataError as exc:
+        err.print(str(exc))
+        raise typer.Exit(1) from exc
+    except httpx.HTTPError as exc:
+        err.print(f"no simulator answered at {url} ({type(exc).__name__}): is the stack up?")
+        raise typer.Exit(2) from exc
+    out.print(f"done: {json.dumps(fragment, ensure_ascii=False)}")
+
+
+@sim_data_app.command("show")
+def sim_data_show() -> None:
+    """Persons, trainings with their components' e-learning codes, and enrolments."""
+    url = get_settings().coachview_base_url
+    try:
+        data = simdata.fetch(url)
+    except httpx.HTTPError as exc:
+        err.print(f"no simulator answered at {url} ({type(exc).__name__}): is the stack up?")
+        raise typer.Exit(2) from exc
+    for line in simdata.describe(data):
+        out.print(line)
+
+
+@sim_data_app.command("person")
+def sim_data_person(
+    extern_id: Annotated[str, typer.Argument(help="The LMS person id (Coachview: extern id)")],
+    first_name: Annotated[str, typer.Option()] = "",
+    last_name: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Add a person whose external id is the LMS person id."""
+    _sim_change(lambda data: simdata.add_person(data, extern_id, first_name, last_name))
+
+
+@sim_data_app.command("enrol")
+def sim_data_enrol(
+    extern_id: Annotated[str, typer.Argument(help="The person's external id (LMS person id)")],
+    training: Annotated[int, typer.Argument(help="The training's id (sim-data show)")],
+) -> None:
+    """Enrol a person on a training (on each of its components)."""
+    _sim_change(lambda data: simdata.enrol(data, extern_id, training))
+
+
+@sim_data_app.command("course")
+def sim_data_course(
+    component: Annotated[int, typer.Argument(help="The component's id (sim-data show)")],
+    course_id: Annotated[str, typer.Argument(help="The LMS course id (its e-learning code)")],
+) -> None:
+    """Put the LMS course id on a training's e-learning component."""
+    _sim_change(lambda data: simdata.set_course(data, component, course_id))
 
 
 @app.command()

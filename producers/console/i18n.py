@@ -307,7 +307,7 @@ LABELS: dict[str, tuple[str, str]] = {
         "Person, course and enrolment were found in Coachview.",
         "Persoon, cursus en inschrijving zijn gevonden in Coachview.",
     ),
-    "h_written": ("Written to Coachview's {step}:", "Geschreven in de {step} in Coachview:"),
+    "h_written": ("Written to Coachview's {step}:", "Geschreven in Coachview ({step}):"),
     "h_step": ("Step done: {step}.", "Stap gedaan: {step}."),
     "h_result_link": (
         "Sent through Coachview's result link.",
@@ -315,11 +315,11 @@ LABELS: dict[str, tuple[str, str]] = {
     ),
     "h_would_write": (
         "Trial run: would write to Coachview's {step}:",
-        "Proefdraaien: zou schrijven in de {step} in Coachview:",
+        "Proefdraaien: zou schrijven in Coachview ({step}):",
     ),
     "h_would_skip": (
         "Trial run: nothing to write to Coachview's {step}.",
-        "Proefdraaien: niets te schrijven in de {step} in Coachview.",
+        "Proefdraaien: niets te schrijven in Coachview ({step}).",
     ),
     "h_shadowed": (
         "Trial run finished: nothing was written (approval date would be {approval_date}).",
