@@ -60,10 +60,12 @@ def enrol(data: Data, extern_id: str, training_id: int) -> Data:
 def set_course(data: Data, component_id: int, course_id: str) -> Data:
     """The LMS course id as the e-learning code of a training's component."""
     for training in data["trainings"]:
-        for component in training["components"]:
-            if component["id"] == component_id:
-                component["elearningCourseId"] = course_id
-                return {"trainings": [training]}
+        if any(c["id"] == component_id for c in training["components"]):
+            components = [
+                c | {"elearningCourseId": course_id} if c["id"] == component_id else c
+                for c in training["components"]
+            ]
+            return {"trainings": [training | {"components": components}]}
     raise SimDataError(f"no component {component_id}: `gradesync sim-data show` lists them")
 
 
