@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,7 +71,7 @@ def test_a_taken_port_is_replaced_and_said() -> None:
     ]
 
 
-SIM = {
+SIM: dict[str, Any] = {
     "persons": [{"id": 1001, "externId": "57", "firstName": "Anna", "lastName": "de Vries"}],
     "trainings": [
         {
