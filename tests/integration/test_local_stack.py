@@ -127,6 +127,13 @@ def test_stack_up_beside_another_redis_serves_demo_and_status_from_a_bare_termin
     assert status.returncode == 0, status.stderr
     counts = json.loads(status.stdout)
     assert counts["delivered"] >= 5 and counts["unresolved"] == 1
+    # The commands that failed in a bare terminal before: doctor and diagnose.
+    doctor = run(stack_dir, "doctor", "--json")
+    assert json.loads(doctor.stdout)["healthy"], doctor.stdout
+    stuck = json.loads(run(stack_dir, "list", "--state", "unresolved", "--json").stdout)[0]
+    diagnosed = run(stack_dir, "diagnose", stuck["id"], "--json")
+    assert diagnosed.returncode == 1, diagnosed.stdout + diagnosed.stderr  # missing, not refused
+    assert "unknown_person" in diagnosed.stdout
     # Nothing reached the other program's Redis.
     other = redis.Redis(port=other_redis)
     assert other.keys("*") == [b"belongs-to"]
