@@ -57,14 +57,10 @@ def choose_ports(wanted: dict[str, int]) -> tuple[dict[str, int], list[str]]:
     return ports, notes
 
 
-def earlier_records(redis_port: int) -> str | None:
+def earlier_records(ledger: Ledger) -> str | None:
     """A ledger kept from an earlier run beside a simulator that starts anew with the demo
     data: they disagree (the ledger says delivered, the simulator has no such write)."""
-    ledger = Ledger(redis.Redis(port=redis_port))
-    try:
-        n = sum(ledger.counts().values())
-    finally:
-        ledger.r.close()
+    n = sum(ledger.counts().values())
     if not n:
         return None
     return (
@@ -181,8 +177,9 @@ def up(root: Path, wanted: dict[str, int], fresh: bool, console: Console) -> Non
     signal.signal(signal.SIGTERM, on_signal)
     try:
         procs.append(start_redis(ports["redis"], workdir, env))
-        if (disagree := earlier_records(ports["redis"])) is not None:
-            notes.append(disagree)
+        with redis.Redis(port=ports["redis"]) as client:
+            if (disagree := earlier_records(Ledger(client))) is not None:
+                notes.append(disagree)
         procs.append(start_sim(ports["sim"], workdir, env, DEMO_SEED))
         api_args = [str(BIN / "gradesync"), "api", "--port", str(ports["api"])]
         api = Proc("api", api_args, workdir, env)

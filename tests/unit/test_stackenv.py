@@ -3,14 +3,20 @@ variables that point elsewhere; the simulator's data commands build the right se
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 from typing import Any
 
+import fakeredis
 import pytest
 
 from gradesync import simdata, stackenv
-from gradesync.stack import choose_ports
+from gradesync.event import CompletionEvent
+from gradesync.ledger import Ledger, utcnow
+from gradesync.stack import choose_ports, earlier_records
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 STACK = {
     "REDIS_URL": "redis://127.0.0.1:6400/0",
@@ -106,3 +112,27 @@ def test_the_simulator_data_commands_build_seed_fragments() -> None:
     with pytest.raises(simdata.SimDataError, match="no component 1"):
         simdata.set_course(SIM, 1, "x")
     assert any("e-learning code 12" in line for line in simdata.describe(SIM))
+
+
+def test_a_kept_ledger_beside_a_new_simulator_is_said_and_fresh_is_named() -> None:
+    ledger = Ledger(fakeredis.FakeRedis())
+    assert earlier_records(ledger) is None
+    event = CompletionEvent.model_validate(json.loads((FIXTURES / "canonical.json").read_text()))
+    ledger.admit(event, utcnow())
+    said = earlier_records(ledger)
+    assert said is not None and "1 record(s)" in said and "stack up --fresh" in said
+
+
+def test_demo_without_an_ingress_says_so_and_exits_2() -> None:
+    from rich.console import Console
+
+    from gradesync.demo import run
+    from gradesync.procs import free_port
+    from gradesync.settings import Settings
+
+    out = Console(record=True, width=200)
+    ledger = Ledger(fakeredis.FakeRedis())
+    closed = f"http://127.0.0.1:{free_port()}"
+    assert run(closed, closed, ledger, Settings(GRADESYNC_INSECURE_DEV="1"), out) == 2
+    said = out.export_text()
+    assert "did not answer" in said and "gradesync stack up" in said
