@@ -245,9 +245,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "technical": ("Technical detail", "Technisch detail"),
     # A record's page
     "done_retry": (
-        "Queued again. The error shown before is gone; reload in a moment to see the outcome.",
-        "Opnieuw in de wachtrij. De eerdere fout is weg; laad de pagina zo opnieuw voor de "
-        "uitkomst.",
+        "Queued again: the earlier error is kept in the history below.",
+        "Opnieuw in de wachtrij: de eerdere fout staat in de geschiedenis hieronder.",
     ),
     "done_give_up": ("Given up.", "Opgegeven."),
     "what_to_do": ("What to do", "Wat te doen"),
