@@ -16,6 +16,7 @@ import argparse
 import copy
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -39,14 +40,21 @@ class Site:
         # course → user → "active" | "suspended" (removed enrolments are absent).
         self.enrolments: dict[int, dict[int, str]] = {}
         self.completed: dict[tuple[int, int], int] = {}
+        self.teachers: set[tuple[int, int]] = set()
         self.calls: Counter[str] = Counter()
         self._completion_ids = 0
 
     # -- the site's data -----------------------------------------------------------------------
 
-    def add_course(self, course_id: int, idnumber: str, learners: list[int]) -> None:
+    def add_course(
+        self, course_id: int, idnumber: str, learners: list[int], teachers: Sequence[int] = ()
+    ) -> None:
+        """Teachers are enrolled but hold no ``moodle/course:isincompletionreports``: Moodle
+        tracks no completion for them (``is_tracked_user`` is false)."""
         self.courses[course_id] = {"id": course_id, "idnumber": idnumber, "shortname": idnumber}
         self.enrolments[course_id] = dict.fromkeys(learners, "active")
+        self.enrolments[course_id].update(dict.fromkeys(teachers, "active"))
+        self.teachers.update((course_id, t) for t in teachers)
 
     def complete(self, course_id: int, user_id: int, at: int) -> dict[str, Any]:
         """Moodle's completion cron marks the course complete at ``at`` (the criterion's time)
@@ -110,17 +118,20 @@ class Site:
         course = int(form["courseid"])
         options = _options(form)
         onlyactive = options.get("onlyactive") not in (None, "", "0")
+        tracked_only = options.get("withcapability") == "moodle/course:isincompletionreports"
         users = sorted(
             u
             for u, status in self.enrolments.get(course, {}).items()
-            if status == "active" or not onlyactive
+            if (status == "active" or not onlyactive)
+            and not (tracked_only and (course, u) in self.teachers)
         )
         template = SHAPES["core_enrol_get_enrolled_users"]["response"][0]
         return [{**template, "id": u, "fullname": f"Learner {u}"} for u in users]
 
     def _ws_core_completion_get_course_completion_status(self, form: dict[str, str]) -> Any:
         course, user = int(form["courseid"]), int(form["userid"])
-        if self.enrolments.get(course, {}).get(user) != "active":
+        tracked = (course, user) not in self.teachers
+        if self.enrolments.get(course, {}).get(user) != "active" or not tracked:
             return copy.deepcopy(SHAPES["usernotenroled"]["response"])
         body = copy.deepcopy(STATUS)
         at = self.completed.get((course, user))
