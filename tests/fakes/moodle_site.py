@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
+from fastapi import FastAPI, Request
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SHAPES = json.loads((FIXTURES / "moodle-reconcile-shapes.json").read_text())
@@ -178,9 +179,7 @@ def transport(site: Site) -> httpx.MockTransport:
     return httpx.MockTransport(handle)
 
 
-def create_app(site: Site) -> Any:
-    from fastapi import FastAPI, Request
-
+def create_app(site: Site) -> FastAPI:
     app = FastAPI()
 
     @app.post("/webservice/rest/server.php")
