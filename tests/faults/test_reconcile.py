@@ -77,7 +77,7 @@ class Site:
     def complete(
         self, course: int, user: int, at: datetime, webhook: bool = True
     ) -> dict[str, Any]:
-        body = {"course": course, "user": user, "at": int(at.timestamp())}
+        body: dict[str, Any] = {"course": course, "user": user, "at": int(at.timestamp())}
         if webhook:
             body["webhook"] = self.webhook_url()
         answer: dict[str, Any] = (
