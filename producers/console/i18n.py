@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from producers.console.reconcile_labels import LABELS as RECONCILE_LABELS
+
 Lang = str
 LANGS: tuple[Lang, ...] = ("en", "nl")
 
@@ -134,6 +136,9 @@ LABELS: dict[str, tuple[str, str]] = {
         "schrijf de persoon in op een opleiding met dit e-learningonderdeel",
     ),
 }
+
+
+LABELS |= RECONCILE_LABELS
 
 
 def choose(accept_language: str | None) -> Lang:

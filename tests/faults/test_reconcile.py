@@ -197,3 +197,6 @@ def test_reconciliation_delivers_what_no_webhook_did_once_with_moodles_date(
     status = gradesync("status", "--json", **_only(site))
     figures = json.loads(status.stdout)["reconciliation"]
     assert [(f["installation"], f["missed_by_webhook"]) for f in figures] == [("moodle/default", 2)]
+    metrics = httpx.get(f"http://127.0.0.1:{site.api_port}/metrics", timeout=10).text
+    assert 'gradesync_reconcile_missed_by_webhook{installation="moodle/default"} 2.0' in metrics
+    assert 'gradesync_reconcile_last_run_finished{installation="moodle/default"} 1.0' in metrics
