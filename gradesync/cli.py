@@ -295,6 +295,11 @@ def reconcile(
         + f", {summary.left} left their course (not readable), {summary.unknown_courses} "
         "Coachview course id(s) unknown to the LMS"
     )
+    if summary.left_learners:
+        out.print(
+            "left before their completion could be read (course/user, Moodle ids; see Moodle's "
+            "course completion report): " + ", ".join(summary.left_learners)
+        )
 
 
 def _installation_table(counts: dict[str, dict[str, int]]) -> Table:

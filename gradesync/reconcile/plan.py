@@ -63,6 +63,8 @@ class Summary(BaseModel):
     before_window: int = 0
     # Learners the LMS lists but will not answer for: their enrolment ended (see README).
     left: int = 0
+    # Which (``course/user``, LMS ids): the operator checks Moodle's completion report for them.
+    left_learners: list[str] = Field(default_factory=list)
     # In a dry run: the completions a real run would record (``course/user``).
     would_record: list[str] = Field(default_factory=list)
 

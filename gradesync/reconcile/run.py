@@ -136,7 +136,9 @@ def _course(
         elif verdict == "before_window" and not dry_run:
             store.settle(course, user)
         summary.before_window += verdict == "before_window"
-        summary.left += verdict == "left"
+        if verdict == "left":
+            summary.left += 1
+            summary.left_learners.append(f"{course}/{user}")
         current.resume[course] = user
     return True
 

@@ -201,6 +201,7 @@ def test_learners_who_left_are_counted_and_completed_before_the_window_are_settl
     b.site.complete(101, 1002, int((NOW - 60 * DAY).timestamp()))
     first = b.run()
     assert (first.recorded, first.left, first.before_window) == (0, 1, 1)
+    assert first.left_learners == ["101/1001"]
     second = b.run(now=NOW + timedelta(hours=1))
     assert second.checked == 2  # the settled learner is not asked again
 
