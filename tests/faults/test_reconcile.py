@@ -200,3 +200,29 @@ def test_reconciliation_delivers_what_no_webhook_did_once_with_moodles_date(
     metrics = httpx.get(f"http://127.0.0.1:{site.api_port}/metrics", timeout=10).text
     assert 'gradesync_reconcile_missed_by_webhook{installation="moodle/default"} 2.0' in metrics
     assert 'gradesync_reconcile_last_run_finished{installation="moodle/default"} 1.0' in metrics
+
+
+def test_one_run_at_a_time_and_the_beat_task_runs_on_a_worker(
+    clean: Stack, workers: Workers, site: Site
+) -> None:
+    from gradesync.reconcile.store import Store
+    from workers.app import app
+
+    clean.seed(coachview_seed())
+    workers.start(concurrency=1, **_only(site))
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    site.complete(201, 5002, at, webhook=False)
+    store = Store(clean.ledger, "moodle/default")
+    lock = store.lock()
+    assert lock.acquire()
+    try:
+        busy = gradesync("reconcile", "--installation", "moodle/default", **_only(site))
+        assert busy.returncode == 1 and "another reconciliation run" in busy.stderr
+    finally:
+        lock.release()
+    # What beat sends each night, taken by the worker (its own MOODLE_* environment).
+    app.send_task("gradesync.reconcile", args=("moodle", "default"))
+    last = wait_until(store.last, timeout=60, interval=0.5)
+    assert last.recorded == 1 and last.finished
+    rec = clean.settle(clean.ledger.find("moodle|default|5002|201").id)  # type: ignore[union-attr]
+    assert rec.state == "delivered" and rec.event.completed_at == at

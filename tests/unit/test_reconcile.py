@@ -226,3 +226,11 @@ def test_configured_courses_need_a_valid_block() -> None:
     with pytest.raises(ValueError, match="max_calls"):
         moodle(max_calls=0)
     assert moodle(courses=["C1"]).reconcile.courses == ("C1",)
+
+
+def test_beat_runs_each_reconciled_installation_nightly_at_its_time() -> None:
+    import celeryconfig
+
+    entry = celeryconfig.beat_schedule["gradesync-reconcile-moodle-default"]
+    assert entry["task"] == "gradesync.reconcile" and entry["args"] == ("moodle", "default")
+    assert entry["schedule"].hour == {2} and entry["schedule"].minute == {30}
