@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from gradesync import logs
+from gradesync.errors import RemoteError
 from gradesync.ledger import utcnow
 from gradesync.lms.moodle import MoodleWS
 from gradesync.lms.moodle_reconcile import MoodleReconciler
@@ -87,5 +88,10 @@ def reconcile_task(kind: str = "moodle", instance: str = "default") -> dict[str,
         summary = reconcile(inst)
     except (NotReconcilable, Busy) as exc:
         log.warning("reconcile", installation=f"{kind}/{instance}", outcome=str(exc))
+        return None
+    except RemoteError as exc:  # the LMS failed: the next night resumes where this run stopped
+        log.warning(
+            "reconcile", installation=f"{kind}/{instance}", outcome="lms_error", code=exc.code
+        )
         return None
     return summary.model_dump(mode="json")

@@ -65,6 +65,8 @@ class Summary(BaseModel):
     left: int = 0
     # Which (``course/user``, LMS ids): the operator checks Moodle's completion report for them.
     left_learners: list[str] = Field(default_factory=list)
+    # The LMS's error code when it failed mid-run (the next run resumes).
+    error: str | None = None
     # In a dry run: the completions a real run would record (``course/user``).
     would_record: list[str] = Field(default_factory=list)
 

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from gradesync import logs
 from gradesync.completion_time import MoodleCompletionStatus
+from gradesync.errors import RemoteError
 from gradesync.ledger import Ledger
 from gradesync.parsed import NEEDS_GRADE
 from gradesync.reconcile import plan
@@ -83,21 +84,27 @@ def run(
     bar.courses(len(courses))
     for _ in range(len(courses) - len(todo)):
         bar.course_done()
-    for course in todo:
-        if lms.calls >= max_calls:
-            break
-        if not _course(inst, lms, course, current, store, send, summary, max_calls, dry_run):
-            break
-        current.done.append(course)
-        current.resume.pop(course, None)
-        bar.course_done()
-    summary.courses_done = len([c for c in courses if c in current.done])
-    summary.finished = summary.courses_done == len(courses)
-    summary.calls = lms.calls
-    if not dry_run:
-        store.save(plan.after(state, current, summary.finished))
-        store.remember(summary)
-        _prune_found(store, now)
+    try:
+        for course in todo:
+            if lms.calls >= max_calls:
+                break
+            if not _course(inst, lms, course, current, store, send, summary, max_calls, dry_run):
+                break
+            current.done.append(course)
+            current.resume.pop(course, None)
+            bar.course_done()
+    except RemoteError as exc:
+        # The LMS failed mid-pass: what was answered stays answered (resume points are kept).
+        summary.error = exc.code
+        raise
+    finally:
+        summary.courses_done = len([c for c in courses if c in current.done])
+        summary.finished = summary.courses_done == len(courses)
+        summary.calls = lms.calls
+        if not dry_run:
+            store.save(plan.after(state, current, summary.finished))
+            store.remember(summary)
+            _prune_found(store, now)
     log.info(
         "reconcile",
         installation=inst.name,

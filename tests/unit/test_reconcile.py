@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gradesync.completion_time import MoodleCompletionStatus
+from gradesync.errors import RemoteError
 from gradesync.ledger import Ledger
 from gradesync.lms.moodle import MoodleWS
 from gradesync.lms.moodle_reconcile import MoodleReconciler
@@ -234,3 +235,28 @@ def test_beat_runs_each_reconciled_installation_nightly_at_its_time() -> None:
     entry = celeryconfig.beat_schedule["gradesync-reconcile-moodle-default"]
     assert entry["task"] == "gradesync.reconcile" and entry["args"] == ("moodle", "default")
     assert entry["schedule"].hour == {2} and entry["schedule"].minute == {30}
+
+
+def test_an_lms_failure_mid_pass_keeps_what_was_answered() -> None:
+    b = Bench(courses=2, learners=3)
+    b.site.complete(101, 1001, int((NOW - DAY).timestamp()))
+    answered = 0
+
+    original = b.site.answer
+
+    def flaky(form: dict[str, str]) -> Any:
+        nonlocal answered
+        answered += 1
+        if answered > 4:  # map, list, two learners; then Moodle goes away
+            return {"exception": "moodle_exception", "errorcode": "sitemaintenance", "message": "x"}
+        return original(form)
+
+    b.site.answer = flaky  # type: ignore[method-assign]
+    with pytest.raises(RemoteError):
+        b.run()
+    store = Store(b.ledger, b.inst.name)
+    assert store.state().current is not None and store.state().current.resume == {"101": "1002"}  # type: ignore[union-attr]
+    assert store.last().error == "moodle_sitemaintenance"  # type: ignore[union-attr]
+    assert b.ledger.find("moodle|school|1001|101") is not None
+    b.site.answer = original  # type: ignore[method-assign]
+    assert b.run(now=NOW + timedelta(minutes=5)).finished
