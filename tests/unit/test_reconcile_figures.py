@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from gradesync.doctor import reconcile_checks
 from gradesync.event import CompletionEvent
 from gradesync.reconcile.figures import figures
@@ -57,3 +59,27 @@ def test_a_healthy_week_shows_nothing_to_warn_about() -> None:
     assert check.status == "ok" and "not run yet" in check.detail
     console.login()
     assert 'role="alert">moodle/default' not in console.client.get("/console/").text
+
+
+def test_status_prints_the_table_and_the_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    from gradesync import cli
+    from gradesync.reconcile.figures import Figures
+    from gradesync.reconcile.plan import Summary
+
+    last = Summary(installation="moodle/default", at=NOW, since=NOW, recorded=3, calls=40)
+    rows = [
+        Figures(
+            installation="moodle/default",
+            last_run=last,
+            next_run=NOW,
+            missed_by_webhook=2,
+            grace_h=24,
+        ),
+        Figures(
+            installation="moodle/b", last_run=None, next_run=NOW, missed_by_webhook=0, grace_h=24
+        ),
+    ]
+    cli._print_reconciliation(rows)
+    printed = capsys.readouterr()
+    assert "3 recorded, 40 calls, resumes" in printed.out and "never" in printed.out
+    assert "moodle/default: 2 completion(s) this week" in printed.err
