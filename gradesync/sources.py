@@ -187,6 +187,14 @@ class Reconcile(Strict):
     courses: tuple[str, ...] | None = None
     max_calls: int | None = Field(None, ge=1)
 
+    @field_validator("at", mode="before")
+    @classmethod
+    def _quoted(cls, value: object) -> object:
+        # YAML reads an unquoted 04:00 as the number 240 (base 60), which would be 00:04.
+        if value is not None and not isinstance(value, str | time):
+            raise ValueError('write the time quoted, as "HH:MM" (e.g. "02:30")')
+        return value
+
 
 class Installation(Strict):
     """What every kind shares. ``enabled: false`` refuses its events (403) and holds its queued

@@ -227,6 +227,9 @@ def test_configured_courses_need_a_valid_block() -> None:
     with pytest.raises(ValueError, match="max_calls"):
         moodle(max_calls=0)
     assert moodle(courses=["C1"]).reconcile.courses == ("C1",)
+    with pytest.raises(ValueError, match="quoted"):
+        moodle(at=240)  # YAML's reading of an unquoted 04:00
+    assert moodle(at="04:00").reconcile.at == time(4, 0)
 
 
 def test_beat_runs_each_reconciled_installation_nightly_at_its_time() -> None:
