@@ -119,6 +119,14 @@ def to_ask(learners: Iterable[str], resume_after: str | None, skip: Iterable[str
     return [u for u in ordered if u not in known]
 
 
+def removed(open_before: Iterable[str], listed: Iterable[str], known: Iterable[str]) -> list[str]:
+    """Learners answered "not complete" (or "left") before and no longer listed at all: their
+    enrolment was deleted. Moodle keeps their course completion, but no web service function
+    reads it; named so an operator can look (those the ledger holds meanwhile are not)."""
+    gone = set(open_before) - set(listed) - set(known)
+    return sorted(gone, key=_id_order)
+
+
 def _id_order(user_id: str) -> tuple[int, str]:
     # Moodle ids are numbers: 9 comes before 10. Anything else after them, as text.
     return (int(user_id), "") if user_id.isascii() and user_id.isdigit() else (1 << 62, user_id)

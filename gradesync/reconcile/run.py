@@ -131,6 +131,7 @@ def _course(
 ) -> bool:
     """Work through one course; ``False`` when the cap stopped it (its resume point is kept)."""
     learners = lms.learners(course)
+    _removed(inst, course, learners, store, summary, dry_run)
     skip = store.known(inst.kind, inst.instance, course, learners) | store.settled(course)
     for user in plan.to_ask(learners, current.resume.get(course), skip):
         if lms.calls >= max_calls:
@@ -146,8 +147,33 @@ def _course(
         if verdict == "left":
             summary.left += 1
             summary.left_learners.append(f"{course}/{user}")
+        if not dry_run:
+            if verdict in ("incomplete", "left"):
+                store.mark_open(course, user)
+            else:
+                store.close(course, [user])
         current.resume[course] = user
     return True
+
+
+def _removed(
+    inst: MoodleSource,
+    course: str,
+    learners: list[str],
+    store: Store,
+    summary: Summary,
+    dry_run: bool,
+) -> None:
+    """Learners Moodle no longer lists since their last answer (their enrolment was deleted):
+    named once, as having left."""
+    before = store.open_learners(course)
+    gone = sorted(before - set(learners))
+    known = store.known(inst.kind, inst.instance, course, gone) if gone else set()
+    for user in plan.removed(before, learners, known):
+        summary.left += 1
+        summary.left_learners.append(f"{course}/{user} (enrolment deleted)")
+    if not dry_run:
+        store.close(course, gone)
 
 
 def _record(

@@ -52,6 +52,18 @@ class Store:
     def settle(self, course_id: str, user_id: str) -> None:
         self.r.sadd(self._key(f"settled:{course_id}"), user_id)
 
+    def open_learners(self, course_id: str) -> set[str]:
+        """Learners whose last answer was "not complete" or "left" (see ``plan.removed``)."""
+        return {text(u) for u in self.r.smembers(self._key(f"open:{course_id}"))}
+
+    def mark_open(self, course_id: str, user_id: str) -> None:
+        self.r.sadd(self._key(f"open:{course_id}"), user_id)
+
+    def close(self, course_id: str, users: Iterable[str]) -> None:
+        gone = list(users)
+        if gone:
+            self.r.srem(self._key(f"open:{course_id}"), *gone)
+
     # -- what the ledger knows ---------------------------------------------------------------
 
     def known(self, kind: str, instance: str, course_id: str, users: Sequence[str]) -> set[str]:

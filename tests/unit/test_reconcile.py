@@ -263,3 +263,25 @@ def test_an_lms_failure_mid_pass_keeps_what_was_answered() -> None:
     assert b.ledger.find("moodle|school|1001|101") is not None
     b.site.answer = original  # type: ignore[method-assign]
     assert b.run(now=NOW + timedelta(minutes=5)).finished
+
+
+def test_a_learner_whose_enrolment_was_deleted_since_the_last_answer_is_named_once() -> None:
+    b = Bench(courses=1, learners=3)
+    b.run()  # everyone answered "not complete"
+    b.site.complete(101, 1002, int((NOW + timedelta(hours=1)).timestamp()))
+    b.site.leave(101, 1002, "remove")  # completed, then removed before the next night
+    b.site.leave(101, 1003, "remove")
+    second = b.run(now=NOW + timedelta(days=1))
+    assert second.left_learners == ["101/1002 (enrolment deleted)", "101/1003 (enrolment deleted)"]
+    assert b.run(now=NOW + timedelta(days=2)).left == 0  # named once
+
+
+@given(
+    before=st.sets(st.sampled_from("123456"), max_size=6),
+    listed=st.sets(st.sampled_from("123456"), max_size=6),
+    known=st.sets(st.sampled_from("123456"), max_size=6),
+)
+def test_removed_is_open_before_minus_listed_minus_known(
+    before: set[str], listed: set[str], known: set[str]
+) -> None:
+    assert set(plan.removed(before, listed, known)) == before - listed - known
