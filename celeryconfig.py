@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery.schedules import crontab
 
 from gradesync import keys
+from gradesync.reconcile.config import effective, reconcilable
 from gradesync.settings import get_settings
 
 _s = get_settings()
@@ -93,6 +94,17 @@ beat_schedule = {
             "args": (inst.instance,),
         }
         for inst in _s.sources.ilias_polled()
+    },
+    # Reconciliation per Moodle installation, nightly at its own time (GRADESYNC_TIMEZONE).
+    **{
+        f"gradesync-reconcile-{inst.kind}-{inst.instance}": {
+            "task": "gradesync.reconcile",
+            "schedule": crontab(
+                hour=effective(inst, _s).at.hour, minute=effective(inst, _s).at.minute
+            ),
+            "args": (inst.kind, inst.instance),
+        }
+        for inst in reconcilable(_s.sources.installations)
     },
 }
 

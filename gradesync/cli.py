@@ -30,6 +30,7 @@ from gradesync.doctor.celery_checks import QUEUE_THRESHOLD
 from gradesync.doctor.runner import diagnose
 from gradesync.errors import RemoteError
 from gradesync.ledger import Ledger, utcnow
+from gradesync.reconcile.figures import Figures, figures
 from gradesync.record import RETRYABLE, STATES, Record, Unreadable
 from gradesync.report import FIXES, build, installation_counts, selects, write_csv
 from gradesync.settings import ConfigurationError, get_settings, redacted_url
@@ -239,6 +240,81 @@ def retry_due(
         out.print(f"re-enqueued {result.requeued}, given up {result.given_up}")
 
 
+class _Bar:
+    """Reconciliation's progress, course by course, as a Rich bar on stderr."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.task = bar.add_task("reconcile: courses", total=None)
+
+    def courses(self, total: int) -> None:
+        self.bar.update(self.task, total=total)
+
+    def course_done(self) -> None:
+        self.bar.advance(self.task)
+
+
+@app.command()
+def reconcile(
+    installation: Annotated[
+        str, typer.Option(help="KIND/INSTANCE, e.g. moodle/default", show_default=False)
+    ],
+    since: Annotated[
+        str | None,
+        typer.Option(help="Look from this date (default: the last run less the overlap)"),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Ask the LMS, record nothing, move nothing")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Ask the LMS which learners completed the courses Coachview knows; record what no webhook
+    delivered (the same run beat makes nightly)."""
+    from workers import reconcile as rec  # deferred: Celery
+
+    kind, slash, instance = installation.partition("/")
+    if not slash or not kind or not instance:
+        raise typer.BadParameter("expected KIND/INSTANCE", param_hint="--installation")
+    moment = _parse_since(since)
+    if moment is not None and moment > utcnow():
+        raise typer.BadParameter("lies in the future", param_hint="--since")
+    try:
+        inst = rec.installation(kind, instance)
+        with Progress(console=err, transient=True, disable=as_json) as bar:
+            summary = rec.reconcile(inst, since=moment, dry_run=dry_run, progress=_Bar(bar))
+    except (InstallationUnknown, rec.NotReconcilable) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--installation") from exc
+    except rec.Busy as exc:
+        err.print(str(exc))
+        raise typer.Exit(1) from exc
+    except RemoteError as exc:
+        err.print(f"{inst.name}: {exc} ({exc.code}); the next run resumes where this one stopped")
+        raise typer.Exit(1) from exc
+    if as_json:
+        _emit_json(summary.model_dump(mode="json"))
+        return
+    done = (
+        "every course done" if summary.finished else "stopped by the call cap; the next run resumes"
+    )
+    out.print(
+        f"{summary.installation}: since {summary.since.isoformat(timespec='minutes')}, "
+        f"{summary.courses_done}/{summary.courses} course(s) ({done}), {summary.calls} LMS "
+        f"call(s), {summary.checked} learner(s) asked, "
+        + (
+            f"{len(summary.would_record)} would be recorded"
+            if dry_run
+            else f"{summary.recorded} recorded"
+        )
+        + f", {summary.left} left their course (not readable), {summary.unknown_courses} "
+        "Coachview course id(s) unknown to the LMS"
+    )
+    if summary.left_learners:
+        out.print(
+            "left before their completion could be read (course/user, Moodle ids; see Moodle's "
+            "course completion report): " + ", ".join(summary.left_learners)
+        )
+
+
 def _installation_table(counts: dict[str, dict[str, int]]) -> Table:
     """Records per installation, one column per state that any installation has."""
     states = [s for s in STATES if any(s in row for row in counts.values())]
@@ -262,6 +338,7 @@ def status(as_json: JsonFlag = False) -> None:
     disabled = _disabled()
     budget = resources.budget()
     today = usage(_ledger(), budget, utcnow(), get_settings().tz)
+    reconciliation = figures(_ledger(), get_settings(), utcnow())
     if as_json:
         _emit_json(
             counts
@@ -270,6 +347,7 @@ def status(as_json: JsonFlag = False) -> None:
                 "disabled_installations": disabled,
                 "budget": budget.snapshot(),
                 "today": today.model_dump(mode="json"),
+                "reconciliation": [f.model_dump(mode="json") for f in reconciliation],
             }
         )
         return
@@ -280,6 +358,32 @@ def status(as_json: JsonFlag = False) -> None:
     out.print(_installation_table(per_installation))
     _print_disabled(disabled)
     _print_usage(today)
+    _print_reconciliation(reconciliation)
+
+
+def _print_reconciliation(rows: list[Figures]) -> None:
+    if not rows:
+        return
+    table = Table(
+        "installation", "last run", "next run", "found, no webhook (7 days)", title="reconciliation"
+    )
+    for f in rows:
+        last = f.last_run
+        text = (
+            "never"
+            if last is None
+            else (
+                f"{last.at.isoformat(timespec='minutes')}: {last.recorded} recorded, "
+                f"{last.calls} calls" + ("" if last.finished else ", resumes")
+            )
+        )
+        table.add_row(
+            f.installation, text, f.next_run.isoformat(timespec="minutes"), str(f.missed_by_webhook)
+        )
+    out.print(table)
+    for f in rows:
+        if f.warning:
+            err.print(f"warning: {f.warning}")
 
 
 def _disabled() -> list[str]:

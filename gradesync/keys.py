@@ -68,6 +68,16 @@ def ilias_poll_lock(instance: str) -> str:
     return f"{PREFIX}lock:ilias:{instance}"
 
 
+# Records an operator purged: reconciliation never brings them back (issue 26).
+TOMBSTONES = f"{PREFIX}tombstones"
+
+
+def reconcile(installation: str, part: str) -> str:
+    """Reconciliation's own keys per installation (``kind/instance``): ``state`` (cursor and the
+    pass under way), ``settled:{course}``, ``found``, ``last``, ``lock``."""
+    return f"{PREFIX}reconcile:{installation}:{part}"
+
+
 def webhook_id(source: str, msg_id: str) -> str:
     """A Standard Webhooks id seen by the ingress (hashed: the caller chose it)."""
     return f"{PREFIX}webhook:{source}:{hashlib.sha256(msg_id.encode()).hexdigest()[:32]}"

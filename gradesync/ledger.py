@@ -262,6 +262,14 @@ class Ledger:
             *_, raw = pipe.execute()
         return load(raw, rid)
 
+    def note(self, rid: str, now: datetime, what: str, **details: Any) -> None:
+        """A history entry that changes nothing else (e.g. ``reconciled``: who found it)."""
+        hk = self._hist_key(rid)
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.rpush(hk, _pack(hist(now, what, **details)))
+            pipe.ltrim(hk, -HISTORY_CAP, -1)
+            pipe.execute()
+
     def steps(self, rid: str) -> list[str]:
         """The pipeline steps done for this record, in the order first done (from history)."""
         done: list[str] = []
@@ -403,6 +411,8 @@ class Ledger:
             mine = [f for f, v in pipe.hgetall(eid).items() if _text(v).startswith(f"{rid} ")]
             pipe.multi()
             pipe.delete(key, self._hist_key(rid))
+            # The key's hash only (no personal data): reconciliation must not restore it.
+            pipe.sadd(keys.TOMBSTONES, rid)
             if mine:
                 pipe.hdel(eid, *mine)
             pipe.zrem(self._state(rec.state), rid)

@@ -149,6 +149,13 @@ class Settings(BaseSettings):
     # development each process makes its own, so sessions end with the process).
     console_secret: SecretStr | None = Field(None, alias="GRADESYNC_CONSOLE_SECRET")
 
+    # -- Reconciliation with the LMS (issue 26; per installation: the sources file's reconcile)
+    reconcile_at: time = Field(time(2, 30), alias="GRADESYNC_RECONCILE_AT")
+    reconcile_max_calls: int = Field(5000, alias="GRADESYNC_RECONCILE_MAX_CALLS", ge=1)
+    reconcile_overlap_h: float = Field(24.0, alias="GRADESYNC_RECONCILE_OVERLAP_H", ge=0)
+    reconcile_first_days: int = Field(30, alias="GRADESYNC_RECONCILE_FIRST_DAYS", ge=1)
+    reconcile_grace_h: float = Field(24.0, alias="GRADESYNC_RECONCILE_GRACE_H", ge=0)
+
     # -- Moodle (web services, for the grade and id look-ups) ------------------------------
     # The installation Moodle's webhooks belong to (the completion key's source_instance).
     moodle_instance: str = Field("default", alias="MOODLE_INSTANCE", min_length=1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import time
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -174,6 +175,27 @@ class Api(Strict):
         return self._credential.get_secret_value()
 
 
+class Reconcile(Strict):
+    """Issue 26: a nightly look at which learners completed the courses Coachview knows, so a
+    webhook that never came is caught up. Unset values take the ``GRADESYNC_RECONCILE_*``
+    defaults (see :mod:`gradesync.reconcile`)."""
+
+    enabled: StrictBool = True
+    # When beat runs it, in GRADESYNC_TIMEZONE.
+    at: time | None = None
+    # Coachview's e-learning course ids to look at; unset: every one Coachview holds.
+    courses: tuple[str, ...] | None = None
+    max_calls: int | None = Field(None, ge=1)
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _quoted(cls, value: object) -> object:
+        # YAML reads an unquoted 04:00 as the number 240 (base 60), which would be 00:04.
+        if value is not None and not isinstance(value, str | time):
+            raise ValueError('write the time quoted, as "HH:MM" (e.g. "02:30")')
+        return value
+
+
 class Installation(Strict):
     """What every kind shares. ``enabled: false`` refuses its events (403) and holds its queued
     records (they wait, spending no attempts) until it is enabled again."""
@@ -240,6 +262,7 @@ class MoodleSource(Installation):
     person_field: Literal["id", "idnumber", "username", "email"] = "id"
     course_field: Literal["id", "idnumber", "shortname"] = "id"
     grade_format: Literal["formatted", "dutch"] = "formatted"
+    reconcile: Reconcile = Reconcile()
 
 
 class IliasSource(Installation):

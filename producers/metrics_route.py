@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gradesync import logs, metrics
 from gradesync.ledger import Ledger
+from gradesync.reconcile import prometheus as reconcile_metrics
 from gradesync.settings import Settings
 
 log = logs.get("gradesync.api")
@@ -50,4 +51,5 @@ def scrape(request: Request, ledger: Ledger, settings: Settings) -> Response:
         log.warning("metrics", outcome="refused", status=refused.status_code)
         return refused
     metrics.refresh(ledger)
+    reconcile_metrics.refresh(ledger, settings)
     return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)

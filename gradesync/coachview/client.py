@@ -291,6 +291,13 @@ class CoachviewClient:
             lambda _, component: component.elearning_code == course_id,
         )
 
+    def elearning_codes(self) -> list[str]:
+        """The e-learning course ids on every e-learning component: the courses Coachview
+        knows, which reconciliation asks the LMS about (one read per run, page by page)."""
+        rows = self._get_list(api.COMPONENTS, {api.ComponentField.FORM: "Elearning"}, "components")
+        found = [http.parsed(readers.component, row, "components") for row in rows]
+        return sorted({c.elearning_code for c in found if c.elearning_code})
+
     def persons_by_ids(
         self, person_ids: Iterable[int], fields: Sequence[str]
     ) -> list[RosterPerson]:

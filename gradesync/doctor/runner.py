@@ -10,8 +10,16 @@ from urllib.parse import urlsplit
 import httpx
 import redis
 
-from gradesync.doctor import celery_checks, coachview_checks, config, lms_checks, redis_checks
+from gradesync.doctor import (
+    celery_checks,
+    coachview_checks,
+    config,
+    lms_checks,
+    reconcile_checks,
+    redis_checks,
+)
 from gradesync.doctor.model import Check, Diagnosis, fail, ok
+from gradesync.ledger import Ledger, utcnow
 from gradesync.settings import (
     ConfigurationError,
     Settings,
@@ -63,6 +71,7 @@ def diagnose(
         checks += found
         if found[0].status == "ok":  # Celery's broker is this Redis: no point without it
             checks += celery_checks.check(client, lambda: ping(settings.redis_url), queue_threshold)
+            checks += reconcile_checks.check(Ledger(client), settings, utcnow())
     finally:
         if redis_client is None:
             client.close()

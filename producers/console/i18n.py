@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gradesync.usage import BUDGET_FIGURE
+from producers.console.reconcile_labels import LABELS as RECONCILE_LABELS
 
 Lang = str
 LANGS: tuple[Lang, ...] = ("en", "nl")
@@ -369,6 +370,9 @@ LABELS: dict[str, tuple[str, str]] = {
         "ze voordat het afleveren begint.",
     ),
 }
+
+
+LABELS |= RECONCILE_LABELS
 
 
 def choose(accept_language: str | None) -> Lang:

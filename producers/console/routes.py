@@ -22,6 +22,7 @@ from starlette.datastructures import FormData
 
 from gradesync import logs
 from gradesync.ledger import Ledger, utcnow
+from gradesync.reconcile.figures import figures
 from gradesync.record import UnreadableRecord
 from gradesync.report import UNREADABLE
 from gradesync.settings import Settings
@@ -268,12 +269,16 @@ def build_router(ledger: Ledger, send: Callable[[str], None], settings: Settings
         data = await console.read(visit, views.overview, ledger, console.budget, now, settings.tz)
         if isinstance(data, Response):
             return data
+        reconciliation = await console.read(visit, figures, ledger, settings, now)
+        if isinstance(reconciliation, Response):
+            return reconciliation
         return console.page(
             visit,
             "overview.html",
             view=data,
             refresh_s=REFRESH_S,
             attention_states=views.ATTENTION_STATES,
+            reconciliation=reconciliation,
         )
 
     @router.get("/attention")

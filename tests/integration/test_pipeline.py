@@ -180,6 +180,8 @@ def test_status_list_and_show_read_the_ledger(clean: Stack) -> None:
         "xapi/default": {},
     }
     assert status.pop("disabled_installations") == []
+    # Reconciliation per Moodle installation: tests/faults/test_reconcile.py.
+    assert [f["installation"] for f in status.pop("reconciliation")] == ["moodle/default"]
 
     assert status == {
         "queued": 0,

@@ -412,7 +412,14 @@ def test_a_healthy_configuration_diagnoses_healthy(lms: httpx.BaseTransport) -> 
     )
     assert found.healthy, [c for c in found.checks if c.status == "fail"]
     assert found.coachview_requests == 5
-    assert {c.area for c in found.checks} == {"config", "redis", "celery", "coachview", "lms"}
+    assert {c.area for c in found.checks} == {
+        "config",
+        "redis",
+        "celery",
+        "reconcile",
+        "coachview",
+        "lms",
+    }
 
 
 def test_a_configuration_the_worker_refuses_is_a_failed_check(lms: httpx.BaseTransport) -> None:
