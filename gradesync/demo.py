@@ -173,8 +173,8 @@ def _post(
     except ValueError:
         answer = {}
     said = f"HTTP {response.status_code}"
-    if answer.get("outcome") == "duplicate":
-        said += " (already known: an earlier demo)"
+    if response.status_code == 200:  # the ingress's "already recorded" (202: recorded now)
+        said += " (already recorded: an earlier demo)"
     return answer.get("key"), said
 
 
@@ -249,7 +249,7 @@ def _result(row: dict[str, Any] | None) -> str:
     """What the simulator holds for a delivered record; a simulator started after the delivery
     (a second `stack up` keeps the ledger) holds none of it."""
     if row is None or row.get("approvalDate") is None:
-        return "not in the simulator (it restarted since): `gradesync stack up --fresh`"
+        return "not in the simulator (it restarted): `stack up --fresh`"
     return f"{row['result'] or '—'} (approved {row['approvalDate']})"
 
 

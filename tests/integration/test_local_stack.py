@@ -123,6 +123,9 @@ def test_stack_up_beside_another_redis_serves_demo_and_status_from_a_bare_termin
     assert demo.stdout.count("delivered") >= 5
     assert "approved None" not in demo.stdout
 
+    again = run(sub, "demo")  # the same samples: recorded already, said so
+    assert again.returncode == 0 and "already recorded" in again.stdout, again.stdout
+
     status = run(stack_dir, "status", "--json")
     assert status.returncode == 0, status.stderr
     counts = json.loads(status.stdout)
