@@ -50,7 +50,9 @@ log = logs.get("gradesync.budget")
 # Keep the lowest "remaining" seen within a window (responses arrive out of order across
 # workers); a later reset time starts a new window, and so does a stored value that is not a
 # sane number (written by an older version), rather than keep the hash poisoned.
-# ARGV: limit, remaining, reset_at, the latest sane reset_at.
+# ARGV: limit, remaining, reset_at, the latest sane reset_at, now. Expiry is relative to the
+# caller's clock (EXPIRE, not EXPIREAT): the worker's clock and the Redis server's may differ,
+# and the window is the worker's.
 _OBSERVE = """
 local function sane(x, most) return x ~= nil and x == x and x >= 0 and x <= most end
 local reset_old = tonumber(redis.call('HGET', KEYS[1], 'reset_at') or '0')
@@ -64,14 +66,14 @@ else
   if remaining < rem_old then redis.call('HSET', KEYS[1], 'remaining', ARGV[2]) end
   redis.call('HSET', KEYS[1], 'limit', ARGV[1])
 end
-redis.call('EXPIREAT', KEYS[1], math.floor(reset_new) + 86400)
+redis.call('EXPIRE', KEYS[1], math.max(1, math.floor(reset_new - tonumber(ARGV[5])) + 86400))
 return 1
 """
 
 
 # Counts one request sent, first starting a new window if the stored one has ended (or is not a
 # sane number: an older version's or a hand edit's). KEYS: the count. ARGV: now, window seconds,
-# the delivery mode. Returns {total, started}.
+# the delivery mode. Returns {total, started}. The expiry is relative, as in _OBSERVE.
 _ADD_SENT = """
 local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
 local stored = redis.call('HMGET', KEYS[1], 'started', 'total')
@@ -80,7 +82,7 @@ if started == nil or started ~= started or started + window <= now or started > 
    or total == nil or total ~= total then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'started', ARGV[1])
-  redis.call('EXPIREAT', KEYS[1], math.ceil(now + window) + 60)
+  redis.call('EXPIRE', KEYS[1], math.ceil(window) + 60)
   started = now
 end
 redis.call('HINCRBY', KEYS[1], 'mode:' .. ARGV[3], 1)
@@ -224,7 +226,7 @@ class Budget:
         # near it, every response counts.
         if new_window or not self._far_from_reserve(left) or self._since_shared >= SHARE_EVERY:
             self._since_shared = 0
-            self._observe(keys=[KEY], args=[cap, left, reset_at, now + MAX_RESET_AHEAD_S])
+            self._observe(keys=[KEY], args=[cap, left, reset_at, now + MAX_RESET_AHEAD_S, now])
 
     def sending(self) -> None:
         """One REST request about to go out: counted before it is sent, since Coachview counts

@@ -7,7 +7,7 @@ import fakeredis
 import pytest
 from pydantic import ValidationError
 
-from gradesync.coachview.budget import SENT, Budget, BudgetExhausted, spending_for
+from gradesync.coachview.budget import KEY, SENT, Budget, BudgetExhausted, spending_for
 from gradesync.settings import Settings, describe_problems
 
 NO_HEADERS: dict[str, str] = {}
@@ -142,3 +142,21 @@ def test_figures_from_earlier_headers_stop_counting_once_responses_come_without_
     assert b.snapshot() is None
     with pytest.raises(BudgetExhausted):
         b.check()
+
+
+@pytest.mark.parametrize("now", [1_000_000_000.0, 1_800_000_000.0, 4_000_000_000.0])
+def test_keys_expire_relative_to_the_budget_clock_not_the_redis_servers(now: float) -> None:
+    """The worker's clock decides the window: an EXPIREAT on its timestamp would drop the
+    counts at once when Redis's clock is ahead (a test's fixed date, or a skewed host)."""
+    clock, r = Clock(), fakeredis.FakeRedis()
+    clock.now = now
+    b = budget(r, clock)
+    b.check()
+    b.sending()
+    b.observe(
+        {"X-Rate-Limit-Limit": "40", "X-Rate-Limit-Remaining": "39", "X-Rate-Limit-Reset": "600"}
+    )
+    assert 3600 < r.ttl(SENT) <= 3660
+    assert 600 + 86400 - 1 <= r.ttl(KEY) <= 600 + 86400
+    sent = b.sent()
+    assert sent is not None and sent["total"] == 1
