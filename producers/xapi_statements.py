@@ -32,6 +32,8 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gradesync import logs, metrics, safejson, xapi_read, xapi_spec
 from gradesync.ledger import Ledger, utcnow
@@ -81,10 +83,8 @@ class Taken:
 
 
 def _answer(status: int, body: Any = None) -> Response:
-    headers = {VERSION_HEADER: VERSION}
-    if body is None:
-        return Response(status_code=status, headers=headers)
-    return JSONResponse(body, status, headers=headers)
+    """An answer; its version header is the middleware's (:class:`VersionHeader`)."""
+    return Response(status_code=status) if body is None else JSONResponse(body, status)
 
 
 def check_version(headers: dict[str, str]) -> None:
@@ -283,6 +283,26 @@ class StatementEndpoint:
         return "voids_unknown_statement" if done == "unknown" else ""
 
 
+class VersionHeader:
+    """Every answer under ``/xapi/`` carries the version header, the framework's own too (an
+    unknown path, a wrong method): xAPI-Communication.md 6.2, "in every response"."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith("/xapi/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def versioned(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[VERSION_HEADER] = VERSION
+            await send(message)
+
+        await self.app(scope, receive, versioned)
+
+
 def _put_body(data: Any, statement_id: str) -> dict[str, Any]:
     """PUT carries one statement; its ``id``, if any, must be the ``statementId``."""
     if not xapi_spec.is_uuid(statement_id):
@@ -300,6 +320,7 @@ def mount(app: FastAPI, host: Host, read_body: ReadBody, refusal: type[Exception
     default one). ``refusal``: the ingress's refusal type, raised by ``host.installation`` and
     ``read_body`` (with ``status``, ``error``, ``detail``)."""
     endpoint = StatementEndpoint(host, read_body, refusal)
+    app.add_middleware(VersionHeader)
     auth = [
         {"name": "Authorization", "in": "header", "required": False, "schema": {"type": "string"}},
         {"name": VERSION_HEADER, "in": "header", "required": False, "schema": {"type": "string"}},
@@ -337,10 +358,11 @@ def mount(app: FastAPI, host: Host, read_body: ReadBody, refusal: type[Exception
     async def post_named(request: Request, instance: str) -> Response:
         return await endpoint.handle(request, instance, None)
 
-    async def put_default(request: Request, statementId: str) -> Response:
+    # statementId is checked by the endpoint (a 400 with the version header, as xAPI has it).
+    async def put_default(request: Request, statementId: str = "") -> Response:
         return await endpoint.handle(request, None, statementId)
 
-    async def put_named(request: Request, instance: str, statementId: str) -> Response:
+    async def put_named(request: Request, instance: str, statementId: str = "") -> Response:
         return await endpoint.handle(request, instance, statementId)
 
     async def about_default() -> Response:

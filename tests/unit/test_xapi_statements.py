@@ -388,10 +388,10 @@ def test_put_takes_one_statement_by_its_id(xapi: Endpoint) -> None:
         headers=headers,
     )
     assert mismatch.status_code == 400
-    assert (
-        xapi.client.put("/xapi/moodle/statements", json=statement(), headers=headers).status_code
-        == 422
-    )
+    missing = xapi.client.put("/xapi/moodle/statements", json=statement(), headers=headers)
+    assert missing.status_code == 400 and missing.json()["detail"][0]["field"] == "statementId"
+    unknown = xapi.client.get("/xapi/moodle/nothing-here")
+    assert unknown.status_code == 404 and unknown.headers["x-experience-api-version"] == "1.0.3"
 
 
 def test_about_answers_the_version(xapi: Endpoint) -> None:
