@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -467,3 +468,42 @@ def test_ignored_statements_are_counted_by_reason(xapi: Endpoint) -> None:
     before = count("not_a_course")
     xapi.post([statement(object={"id": "https://m.nl/mod/quiz/view.php?id=3"})])
     assert count("not_a_course") == before + 1
+
+
+# -- the sources file's xAPI entries -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"basic_auth": None}, "needs basic_auth"),
+        ({"basic_auth": {"username": "u"}}, "password_env (preferred) or password"),
+        ({"basic_auth": {"username": "a:b", "password": "p"}}, "pattern"),
+        ({"course_pattern": "course/(\\d+)"}, "named group"),
+        ({"course_pattern": "("}, "not a regular expression"),
+        ({"verbs": [" "]}, "at least one verb"),
+        ({"moodle": "nowhere"}, "names no Moodle installation"),
+    ],
+)
+def test_xapi_entries_are_checked(change: dict[str, Any], problem: str) -> None:
+    data = {**entry("moodle"), **change}
+    if data.get("basic_auth") is None:
+        data.pop("basic_auth")
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        Sources.parse({"installations": [data]}, {password_env("moodle"): "x"})
+
+
+def test_an_xapi_installation_may_have_basic_auth_only_and_map_through_moodle() -> None:
+    moodle = {
+        "kind": "moodle",
+        "instance": "site",
+        "secret": "a-moodle-hook-token-of-32-characters",
+        "api": {"url": "https://moodle.example.nl", "credential": "ws"},
+    }
+    sources = Sources.parse(
+        {"installations": [moodle, {**entry("moodle"), "moodle": "site"}]},
+        {password_env("moodle"): "pw"},
+    )
+    inst = sources.typed(XapiSource, "moodle")
+    assert inst.webhook_secret() is None and inst.basic_auth is not None
+    assert inst.basic_auth.secret() == "pw" and "pw" not in repr(inst)
