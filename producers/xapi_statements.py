@@ -215,15 +215,17 @@ class StatementEndpoint:
                 ]
                 raise Refused(409, "statement_conflict", detail)
         taken = Taken(ids=[sid for sid, _ in batch])
-        done: set[str] = set()
+        done: dict[str, str] = {}
         for (sid, statement), earlier, digest in zip(batch, seen, digests, strict=True):
             if earlier is not None or sid in done:
                 taken.count("known")
                 metrics.xapi_statement(inst.name, "known")
                 continue
             self._one(inst, store, sid, statement, now, taken)
-            store.remember(sid, digest)
-            done.add(sid)
+            done[sid] = digest
+        # After the ledger has them: a crash in between makes a resend take them again, which
+        # the ledger's event ids make harmless.
+        store.remember(list(done.items()))
         return taken
 
     def _one(

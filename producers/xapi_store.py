@@ -33,8 +33,12 @@ class StatementStore:
             return []
         return [None if v is None else text(v) for v in self.r.mget(map(self._statement, sids))]
 
-    def remember(self, sid: str, digest: str) -> None:
-        self.r.set(self._statement(sid), digest, nx=True, ex=self.ttl_s)
+    def remember(self, taken: Sequence[tuple[str, str]]) -> None:
+        """``(id, digest)`` of statements taken, in one round trip."""
+        with self.r.pipeline(transaction=False) as pipe:
+            for sid, digest in taken:
+                pipe.set(self._statement(sid), digest, nx=True, ex=self.ttl_s)
+            pipe.execute()
 
     def _passed(self, registration: str, key: CompletionKey) -> str:
         mine = hashlib.sha256(f"{registration}|{key.text()}".encode()).hexdigest()[:32]

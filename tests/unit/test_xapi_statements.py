@@ -233,7 +233,7 @@ def test_corpus_through_the_reader(name: str, case: dict[str, Any]) -> None:
     assert case["source"]["repository"] and case["source"]["path"], name
     inst = installation(case["installation"])
     batch = xapi_spec.check_batch(case["statements"])
-    arrival = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    arrival = NOW
     for (sid, data), want in zip(batch, case["expect"], strict=True):
         done = xapi_read.read(data, sid, inst, arrival)
         assert (
