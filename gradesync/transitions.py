@@ -216,7 +216,8 @@ def not_passed(
     return change, Admission(outcome="pass_kept", record=old, enqueue=False)
 
 
-Withdrawal = Literal["withdrawn", "flagged", "unknown"]
+# What a voiding did; the two ``voided_…`` ones are for an operator to look at in Coachview.
+Withdrawal = Literal["withdrawn", "voided_after_delivery", "voided_during_delivery", "unknown"]
 
 
 def withdraw(old: Record | None, now: datetime, statement: str) -> tuple[Change, Withdrawal]:
@@ -230,14 +231,15 @@ def withdraw(old: Record | None, now: datetime, statement: str) -> tuple[Change,
     if old.state == "delivered":
         flag = {"code": "voided_after_delivery", "statement": statement}
         rec = old.model_copy(update={"outcome": flag, "updated": now})
-        return Change(record=rec, history=[hist(now, "voided_after_delivery", **flag)]), "flagged"
+        change = Change(record=rec, history=[hist(now, "voided_after_delivery", **flag)])
+        return change, "voided_after_delivery"
     running = old.state == "in_progress"
     note: dict[str, Any] | None = (
         {"code": "voided_during_delivery", "statement": statement} if running else old.outcome
     )
     rec = moved(old, now, "withdrawn", outcome=note)
     change = Change(record=rec, history=[hist(now, "withdrawn", statement=statement)])
-    return change, "flagged" if running else "withdrawn"
+    return change, "voided_during_delivery" if running else "withdrawn"
 
 
 # -- the pipeline's outcomes --------------------------------------------------------------------

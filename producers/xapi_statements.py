@@ -280,8 +280,9 @@ class StatementEndpoint:
     def _void(self, inst: XapiSource, target: str, sid: str, now: datetime) -> str:
         scope = scope_of(CHANNEL, "xapi", inst.instance)
         done = self.host.ledger.withdraw(f"xapi-{target}", scope, now, sid)
-        if done == "flagged":
-            log.warning("voided_after_delivery", installation=inst.name, statement=sid)
+        if done in ("voided_after_delivery", "voided_during_delivery"):
+            log.warning(done, installation=inst.name, statement=sid)
+            return done
         return "voids_unknown_statement" if done == "unknown" else ""
 
 

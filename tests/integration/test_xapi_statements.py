@@ -377,6 +377,7 @@ def test_not_passed_then_passed_and_voiding_after_delivery(xapi: XapiStack) -> N
     flagged = xapi.ledger.get(rec.id)
     assert flagged is not None and flagged.state == "delivered"
     assert flagged.outcome is not None and flagged.outcome["code"] == "voided_after_delivery"
+    assert xapi.counted("cmi5", "voiding", "voided_after_delivery") >= 1  # to alert on
     assert xapi.component(enrolment, component)["passed"]  # Coachview's tick stays
 
 
