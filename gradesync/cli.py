@@ -812,7 +812,7 @@ def give_up(
 
 MAX_AS_OF_DRIFT = timedelta(days=31)
 # Records still waiting or running are never purged: that would lose a completion.
-PURGEABLE = ("delivered", "given_up", "failed")
+PURGEABLE = ("delivered", "given_up", "failed", "not_passed", "withdrawn")
 # A century: anything longer is a typo, and would overflow the date arithmetic.
 MAX_RETENTION_DAYS = 36_500
 

@@ -59,8 +59,10 @@ SAMPLES: list[tuple[str, str, dict[str, Any], str]] = [
         {
             "actor": {"account": {"homePage": "https://lrs.example.nl", "name": "61"}},
             "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"},
-            "object": {"id": "https://lms.example.nl/course/12"},
-            "result": {"score": {"raw": 7.0, "max": 10}},
+            # A Moodle log store's course object: the default course pattern takes id=12.
+            "object": {"id": "https://lms.example.nl/course/view.php?id=12"},
+            # 7 on 1..10 is 7.0 on the Dutch scale (gradesync/grades.py).
+            "result": {"score": {"raw": 7, "min": 1, "max": 10}},
             "timestamp": "2026-11-20T13:03:00Z",
         },
         "delivered",

@@ -111,6 +111,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "given_up": ("given up", "opgegeven"),
     "failed": ("failed", "mislukt"),
     "shadowed": ("shadowed", "overschaduwd"),
+    "not_passed": ("not passed", "niet geslaagd"),
+    "withdrawn": ("withdrawn", "ingetrokken"),
     # Groups (report.py's reasons)
     "unknown_person": ("Unknown person", "Onbekende persoon"),
     "unknown_course": ("Unknown course", "Onbekende cursus"),
