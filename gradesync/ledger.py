@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 
 from gradesync import keys, transitions
 from gradesync.completion_time import CompletionInstant
-from gradesync.event import CompletionEvent, CompletionKey
+from gradesync.event import CompletionEvent, CompletionKey, body_hash
 from gradesync.keys import text as _text
 from gradesync.record import (
     STATES,
@@ -43,7 +43,6 @@ from gradesync.record import (
     State,
     Unreadable,
     UnreadableRecord,
-    body_hash,
     dump,
     event_scope,
     load,

@@ -17,6 +17,8 @@ from pydantic import BaseModel, Field
 
 from gradesync.completion_time import CompletionInstant
 from gradesync.event import CompletionEvent, clean_text
+from gradesync.merge import merge, standing
+from gradesync.parsed import NEEDS_GRADE
 from gradesync.policy import next_daily_attempt, retries_exhausted
 from gradesync.record import (
     OPEN_STATES,
@@ -100,12 +102,21 @@ def admit(
     needs: tuple[str, ...],
     index: EventIndex,
 ) -> tuple[Change, Admission]:
-    """An event for this completion key: a new record, a duplicate, the LMS's newer truth for
-    an open or unplaced record, a grade for one delivered without, or (after delivery) noted
-    and ignored: first result wins."""
+    """An event for this completion key: a new record, a duplicate, merged into an open or
+    unplaced record (in completion-time order, whatever the arrival order: gradesync/merge.py),
+    a grade for one delivered without, or (after delivery) noted and ignored: first result
+    wins."""
     if old is None:
+        mine = standing(event)
         rec = Record(
-            id=rid, event=event, state="queued", first_seen=now, updated=now, needs=list(needs)
+            id=rid,
+            event=event,
+            state="queued",
+            first_seen=now,
+            updated=now,
+            needs=list(needs),
+            first_event=mine,
+            grade_event=mine if event.grade is not None else None,
         )
         change = Change(record=rec, history=[hist(now, "received")], event_index=index, outbox=True)
         return change, Admission(outcome="created", record=rec, enqueue=True)
@@ -122,19 +133,14 @@ def admit(
             event_index=index,
         )
         return change, Admission(outcome="after_delivery", record=rec, enqueue=False)
-    update: dict[str, Any] = {
-        "event": event,
-        "updated": now,
-        "needs": list(needs),
-        "completed_at_source": "event",
-    }
+    update = merged(old, event, needs) | {"updated": now}
     if old.state in OPEN_STATES:
         # The running chain reads the event from the ledger at each step.
         rec = old.model_copy(update=update)
         change = Change(
-            record=rec, history=[hist(now, "replaced", event_id=event.id)], event_index=index
+            record=rec, history=[hist(now, "merged", event_id=event.id)], event_index=index
         )
-        return change, Admission(outcome="replaced", record=rec, enqueue=False)
+        return change, Admission(outcome="merged", record=rec, enqueue=False)
     restart = old.state == "given_up"
     update |= {"state": "queued", "next_attempt": None, "clock": None}
     if restart:
@@ -142,11 +148,29 @@ def admit(
     if old.state == "shadowed":
         update |= DELIVERY_STARTS
     rec = old.model_copy(update=update)
-    outcome: Admitted = "restarted" if restart else "replaced"
+    outcome: Admitted = "restarted" if restart else "merged"
     change = Change(
         record=rec, history=[hist(now, outcome, event_id=event.id)], event_index=index, outbox=True
     )
     return change, Admission(outcome=outcome, record=rec, enqueue=True)
+
+
+def merged(old: Record, event: CompletionEvent, needs: tuple[str, ...]) -> dict[str, Any]:
+    """The record's fields after merging a new event (gradesync/merge.py): the earliest
+    completion's date and ids, the earliest grade; what the worker must still fetch follows the
+    event whose date the record now holds, less a grade it now has."""
+    first, graded = old.standings()
+    result = merge(old.event, first, graded, event)
+    update: dict[str, Any] = {
+        "event": result.event,
+        "first_event": result.first,
+        "grade_event": result.graded,
+    }
+    if result.new_first:
+        update |= {"needs": list(needs), "completed_at_source": "event"}
+    if result.event.grade is not None:
+        update["needs"] = [n for n in update.get("needs", old.needs) if n != NEEDS_GRADE]
+    return update
 
 
 def grade_added(
@@ -159,6 +183,7 @@ def grade_added(
     rec = old.model_copy(
         update={
             "event": old.event.model_copy(update={"grade": event.grade}),
+            "grade_event": standing(event),
             "state": "queued",
             "updated": now,
             "needs": [],
