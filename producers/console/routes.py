@@ -116,7 +116,7 @@ class Console:
         if isinstance(value, str) and len(value) >= 20 and value[4:5] == "-" and "T" in value:
             try:
                 return self._local(value)
-            except ValueError:
+            except (ValueError, OverflowError):  # text that only looks like a moment
                 return value
         return str(value)
 
