@@ -20,8 +20,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "login_needed": ("Log in to see this page.", "Meld u aan om deze pagina te zien."),
     "login_failed": ("Wrong user name or password.", "Onjuiste gebruikersnaam of wachtwoord."),
     "login_limited": (
-        "Too many login attempts; try again in a quarter of an hour.",
-        "Te veel aanmeldpogingen; probeer het over een kwartier opnieuw.",
+        "Too many login attempts; wait a moment and try again.",
+        "Te veel aanmeldpogingen; wacht even en probeer het opnieuw.",
     ),
     "forbidden": (
         "This form has expired or did not come from this console; reload the page and try again.",

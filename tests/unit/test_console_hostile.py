@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import fakeredis
+from fastapi.testclient import TestClient
+
 from gradesync.event import CompletionEvent
+from producers.console.auth import (
+    FIRST_DELAY_S,
+    FREE_ATTEMPTS_PER_IP,
+    FREE_ATTEMPTS_PER_USER,
+    MAX_DELAY_S,
+    LoginLimit,
+)
 from tests.unit.test_console import EVENT, Console
 
 
@@ -20,3 +30,63 @@ def test_a_history_value_that_only_looks_like_a_moment_is_shown_as_text() -> Non
     console.login()
     page = console.client.get(f"/console/records/{rid}")
     assert page.status_code == 200 and odd in page.text
+
+
+def _elsewhere(console: Console, address: str) -> Console:
+    """The same console (app, Redis) seen from another client address."""
+    other = Console.__new__(Console)
+    other.sent, other.ledger = console.sent, console.ledger
+    other.client = TestClient(
+        console.client.app,
+        base_url="https://testserver",
+        follow_redirects=False,
+        client=(address, 50000),
+    )
+    return other
+
+
+def test_wrong_passwords_from_elsewhere_never_keep_the_administrator_out() -> None:
+    """Issue 25 item 7: many wrong passwords for ``anna`` from one address throttle that
+    address's tries for ``anna``; ``anna`` at her own address logs in at once."""
+    console = Console()
+    attacker = _elsewhere(console, "203.0.113.9")
+    answers = [attacker.login(password="wrong-wrong-wrong").status_code for _ in range(12)]
+    assert answers[:FREE_ATTEMPTS_PER_USER] == [401] * FREE_ATTEMPTS_PER_USER
+    assert set(answers[FREE_ATTEMPTS_PER_USER:]) == {429}
+    throttled = attacker.login()  # even the right password waits there
+    assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) >= 1
+    assert console.login().status_code == 303
+
+
+def test_after_the_free_attempts_each_failure_doubles_the_wait() -> None:
+    limit = LoginLimit(fakeredis.FakeRedis())
+    now = 1_000_000.0
+    for _ in range(FREE_ATTEMPTS_PER_USER - 1):
+        assert limit.reserve("192.0.2.1", "anna", now) == 0
+    waits = []
+    for _ in range(12):
+        assert limit.reserve("192.0.2.1", "anna", now) == 0  # allowed: its wait is over
+        now += 0.001
+        wait = limit.reserve("192.0.2.1", "anna", now)  # a try before the wait is over
+        waits.append(round(wait + 0.001, 3))
+        now += wait
+    assert waits[:5] == [FIRST_DELAY_S * 2**i for i in range(5)]
+    assert max(waits) == MAX_DELAY_S  # growing, but never a lockout
+    assert limit.reserve("192.0.2.2", "anna", now) == 0  # another address: its own count
+
+
+def test_a_right_password_forgets_the_failures() -> None:
+    limit = LoginLimit(fakeredis.FakeRedis())
+    for _ in range(FREE_ATTEMPTS_PER_USER):
+        limit.reserve("192.0.2.1", "anna", 0.0)
+    assert limit.reserve("192.0.2.1", "anna", 0.0) > 0
+    limit.succeeded("192.0.2.1", "anna")
+    assert limit.reserve("192.0.2.1", "anna", 0.0) == 0
+
+
+def test_one_address_trying_many_names_is_throttled_too() -> None:
+    limit = LoginLimit(fakeredis.FakeRedis())
+    for n in range(FREE_ATTEMPTS_PER_IP):
+        assert limit.reserve("192.0.2.1", f"guess{n}", 0.0) == 0
+    assert limit.reserve("192.0.2.1", "anna", 0.0) > 0
+    assert limit.reserve("192.0.2.7", "anna", 0.0) == 0
