@@ -6,7 +6,6 @@ its completion is durably in the ledger (and its outbox) and handed to the broke
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -43,6 +42,7 @@ from gradesync.sources import (
 from gradesync.submit import submit
 from producers import metrics_route, signatures
 from producers.console.routes import build_router as console_router
+from producers.limits import BodyLimit, route_limit
 from producers.native import bound, canonical
 
 log = logs.get("gradesync.api")
@@ -62,27 +62,13 @@ def _json_type(content_type: str) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-async def _body(request: Request, limit: int, timeout_s: float) -> bytes:
-    """The whole body, within ``limit`` bytes and ``timeout_s`` seconds: a caller that sends its
-    headers and then trickles (or stops) must not hold a connection open for ever, and one that
-    hangs up is not an error worth a traceback."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Reject(413, "too_large", f"body exceeds {limit} bytes")
-    body = b""
+async def _body(request: Request) -> bytes:
+    """The whole body (its size and read time bounded below the app: producers/limits.py); a
+    caller that hangs up is not an error worth a traceback."""
     try:
-        async with asyncio.timeout(timeout_s):
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    raise Reject(413, "too_large", f"body exceeds {limit} bytes")
-    except TimeoutError as exc:
-        raise Reject(
-            408, "body_timeout", f"the body did not arrive within {timeout_s:g} s"
-        ) from exc
+        return await request.body()
     except ClientDisconnect as exc:
         raise Reject(400, "client_disconnected", "the client went away mid-body") from exc
-    return body
 
 
 def _parse_json(body: bytes) -> Any:
@@ -236,7 +222,7 @@ class Ingress:
     async def _handle(
         self, request: Request, source: str, inst: Installation | None, auth: Auth
     ) -> tuple[int, dict[str, Any]]:
-        body = await _body(request, self.settings.max_body_bytes, self.settings.body_timeout_s)
+        body = await _body(request)
         if not _json_type(request.headers.get("content-type", "")):
             raise Reject(415, "unsupported_media_type", "send Content-Type: application/json")
         headers = {k.lower(): v for k, v in request.headers.items()}
@@ -377,6 +363,11 @@ def create_app(
         title="gradesync ingress",
         version="1",
         description="LMS completion events in; see README for authentication per source.",
+    )
+
+    # Every route's body limit and read timeout, before anything parses the body.
+    app.add_middleware(
+        BodyLimit, limit=route_limit(settings.max_body_bytes), timeout_s=settings.body_timeout_s
     )
 
     @app.exception_handler(StarletteHTTPException)

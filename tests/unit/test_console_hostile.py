@@ -3,9 +3,12 @@ login throttling, forms that are too large."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import fakeredis
+import pytest
 from fastapi.testclient import TestClient
 
 from gradesync.event import CompletionEvent
@@ -16,6 +19,7 @@ from producers.console.auth import (
     MAX_DELAY_S,
     LoginLimit,
 )
+from producers.limits import CONSOLE_MAX_BODY_BYTES
 from tests.unit.test_console import EVENT, Console
 
 
@@ -90,3 +94,54 @@ def test_one_address_trying_many_names_is_throttled_too() -> None:
         assert limit.reserve("192.0.2.1", f"guess{n}", 0.0) == 0
     assert limit.reserve("192.0.2.1", "anna", 0.0) > 0
     assert limit.reserve("192.0.2.7", "anna", 0.0) == 0
+
+
+@pytest.mark.parametrize("path", ["/console/login", "/console/logout"])
+@pytest.mark.parametrize("declared", [True, False])
+def test_a_console_form_over_its_limit_is_refused_before_it_is_parsed(
+    path: str, declared: bool
+) -> None:
+    """Issue 25 item 1: Starlette parses a form whole (1,000 fields × 1 MiB) before a handler
+    can look at it; a console form is refused past 16 KiB, whether its length is declared or
+    it comes chunked."""
+    console = Console()
+    token = console.csrf("/console/login")
+    form = f"csrf={token}&user=anna&password=" + "a" * (CONSOLE_MAX_BODY_BYTES + 1)
+    content: Any = form.encode()
+    if not declared:
+        content = iter([content[i : i + 4096] for i in range(0, len(content), 4096)])
+    answer = console.client.post(
+        path, content=content, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert answer.status_code == 413 and answer.json()["error"] == "too_large"
+
+
+def test_a_console_form_that_never_arrives_is_408() -> None:
+    console = Console(GRADESYNC_BODY_TIMEOUT_S="0.2")
+    app = console.client.app
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/console/login",
+        "raw_path": b"/console/login",
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "https",
+        "server": ("testserver", 443),
+        "client": ("192.0.2.1", 5000),
+        "http_version": "1.1",
+        "headers": [(b"content-type", b"application/x-www-form-urlencoded")],
+        "app": app,
+    }
+    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    assert sent[0]["status"] == 408
