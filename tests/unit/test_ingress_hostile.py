@@ -216,9 +216,9 @@ async def _stalled_body(timeout_s: float, message: dict[str, Any]) -> Any:
         except Reject as exc:
             await JSONResponse({"error": exc.error}, exc.status)(scope, receive, send)
 
-    sent: list[dict[str, Any]] = []
+    sent: list[Any] = []
 
-    async def send(m: dict[str, Any]) -> None:
+    async def send(m: Any) -> None:
         sent.append(m)
 
     scope = {"type": "http", "method": "POST", "headers": [], "path": "/events"}
