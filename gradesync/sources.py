@@ -15,6 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import regex
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -290,8 +291,8 @@ class XapiSource(Installation):
     @classmethod
     def _compiles(cls, value: str) -> str:
         try:
-            re.compile(value)
-        except re.error as exc:
+            regex.compile(value)  # the engine that matches it (producers/xapi.py)
+        except regex.error as exc:
             raise ValueError(f"is not a regular expression: {exc}") from None
         return value
 

@@ -7,10 +7,10 @@ Sample: tests/fixtures/xapi-completed.json.
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Annotated, Any
 
+import regex
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from gradesync.event import CompletionEvent, plausible_instant
@@ -36,9 +36,16 @@ class Verb(BaseModel):
     id: str
 
 
+# An activity IRI is a short address; the course pattern is matched only within this length.
+# Python's ``re`` promises no linear time: the default pattern backtracks quadratically (60,000
+# characters held the event loop for 38 s), and operators write patterns of their own.
+MAX_OBJECT_ID_LENGTH = 512
+COURSE_PATTERN_TIMEOUT_S = 0.5
+
+
 class Activity(BaseModel):
     model_config = ConfigDict(extra="allow")
-    id: str = Field(min_length=1)
+    id: str = Field(min_length=1, max_length=MAX_OBJECT_ID_LENGTH)
 
 
 class Score(BaseModel):
@@ -80,7 +87,15 @@ def grade(score: Score | None) -> str | None:
 
 
 def course_id(object_id: str, pattern: str) -> str:
-    match = re.search(pattern, object_id)
+    """The course id in ``object.id``. ``regex`` rather than ``re``: it can stop a match that
+    takes too long, and lets other threads run meanwhile (``concurrent``: the GIL released)."""
+    try:
+        match = regex.search(pattern, object_id, timeout=COURSE_PATTERN_TIMEOUT_S, concurrent=True)
+    except TimeoutError:
+        raise ValueError(
+            f"object.id: the course pattern {pattern!r} took more than "
+            f"{COURSE_PATTERN_TIMEOUT_S:g} s on it"
+        ) from None
     if match is None:
         raise ValueError(f"object.id does not match the course pattern {pattern!r}")
     return match.group("course") if "course" in match.re.groupindex else match.group(0)
