@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 import httpx
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from gradesync.procs import (
     BIN,
@@ -164,13 +165,14 @@ def up(root: Path, api_port: int, sim_port: int, flower_port: int, console: Cons
             table.add_row(name, where, str(proc.log_path.relative_to(root)))
         console.print(table)
         for note in notes:
-            console.print(f"[yellow]{note}[/yellow]")
+            console.print(Text(note, "yellow"))
         console.print(console_line)
         console.print("Try: gradesync demo    — Ctrl-C stops everything.")
         while not stop:
             dead = [p.name for p in procs if not p.alive()]
             if dead:
-                console.print(f"[red]{', '.join(dead)} exited; stopping (see .local/*.log)[/red]")
+                gone = f"{', '.join(dead)} exited; stopping (see .local/*.log)"
+                console.print(Text(gone, "red"))
                 break
             time.sleep(0.5)
     finally:
