@@ -156,7 +156,7 @@ def up(root: Path, api_port: int, sim_port: int, flower_port: int, console: Cons
         rows = [
             ("redis", f"redis://127.0.0.1:{redis_port} (AOF in .local/redis)"),
             ("coachview sim", f"http://127.0.0.1:{sim_port}  (GET /_sim/state)"),
-            ("api (ingress)", f"http://127.0.0.1:{api_port}  (/docs, /metrics, /console)"),
+            ("api (ingress)", f"http://127.0.0.1:{api_port}  (/openapi.json, /metrics, /console)"),
             ("worker", "celery -A workers worker"),
             ("beat", "celery -A workers beat (RedBeat lock)"),
             ("flower", f"http://127.0.0.1:{flower_port}"),

@@ -365,6 +365,10 @@ def create_app(
         title="gradesync ingress",
         version="1",
         description="LMS completion events in; see README for authentication per source.",
+        # No Swagger UI or ReDoc: FastAPI loads them unpinned from a CDN, without integrity,
+        # into the console's origin. The document itself stays at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
 
     # Every route's body limit and read timeout, before anything parses the body.

@@ -145,3 +145,12 @@ def test_a_console_form_that_never_arrives_is_408() -> None:
     }
     asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
     assert sent[0]["status"] == 408
+
+
+def test_no_page_on_the_console_origin_loads_script_from_elsewhere() -> None:
+    """Issue 25 item 11: /docs loaded an unpinned Swagger UI from a CDN, without integrity,
+    on the console's origin. No interactive docs are served; the document still is."""
+    console = Console()
+    for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        assert console.client.get(path).status_code == 404, path
+    assert console.client.get("/openapi.json").json()["paths"]
