@@ -24,7 +24,7 @@ from starlette.requests import ClientDisconnect
 
 from gradesync import keys, logs, metrics, safejson
 from gradesync.event import CompletionEvent, field_errors
-from gradesync.ledger import Ledger
+from gradesync.ledger import Ledger, utcnow
 from gradesync.parsed import Completion, Parsed, Rejected
 from gradesync.settings import (
     NOT_READ,
@@ -96,12 +96,17 @@ class Ingress:
         except InstallationDisabled as exc:
             raise Reject(403, "installation_disabled", str(exc)) from exc
 
-    def _secret(self, source: str, inst: Installation | None) -> str | None:
-        secret = self.settings.webhook_secret(source) if inst is None else inst.webhook_secret()
-        if secret is None and not self.settings.insecure_dev:
+    def _secrets(self, source: str, inst: Installation | None) -> list[str]:
+        """The secrets a caller may sign with now (while rotating: the previous one too)."""
+        if inst is None:
+            secret = self.settings.webhook_secret(source)
+            secrets = [] if secret is None else [secret]
+        else:
+            secrets = inst.webhook_secrets(utcnow().date())
+        if not secrets and not self.settings.insecure_dev:
             name = source if inst is None else inst.name
             raise Reject(401, "unauthenticated", f"no webhook secret is configured for {name}")
-        return secret
+        return secrets
 
     def authenticate(
         self,
@@ -115,19 +120,19 @@ class Ingress:
         Webhooks, aNewSpring) nothing a stranger sends is parsed; Moodle's token sits inside
         the body, so that body is parsed first, with limits. Returns the Standard Webhooks
         message id (the replay key) when there is one, and the parsed body."""
-        secret = self._secret(source, inst)
+        secrets = self._secrets(source, inst)
         try:
-            if secret is None:  # GRADESYNC_INSECURE_DEV=1 and no secret: development only
+            if not secrets:  # GRADESYNC_INSECURE_DEV=1 and no secret: development only
                 return None, _parse_json(body)
             if auth == "anewspring":
-                signatures.verify_anewspring(secret, headers.get("x-webhook-signature"), body)
+                signatures.verify_anewspring(secrets, headers.get("x-webhook-signature"), body)
                 return None, _parse_json(body)
             if auth == "moodle" and not signatures.has_standard_headers(headers):
                 data = _parse_json(body)
                 token = data.get("token") if isinstance(data, dict) else None
-                signatures.verify_token(secret, token)
+                signatures.verify_token(secrets, token)
                 return None, data
-            msg_id = signatures.verify_standard(secret, headers, body)
+            msg_id = signatures.verify_standard(secrets, headers, body)
             return msg_id, _parse_json(body)
         except signatures.SignatureError as exc:
             raise Reject(401, "unauthenticated", str(exc)) from exc
