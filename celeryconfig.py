@@ -12,6 +12,20 @@ _s = get_settings()
 
 broker_url = _s.redis_url
 broker_connection_retry_on_startup = True
+
+
+def _retries_within(seconds: float, start: float = 2, step: float = 2, most: float = 30) -> int:
+    """How many of kombu's reconnect attempts (2 s, 4 s, … 30 s apart: ensure_connection's
+    defaults) fit in ``seconds``."""
+    n, waited, interval = 0, 0.0, start
+    while waited + interval <= seconds:
+        waited, n, interval = waited + interval, n + 1, min(interval + step, most)
+    return max(n, 1)
+
+
+# A worker that lost Redis reconnects for GRADESYNC_BROKER_GIVE_UP_S, then exits ("Retry limit
+# exceeded") for its supervisor to restart it — never a process alive without a broker.
+broker_connection_max_retries = _retries_within(_s.broker_give_up_s)
 # Redis redelivers an unacknowledged message after this long. It must exceed the longest a
 # task can hold a message: a step plus its transient-retry countdowns (minutes). We never
 # schedule ETAs near it: daily retries come from the ledger's due index, not from countdowns.
@@ -71,7 +85,7 @@ timezone = _s.timezone
 enable_utc = True
 
 # One beat only: RedBeat keeps the schedule in Redis behind a lock, so a second beat waits.
-beat_scheduler = "redbeat.RedBeatScheduler"
+beat_scheduler = "workers.beat:Scheduler"
 redbeat_redis_url = _s.redis_url
 redbeat_key_prefix = keys.REDBEAT
 redbeat_lock_key = keys.BEAT_LOCK

@@ -16,3 +16,11 @@ if _auth:
 # Prometheus can scrape Flower's own /metrics (task counts and runtimes per task name).
 port = int(os.environ.get("FLOWER_PORT", "5555"))
 address = os.environ.get("FLOWER_ADDRESS", "127.0.0.1")
+
+# Flower serves /metrics without asking who is there (its handler lacks tornado's
+# @authenticated, unlike every page and API route): the task names, counts and worker names
+# are not for anyone who can reach the port. Prometheus scrapes it with basic_auth instead.
+from flower.views import monitor  # noqa: E402
+from tornado import web  # noqa: E402
+
+monitor.Metrics.get = web.authenticated(monitor.Metrics.get)

@@ -20,6 +20,7 @@ import uvicorn
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from coachview_sim.app import create_app as create_sim
 from coachview_sim.store import Seed
@@ -30,6 +31,7 @@ from gradesync.doctor.celery_checks import QUEUE_THRESHOLD
 from gradesync.doctor.runner import diagnose
 from gradesync.errors import RemoteError
 from gradesync.ledger import Ledger, utcnow
+from gradesync.printable import printable
 from gradesync.reconcile.figures import Figures, figures
 from gradesync.record import RETRYABLE, STATES, Record, Unreadable
 from gradesync.report import FIXES, build, installation_counts, selects, write_csv
@@ -49,9 +51,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# Piped output is read by people too: don't squeeze tables to 80 columns.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False)
+# Piped output is read by people too: don't squeeze tables to 80 columns. No markup: ids, marks
+# and Coachview's error pages are outside text ("[/]" in an id broke `show`, "[link=…]" became a
+# link); styles are given as Text objects instead.
+out = Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, markup=False)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
@@ -527,16 +531,21 @@ def show(
         "steps",
         "outcome",
     ):
-        out.print(f"[bold]{name}[/bold]: {data.get(name)}")
+        _field(name, data.get(name))
     # The approval date's instant, and whether it is the event's or the LMS's own record.
-    completed = f"{data['event']['completed_at']} (from {data['completed_at_source']})"
-    out.print(f"[bold]completed_at[/bold]: {completed}")
-    out.print(f"[bold]event[/bold]: {json.dumps(data['event'], ensure_ascii=False)}")
+    _field("completed_at", f"{data['event']['completed_at']} (from {data['completed_at_source']})")
+    _field("event", json.dumps(data["event"], ensure_ascii=False))
     table = Table("at", "what", "details")
     for h in data["history"]:
         details = {k: v for k, v in h.items() if k not in ("at", "what")}
         table.add_row(h["at"], h["what"], json.dumps(details, ensure_ascii=False))
     out.print(table)
+
+
+def _field(name: str, value: object) -> None:
+    """One ``name: value`` line of ``show``; the value stripped of control characters (an
+    excerpt stored before they were stripped on the way in)."""
+    out.print(Text.assemble((name, "bold"), ": ", printable(str(value))))
 
 
 @app.command("diagnose")
@@ -568,7 +577,11 @@ def diagnose_record(
     if as_json:
         _emit_json({"key": rec.id, **found.model_dump()})
     else:
-        marks = {True: _MARKS["ok"], False: _MARKS["fail"], None: "-"}
+        marks: dict[bool | None, Text | str] = {
+            True: _MARKS["ok"],
+            False: _MARKS["fail"],
+            None: "-",
+        }
         table = Table("look-up", "", "detail")
         for check in found.checks:
             table.add_row(check.what, marks[check.found], check.detail)
@@ -868,7 +881,7 @@ def purge(
         out.print(f"purged {purged} record(s) older than {older_than} days in {', '.join(states)}")
 
 
-_MARKS = {"ok": "[green]✓[/green]", "warn": "[yellow]![/yellow]", "fail": "[red]✗[/red]"}
+_MARKS = {"ok": Text("✓", "green"), "warn": Text("!", "yellow"), "fail": Text("✗", "red")}
 
 
 @app.command()

@@ -255,6 +255,11 @@ class CompletionEvent(BaseModel):
         return self.completed_at.astimezone(tz).date()
 
 
+def body_hash(event: CompletionEvent) -> str:
+    """A short digest of the whole event: the same event id with another body is a conflict."""
+    return hashlib.sha256(event.model_dump_json().encode()).hexdigest()[:16]
+
+
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
     """Pydantic errors as ``{field, message}`` pairs a person can act on."""
     out = []

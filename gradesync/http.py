@@ -13,6 +13,7 @@ import httpx
 
 from gradesync import logs
 from gradesync.errors import Permanent, PreconditionFailed, Transient, UnexpectedResponse
+from gradesync.printable import printable
 
 T = TypeVar("T")
 log = logs.get("gradesync.http")
@@ -92,7 +93,7 @@ def short_body(response: httpx.Response) -> str:
     title = _TITLE.search(text)
     if title:  # an HTML page says what it is in its title
         text = f"<title>{title.group(1)}</title>"
-    return redact(" ".join(text.split()))[:EXCERPT_CHARS]
+    return redact(" ".join(printable(text).split()))[:EXCERPT_CHARS]
 
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)

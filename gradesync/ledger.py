@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 
 from gradesync import keys, transitions
 from gradesync.completion_time import CompletedAtSource, CompletionInstant
-from gradesync.event import CompletionEvent, CompletionKey
+from gradesync.event import CompletionEvent, CompletionKey, body_hash
 from gradesync.keys import text as _text
 from gradesync.record import (
     STATES,
@@ -43,7 +43,6 @@ from gradesync.record import (
     State,
     Unreadable,
     UnreadableRecord,
-    body_hash,
     dump,
     event_scope,
     load,
@@ -121,11 +120,24 @@ class Ledger:
 
     # -- the one write path ----------------------------------------------------------------------
 
-    def _change(self, rid: str, decide: Callable[[Record | None], tuple[Change, T]]) -> T:
-        """Read the record, decide (a pure transition), write the change: atomically."""
+    def _change(
+        self,
+        rid: str,
+        decide: Callable[[Record | None], tuple[Change, T]],
+        watch: tuple[str, ...] = (),
+        before: Callable[[Any], T | None] | None = None,
+    ) -> T:
+        """Read the record, decide (a pure transition), write the change: atomically.
+
+        ``watch``: more keys the decision depends on; ``before``: reads them inside the same
+        transaction and may answer without a change (``None``: go on and decide)."""
         key = self._rec(rid)
 
         def attempt(pipe: Any) -> T:
+            if before is not None:
+                early = before(pipe)
+                if early is not None:
+                    return early
             old = load(pipe.get(key), rid)
             change, answer = decide(old)
             pipe.multi()
@@ -133,7 +145,7 @@ class Ledger:
             return answer
 
         # redis-py types the callable as returning None; value_from_callable hands its value back.
-        return cast(T, self.r.transaction(attempt, key, value_from_callable=True))  # type: ignore[arg-type]
+        return cast(T, self.r.transaction(attempt, key, *watch, value_from_callable=True))  # type: ignore[arg-type]
 
     def _apply(self, pipe: Any, old: Record | None, change: Change) -> None:
         new = change.record
@@ -185,23 +197,29 @@ class Ledger:
         rid = event.key.id
         digest = body_hash(event)
         scope = event_scope(event, channel)
-        seen = self.r.hget(self._eid(event.id), scope)
-        if seen is not None:
-            seen_rid, _, seen_digest = _text(seen).partition(" ")
-            existing = self.get(seen_rid)
-            if existing is not None:
-                outcome: Admitted = "duplicate" if seen_digest == digest else "conflict"
-                return Admission(outcome=outcome, record=existing, enqueue=False)
+        eid = self._eid(event.id)
         index = (event.id, scope, f"{rid} {digest}")
         decide = (
             partial(transitions.admit, needs=needs) if passed else partial(transitions.not_passed)
         )
-        return self._change(
-            rid,
-            partial(
-                decide, rid=rid, event=event, now=now, index=index, instant_source=instant_source
-            ),
+        admit = partial(
+            decide, rid=rid, event=event, now=now, index=index, instant_source=instant_source
         )
+
+        def seen_before(pipe: Any) -> Admission | None:
+            # Read under the same WATCH as the record: two bodies with one event id for two
+            # different keys cannot both pass this check before either has written the index.
+            seen = pipe.hget(eid, scope)
+            if seen is None:
+                return None
+            seen_rid, _, seen_digest = _text(seen).partition(" ")
+            existing = load(pipe.get(self._rec(seen_rid)), seen_rid)
+            if existing is None:
+                return None
+            outcome: Admitted = "duplicate" if seen_digest == digest else "conflict"
+            return Admission(outcome=outcome, record=existing, enqueue=False)
+
+        return self._change(rid, admit, watch=(eid,), before=seen_before)
 
     def withdraw(
         self, event_id: str, scope: str, now: datetime, statement: str

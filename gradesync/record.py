@@ -6,7 +6,6 @@ The model only: what each event or outcome does to a record is in gradesync/tran
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any, Literal
 
@@ -14,6 +13,7 @@ from pydantic import BaseModel, Field, ValidationError, field_serializer
 
 from gradesync.completion_time import CompletedAtSource
 from gradesync.event import CompletionEvent, CompletionKey
+from gradesync.merge import Standing, standing
 from gradesync.settings import Delivery
 
 State = Literal[
@@ -101,6 +101,11 @@ class Record(BaseModel):
     # daily pass) uses the same chain whatever the process sending it is configured for.
     # ``None``: not sent yet (or stored by an earlier version: the sender's mode then).
     delivery: Delivery | None = None
+    # Where the record's date and grade stand in the completion-time order of the events seen
+    # (gradesync/merge.py): the earliest event, and the earliest one with a grade. ``None``:
+    # stored by an earlier version, or no graded event yet (see :meth:`standings`).
+    first_event: Standing | None = None
+    grade_event: Standing | None = None
 
     @property
     def key(self) -> CompletionKey:
@@ -114,6 +119,16 @@ class Record(BaseModel):
     @property
     def coachview_course_id(self) -> str:
         return self.match_course_id or self.event.course_id
+
+    def standings(self) -> tuple[Standing, Standing | None]:
+        """The merge's two standings. A record stored before they were kept stands by its
+        event; a grade no event carried (fetched from the LMS for the first event) counts as
+        the first event's, so no later event takes its place."""
+        first = self.first_event or standing(self.event)
+        graded = self.grade_event
+        if graded is None and self.event.grade is not None:
+            graded = first.model_copy(update={"graded": True})
+        return first, graded
 
     @field_serializer("first_seen", "updated", "last_attempt", "next_attempt", "clock")
     def _millis(self, value: datetime | None) -> str | None:
@@ -130,7 +145,7 @@ class Record(BaseModel):
 Admitted = Literal[
     "created",
     "duplicate",
-    "replaced",
+    "merged",
     "after_delivery",
     "restarted",
     "grade_added",
@@ -197,7 +212,3 @@ def scope_of(channel: str, source: str, instance: str) -> str:
         {"source": source, "source_instance": instance, "person_id": "-", "course_id": "-"}
     )
     return f"{channel}|" + key.text().rsplit("|", 2)[0]
-
-
-def body_hash(event: CompletionEvent) -> str:
-    return hashlib.sha256(event.model_dump_json().encode()).hexdigest()[:16]

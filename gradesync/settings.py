@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(3600, alias="GRADESYNC_VISIBILITY_TIMEOUT_S", gt=0)
     sweep_interval_s: float = Field(60.0, alias="GRADESYNC_SWEEP_INTERVAL_S", gt=0)
     restore_interval_s: int = Field(10, alias="GRADESYNC_RESTORE_INTERVAL_S", gt=0)
+    # How long beat and a worker wait for a Redis that went away before exiting (non-zero) for
+    # their supervisor to restart them: a restart takes seconds, a lost broker is for good.
+    broker_give_up_s: float = Field(300.0, alias="GRADESYNC_BROKER_GIVE_UP_S", gt=0)
     # A run with no progress this long (no step done, no retry countdown running) while the
     # broker queue is empty has lost its chain: the sweep sends it again. Longer than the
     # longest single step (a minute's wait for Coachview plus its request timeouts).

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import time
+from datetime import date, time
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import regex
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -211,8 +212,13 @@ class Installation(Strict):
     # Checked even when absent (validate_default): a missing secret is reported beside every
     # other problem of the entry, not only once the rest is right.
     secret_env: str | None = Field(None, validate_default=True)
+    # Rotation without a gap: the secret being replaced, accepted beside the new one through
+    # ``previous_secret_expires`` (a date, UTC) — as Standard Webhooks and Stripe do.
+    previous_secret_env: str | None = None
+    previous_secret_expires: date | None = Field(None, validate_default=True)
     api: Api | None = None
     _webhook_secret: SecretStr | None = PrivateAttr(None)
+    _previous_secret: SecretStr | None = PrivateAttr(None)
 
     @field_validator("instance")
     @classmethod
@@ -242,9 +248,24 @@ class Installation(Strict):
             check_webhook_secret(resolved.get_secret_value())
         return value
 
+    @field_validator("previous_secret_expires")
+    @classmethod
+    def _previous_dated(cls, value: date | None, info: ValidationInfo) -> date | None:
+        named = info.data.get("previous_secret_env") is not None
+        if named and value is None:
+            raise ValueError("give the date (YYYY-MM-DD) through which previous_secret_env counts")
+        if value is not None and not named:
+            raise ValueError("dates a previous secret: name it in previous_secret_env")
+        return value
+
     @model_validator(mode="after")
     def _keep_secret(self, info: ValidationInfo) -> Installation:
         self._webhook_secret = _resolve(self.secret, self.secret_env, info, "webhook secret")
+        if self.previous_secret_env is not None:
+            previous = _resolve(None, self.previous_secret_env, info, "previous webhook secret")
+            assert previous is not None  # _resolve refuses an unset variable
+            check_webhook_secret(previous.get_secret_value())
+            self._previous_secret = previous
         return self
 
     @property
@@ -256,6 +277,16 @@ class Installation(Strict):
         """``None`` only for an installation made from environment variables without one (its
         route then answers 401, as before the sources file)."""
         return None if self._webhook_secret is None else self._webhook_secret.get_secret_value()
+
+    def webhook_secrets(self, today: date) -> list[str]:
+        """The secrets a caller may sign with on ``today`` (UTC): the current one, and the
+        previous one through its expiry date. Empty: no secret (see :meth:`webhook_secret`)."""
+        current = self.webhook_secret()
+        found = [] if current is None else [current]
+        expires = self.previous_secret_expires
+        if self._previous_secret is not None and expires is not None and today <= expires:
+            found.append(self._previous_secret.get_secret_value())
+        return found
 
 
 class MoodleSource(Installation):
@@ -371,8 +402,8 @@ class XapiSource(Installation):
     @classmethod
     def _compiles(cls, value: str) -> str:
         try:
-            compiled = re.compile(value)
-        except re.error as exc:
+            compiled = regex.compile(value)  # the engine that matches it (gradesync/xapi_read.py)
+        except regex.error as exc:
             raise ValueError(f"is not a regular expression: {exc}") from None
         if "course" not in compiled.groupindex:
             raise ValueError("needs a named group (?P<course>…) for the course id")

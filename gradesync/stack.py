@@ -19,6 +19,7 @@ import httpx
 import redis
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from gradesync import stackenv
 from gradesync.ledger import Ledger
@@ -199,7 +200,7 @@ def up(root: Path, wanted: dict[str, int], fresh: bool, console: Console) -> Non
         rows = [
             ("redis", f"{env['REDIS_URL']} (AOF in .local/redis)"),
             ("coachview sim", f"{env['COACHVIEW_BASE_URL']}  (GET /_sim/state)"),
-            ("api (ingress)", f"{env['GRADESYNC_API_URL']}  (/docs, /metrics, /console)"),
+            ("api (ingress)", f"{env['GRADESYNC_API_URL']}  (/openapi.json, /metrics, /console)"),
             ("worker", "celery -A workers worker"),
             ("beat", "celery -A workers beat (RedBeat lock)"),
             ("flower", f"http://127.0.0.1:{ports['flower']}"),
@@ -208,7 +209,7 @@ def up(root: Path, wanted: dict[str, int], fresh: bool, console: Console) -> Non
             table.add_row(name, where, str(proc.log_path.relative_to(root)))
         console.print(table)
         for note in notes:
-            console.print(f"[yellow]{note}[/yellow]")
+            console.print(Text(note, "yellow"))
         console.print(console_line)
         stackenv.write(env_file, env)
         console.print(
@@ -219,7 +220,8 @@ def up(root: Path, wanted: dict[str, int], fresh: bool, console: Console) -> Non
         while not stop:
             dead = [p.name for p in procs if not p.alive()]
             if dead:
-                console.print(f"[red]{', '.join(dead)} exited; stopping (see .local/*.log)[/red]")
+                gone = f"{', '.join(dead)} exited; stopping (see .local/*.log)"
+                console.print(Text(gone, "red"))
                 break
             time.sleep(0.5)
     except (ProcessDied, TimeoutError) as exc:

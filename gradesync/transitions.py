@@ -17,6 +17,8 @@ from pydantic import BaseModel, Field
 
 from gradesync.completion_time import CompletedAtSource, CompletionInstant
 from gradesync.event import CompletionEvent, clean_text
+from gradesync.merge import merge, standing
+from gradesync.parsed import NEEDS_GRADE
 from gradesync.policy import next_daily_attempt, retries_exhausted
 from gradesync.record import (
     OPEN_STATES,
@@ -103,10 +105,12 @@ def admit(
     index: EventIndex,
     instant_source: CompletedAtSource = "event",
 ) -> tuple[Change, Admission]:
-    """An event for this completion key: a new record, a duplicate, the LMS's newer truth for
-    an open or unplaced record, a grade for one delivered without, or (after delivery) noted
-    and ignored: first result wins."""
+    """An event for this completion key: a new record, a duplicate, merged into an open or
+    unplaced record (in completion-time order, whatever the arrival order: gradesync/merge.py),
+    a grade for one delivered without, or (after delivery) noted and ignored: first result
+    wins."""
     if old is None:
+        mine = standing(event)
         rec = Record(
             id=rid,
             event=event,
@@ -115,6 +119,8 @@ def admit(
             updated=now,
             needs=list(needs),
             completed_at_source=instant_source,
+            first_event=mine,
+            grade_event=mine if event.grade is not None else None,
         )
         change = Change(record=rec, history=[hist(now, "received")], event_index=index, outbox=True)
         return change, Admission(outcome="created", record=rec, enqueue=True)
@@ -131,27 +137,34 @@ def admit(
             event_index=index,
         )
         return change, Admission(outcome="after_delivery", record=rec, enqueue=False)
-    update: dict[str, Any] = {
-        "event": event,
-        "updated": now,
-        "needs": list(needs),
-        "completed_at_source": instant_source,
-    }
     if old.state in UNDONE:
         # A pass after a fail, or a completion again after its voiding: this event alone
         # stands, nothing of the earlier one is merged into it.
-        update |= {"state": "queued", "next_attempt": None, "clock": None, "outcome": None}
-        rec = old.model_copy(update=update)
+        mine = standing(event)
+        reopen: dict[str, Any] = {
+            "event": event,
+            "updated": now,
+            "needs": list(needs),
+            "completed_at_source": instant_source,
+            "first_event": mine,
+            "grade_event": mine if event.grade is not None else None,
+            "state": "queued",
+            "next_attempt": None,
+            "clock": None,
+            "outcome": None,
+        }
+        rec = old.model_copy(update=reopen)
         entry = hist(now, "reopened", event_id=event.id, was=old.state)
         change = Change(record=rec, history=[entry], event_index=index, outbox=True)
-        return change, Admission(outcome="replaced", record=rec, enqueue=True)
+        return change, Admission(outcome="restarted", record=rec, enqueue=True)
+    update = merged(old, event, needs, instant_source) | {"updated": now}
     if old.state in OPEN_STATES:
         # The running chain reads the event from the ledger at each step.
         rec = old.model_copy(update=update)
         change = Change(
-            record=rec, history=[hist(now, "replaced", event_id=event.id)], event_index=index
+            record=rec, history=[hist(now, "merged", event_id=event.id)], event_index=index
         )
-        return change, Admission(outcome="replaced", record=rec, enqueue=False)
+        return change, Admission(outcome="merged", record=rec, enqueue=False)
     restart = old.state == "given_up"
     update |= {"state": "queued", "next_attempt": None, "clock": None}
     if restart:
@@ -159,11 +172,34 @@ def admit(
     if old.state == "shadowed":
         update |= DELIVERY_STARTS
     rec = old.model_copy(update=update)
-    outcome: Admitted = "restarted" if restart else "replaced"
+    outcome: Admitted = "restarted" if restart else "merged"
     change = Change(
         record=rec, history=[hist(now, outcome, event_id=event.id)], event_index=index, outbox=True
     )
     return change, Admission(outcome=outcome, record=rec, enqueue=True)
+
+
+def merged(
+    old: Record,
+    event: CompletionEvent,
+    needs: tuple[str, ...],
+    instant_source: CompletedAtSource = "event",
+) -> dict[str, Any]:
+    """The record's fields after merging a new event (gradesync/merge.py): the earliest
+    completion's date and ids, the earliest grade; what the worker must still fetch follows the
+    event whose date the record now holds, less a grade it now has."""
+    first, graded = old.standings()
+    result = merge(old.event, first, graded, event)
+    update: dict[str, Any] = {
+        "event": result.event,
+        "first_event": result.first,
+        "grade_event": result.graded,
+    }
+    if result.new_first:
+        update |= {"needs": list(needs), "completed_at_source": instant_source}
+    if result.event.grade is not None:
+        update["needs"] = [n for n in update.get("needs", old.needs) if n != NEEDS_GRADE]
+    return update
 
 
 def grade_added(
@@ -176,6 +212,7 @@ def grade_added(
     rec = old.model_copy(
         update={
             "event": old.event.model_copy(update={"grade": event.grade}),
+            "grade_event": standing(event),
             "state": "queued",
             "updated": now,
             "needs": [],

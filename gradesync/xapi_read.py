@@ -19,11 +19,11 @@ this off the event loop.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import regex
 from pydantic import ValidationError
 
 from gradesync.completion_time import CompletedAtSource
@@ -35,6 +35,7 @@ from gradesync.xapi_spec import VOIDED, timestamp
 # Longer object ids are no course id anyone typed into Coachview; the cap keeps the operator's
 # pattern from ever scanning a megabyte.
 MAX_OBJECT_ID = 2048
+COURSE_PATTERN_TIMEOUT_S = 0.5
 CMI5_BLOCK = "https://w3id.org/xapi/cmi5/activitytype/block"
 # Why a statement was answered 200 and left alone: a closed set (a metrics label).
 Reason = Literal[
@@ -45,6 +46,7 @@ Reason = Literal[
     "object_not_activity",
     "object_id_too_long",
     "not_a_course",
+    "course_pattern_too_slow",
     "cmi5_block",
     "unusable_value",
 ]
@@ -114,7 +116,17 @@ def course(target: dict[str, Any], inst: XapiSource) -> str | Skipped:
     object_id = str(target["id"])
     if len(object_id) > MAX_OBJECT_ID:
         return Skipped("object_id_too_long", f"object.id is over {MAX_OBJECT_ID} characters")
-    match = re.search(inst.course_pattern, object_id)
+    try:
+        # ``regex``, not ``re``: it can stop a match that runs away (an operator's pattern may
+        # backtrack quadratically) and lets other threads run meanwhile (``concurrent``).
+        match = regex.search(
+            inst.course_pattern, object_id, timeout=COURSE_PATTERN_TIMEOUT_S, concurrent=True
+        )
+    except TimeoutError:
+        return Skipped(
+            "course_pattern_too_slow",
+            f"the course pattern took over {COURSE_PATTERN_TIMEOUT_S:g} s on object.id",
+        )
     if match is None or not match.group("course"):
         return Skipped("not_a_course", "object.id does not match the course pattern")
     return match.group("course")

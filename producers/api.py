@@ -6,7 +6,6 @@ its completion is durably in the ledger (and its outbox) and handed to the broke
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -25,7 +24,7 @@ from starlette.requests import ClientDisconnect
 
 from gradesync import keys, logs, metrics, safejson
 from gradesync.event import CompletionEvent, field_errors
-from gradesync.ledger import Ledger
+from gradesync.ledger import Ledger, utcnow
 from gradesync.parsed import Completion, Parsed, Rejected
 from gradesync.settings import (
     NOT_READ,
@@ -43,6 +42,7 @@ from gradesync.sources import (
 from gradesync.submit import submit
 from producers import metrics_route, signatures, xapi_statements
 from producers.console.routes import build_router as console_router
+from producers.limits import BodyLimit, route_limit
 from producers.native import bound, canonical
 
 log = logs.get("gradesync.api")
@@ -62,27 +62,13 @@ def _json_type(content_type: str) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-async def _body(request: Request, limit: int, timeout_s: float) -> bytes:
-    """The whole body, within ``limit`` bytes and ``timeout_s`` seconds: a caller that sends its
-    headers and then trickles (or stops) must not hold a connection open for ever, and one that
-    hangs up is not an error worth a traceback."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Reject(413, "too_large", f"body exceeds {limit} bytes")
-    body = b""
+async def _body(request: Request) -> bytes:
+    """The whole body (its size and read time bounded below the app: producers/limits.py); a
+    caller that hangs up is not an error worth a traceback."""
     try:
-        async with asyncio.timeout(timeout_s):
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    raise Reject(413, "too_large", f"body exceeds {limit} bytes")
-    except TimeoutError as exc:
-        raise Reject(
-            408, "body_timeout", f"the body did not arrive within {timeout_s:g} s"
-        ) from exc
+        return await request.body()
     except ClientDisconnect as exc:
         raise Reject(400, "client_disconnected", "the client went away mid-body") from exc
-    return body
 
 
 def _parse_json(body: bytes) -> Any:
@@ -110,12 +96,17 @@ class Ingress:
         except InstallationDisabled as exc:
             raise Reject(403, "installation_disabled", str(exc)) from exc
 
-    def _secret(self, source: str, inst: Installation | None) -> str | None:
-        secret = self.settings.webhook_secret(source) if inst is None else inst.webhook_secret()
-        if secret is None and not self.settings.insecure_dev:
+    def _secrets(self, source: str, inst: Installation | None) -> list[str]:
+        """The secrets a caller may sign with now (while rotating: the previous one too)."""
+        if inst is None:
+            secret = self.settings.webhook_secret(source)
+            secrets = [] if secret is None else [secret]
+        else:
+            secrets = inst.webhook_secrets(utcnow().date())
+        if not secrets and not self.settings.insecure_dev:
             name = source if inst is None else inst.name
             raise Reject(401, "unauthenticated", f"no webhook secret is configured for {name}")
-        return secret
+        return secrets
 
     def authenticate(
         self,
@@ -129,19 +120,19 @@ class Ingress:
         Webhooks, aNewSpring) nothing a stranger sends is parsed; Moodle's token sits inside
         the body, so that body is parsed first, with limits. Returns the Standard Webhooks
         message id (the replay key) when there is one, and the parsed body."""
-        secret = self._secret(source, inst)
+        secrets = self._secrets(source, inst)
         try:
-            if secret is None:  # GRADESYNC_INSECURE_DEV=1 and no secret: development only
+            if not secrets:  # GRADESYNC_INSECURE_DEV=1 and no secret: development only
                 return None, _parse_json(body)
             if auth == "anewspring":
-                signatures.verify_anewspring(secret, headers.get("x-webhook-signature"), body)
+                signatures.verify_anewspring(secrets, headers.get("x-webhook-signature"), body)
                 return None, _parse_json(body)
             if auth == "moodle" and not signatures.has_standard_headers(headers):
                 data = _parse_json(body)
                 token = data.get("token") if isinstance(data, dict) else None
-                signatures.verify_token(secret, token)
+                signatures.verify_token(secrets, token)
                 return None, data
-            msg_id = signatures.verify_standard(secret, headers, body)
+            msg_id = signatures.verify_standard(secrets, headers, body)
             return msg_id, _parse_json(body)
         except signatures.SignatureError as exc:
             raise Reject(401, "unauthenticated", str(exc)) from exc
@@ -236,11 +227,13 @@ class Ingress:
     async def _handle(
         self, request: Request, source: str, inst: Installation | None, auth: Auth
     ) -> tuple[int, dict[str, Any]]:
-        body = await _body(request, self.settings.max_body_bytes, self.settings.body_timeout_s)
+        body = await _body(request)
         if not _json_type(request.headers.get("content-type", "")):
             raise Reject(415, "unsupported_media_type", "send Content-Type: application/json")
         headers = {k.lower(): v for k, v in request.headers.items()}
-        msg_id, data = self.authenticate(source, inst, auth, headers, body)
+        # Verifying and parsing are CPU work on caller-chosen bytes: off the event loop, so
+        # one body never holds up /healthz, the console or the other webhooks.
+        msg_id, data = await run_in_threadpool(self.authenticate, source, inst, auth, headers, body)
         # Replays are told apart per installation: ids are the sender's, and two LMSs may
         # well number their messages alike.
         replay = source if inst is None else inst.name
@@ -271,7 +264,7 @@ class Ingress:
             data.pop("token", None)  # Moodle's shared secret never reaches the ledger
         parse = canonical(self.settings.sources) if inst is None else bound(inst)
         try:
-            items = parse(data)
+            items = await run_in_threadpool(parse, data)
         except ValidationError as exc:
             raise Reject(422, "invalid", field_errors(exc)) from exc
         except InstanceMismatch as exc:
@@ -377,6 +370,17 @@ def create_app(
         title="gradesync ingress",
         version="1",
         description="LMS completion events in; see README for authentication per source.",
+        # No Swagger UI or ReDoc: FastAPI loads them unpinned from a CDN, without integrity,
+        # into the console's origin. The document itself stays at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
+    )
+
+    # Every route's body limit and read timeout, before anything parses the body.
+    app.add_middleware(
+        BodyLimit,
+        limit=route_limit(settings.max_body_bytes, settings.xapi_max_body_bytes),
+        timeout_s=settings.body_timeout_s,
     )
 
     @app.exception_handler(StarletteHTTPException)

@@ -43,9 +43,10 @@ def has_standard_headers(headers: Mapping[str, str]) -> bool:
 
 
 def verify_standard(
-    secret: str, headers: Mapping[str, str], body: bytes, now: float | None = None
+    secrets: list[str], headers: Mapping[str, str], body: bytes, now: float | None = None
 ) -> str:
-    """Check a Standard Webhooks signature; return the ``webhook-id`` (the replay key)."""
+    """Check a Standard Webhooks signature made with any of ``secrets`` (the current one and,
+    while rotating, the previous); return the ``webhook-id`` (the replay key)."""
     msg_id = headers.get("webhook-id")
     timestamp = headers.get("webhook-timestamp")
     signatures = headers.get("webhook-signature")
@@ -56,9 +57,9 @@ def verify_standard(
     sent = int(timestamp)
     if abs((time.time() if now is None else now) - sent) > TOLERANCE_S:
         raise SignatureError("webhook-timestamp is outside the 5-minute tolerance")
-    expected = standard_signature(secret, msg_id, timestamp, body)
-    for candidate in signatures.split():
-        if _same(candidate, expected):
+    for secret in secrets:
+        expected = standard_signature(secret, msg_id, timestamp, body)
+        if any(_same(candidate, expected) for candidate in signatures.split()):
             return msg_id
     raise SignatureError("no webhook-signature matches")
 
@@ -68,15 +69,15 @@ def anewspring_signature(secret: str, body: bytes) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha1).digest()).decode()
 
 
-def verify_anewspring(secret: str, signature: str | None, body: bytes) -> None:
+def verify_anewspring(secrets: list[str], signature: str | None, body: bytes) -> None:
     if not signature:
         raise SignatureError("X-WebHook-Signature is required")
-    if not _same(signature.strip(), anewspring_signature(secret, body)):
+    if not any(_same(signature.strip(), anewspring_signature(s, body)) for s in secrets):
         raise SignatureError("X-WebHook-Signature does not match")
 
 
-def verify_token(secret: str, token: object) -> None:
+def verify_token(secrets: list[str], token: object) -> None:
     if not isinstance(token, str) or not token:
         raise SignatureError("token is required")
-    if not _same(token, secret):
+    if not any(_same(token, secret) for secret in secrets):
         raise SignatureError("token does not match")

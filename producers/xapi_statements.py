@@ -50,7 +50,7 @@ VERSION = "1.0.3"
 VERSION_HEADER = "X-Experience-API-Version"
 ACCEPTED_VERSION = re.compile(r"1\.0(\.[0-9]{1,4})?")
 CHANNEL = "xapi"
-ReadBody = Callable[[Request, int, float], Awaitable[bytes]]
+ReadBody = Callable[[Request], Awaitable[bytes]]
 
 
 class Host(Protocol):
@@ -135,7 +135,7 @@ class StatementEndpoint:
             check_version(headers)
             s = self.host.settings
             authenticate(inst, headers.get("authorization"), s.insecure_dev)
-            body = await self.read_body(request, s.xapi_max_body_bytes, s.body_timeout_s)
+            body = await self.read_body(request)  # bounded below the app: producers/limits.py
             media = headers.get("content-type", "").split(";")[0].strip().lower()
             if media != "application/json":
                 raise Refused(415, "unsupported_media_type", "send Content-Type: application/json")

@@ -8,6 +8,7 @@ GET of a result that does not exist (404 means the key was accepted).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
 
 import httpx
 
@@ -195,9 +196,10 @@ def _anewspring(
     return fail(AREA, name, f"HTTP {response.status_code}", _where(s, inst, "api.url"))
 
 
-def secrets(s: Settings, refused: dict[str, str]) -> list[Check]:
+def secrets(s: Settings, refused: dict[str, str], today: date | None = None) -> list[Check]:
     """One line per installation, and one for the canonical route: its secret is usable,
-    refused, or absent; a disabled installation says so."""
+    refused, or absent; a previous secret's expiry (``today``: UTC, now by default); a disabled
+    installation says so."""
     checks: list[Check] = []
     for inst in s.sources.installations:
         var = f"{SECRET_PREFIX}{inst.kind.upper()}"
@@ -215,6 +217,8 @@ def secrets(s: Settings, refused: dict[str, str]) -> list[Check]:
         )
         if isinstance(inst, XapiSource):
             checks.append(_statement_endpoint(s, inst))
+        if inst.previous_secret_expires is not None:
+            checks.append(_previous_secret(s, inst, today or datetime.now(UTC).date()))
         if not inst.enabled:
             checks.append(
                 warn(
@@ -250,6 +254,22 @@ def _statement_endpoint(s: Settings, inst: XapiSource) -> Check:
     if s.insecure_dev:
         return warn(AREA, name, f"{route}: no basic_auth, open (GRADESYNC_INSECURE_DEV=1)", where)
     return ok(AREA, name, f"{route}: no basic_auth, refused (401)")
+
+
+def _previous_secret(s: Settings, inst: Installation, today: date) -> Check:
+    """While rotating: until when the previous secret is still accepted; once expired, a
+    reminder to take it out of the sources file (it is no longer accepted)."""
+    expires = inst.previous_secret_expires
+    assert expires is not None
+    name = f"previous secret {inst.name}"
+    where = f"{s.sources_path}: {inst.name} previous_secret_env, previous_secret_expires"
+    left = (expires - today).days
+    if left < 0:
+        return warn(AREA, name, f"expired on {expires.isoformat()}: no longer accepted", where)
+    detail = f"{inst.previous_secret_env} accepted through {expires.isoformat()} (UTC)"
+    if left <= 7:
+        return warn(AREA, name, f"{detail}: {left} day(s) left; move every sender over", where)
+    return ok(AREA, name, f"{detail}, {left} days left")
 
 
 def _secret(

@@ -22,11 +22,15 @@ from gradesync.settings import ConfigurationError, Settings
 
 COOKIE = "gs_console"
 SESSION_MAX_AGE_S = 8 * 3600
-# Failed login attempts in a window; beyond these, logins are refused until it ends (a
-# successful login does not count, so people behind one address do not lock each other out).
+# Failed logins are throttled, never locked out: per client address and user name together (so
+# a stranger elsewhere cannot keep the administrator out) and per address across names (so one
+# address cannot try every name). Past the free attempts each failure doubles the wait before
+# the next try, up to a cap; a quarter of an hour without a failure forgets them.
 LOGIN_WINDOW_S = 15 * 60
-MAX_ATTEMPTS_PER_USER = 10
-MAX_ATTEMPTS_PER_IP = 30
+FREE_ATTEMPTS_PER_USER = 5
+FREE_ATTEMPTS_PER_IP = 30
+FIRST_DELAY_S = 1.0
+MAX_DELAY_S = 5 * 60
 # Compared against when the name is unknown, so a wrong name costs what a wrong password does.
 _NOBODY = hashlib.sha256(b"no such console user").digest()
 
@@ -101,29 +105,73 @@ def csrf_ok(session: Session | None, token: object) -> bool:
 
 
 class LoginLimit:
-    """Attempts per client address and per user name in a fixed window, in Redis (shared by
-    every ingress process)."""
+    """Login throttling in Redis, shared by every ingress process. An attempt is counted
+    *before* its password is checked, in one script (:data:`_RESERVE`): concurrent tries cannot
+    all pass the check before any of them is counted."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
 
-    def allow(self, ip: str, user: str) -> bool:
-        by_ip, by_user = self.r.mget(
-            [keys.console_login_attempts("ip", ip), keys.console_login_attempts("user", user)]
+    @staticmethod
+    def _keys(ip: str, user: str) -> list[str]:
+        return [
+            keys.console_login_attempts("user", f"{ip}\x1f{user}"),
+            keys.console_login_attempts("ip", ip),
+        ]
+
+    def reserve(self, ip: str, user: str, now: float) -> float:
+        """Take one attempt for this address and name at ``now`` (epoch seconds): 0 when it
+        may go ahead (and is counted as failed until :meth:`succeeded`), else the seconds to
+        wait before the next try."""
+        wait_ms = self.r.eval(
+            _RESERVE,
+            2,
+            *self._keys(ip, user),
+            round(now * 1000),
+            FREE_ATTEMPTS_PER_USER,
+            FREE_ATTEMPTS_PER_IP,
+            round(FIRST_DELAY_S * 1000),
+            MAX_DELAY_S * 1000,
+            LOGIN_WINDOW_S,
         )
-        return int(by_ip or 0) < MAX_ATTEMPTS_PER_IP and int(by_user or 0) < MAX_ATTEMPTS_PER_USER
+        return int(wait_ms) / 1000
 
-    def failed(self, ip: str, user: str) -> None:
-        with self.r.pipeline(transaction=True) as pipe:
-            for kind, who in (("ip", ip), ("user", user)):
-                key = keys.console_login_attempts(kind, who)
-                # The window starts at the first failure (SET NX EX: any Redis version).
-                pipe.set(key, 0, ex=LOGIN_WINDOW_S, nx=True)
-                pipe.incr(key)
-            pipe.execute()
+    def succeeded(self, ip: str, user: str) -> None:
+        """The password was right: forget this name's failures here, and give the address its
+        attempt back (people behind one address do not use each other's attempts up)."""
+        self.r.eval(_SUCCEEDED, 2, *self._keys(ip, user), FREE_ATTEMPTS_PER_IP)
 
-    def succeeded(self, user: str) -> None:
-        self.r.delete(keys.console_login_attempts("user", user))
+
+# KEYS: the address-and-name hash, the address hash; each {n: attempts, until: epoch ms}.
+# ARGV: now ms, free per name, free per address, first delay ms, max delay ms, window s.
+_RESERVE = """
+local now = tonumber(ARGV[1])
+local wait = 0
+for i = 1, 2 do
+  local untill = tonumber(redis.call('HGET', KEYS[i], 'until') or '0')
+  if untill - now > wait then wait = untill - now end
+end
+if wait > 0 then return wait end
+for i = 1, 2 do
+  local n = redis.call('HINCRBY', KEYS[i], 'n', 1)
+  local free = tonumber(ARGV[1 + i])
+  if n >= free then
+    local delay = math.min(tonumber(ARGV[4]) * 2 ^ (n - free), tonumber(ARGV[5]))
+    redis.call('HSET', KEYS[i], 'until', now + delay)
+  end
+  redis.call('EXPIRE', KEYS[i], ARGV[6])
+end
+return 0
+"""
+
+_SUCCEEDED = """
+redis.call('DEL', KEYS[1])
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local n = redis.call('HINCRBY', KEYS[2], 'n', -1)
+  if n < tonumber(ARGV[1]) then redis.call('HDEL', KEYS[2], 'until') end
+end
+return 0
+"""
 
 
 class Revocations:

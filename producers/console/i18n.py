@@ -23,8 +23,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "login_needed": ("Log in to see this page.", "Meld u aan om deze pagina te zien."),
     "login_failed": ("Wrong user name or password.", "Onjuiste gebruikersnaam of wachtwoord."),
     "login_limited": (
-        "Too many login attempts; try again in a quarter of an hour.",
-        "Te veel aanmeldpogingen; probeer het over een kwartier opnieuw.",
+        "Too many login attempts; wait a moment and try again.",
+        "Te veel aanmeldpogingen; wacht even en probeer het opnieuw.",
     ),
     "forbidden": (
         "This form has expired or did not come from this console; reload the page and try again.",
@@ -291,6 +291,37 @@ LABELS: dict[str, tuple[str, str]] = {
     "h_replaced": (
         "Replaced by a newer event from the LMS ({event_id}).",
         "Vervangen door een nieuwer bericht van het LMS ({event_id}).",
+    ),
+    "h_merged": (
+        "Another event from the LMS ({event_id}) was merged in: the earliest completion and its"
+        " grade stand.",
+        "Een ander bericht van het LMS ({event_id}) is samengevoegd: de vroegste afronding en"
+        " het cijfer daarvan gelden.",
+    ),
+    "h_reopened": (
+        "Opened again by a new completion from the LMS ({event_id}); it was {was}.",
+        "Heropend door een nieuwe afronding uit het LMS ({event_id}); de status was {was}.",
+    ),
+    "h_not_passed": (
+        "The LMS says the learner did not pass ({event_id}): nothing is written to Coachview.",
+        "Volgens het LMS is de deelnemer niet geslaagd ({event_id}): er wordt niets in Coachview"
+        " geschreven.",
+    ),
+    "h_not_passed_after_pass": (
+        "A later fail ({event_id}) was ignored: the pass recorded earlier stands.",
+        "Een latere onvoldoende ({event_id}) is genegeerd: de eerder geregistreerde voldoende"
+        " blijft staan.",
+    ),
+    "h_withdrawn": (
+        "Withdrawn: the LMS voided this completion (statement {statement}); nothing is written.",
+        "Ingetrokken: het LMS heeft deze afronding ongeldig verklaard (statement {statement});"
+        " er wordt niets geschreven.",
+    ),
+    "h_voided_after_delivery": (
+        "The LMS voided this completion (statement {statement}) after it was delivered: check"
+        " the result in Coachview, where attendance and pass are locked.",
+        "Het LMS heeft deze afronding ongeldig verklaard (statement {statement}) nadat ze was"
+        " afgeleverd: controleer het resultaat in Coachview, waar presentie en slaging vastliggen.",
     ),
     "h_restarted": (
         "Started again with a newer event from the LMS ({event_id}).",

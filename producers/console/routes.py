@@ -7,6 +7,8 @@ a script sees 401); an action answers 401. A POST without this session's CSRF to
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,17 +233,18 @@ def build_router(ledger: Ledger, send: Callable[[str], None], settings: Settings
         if not isinstance(name, str) or not isinstance(password, str):
             return console.login_form(visit, 401, target, "login_failed")
         ip = request.client.host if request.client else "unknown"
-        allowed = await console.read(visit, console.limit.allow, ip, name)
-        if isinstance(allowed, Response):
-            return allowed
-        if not allowed:
-            log.warning("console_login_limited")
-            return console.login_form(visit, 429, target, "login_limited")
+        wait = await console.read(visit, console.limit.reserve, ip, name, time.time())
+        if isinstance(wait, Response):
+            return wait
+        if wait > 0:
+            log.warning("console_login_throttled", wait_s=wait)
+            answer = console.login_form(visit, 429, target, "login_limited")
+            answer.headers["Retry-After"] = str(math.ceil(wait))
+            return answer
         if not console.access.check(name, password):
-            await console.read(visit, console.limit.failed, ip, name)
-            log.warning("console_login_failed")
+            log.warning("console_login_failed")  # counted already, by reserve()
             return console.login_form(visit, 401, target, "login_failed")
-        await console.read(visit, console.limit.succeeded, name)
+        await console.read(visit, console.limit.succeeded, ip, name)
         # A new session (and CSRF token) at login: one fixed before it is worth nothing.
         visit.session, visit.fresh, visit.user = console.access.new_session(name), True, name
         log.info("console_login", user=name)

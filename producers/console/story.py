@@ -36,6 +36,7 @@ class Line:
 def local(value: object, tz: ZoneInfo) -> str:
     """A moment in ``tz`` to the minute, with its zone's abbreviation (CET); a date as it is;
     anything else as text."""
+    text = value
     if isinstance(value, str):
         try:
             parsed: date = (
@@ -46,7 +47,10 @@ def local(value: object, tz: ZoneInfo) -> str:
         value = parsed
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+        try:
+            return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+        except OverflowError:  # text that only looks like a moment (0001-01-01T00:35:18+14:00)
+            return str(text)
     if isinstance(value, date):
         return value.isoformat()
     return "" if value is None else str(value)

@@ -77,3 +77,12 @@ def test_flower_api_shows_no_grade_and_no_person_id(clean: Stack, flower: httpx.
     seen = "\n".join(_strings([tasks, details]))
     for personal in (GRADE, LMS_PERSON, str(COACHVIEW_PERSON)):
         assert personal not in seen, (personal, json.dumps(tasks)[:3000])
+
+
+def test_flower_metrics_need_the_login(flower: httpx.Client) -> None:
+    """Issue 25 item 11: Flower's own /metrics answered without login."""
+    base = str(flower.base_url)
+    assert httpx.get(f"{base}/metrics", timeout=10).status_code == 401
+    assert httpx.get(f"{base}/metrics", auth=("ops", "wrong"), timeout=10).status_code == 401
+    answer = flower.get("/metrics")
+    assert answer.status_code == 200 and "flower_" in answer.text

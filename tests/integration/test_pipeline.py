@@ -77,6 +77,32 @@ def test_unknown_person_is_delivered_by_a_later_daily_pass(clean: Stack) -> None
     assert row["writes"] == ALL_ONCE
 
 
+def test_a_later_event_without_a_grade_does_not_erase_the_grade_before_the_data_fix(
+    clean: Stack,
+) -> None:
+    """Issue 25 item 2: the graded event for a learner Coachview does not know yet, then the
+    same completion without a grade a second later (ILIAS's poller row after its push; a
+    completion-only webhook after a canonical event): after the data fix the grade arrives."""
+    clean.seed()
+    rid = clean.enqueue(canonical(person_id="98", event_id="push-98", grade="8,5"))
+    assert clean.settle(rid).state == "unresolved"
+    row = canonical(
+        person_id="98", event_id="row-98", grade=None, completed_at="2026-11-20T14:03:01+01:00"
+    )
+    assert clean.enqueue(row) == rid
+    record = clean.settle(rid)
+    assert record.event.grade == "8,5" and record.event.id == "push-98"
+    clean.seed(
+        {
+            "persons": [{"id": 1098, "externId": "98", "firstName": "Eva", "lastName": "Mol"}],
+            "enrolments": [{"id": 7098, "personId": 1098, "trainingId": 501}],
+        }
+    )
+    assert gradesync("retry", rid).returncode == 0
+    assert clean.settle(rid).state == "delivered"
+    assert clean.component(7098, 9001)["result"] == "8,5"
+
+
 def test_person_never_found_is_given_up_after_30_daily_passes_and_not_before(
     clean: Stack,
 ) -> None:
@@ -108,13 +134,17 @@ def _while_resolving(stack: Stack, rid: str) -> None:
     assert "participation" not in stack.ledger.steps(rid)
 
 
-def test_a_running_chain_writes_the_grade_of_an_event_that_replaced_it(clean: Stack) -> None:
+def test_a_running_chain_writes_the_grade_of_an_earlier_completion_merged_into_it(
+    clean: Stack,
+) -> None:
     clean.seed()
     clean.faults(latency_ms=800)  # each Coachview request: time to act between steps
     rid = clean.enqueue(canonical(grade="6.5", event_id="attempt-1"))
     _while_resolving(clean, rid)
-    admission = clean.ledger.admit(canonical(grade="9.5", event_id="attempt-2"), utcnow())
-    assert admission.outcome == "replaced" and not admission.enqueue
+    # The same completion reported earlier by another path: it comes first in completion order.
+    earlier = canonical(grade="9.5", event_id="attempt-2", completed_at="2026-11-20T12:03:00Z")
+    admission = clean.ledger.admit(earlier, utcnow())
+    assert admission.outcome == "merged" and not admission.enqueue
     assert clean.settle(rid).state == "delivered"
     row = clean.component(7001, 9001)
     assert row["result"] == "9.5" and row["writes"] == ALL_ONCE

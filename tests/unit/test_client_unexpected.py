@@ -20,6 +20,7 @@ from gradesync.coachview.client import (
     CoachviewClient,
 )
 from gradesync.errors import Permanent, UnexpectedResponse
+from gradesync.http import short_body
 
 BASE = "https://cv.test"
 LOGIN_PAGE = (
@@ -231,3 +232,12 @@ def test_a_look_up_that_never_ends_is_unexpected(client: CoachviewClient) -> Non
     respx.get(f"{BASE}/api/v1/Opleidingsonderdelen").respond(200, json=[row] * 100)
     with pytest.raises(UnexpectedResponse, match="more than 2000 rows"):
         client.components_for_course("77")
+
+
+def test_a_stored_excerpt_carries_no_terminal_control() -> None:
+    """Issue 25 item 6: ESC and OSC-8 bytes from a Coachview page are not stored."""
+    page = (
+        "<html><title>Fout \x1b]8;;https://evil.example/\x1b\\hier\x1b]8;;\x1b\\ \x1b[31m!</title>"
+    )
+    excerpt = short_body(httpx.Response(500, text=page))
+    assert "\x1b" not in excerpt and "hier" in excerpt

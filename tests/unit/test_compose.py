@@ -155,3 +155,9 @@ def test_flower_refuses_to_start_without_auth(tmp_path: Path) -> None:
         timeout=30,
     )
     assert ok.returncode == 0
+
+
+def test_flower_is_published_on_the_loopback_interface_only() -> None:
+    """Issue 25 item 11: compose published Flower on every interface."""
+    for port in SERVICES["flower"]["ports"]:
+        assert str(port).startswith("127.0.0.1:"), port

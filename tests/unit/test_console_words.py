@@ -52,7 +52,7 @@ def test_every_error_code_state_and_history_entry_has_words() -> None:
     assert not codes - LABELS.keys()
     assert not set(STATES) - LABELS.keys()
     entries = set(re.findall(r"""hist\(now, ["']([a-z_]+)["']""", source))
-    entries |= {"delivered", "failed", "given_up", "replaced", "restarted"}
+    entries |= {"delivered", "failed", "given_up", "replaced", "merged", "restarted"}
     assert "operator_retry" in entries
     assert not {f"h_{e}" for e in entries} - LABELS.keys()
 

@@ -254,11 +254,18 @@ def test_enrichment_replaces_the_instant_and_says_where_it_came_from(ledger: Led
     }
 
 
-def test_a_replacing_event_brings_its_own_time_back_to_event_source(ledger: Ledger) -> None:
+def test_an_earlier_event_merged_in_brings_its_own_time_back_to_event_source(
+    ledger: Ledger,
+) -> None:
     rid = ledger.admit(event(), T0, (NEEDS_GRADE,)).record.id
     ledger.start(rid, T0)
     ledger.enriched(rid, T0, "8", None, None, None, CRITERIA)
+    # A later one changes nothing (completion-time order, gradesync/merge.py) ...
     ledger.admit(event(event_id="e2", completed_at="2026-11-21T10:00:00+01:00"), T0)
+    rec = ledger.get(rid)
+    assert rec is not None and rec.completed_at_source == "moodle_completion_criteria"
+    # ... an earlier one is the completion now, with its own time.
+    ledger.admit(event(event_id="e3", completed_at="2026-11-19T10:00:00+01:00"), T0)
     rec = ledger.get(rid)
     assert rec is not None and rec.completed_at_source == "event"
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from gradesync.settings import ConfigurationError, Settings, redacted_url, require_coachview
@@ -198,21 +199,31 @@ def test_one_webhook_id_with_different_bodies_at_once_gets_in_once() -> None:
 
 
 async def _stalled_body(timeout_s: float, message: dict[str, Any]) -> Any:
+    """A webhook route's body read under the ingress's body limit (producers/limits.py)."""
     from starlette.requests import Request
 
     from producers.api import Reject, _body
+    from producers.limits import BodyLimit
 
     async def receive() -> dict[str, Any]:
         if message["type"] == "wait":
             await asyncio.sleep(3600)
         return message
 
+    async def route(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await _body(Request(scope, receive))
+        except Reject as exc:
+            await JSONResponse({"error": exc.error}, exc.status)(scope, receive, send)
+
+    sent: list[Any] = []
+
+    async def send(m: Any) -> None:
+        sent.append(m)
+
     scope = {"type": "http", "method": "POST", "headers": [], "path": "/events"}
-    try:
-        await _body(Request(scope, receive), 65536, timeout_s)
-    except Reject as exc:
-        return exc.status, exc.error
-    raise AssertionError("no Reject")
+    await BodyLimit(route, lambda _: 65536, timeout_s)(scope, receive, send)
+    return sent[0]["status"], json.loads(sent[1]["body"])["error"]
 
 
 def test_a_body_that_never_arrives_is_408_and_a_hang_up_is_not_a_traceback() -> None:

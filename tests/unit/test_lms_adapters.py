@@ -190,7 +190,7 @@ def test_standard_webhooks_reference_vector() -> None:
         "webhook-timestamp": "1614265330",
         "webhook-signature": f"v1,other {sig}",
     }
-    assert verify_standard(secret, headers, body, now=1614265330) == headers["webhook-id"]
+    assert verify_standard([secret], headers, body, now=1614265330) == headers["webhook-id"]
     assert signing_key("plain") == b"plain"
 
 

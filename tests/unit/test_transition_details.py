@@ -12,6 +12,7 @@ import pytest
 
 from gradesync import transitions as t
 from gradesync.completion_time import CompletionInstant
+from gradesync.merge import standing
 from gradesync.record import LedgerError, Record
 from tests.unit.test_ledger import event
 
@@ -43,36 +44,40 @@ def test_admit_a_new_completion() -> None:
     change, admission = t.admit(None, "r", event(), NOW, ("grade",), INDEX)
     assert admission.outcome == "created" and admission.enqueue
     assert change.record is not None
-    assert change.record == rec("queued", first_seen=NOW, updated=NOW, needs=["grade"])
+    mine = standing(event())
+    expected = rec("queued", first_seen=NOW, updated=NOW, needs=["grade"])
+    assert change.record == expected.model_copy(update={"first_event": mine, "grade_event": mine})
     assert change.history == [{"at": NOW.isoformat(), "what": "received"}]
     assert change.event_index == INDEX and change.outbox
 
 
-def test_admit_a_replacing_event_while_open_writes_the_index_not_the_outbox() -> None:
+def test_admit_an_earlier_completion_while_open_writes_the_index_not_the_outbox() -> None:
     old = rec("in_progress", needs=["grade"], completed_at_source="moodle_completion_criteria")
-    later = event(event_id="e2", grade="9")
-    change, admission = t.admit(old, "r", later, NOW, (), INDEX)
-    assert admission.outcome == "replaced" and not admission.enqueue
+    earlier = event(event_id="e2", grade="9", completed_at="2026-11-19T10:00:00+01:00")
+    change, admission = t.admit(old, "r", earlier, NOW, (), INDEX)
+    assert admission.outcome == "merged" and not admission.enqueue
     assert changed(old, change.record) == expect(
         old,
         **{
-            "event": later,
+            "event": earlier,
             "updated": NOW,
             "needs": [],
             "completed_at_source": "event",
+            "first_event": standing(earlier),
+            "grade_event": standing(earlier),
         },
     )
-    assert change.history == [{"at": NOW.isoformat(), "what": "replaced", "event_id": "e2"}]
+    assert change.history == [{"at": NOW.isoformat(), "what": "merged", "event_id": "e2"}]
     assert change.event_index == INDEX and not change.outbox
 
 
 @pytest.mark.parametrize(
     ("state", "outcome", "extra"),
     [
-        ("unresolved", "replaced", {}),
-        ("failed", "replaced", {}),
+        ("unresolved", "merged", {}),
+        ("failed", "merged", {}),
         ("given_up", "restarted", {"daily_retries": 0}),
-        ("shadowed", "replaced", {"daily_retries": 0, "attempts": 0, "delivery": None}),
+        ("shadowed", "merged", {"daily_retries": 0, "attempts": 0, "delivery": None}),
     ],
 )
 def test_admit_a_new_event_for_a_closed_record_queues_it_again(
@@ -86,10 +91,12 @@ def test_admit_a_new_event_for_a_closed_record_queues_it_again(
         clock=T0,
         delivery="shadow" if state == "shadowed" else "rest",
     )
-    later = event(event_id="e2", grade="9")
-    change, admission = t.admit(old, "r", later, NOW, (), INDEX)
+    earlier = event(event_id="e2", grade="9", completed_at="2026-11-19T10:00:00+01:00")
+    change, admission = t.admit(old, "r", earlier, NOW, (), INDEX)
     assert admission.outcome == outcome and admission.enqueue
-    expected = {"event": later, "state": "queued", "updated": NOW}
+    mine = standing(earlier)
+    expected = {"event": earlier, "state": "queued", "updated": NOW}
+    expected |= {"first_event": mine, "grade_event": mine}
     expected |= {"next_attempt": None, "clock": None, **extra}
     assert changed(old, change.record) == expect(old, **expected)
     assert change.history == [{"at": NOW.isoformat(), "what": outcome, "event_id": "e2"}]
@@ -124,6 +131,7 @@ def test_a_grade_for_a_completion_delivered_without_one() -> None:
         old,
         **{
             "event": event(grade="9"),  # the first event, with the grade
+            "grade_event": standing(event(event_id="e2", grade="9")),
             "state": "queued",
             "updated": NOW,
             "needs": [],

@@ -1,0 +1,21 @@
+"""Outside text made safe to store and to show on a terminal.
+
+A Coachview error page or an LMS id may carry ESC sequences (colours, OSC-8 links, a cleared
+screen) or other control characters: stored in an excerpt and printed by ``gradesync show``
+they would act on the operator's terminal. Rich markup is a separate matter: the CLI's consoles
+do not parse it (gradesync/cli.py), so ``[/]`` or ``[link=…]`` in an id is shown as typed.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+
+def printable(text: str) -> str:
+    """``text`` without control, format or other invisible characters (Unicode category C);
+    line breaks and tabs become spaces."""
+    return "".join(
+        " " if ch in "\t\n\r" else ch
+        for ch in text
+        if ch in "\t\n\r" or unicodedata.category(ch)[0] != "C"
+    )
