@@ -285,3 +285,15 @@ def test_removed_is_open_before_minus_listed_minus_known(
     before: set[str], listed: set[str], known: set[str]
 ) -> None:
     assert set(plan.removed(before, listed, known)) == before - listed - known
+
+
+# -- what a new user and an attacker found (issue 26 review) ---------------------------------
+
+
+def test_a_cap_too_small_to_ask_one_learner_is_refused() -> None:
+    # A run spends one call mapping the courses and one listing the resumed course's learners:
+    # with a cap of 1 or 2 no learner is ever asked and the pass never ends (silently, nightly).
+    for cap in (1, 2):
+        with pytest.raises(ValueError, match="max_calls"):
+            moodle(max_calls=cap)
+    assert moodle(max_calls=3).reconcile.max_calls == 3
