@@ -132,7 +132,9 @@ def _course(
     """Work through one course; ``False`` when the cap stopped it (its resume point is kept)."""
     learners = lms.learners(course)
     _removed(inst, course, learners, store, summary, dry_run)
-    skip = store.known(inst.kind, inst.instance, course, learners) | store.settled(course)
+    skip = store.known(inst.kind, inst.instance, course, learners) | store.settled(
+        course, current.since
+    )
     for user in plan.to_ask(learners, current.resume.get(course), skip):
         if lms.calls >= max_calls:
             return False
@@ -141,8 +143,8 @@ def _course(
         verdict, instant = plan.verdict(answer, current.since, summary.at)
         if verdict == "record" and instant is not None:
             _record(inst, course, user, instant, store, send, summary, dry_run)
-        elif verdict == "before_window" and not dry_run:
-            store.settle(course, user)
+        elif verdict == "before_window" and instant is not None and not dry_run:
+            store.settle(course, user, instant)
         summary.before_window += verdict == "before_window"
         if verdict == "left":
             summary.left += 1

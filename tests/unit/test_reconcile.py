@@ -297,3 +297,17 @@ def test_a_cap_too_small_to_ask_one_learner_is_refused() -> None:
         with pytest.raises(ValueError, match="max_calls"):
             moodle(max_calls=cap)
     assert moodle(max_calls=3).reconcile.max_calls == 3
+
+
+def test_a_narrow_since_does_not_hide_a_completion_from_a_wider_pass_later() -> None:
+    # An operator runs --since too late, then again from the outage's real start: the learner
+    # who completed in between must be recorded by the second run.
+    b = Bench(courses=1, learners=2)
+    b.site.complete(101, 1001, int((NOW - 5 * DAY).timestamp()))
+    assert b.run(since=NOW - 2 * DAY).before_window == 1
+    wider = b.run(since=NOW - 10 * DAY, now=NOW + timedelta(minutes=5))
+    assert wider.recorded == 1
+    rec = b.ledger.find("moodle|school|1001|101")
+    assert rec is not None and rec.event.completed_at == NOW - 5 * DAY
+    # Within one window a settled learner is still not asked again.
+    assert b.run(now=NOW + timedelta(minutes=10)).checked == 1
