@@ -281,7 +281,11 @@ def reconcile(
         _emit_json(summary.model_dump(mode="json"))
         return
     done = (
-        "every course done" if summary.finished else "stopped by the call cap; the next run resumes"
+        "stopped by the call cap; the next run resumes"
+        if not summary.finished
+        else f"{len(summary.failed_courses)} refused by the LMS"
+        if summary.failed_courses
+        else "every course done"
     )
     out.print(
         f"{summary.installation}: since {summary.since.isoformat(timespec='minutes')}, "
@@ -299,6 +303,11 @@ def reconcile(
         out.print(
             "left before their completion could be read (course/user, Moodle ids; see Moodle's "
             "course completion report): " + ", ".join(summary.left_learners)
+        )
+    if summary.failed_courses:
+        out.print(
+            "refused by the LMS (course: error; the token's role in the course, or a hidden "
+            "course): " + ", ".join(summary.failed_courses)
         )
 
 
@@ -369,8 +378,9 @@ def _print_reconciliation(rows: list[Figures]) -> None:
         )
     out.print(table)
     for f in rows:
-        if f.warning:
-            err.print(f"warning: {f.warning}")
+        for warning in (f.warning, f.refused):
+            if warning:
+                err.print(f"warning: {warning}")
 
 
 def _disabled() -> list[str]:

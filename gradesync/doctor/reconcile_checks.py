@@ -25,6 +25,15 @@ def check(ledger: Ledger, s: Settings, now: datetime) -> list[Check]:
         name = f"{f.installation} reconciliation"
         nxt = f"next run {f.next_run.isoformat(timespec='minutes')}"
         run = f.last_run
+        if f.refused is not None:
+            checks.append(
+                warn(
+                    AREA,
+                    f"{name}: courses",
+                    f.refused,
+                    "the web service user's role in those courses (see README, Reconciliation)",
+                )
+            )
         if f.warning is not None:
             checks.append(warn(AREA, name, f.warning, "the Moodle webhook plugin's settings"))
         elif run is None:

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from gradesync import logs
 from gradesync.completion_time import MoodleCompletionStatus
-from gradesync.errors import RemoteError
+from gradesync.errors import Permanent, RemoteError
 from gradesync.ledger import Ledger
 from gradesync.parsed import NEEDS_GRADE
 from gradesync.reconcile import plan
@@ -80,7 +80,7 @@ def run(
     courses = sorted(set(mapping.values()), key=_course_order)
     summary.courses = len(courses)
     summary.unknown_courses = len(set(codes) - set(mapping))
-    todo = [c for c in courses if c not in current.done]
+    todo = [c for c in courses if c not in current.done and c not in current.failed]
     bar.courses(len(courses))
     for _ in range(len(courses) - len(todo)):
         bar.course_done()
@@ -88,7 +88,18 @@ def run(
         for course in todo:
             if lms.calls >= max_calls:
                 break
-            if not _course(inst, lms, course, current, store, send, summary, max_calls, dry_run):
+            try:
+                worked = _course(
+                    inst, lms, course, current, store, send, summary, max_calls, dry_run
+                )
+            except Permanent as exc:
+                # This course answers the same every night (hidden, a capability missing, a
+                # malformed list): the others must not wait behind it.
+                current.failed[course] = exc.code
+                current.resume.pop(course, None)
+                bar.course_done()
+                continue
+            if not worked:
                 break
             current.done.append(course)
             current.resume.pop(course, None)
@@ -99,7 +110,8 @@ def run(
         raise
     finally:
         summary.courses_done = len([c for c in courses if c in current.done])
-        summary.finished = summary.courses_done == len(courses)
+        summary.failed_courses = [f"{c}: {code}" for c, code in sorted(current.failed.items())]
+        summary.finished = summary.courses_done + len(current.failed) == len(courses)
         summary.calls = lms.calls
         if not dry_run:
             store.save(plan.after(state, current, summary.finished))

@@ -311,3 +311,46 @@ def test_a_narrow_since_does_not_hide_a_completion_from_a_wider_pass_later() -> 
     assert rec is not None and rec.event.completed_at == NOW - 5 * DAY
     # Within one window a settled learner is still not asked again.
     assert b.run(now=NOW + timedelta(minutes=10)).checked == 1
+
+
+def refuse_course(b: Bench, course: str, errorcode: str) -> None:
+    original = b.site.answer
+
+    def answer(form: dict[str, str]) -> Any:
+        if form.get("courseid") == course:
+            return {"exception": "require_login_exception", "errorcode": errorcode, "message": "x"}
+        return original(form)
+
+    b.site.answer = answer  # type: ignore[method-assign]
+
+
+def test_a_course_moodle_refuses_is_named_and_does_not_block_the_others() -> None:
+    # A hidden course (require_login_exception) or one where the token's role lacks a
+    # capability answers the same every night: the courses after it must still be reconciled.
+    b = Bench(courses=3, learners=2)
+    b.site.complete(103, 3001, int((NOW - DAY).timestamp()))
+    refuse_course(b, "101", "requireloginerror")
+    first = b.run()
+    assert first.recorded == 1 and first.failed_courses == ["101: moodle_requireloginerror"]
+    assert b.ledger.find("moodle|school|3001|103") is not None
+    # The pass ends, but the cursor stays: the next pass looks again from the same start.
+    state = Store(b.ledger, b.inst.name).state()
+    assert state.current is None and state.cursor is None
+    second = b.run(now=NOW + timedelta(hours=1))
+    assert second.since == first.since and second.failed_courses == first.failed_courses
+
+
+def test_a_learner_id_that_is_not_a_moodle_id_is_a_typed_error_naming_the_field() -> None:
+    b = Bench(courses=2, learners=1)
+    b.site.complete(102, 2001, int((NOW - DAY).timestamp()))
+    listed = b.site._ws_core_enrol_get_enrolled_users
+
+    def markup(form: dict[str, str]) -> Any:
+        if form["courseid"] == "101":
+            return [{"id": "1\n2"}, {"id": "<img src=x onerror=alert(1)>"}]
+        return listed(form)
+
+    b.site._ws_core_enrol_get_enrolled_users = markup  # type: ignore[method-assign]
+    summary = b.run()
+    assert summary.failed_courses == ["101: moodle_unexpected_response"]
+    assert summary.recorded == 1 and summary.checked == 1
