@@ -68,8 +68,10 @@ def run(
     since: datetime | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
+    keepalive: Callable[[], None] = lambda: None,
 ) -> Summary:
-    """One run. A dry run asks the same but records nothing and moves nothing."""
+    """One run. A dry run asks the same but records nothing and moves nothing. ``keepalive`` is
+    called after every LMS answer (the worker renews its lock there)."""
     bar = progress or _Silent()
     store = Store(ledger, inst.name)
     state = store.state()
@@ -80,6 +82,14 @@ def run(
     courses = sorted(set(mapping.values()), key=_course_order)
     summary.courses = len(courses)
     summary.unknown_courses = len(set(codes) - set(mapping))
+
+    def checkpoint() -> None:
+        # Stored after every answer, not only at the end: a run killed with -9 runs no
+        # ``finally``, and the next one resumes from here.
+        keepalive()
+        if not dry_run:
+            store.save(plan.after(state, current, every_course_done=False))
+
     todo = [c for c in courses if c not in current.done and c not in current.failed]
     bar.courses(len(courses))
     for _ in range(len(courses) - len(todo)):
@@ -90,19 +100,19 @@ def run(
                 break
             try:
                 worked = _course(
-                    inst, lms, course, current, store, send, summary, max_calls, dry_run
+                    inst, lms, course, current, store, send, summary, max_calls, dry_run, checkpoint
                 )
             except Permanent as exc:
                 # This course answers the same every night (hidden, a capability missing, a
                 # malformed list): the others must not wait behind it.
                 current.failed[course] = exc.code
-                current.resume.pop(course, None)
-                bar.course_done()
-                continue
+                worked = True
             if not worked:
                 break
-            current.done.append(course)
+            if course not in current.failed:
+                current.done.append(course)
             current.resume.pop(course, None)
+            checkpoint()
             bar.course_done()
     except RemoteError as exc:
         # The LMS failed mid-pass: what was answered stays answered (resume points are kept).
@@ -140,6 +150,7 @@ def _course(
     summary: Summary,
     max_calls: int,
     dry_run: bool,
+    checkpoint: Callable[[], None],
 ) -> bool:
     """Work through one course; ``False`` when the cap stopped it (its resume point is kept)."""
     learners = lms.learners(course)
@@ -167,6 +178,7 @@ def _course(
             else:
                 store.close(course, [user])
         current.resume[course] = user
+        checkpoint()
     return True
 
 

@@ -16,8 +16,9 @@ from gradesync.keys import text
 from gradesync.ledger import Ledger
 from gradesync.reconcile.plan import Found, State, Summary, is_reconciled
 
-# A run holds the lock at most this long (a crashed run's lock frees itself).
-LOCK_S = 3 * 3600
+# The lock's life: each LMS answer renews it (the run's keepalive), so a run killed with -9
+# (no ``finally``) frees it within this; far above one LMS call's time-outs.
+LOCK_S = 300
 # Found completions are kept this long for the "no webhook delivered it" figure (a week is
 # shown; the rest is margin for a grace period of days).
 FOUND_KEPT = timedelta(days=30)

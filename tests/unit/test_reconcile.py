@@ -354,3 +354,28 @@ def test_a_learner_id_that_is_not_a_moodle_id_is_a_typed_error_naming_the_field(
     summary = b.run()
     assert summary.failed_courses == ["101: moodle_unexpected_response"]
     assert summary.recorded == 1 and summary.checked == 1
+
+
+def test_a_killed_run_leaves_its_resume_point_and_a_lock_that_frees_itself_soon() -> None:
+    # kill -9 runs no ``finally``: what was answered must already be stored, and the lock must
+    # not keep a rerun out for hours (it is kept alive by every answer instead).
+    b = Bench(courses=2, learners=3)
+    store = Store(b.ledger, b.inst.name)
+    seen: list[dict[str, str]] = []
+    alive: list[int] = []
+    original = b.site.answer
+
+    def watch(form: dict[str, str]) -> Any:
+        current = store.state().current
+        seen.append(dict(current.resume) if current is not None else {})
+        return original(form)
+
+    b.site.answer = watch  # type: ignore[method-assign]
+    b.run(keepalive=lambda: alive.append(1))
+    # map, list 101, three learners of 101, list 102, …: before the third learner's call the
+    # first two answers are stored.
+    assert seen[4] == {"101": "1002"}
+    assert len(alive) >= 6  # one per learner's answer, at least
+    from gradesync.reconcile.store import LOCK_S
+
+    assert LOCK_S <= 300
