@@ -29,7 +29,7 @@ TRACKED = "moodle/course:isincompletionreports"
 # Moodle's answers for a learner it will not report on, and for a course without criteria.
 NOT_ENROLLED = "moodle_usernotenroled"
 NO_CRITERIA = "moodle_nocriteriaset"
-NOTHING_DONE = MoodleCompletionStatus(completed=False, aggregation=1, completions=[])
+NO_CRITERIA_SET = MoodleCompletionStatus(completed=False, aggregation=1, completions=[])
 
 
 class MoodleReconciler:
@@ -89,7 +89,7 @@ class MoodleReconciler:
             if exc.code == NOT_ENROLLED:
                 return None
             if exc.code == NO_CRITERIA:
-                return NOTHING_DONE  # nothing to complete in this course
+                return NO_CRITERIA_SET  # the course's answer, the same for every learner
             raise
 
 

@@ -23,7 +23,8 @@ from gradesync.event import CompletionEvent
 # How long a found completion counts toward "no webhook delivered it" (a healthy week shows 0).
 WEEK = timedelta(days=7)
 
-Verdict = Literal["record", "incomplete", "before_window", "left"]
+# "no_criteria": the course has no completion criteria, so no learner of it can complete.
+Verdict = Literal["record", "incomplete", "before_window", "left", "no_criteria"]
 
 
 class Pass(BaseModel):
@@ -155,6 +156,9 @@ def verdict(
     moment reconciliation found it."""
     if status is None:
         return "left", None
+    if not status.completed and not status.completions:
+        # Moodle answers a course without criteria so (nocriteriaset), never a learner's state.
+        return "no_criteria", None
     if not status.completed:
         return "incomplete", None
     instant = moodle_completion_instant(status, now).at

@@ -164,6 +164,9 @@ def _course(
         answer = lms.status(course, user)
         summary.checked += 1
         verdict, instant = plan.verdict(answer, current.since, summary.at)
+        if verdict == "no_criteria":
+            # The same for every learner of the course: asking the others would only cost calls.
+            return True
         if verdict == "record" and instant is not None:
             _record(inst, course, user, instant, store, send, summary, dry_run)
         elif verdict == "before_window" and instant is not None and not dry_run:

@@ -100,6 +100,8 @@ def test_verdicts() -> None:
     since = NOW - 3 * DAY
     assert plan.verdict(None, since, NOW) == ("left", None)
     assert plan.verdict(status(False, None), since, NOW) == ("incomplete", None)
+    no_criteria = MoodleCompletionStatus(completed=False, aggregation=1, completions=[])
+    assert plan.verdict(no_criteria, since, NOW) == ("no_criteria", None)
     assert plan.verdict(status(True, NOW - DAY), since, NOW) == ("record", NOW - DAY)
     assert plan.verdict(status(True, NOW - 9 * DAY), since, NOW) == ("before_window", NOW - 9 * DAY)
 
@@ -379,3 +381,24 @@ def test_a_killed_run_leaves_its_resume_point_and_a_lock_that_frees_itself_soon(
     from gradesync.reconcile.store import LOCK_S
 
     assert LOCK_S <= 300
+
+
+def test_a_course_without_completion_criteria_costs_one_learner_a_night_not_all() -> None:
+    # Moodle answers nocriteriaset for every learner of a course without completion criteria
+    # (completion/classes/external.php: get_completions() is empty): nothing to find there.
+    b = Bench(courses=2, learners=50)
+    b.site.complete(102, 2007, int((NOW - DAY).timestamp()))
+    original = b.site.answer
+
+    def no_criteria(form: dict[str, str]) -> Any:
+        if form.get("courseid") == "101" and "completion" in form.get("wsfunction", ""):
+            return {"exception": "moodle_exception", "errorcode": "nocriteriaset", "message": "x"}
+        return original(form)
+
+    b.site.answer = no_criteria  # type: ignore[method-assign]
+    for night in range(2):
+        summary = b.run(now=NOW + night * DAY)
+        assert summary.finished and summary.failed_courses == []
+        asked_in_101 = summary.checked - (50 if night == 0 else 49)
+        assert asked_in_101 == 1
+    assert b.ledger.find("moodle|school|2007|102") is not None
