@@ -370,7 +370,14 @@ def _print_reconciliation(rows: list[Figures]) -> None:
             if last is None
             else (
                 f"{last.at.isoformat(timespec='minutes')}: {last.recorded} recorded, "
-                f"{last.calls} calls" + ("" if last.finished else ", resumes")
+                f"{last.calls} calls"
+                + (
+                    ""
+                    if last.finished
+                    else f", LMS failed ({last.error}), resumes"
+                    if last.error
+                    else ", resumes"
+                )
             )
         )
         table.add_row(

@@ -38,6 +38,16 @@ def check(ledger: Ledger, s: Settings, now: datetime) -> list[Check]:
             checks.append(warn(AREA, name, f.warning, "the Moodle webhook plugin's settings"))
         elif run is None:
             checks.append(ok(AREA, name, f"not run yet; {nxt}"))
+        elif run.error is not None:
+            checks.append(
+                warn(
+                    AREA,
+                    name,
+                    f"last run {run.at.isoformat(timespec='minutes')} broke off: the LMS failed "
+                    f"({run.error}); {nxt} resumes it",
+                    "the LMS's availability and its web service token",
+                )
+            )
         elif run.at < now - OVERDUE:
             checks.append(
                 warn(

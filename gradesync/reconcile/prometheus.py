@@ -29,7 +29,7 @@ class ReconcileCollector(Collector):
         )
         finished = GaugeMetricFamily(
             "gradesync_reconcile_last_run_finished",
-            "1 when the last run did every course, 0 when the call cap stopped it",
+            "1 when the last run did every course; 0 when the call cap or the LMS stopped it",
             labels=label,
         )
         recorded = GaugeMetricFamily(

@@ -109,3 +109,16 @@ def test_a_course_moodle_refused_is_a_warning_everywhere_with_the_same_count() -
     assert "101: moodle_requireloginerror" in checks[0].detail
     console.login()
     assert "101: moodle_requireloginerror" in console.client.get("/console/").text
+
+
+def test_a_run_the_lms_broke_off_is_not_shown_as_stopped_by_the_cap() -> None:
+    from gradesync.reconcile.plan import Summary
+
+    console = Console(GRADESYNC_METRICS_TOKEN=TOKEN)
+    broken = Summary(installation="moodle/default", at=NOW, since=NOW, error="timeout")
+    Store(console.ledger, "moodle/default").remember(broken)
+    (check,) = reconcile_checks.check(console.ledger, settings(), NOW)
+    assert check.status == "warn" and "timeout" in check.detail and "cap" not in check.detail
+    console.login()
+    page = console.client.get("/console/").text
+    assert "timeout" in page and "stopped by the call cap" not in page
