@@ -78,10 +78,7 @@ def run(
     current = plan.begin(state, now, overlap, first_window, since)
     current = current.model_copy(deep=True)
     summary = Summary(installation=inst.name, at=now, since=current.since, dry_run=dry_run)
-    mapping = lms.course_ids(codes) if codes else {}
-    courses = sorted(set(mapping.values()), key=_course_order)
-    summary.courses = len(courses)
-    summary.unknown_courses = len(set(codes) - set(mapping))
+    courses: list[str] = []
 
     def checkpoint() -> None:
         # Stored after every answer, not only at the end: a run killed with -9 runs no
@@ -90,11 +87,17 @@ def run(
         if not dry_run:
             store.save(plan.after(state, current, every_course_done=False))
 
-    todo = [c for c in courses if c not in current.done and c not in current.failed]
-    bar.courses(len(courses))
-    for _ in range(len(courses) - len(todo)):
-        bar.course_done()
     try:
+        # Inside the ``try``: a Moodle failing at its first call (a wrong token, down) still
+        # leaves a run with its error for status and doctor.
+        mapping = lms.course_ids(codes) if codes else {}
+        courses = sorted(set(mapping.values()), key=_course_order)
+        summary.courses = len(courses)
+        summary.unknown_courses = len(set(codes) - set(mapping))
+        todo = [c for c in courses if c not in current.done and c not in current.failed]
+        bar.courses(len(courses))
+        for _ in range(len(courses) - len(todo)):
+            bar.course_done()
         for course in todo:
             if lms.calls >= max_calls:
                 break
@@ -121,7 +124,9 @@ def run(
     finally:
         summary.courses_done = len([c for c in courses if c in current.done])
         summary.failed_courses = [f"{c}: {code}" for c, code in sorted(current.failed.items())]
-        summary.finished = summary.courses_done + len(current.failed) == len(courses)
+        summary.finished = summary.error is None and summary.courses_done + len(
+            current.failed
+        ) == len(courses)
         summary.calls = lms.calls
         if not dry_run:
             store.save(plan.after(state, current, summary.finished))

@@ -402,3 +402,17 @@ def test_a_course_without_completion_criteria_costs_one_learner_a_night_not_all(
         asked_in_101 = summary.checked - (50 if night == 0 else 49)
         assert asked_in_101 == 1
     assert b.ledger.find("moodle|school|2007|102") is not None
+
+
+def test_a_moodle_failing_at_the_first_call_leaves_a_run_with_its_error() -> None:
+    # A wrong token (or Moodle down) fails the course look-up itself: that run must be seen
+    # (status, doctor) — not "not run yet" forever — and must not move the cursor.
+    b = Bench(courses=1, learners=1)
+    invalid = {"exception": "moodle_exception", "errorcode": "invalidtoken", "message": "x"}
+    b.site.answer = lambda form: invalid  # type: ignore[method-assign]
+    with pytest.raises(RemoteError):
+        b.run()
+    store = Store(b.ledger, b.inst.name)
+    last = store.last()
+    assert last is not None and last.error == "moodle_invalidtoken" and not last.finished
+    assert store.state().cursor is None
