@@ -275,7 +275,11 @@ def reconcile(
         err.print(str(exc))
         raise typer.Exit(1) from exc
     except RemoteError as exc:
-        err.print(f"{inst.name}: {exc} ({exc.code}); the next run resumes where this one stopped")
+        # The LMS's text: printed as it is, never read as Rich markup.
+        err.print(
+            f"{inst.name}: {exc} ({exc.code}); the next run resumes where this one stopped",
+            markup=False,
+        )
         raise typer.Exit(1) from exc
     if as_json:
         _emit_json(summary.model_dump(mode="json"))

@@ -416,3 +416,17 @@ def test_a_moodle_failing_at_the_first_call_leaves_a_run_with_its_error() -> Non
     last = store.last()
     assert last is not None and last.error == "moodle_invalidtoken" and not last.finished
     assert store.state().cursor is None
+
+
+def test_a_moodle_error_code_is_passed_on_only_as_an_identifier() -> None:
+    # Moodle's errorcode ends in the run's error, printed by status and doctor: markup, escape
+    # sequences or new lines from a hostile or broken site crashed `gradesync status` (Rich).
+    from gradesync.lms.moodle import MoodleError
+
+    b = Bench(courses=1, learners=1)
+    evil = {"exception": "x", "errorcode": "[/bold]\x1b[31m\n<b>", "message": "[/x]\x1b[2J"}
+    b.site.answer = lambda form: evil  # type: ignore[method-assign]
+    with pytest.raises(MoodleError) as raised:
+        b.lms().course_ids(["C1"])
+    assert raised.value.code == "moodle_unreadable_errorcode"
+    assert "\x1b" not in str(raised.value) and "\n" not in str(raised.value)
