@@ -423,6 +423,10 @@ def create_app(sim: Sim | None = None) -> FastAPI:
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from exc
 
+    @app.get("/_sim/seed")
+    def seeded() -> dict[str, Any]:
+        return sim.store.seeded().model_dump(exclude={"results"})
+
     @app.get("/_sim/state")
     def state() -> dict[str, Any]:
         with sim.lock:

@@ -257,6 +257,16 @@ class Store:
                 seat.participation.version += 1
             return {"persons": len(self.persons), "enrolmentComponents": len(self.seats)}
 
+    def seeded(self) -> Seed:
+        """Persons, trainings and enrolments as seeded: what an administrator changes (results
+        are in :meth:`state`)."""
+        with self.lock:
+            return Seed(
+                persons=list(self.persons.values()),
+                trainings=list(self.trainings.values()),
+                enrolments=list(self.enrolments.values()),
+            )
+
     def _seat(self, e: SeedEnrolment, component_id: int) -> Seat:
         """Both entities of one enrolment × component. Their ids differ (participation n is
         PARTICIPATION_IDS + n), so a client that writes one entity by the other's id fails."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import getpass
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import redis
@@ -20,14 +23,13 @@ from rich.table import Table
 
 from coachview_sim.app import create_app as create_sim
 from coachview_sim.store import Seed
-from gradesync import held, logs
+from gradesync import held, logs, simdata, stackenv
 from gradesync.demo import run
 from gradesync.diagnose import diagnose as look_up
 from gradesync.doctor.celery_checks import QUEUE_THRESHOLD
 from gradesync.doctor.runner import diagnose
 from gradesync.errors import RemoteError
 from gradesync.ledger import Ledger, utcnow
-from gradesync.procs import ROOT
 from gradesync.reconcile.figures import Figures, figures
 from gradesync.record import RETRYABLE, STATES, Record, Unreadable
 from gradesync.report import FIXES, build, installation_counts, selects, write_csv
@@ -35,7 +37,7 @@ from gradesync.settings import ConfigurationError, get_settings, redacted_url
 from gradesync.sources import InstallationDisabled, InstallationUnknown
 from gradesync.stack import up
 from gradesync.transitions import MAX_REASON_CHARS
-from gradesync.usage import Rate, Usage, usage
+from gradesync.usage import Rate, Usage, budget_figure, usage
 from producers.api import create_app
 from producers.backfill import run_backfill
 from producers.intake import Intake
@@ -52,6 +54,17 @@ out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _operator() -> str:
+    """Who runs this command, for the record's history: the login name (USER, LOGNAME)."""
+    return os.environ.get("USER") or os.environ.get("LOGNAME") or getpass.getuser()
+
+
+ByOption = Annotated[
+    str | None,
+    typer.Option("--by", help="Who does this, kept in the record's history (default: $USER)"),
+]
 
 
 def _ledger() -> Ledger:
@@ -428,10 +441,8 @@ def _print_usage(today: Usage) -> None:
         if today.remaining_by == "coachview headers"
         else f"the local count against COACHVIEW_DAILY_LIMIT {today.daily_limit}"
     )
-    out.print(
-        f"Budget left: {today.remaining} request(s) above the reserve of {today.reserve} "
-        f"(by {by}): about {_left(today)} more completion(s) at today's rate"
-    )
+    figure = budget_figure(today.remaining + today.reserve, today.reserve, today.daily_limit)
+    out.print(f"Budget: {figure}, by {by}: about {_left(today)} more completion(s) at today's rate")
     if today.modes:
         table = Table("mode", "REST requests", "delivered", "per completion", "completions left")
         for m in today.modes:
@@ -441,7 +452,7 @@ def _print_usage(today: Usage) -> None:
         out.print(table)
 
 
-def _record_row(rec: Record | Unreadable) -> list[str]:
+def _record_row(rec: Record | Unreadable, tz: ZoneInfo) -> list[str]:
     if isinstance(rec, Unreadable):
         return [rec.id, "unreadable", "", "", "", "", "; ".join(rec.problems), ""]
     err_text = f"{rec.last_error.code}" if rec.last_error else ""
@@ -451,7 +462,7 @@ def _record_row(rec: Record | Unreadable) -> list[str]:
         rec.event.source,
         str(rec.attempts),
         str(rec.daily_retries),
-        rec.updated.strftime("%Y-%m-%d %H:%M:%S"),
+        rec.updated.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
         err_text,
         (rec.outcome or {}).get("code", ""),
     ]
@@ -478,9 +489,11 @@ def list_records(
             ]
         )
         return
-    table = Table("key", "state", "source", "attempts", "retries", "updated", "error", "outcome")
+    tz = get_settings().tz
+    updated = f"updated ({get_settings().timezone})"
+    table = Table("key", "state", "source", "attempts", "retries", updated, "error", "outcome")
     for rec in records:
-        table.add_row(*_record_row(rec))
+        table.add_row(*_record_row(rec, tz))
     out.print(table)
     _print_disabled(_disabled())
     if any(isinstance(r, Unreadable) for r in records):
@@ -588,15 +601,15 @@ def diagnose_record(
     raise typer.Exit(0 if found.missing is None else 1)
 
 
-def _operator_change(key: str, change: str, as_json: bool, **kwargs: Any) -> None:
+def _operator_change(key: str, change: str, as_json: bool, by: str, **kwargs: Any) -> None:
     ledger = _ledger()
     rec = _find(ledger, key)
     try:
         if change == "retry":
-            updated = ledger.retry_now(rec.id, utcnow())
+            updated = ledger.retry_now(rec.id, utcnow(), by=by)
             _send(updated.id)
         else:
-            updated = ledger.give_up_now(rec.id, utcnow(), kwargs["reason"])
+            updated = ledger.give_up_now(rec.id, utcnow(), kwargs["reason"], by=by)
     except ValueError as exc:
         err.print(f"{rec.id}: {exc}")
         raise typer.Exit(1) from exc
@@ -623,6 +636,7 @@ def retry(
     ] = None,
     person: Annotated[str | None, typer.Option(help="Only this LMS person id")] = None,
     course: Annotated[str | None, typer.Option(help="Only this LMS course id")] = None,
+    by: ByOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Queue an unresolved, failed, given-up or shadowed record again now (e.g. after fixing
@@ -632,7 +646,7 @@ def retry(
     if key is not None:
         if state is not None or any(f is not None for f in filters):
             raise typer.BadParameter("give a KEY or --state with filters, not both")
-        _operator_change(key, "retry", as_json)
+        _operator_change(key, "retry", as_json, by or _operator())
         return
     if state is None:
         raise typer.BadParameter("give a KEY, or --state S", param_hint="KEY")
@@ -641,7 +655,7 @@ def retry(
         return
     if state not in RETRYABLE:
         raise typer.BadParameter(f"one of: {', '.join(RETRYABLE)}, queued", param_hint="--state")
-    _bulk_retry(state, reason, person, course, as_json)
+    _bulk_retry(state, reason, person, course, as_json, by or _operator())
 
 
 def _release_held(
@@ -678,7 +692,7 @@ def _release_held(
 
 
 def _bulk_retry(
-    state: str, reason: str | None, person: str | None, course: str | None, as_json: bool
+    state: str, reason: str | None, person: str | None, course: str | None, as_json: bool, by: str
 ) -> None:
 
     ledger = _ledger()
@@ -694,7 +708,7 @@ def _bulk_retry(
         task = bar.add_task("queueing", total=len(chosen))
         for rid in chosen:
             try:
-                ledger.retry_now(rid, utcnow())
+                ledger.retry_now(rid, utcnow(), by=by)
             except (LookupError, ValueError):
                 pass  # moved on since it was read (delivered, purged, retried by someone else)
             else:
@@ -743,6 +757,12 @@ def report(
     csv_file: Annotated[
         Path | None, typer.Option("--csv", help="Also write one line per record here")
     ] = None,
+    excel: Annotated[
+        bool,
+        typer.Option(
+            "--excel", help="The CSV for Dutch Excel: semicolons and a UTF-8 byte-order mark"
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Counts per state, and unresolved/given-up records grouped by what to fix in Coachview."""
@@ -750,7 +770,7 @@ def report(
     s = get_settings()
     found = build(_ledger(), _parse_since(since), s.retry_max_attempts, s.tz)
     try:
-        lines = write_csv(found, csv_file) if csv_file is not None else None
+        lines = write_csv(found, csv_file, excel) if csv_file is not None else None
     except OSError as exc:
         err.print(f"cannot write {csv_file}: {exc.strerror or exc}")
         raise typer.Exit(2) from exc
@@ -800,6 +820,7 @@ def report(
 def give_up(
     key: Annotated[str, typer.Argument(help="Record key, completion key text, or event id")],
     reason: Annotated[str, typer.Option(help="Why; kept in the record's last_error")],
+    by: ByOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Stop retrying a record, with a reason."""
@@ -807,12 +828,12 @@ def give_up(
         raise typer.BadParameter(
             f"1 to {MAX_REASON_CHARS} printable characters", param_hint="--reason"
         )
-    _operator_change(key, "give-up", as_json, reason=reason)
+    _operator_change(key, "give-up", as_json, by or _operator(), reason=reason)
 
 
 MAX_AS_OF_DRIFT = timedelta(days=31)
 # Records still waiting or running are never purged: that would lose a completion.
-PURGEABLE = ("delivered", "given_up", "failed")
+PURGEABLE = ("delivered", "given_up", "failed", "not_passed", "withdrawn")
 # A century: anything longer is a typo, and would overflow the date arithmetic.
 MAX_RETENTION_DAYS = 36_500
 
@@ -903,23 +924,97 @@ app.add_typer(stack_app, name="stack")
 
 @stack_app.command("up")
 def stack_up(
-    api_port: Annotated[int, typer.Option()] = 8000,
-    sim_port: Annotated[int, typer.Option()] = 8100,
-    flower_port: Annotated[int, typer.Option()] = 5555,
+    api_port: Annotated[int, typer.Option(help="Another free one if taken")] = 8000,
+    sim_port: Annotated[int, typer.Option(help="Another free one if taken")] = 8100,
+    flower_port: Annotated[int, typer.Option(help="Another free one if taken")] = 5555,
+    redis_port: Annotated[int, typer.Option(help="Another free one if taken")] = 6379,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start with an empty ledger (removes .local/redis)")
+    ] = False,
 ) -> None:
-    """Start redis-server, the simulator (demo data), api, worker, beat and Flower."""
+    """Start redis-server, the simulator (demo data), api, worker, beat and Flower; write
+    .local/stack.env for the gradesync commands of other terminals."""
 
-    up(ROOT, api_port, sim_port, flower_port, out)
+    wanted = {"redis": redis_port, "sim": sim_port, "api": api_port, "flower": flower_port}
+    up(Path.cwd(), wanted, fresh, out)
 
 
 @app.command()
 def demo(
-    api_url: Annotated[str, typer.Option()] = "http://127.0.0.1:8000",
-    sim_url: Annotated[str, typer.Option()] = "http://127.0.0.1:8100",
+    api_url: Annotated[
+        str, typer.Option(envvar="GRADESYNC_API_URL", help="The ingress (the stack's)")
+    ] = "http://127.0.0.1:8000",
+    sim_url: Annotated[
+        str | None, typer.Option(help="The simulator (default: COACHVIEW_BASE_URL)")
+    ] = None,
 ) -> None:
     """Push sample completions from every LMS through a running stack; show what happened."""
 
-    raise typer.Exit(run(api_url, sim_url, _ledger(), get_settings(), out))
+    settings = get_settings()
+    url = sim_url or settings.coachview_base_url
+    raise typer.Exit(run(api_url, url, _ledger(), settings, out))
+
+
+sim_data_app = typer.Typer(
+    help="Fix the simulator's data as you would Coachview's (the stack's simulator: "
+    "COACHVIEW_BASE_URL)."
+)
+app.add_typer(sim_data_app, name="sim-data")
+
+
+def _sim_change(build: Callable[[simdata.Data], simdata.Data]) -> None:
+    url = get_settings().coachview_base_url
+    try:
+        fragment = build(simdata.fetch(url))
+        simdata.send(url, fragment)
+    except simdata.SimDataError as exc:
+        err.print(str(exc))
+        raise typer.Exit(1) from exc
+    except httpx.HTTPError as exc:
+        err.print(f"no simulator answered at {url} ({type(exc).__name__}): is the stack up?")
+        raise typer.Exit(2) from exc
+    out.print(f"done: {json.dumps(fragment, ensure_ascii=False)}")
+
+
+@sim_data_app.command("show")
+def sim_data_show() -> None:
+    """Persons, trainings with their components' e-learning codes, and enrolments."""
+    url = get_settings().coachview_base_url
+    try:
+        data = simdata.fetch(url)
+    except httpx.HTTPError as exc:
+        err.print(f"no simulator answered at {url} ({type(exc).__name__}): is the stack up?")
+        raise typer.Exit(2) from exc
+    for line in simdata.describe(data):
+        out.print(line)
+
+
+@sim_data_app.command("person")
+def sim_data_person(
+    extern_id: Annotated[str, typer.Argument(help="The LMS person id (Coachview: extern id)")],
+    first_name: Annotated[str, typer.Option()] = "",
+    last_name: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Add a person whose external id is the LMS person id."""
+    _sim_change(lambda data: simdata.add_person(data, extern_id, first_name, last_name))
+
+
+@sim_data_app.command("enrol")
+def sim_data_enrol(
+    extern_id: Annotated[str, typer.Argument(help="The person's external id (LMS person id)")],
+    training: Annotated[int, typer.Argument(help="The training's id (sim-data show)")],
+) -> None:
+    """Enrol a person on a training (on each of its components)."""
+    _sim_change(lambda data: simdata.enrol(data, extern_id, training))
+
+
+@sim_data_app.command("course")
+def sim_data_course(
+    component: Annotated[int, typer.Argument(help="The component's id (sim-data show)")],
+    course_id: Annotated[str, typer.Argument(help="The LMS course id (its e-learning code)")],
+) -> None:
+    """Put the LMS course id on a training's e-learning component."""
+    _sim_change(lambda data: simdata.set_course(data, component, course_id))
 
 
 @app.command()
@@ -939,6 +1034,10 @@ def sim(
 
 
 def main() -> None:
+    if sys.argv[1:2] != ["stack"]:  # the stack writes the file; it never reads an old one
+        told = stackenv.apply(os.environ, Path.cwd())
+        if told is not None:
+            err.print(told, soft_wrap=True)
     if sys.argv[1:2] == ["doctor"]:
         # The doctor reports an environment the settings refuse, instead of refusing to start.
         app()

@@ -21,7 +21,9 @@ from pydantic import BaseModel, ConfigDict
 
 from gradesync.event import instant_from_epoch, plausible_instant
 
-CompletedAtSource = Literal["event", "moodle_completion_criteria"]
+# ``arrival``: an xAPI statement without a timestamp (it is optional) took its arrival time;
+# ``utc_assumed``: its timestamp had no zone and was read as UTC.
+CompletedAtSource = Literal["event", "moodle_completion_criteria", "arrival", "utc_assumed"]
 AGGREGATION_ALL = 1
 AGGREGATION_ANY = 2
 

@@ -14,12 +14,14 @@ from rich.table import Table
 
 from gradesync.ledger import Ledger
 from gradesync.procs import wait_until
-from gradesync.settings import Settings
+from gradesync.settings import Settings, redacted_url
 from gradesync.sources import DEFAULT_INSTANCE, InstallationUnknown
 from gradesync.stack import DEMO_SEED
 from producers.signatures import anewspring_signature, standard_signature
 
 NOW = "2026-11-20T14:03:00+01:00"
+# How long the samples may take through the worker before the demo says what still waits.
+SETTLE_S = 60
 
 # (label, path, body, expected) — learners and courses from coachview_sim/demo-seed.json.
 SAMPLES: list[tuple[str, str, dict[str, Any], str]] = [
@@ -57,8 +59,10 @@ SAMPLES: list[tuple[str, str, dict[str, Any], str]] = [
         {
             "actor": {"account": {"homePage": "https://lrs.example.nl", "name": "61"}},
             "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"},
-            "object": {"id": "https://lms.example.nl/course/12"},
-            "result": {"score": {"raw": 7.0, "max": 10}},
+            # A Moodle log store's course object: the default course pattern takes id=12.
+            "object": {"id": "https://lms.example.nl/course/view.php?id=12"},
+            # 7 on 1..10 is 7.0 on the Dutch scale (gradesync/grades.py).
+            "result": {"score": {"raw": 7, "min": 1, "max": 10}},
             "timestamp": "2026-11-20T13:03:00Z",
         },
         "delivered",
@@ -158,21 +162,44 @@ def _headers(settings: Settings, path: str, body: bytes, n: int) -> dict[str, st
     }
 
 
+def _post(
+    api: httpx.Client, settings: Settings, n: int, path: str, data: dict[str, Any]
+) -> tuple[str | None, str]:
+    """One sample to the ingress: the record key (``None``: not recorded) and what it said."""
+    if path == "/events/moodle" and (token := _secret(settings, path)):
+        data = {**data, "token": token}
+    body = json.dumps(data).encode()
+    response = api.post(path, content=body, headers=_headers(settings, path, body, n))
+    try:
+        answer = response.json() if response.status_code < 300 else {}
+    except ValueError:
+        answer = {}
+    said = f"HTTP {response.status_code}"
+    if response.status_code == 200:  # the ingress's "already recorded" (202: recorded now)
+        said += " (already recorded: an earlier demo)"
+    return answer.get("key"), said
+
+
 def run(api_url: str, sim_url: str, ledger: Ledger, settings: Settings, console: Console) -> int:
+    """0: the samples went through (see the table); 1: some never settled; 2: no ingress or
+    simulator answered at these addresses."""
     keys: list[tuple[str, str | None, str, str]] = []
     missing: set[str] = set()
-    with httpx.Client(base_url=api_url, timeout=10) as api:
-        for n, (label, path, data, expected) in enumerate(SAMPLES):
-            if (needed := _target(settings, path, data)) is not None:
-                missing.add(needed)
-                keys.append((label, None, f"skipped: no {needed}", expected))
-                continue
-            if path == "/events/moodle" and (token := _secret(settings, path)):
-                data = {**data, "token": token}
-            body = json.dumps(data).encode()
-            response = api.post(path, content=body, headers=_headers(settings, path, body, n))
-            key = response.json().get("key") if response.status_code < 300 else None
-            keys.append((label, key, f"HTTP {response.status_code}", expected))
+    try:
+        with httpx.Client(base_url=api_url, timeout=10) as api:
+            for n, (label, path, data, expected) in enumerate(SAMPLES):
+                if (needed := _target(settings, path, data)) is not None:
+                    missing.add(needed)
+                    keys.append((label, None, f"skipped: no {needed}", expected))
+                    continue
+                key, said = _post(api, settings, n, path, data)
+                keys.append((label, key, said, expected))
+    except httpx.HTTPError as exc:
+        console.print(
+            f"the ingress at {api_url} did not answer ({type(exc).__name__}): is "
+            "`gradesync stack up` running? (its address: GRADESYNC_API_URL or --api-url)"
+        )
+        return 2
     if missing:
         console.print(
             f"The sources name no {', '.join(sorted(missing))}: the demo sends to each kind's "
@@ -181,12 +208,24 @@ def run(api_url: str, sim_url: str, ledger: Ledger, settings: Settings, console:
             "GRADESYNC_SOURCES does)"
         )
 
-    def settled() -> bool:
-        recs = [ledger.get(k) for _, k, _, _ in keys if k]
-        return all(r is not None and r.state not in ("queued", "in_progress") for r in recs)
+    def waiting() -> list[str]:
+        recs = [(label, ledger.get(k)) for label, k, _, _ in keys if k]
+        return [label for label, r in recs if r is None or r.state in ("queued", "in_progress")]
 
-    wait_until(settled, timeout=60, interval=0.3)
-    state = httpx.get(f"{sim_url}/_sim/state", timeout=10).json()
+    try:
+        wait_until(lambda: not waiting(), timeout=SETTLE_S, interval=0.3)
+    except TimeoutError:
+        console.print(
+            f"still waiting after {SETTLE_S} s: {', '.join(waiting())}. Is a worker running "
+            f"on this Redis ({redacted_url(settings.redis_url)})? `gradesync stack up` starts "
+            "one; its log is .local/worker.log"
+        )
+        return 1
+    try:
+        state = httpx.get(f"{sim_url}/_sim/state", timeout=10).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        console.print(f"the simulator at {sim_url} did not answer ({type(exc).__name__})")
+        return 2
     table = Table("completion", "ingress", "ledger state", "Coachview result", "note", "expected")
     for label, key, http_status, expected in keys:
         rec = ledger.get(key) if key else None
@@ -196,8 +235,8 @@ def run(api_url: str, sim_url: str, ledger: Ledger, settings: Settings, console:
                 rec.last_error.code if rec.last_error else ""
             )
             row = _row(state, rec.coachview_person_id, rec.coachview_course_id)
-            if row is not None and rec.state == "delivered":
-                result = f"{row['result'] or '—'} (approved {row['approvalDate']})"
+            if rec.state == "delivered":
+                result = _result(row)
         table.add_row(label, http_status, rec.state if rec else "-", result, note, expected)
     console.print(table)
     # Those not delivered are what an administrator fixes: the console groups them.
@@ -206,6 +245,14 @@ def run(api_url: str, sim_url: str, ledger: Ledger, settings: Settings, console:
         "(login: printed by `gradesync stack up`, or GRADESYNC_CONSOLE_USERS)"
     )
     return 0
+
+
+def _result(row: dict[str, Any] | None) -> str:
+    """What the simulator holds for a delivered record; a simulator started after the delivery
+    (a second `stack up` keeps the ledger) holds none of it."""
+    if row is None or row.get("approvalDate") is None:
+        return "not in the simulator (it restarted): `stack up --fresh`"
+    return f"{row['result'] or '—'} (approved {row['approvalDate']})"
 
 
 @lru_cache(maxsize=1)

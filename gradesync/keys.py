@@ -18,6 +18,12 @@ DUE = f"{PREFIX}due"
 OUTBOX = f"{PREFIX}outbox"
 DEFERRED = f"{PREFIX}deferred"
 
+# The xAPI Statement endpoint (producers/xapi_statements.py): each statement id it took, with
+# its content digest (a resent batch is recognised, a reused id is a conflict), and the grade
+# of a cmi5 ``passed`` for the ``completed`` of the same registration.
+XAPI_STATEMENT = f"{PREFIX}xapi:stmt:"
+XAPI_PASSED = f"{PREFIX}xapi:passed:"
+
 # The broker (celeryconfig.py): kombu's Redis transport keeps a queue as one list per priority
 # step, the plain name for 0 (the highest) and ``name + SEP + step`` for the others. Pinned here
 # (and in celeryconfig's transport options) so the queue's depth is read from every list.

@@ -30,7 +30,7 @@ import redis
 from pydantic import BaseModel, Field
 
 from gradesync import keys, transitions
-from gradesync.completion_time import CompletionInstant
+from gradesync.completion_time import CompletedAtSource, CompletionInstant
 from gradesync.event import CompletionEvent, CompletionKey
 from gradesync.keys import text as _text
 from gradesync.record import (
@@ -175,9 +175,13 @@ class Ledger:
         now: datetime,
         needs: tuple[str, ...] = (),
         channel: str = "canonical",
+        instant_source: CompletedAtSource = "event",
+        passed: bool = True,
     ) -> Admission:
         """Record an event for its completion key; say whether a pipeline run must be enqueued.
-        ``channel``: where it came in (``canonical``, ``moodle``, …), the event id's namespace."""
+        ``channel``: where it came in (``canonical``, ``moodle``, …), the event id's namespace;
+        ``instant_source``: where its completion instant came from; ``passed`` false: the LMS
+        says the learner did not pass (``not_passed``, nothing to enqueue)."""
         rid = event.key.id
         digest = body_hash(event)
         scope = event_scope(event, channel)
@@ -189,9 +193,25 @@ class Ledger:
                 outcome: Admitted = "duplicate" if seen_digest == digest else "conflict"
                 return Admission(outcome=outcome, record=existing, enqueue=False)
         index = (event.id, scope, f"{rid} {digest}")
-        return self._change(
-            rid, partial(transitions.admit, rid=rid, event=event, now=now, needs=needs, index=index)
+        decide = (
+            partial(transitions.admit, needs=needs) if passed else partial(transitions.not_passed)
         )
+        return self._change(
+            rid,
+            partial(
+                decide, rid=rid, event=event, now=now, index=index, instant_source=instant_source
+            ),
+        )
+
+    def withdraw(
+        self, event_id: str, scope: str, now: datetime, statement: str
+    ) -> transitions.Withdrawal:
+        """The record an event id (in its channel's ``scope``) was admitted to, voided."""
+        seen = self.r.hget(self._eid(event_id), scope)
+        if seen is None:
+            return "unknown"
+        rid = _text(seen).partition(" ")[0]
+        return self._change(rid, partial(transitions.withdraw, now=now, statement=statement))
 
     # -- the pipeline's transitions --------------------------------------------------------------
 
@@ -224,15 +244,23 @@ class Ledger:
         )
 
     def step_done(
-        self, rid: str, step: str, now: datetime, note: dict[str, Any] | None = None
+        self,
+        rid: str,
+        step: str,
+        now: datetime,
+        note: dict[str, Any] | None = None,
+        writes: list[dict[str, Any]] | None = None,
     ) -> Record | None:
-        """A step is done: a history entry; returns the record as it now stands. Only an
-        outcome note touches the record itself, so a plain step costs one round trip (the
-        history append and the read together), not a transaction."""
+        """A step is done: a history entry (with the fields it wrote to Coachview, old and
+        new: what the console shows on a delivered record); returns the record as it now
+        stands. Only an outcome note touches the record itself, so a plain step costs one round
+        trip (the history append and the read together), not a transaction."""
         if note is None:
-            return self._progress(rid, now, hist(now, step))
+            return self._progress(rid, now, hist(now, step, writes=writes))
 
-        return self._change(rid, partial(transitions.noted, step=step, now=now, note=note))
+        return self._change(
+            rid, partial(transitions.noted, step=step, now=now, note=note, writes=writes)
+        )
 
     def shadow_step(
         self, rid: str, step: str, now: datetime, planned: dict[str, Any]

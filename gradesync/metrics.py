@@ -28,6 +28,13 @@ REJECTED = Counter(
     "the sources) and error code",
     ["source", "installation", "error"],
 )
+XAPI_STATEMENTS = Counter(
+    "gradesync_xapi_statements_total",
+    "Statements the xAPI Statement endpoint took, by installation, what they were (counted, "
+    "not_passed, voiding, ignored, known: a statement id seen before) and, for ignored ones, "
+    "why",
+    ["installation", "outcome", "reason"],
+)
 
 CV_KEY = keys.METRICS_COACHVIEW
 PASS_KEY = keys.METRICS_RETRY_PASS
@@ -44,6 +51,10 @@ def received(source: str, installation: str, outcome: str) -> None:
 
 def rejected(source: str, installation: str, error: str) -> None:
     REJECTED.labels(source, installation, error).inc()
+
+
+def xapi_statement(installation: str, outcome: str, reason: str = "") -> None:
+    XAPI_STATEMENTS.labels(installation, outcome, reason).inc()
 
 
 class LatencyBuffer:

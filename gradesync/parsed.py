@@ -9,6 +9,9 @@ from gradesync.event import CompletionEvent
 
 # The worker must still fetch the grade from the LMS before Coachview can be written.
 NEEDS_GRADE = "grade"
+# The worker must map an xAPI account (a Moodle user id) to the learner's id through the Moodle
+# installation the xAPI installation names.
+NEEDS_MOODLE_PERSON = "moodle_person"
 
 
 class Completion(BaseModel):

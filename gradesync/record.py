@@ -17,7 +17,15 @@ from gradesync.event import CompletionEvent, CompletionKey
 from gradesync.settings import Delivery
 
 State = Literal[
-    "queued", "in_progress", "delivered", "unresolved", "given_up", "failed", "shadowed"
+    "queued",
+    "in_progress",
+    "delivered",
+    "unresolved",
+    "given_up",
+    "failed",
+    "shadowed",
+    "not_passed",
+    "withdrawn",
 ]
 STATES: tuple[State, ...] = (
     "queued",
@@ -27,6 +35,11 @@ STATES: tuple[State, ...] = (
     "given_up",
     "failed",
     "shadowed",
+    # The LMS said the learner did not pass (xAPI ``failed``, ``success: false``): nothing is
+    # written; a later passing statement for the same learner and course proceeds.
+    "not_passed",
+    # Voided in the LMS before delivery: nothing is written.
+    "withdrawn",
 )
 OPEN_STATES: frozenset[str] = frozenset({"queued", "in_progress"})
 # What an operator can queue again (``gradesync retry``).
@@ -115,7 +128,15 @@ class Record(BaseModel):
 
 
 Admitted = Literal[
-    "created", "duplicate", "replaced", "after_delivery", "restarted", "grade_added", "conflict"
+    "created",
+    "duplicate",
+    "replaced",
+    "after_delivery",
+    "restarted",
+    "grade_added",
+    "conflict",
+    "not_passed",
+    "pass_kept",
 ]
 
 
@@ -167,7 +188,15 @@ def event_scope(event: CompletionEvent, channel: str) -> str:
     authenticated it, or the CLI) and the LMS installation it names. A caller on one channel
     cannot claim an event id another channel will send (a canonical caller naming Moodle's
     predictable ids), nor can one installation claim another's."""
-    return f"{channel}|" + event.key.text().rsplit("|", 2)[0]
+    return scope_of(channel, event.source, event.source_instance)
+
+
+def scope_of(channel: str, source: str, instance: str) -> str:
+    """The event-id namespace of a channel and an installation (see :func:`event_scope`)."""
+    key = CompletionKey.model_validate(
+        {"source": source, "source_instance": instance, "person_id": "-", "course_id": "-"}
+    )
+    return f"{channel}|" + key.text().rsplit("|", 2)[0]
 
 
 def body_hash(event: CompletionEvent) -> str:

@@ -258,11 +258,14 @@ def _cell(value: object) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def write_csv(report: Report, path: Path) -> int:
-    """One line per record; returns how many."""
+def write_csv(report: Report, path: Path, excel: bool = False) -> int:
+    """One line per record; returns how many. ``excel``: for Excel set to Dutch (and other
+    locales whose list separator is ";"): semicolons, and a byte-order mark by which Excel
+    reads the file as UTF-8 (ë, é) instead of the system's code page."""
     lines = 0
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+    encoding = "utf-8-sig" if excel else "utf-8"
+    with path.open("w", newline="", encoding=encoding) as handle:
+        writer = csv.writer(handle, delimiter=";" if excel else ",")
         writer.writerow(CSV_COLUMNS)
         for group in report.groups:
             for row in group.rows:

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gradesync import sources_file
 from gradesync.sources import (
+    MOODLE_COURSE_PATTERN,
     RECONCILE_MIN_CALLS,
     AnyInstallation,
     Installation,
@@ -203,7 +204,12 @@ class Settings(BaseSettings):
 
     # -- xAPI ------------------------------------------------------------------------------
     xapi_instance: str = Field("default", alias="XAPI_INSTANCE", min_length=1)
-    xapi_course_pattern: str = Field(r"(?P<course>[^/?#]+)/?$", alias="XAPI_COURSE_PATTERN")
+    xapi_course_pattern: str = Field(MOODLE_COURSE_PATTERN, alias="XAPI_COURSE_PATTERN")
+    # The Statement endpoint's own body limit: a log store's batch is far larger than one
+    # webhook (checked before anything is parsed).
+    xapi_max_body_bytes: int = Field(1024 * 1024, alias="GRADESYNC_XAPI_MAX_BODY_BYTES", gt=0)
+    # How long a statement id is remembered: a resent batch within it is recognised as such.
+    xapi_statement_days: int = Field(90, alias="GRADESYNC_XAPI_STATEMENT_DAYS", gt=0)
 
     def webhook_secret(self, source: str) -> str | None:
         """The secret of the canonical route, or (environment configuration) a kind's."""

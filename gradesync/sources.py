@@ -206,6 +206,8 @@ class Installation(Strict):
     records (they wait, spending no attempts) until it is enabled again."""
 
     KIND: ClassVar[Kind]
+    # Whether the kind has a credential besides the webhook secret (checked by the kind).
+    SECRET_OPTIONAL: ClassVar[bool] = False
     kind: Kind
     instance: str = Field(DEFAULT_INSTANCE, validate_default=True)
     # Strict: a quoted "no" or "0" is a string a person wrote, not a switch YAML read.
@@ -236,7 +238,9 @@ class Installation(Strict):
         if "secret" not in info.data:  # the literal one was refused: said there
             return value
         resolved = _resolve(info.data.get("secret"), value, info, "webhook secret")
-        optional = isinstance(info.context, dict) and info.context.get("from_environment", False)
+        optional = cls.SECRET_OPTIONAL or (
+            isinstance(info.context, dict) and info.context.get("from_environment", False)
+        )
         if resolved is None and not optional:
             raise ValueError("a webhook secret is needed: secret_env (preferred) or secret")
         if resolved is not None and value is not None:
@@ -308,20 +312,94 @@ class ANewSpringSource(Installation):
         return names
 
 
+# xAPI verbs that count as a completion unless an installation names its own (README).
+XAPI_COMPLETED = "http://adlnet.gov/expapi/verbs/completed"
+XAPI_PASSED = "http://adlnet.gov/expapi/verbs/passed"
+XAPI_FAILED = "http://adlnet.gov/expapi/verbs/failed"
+CMI5_SATISFIED = "https://w3id.org/xapi/adl/verbs/satisfied"
+# Older releases of moodle-logstore_xapi said "completed" in the Tin Can registry's words.
+TINCAN_COMPLETED = "http://id.tincanapi.com/verb/completed"
+# The course objects of moodle-logstore_xapi (src/transformer/utils/get_activity/course.php:
+# ``<wwwroot>/course/view.php?id=N``); its activities (``mod/…/view.php``) never match.
+MOODLE_COURSE_PATTERN = r"^https?://[^?#]*/course/view\.php\?id=(?P<course>[0-9]+)$"
+
+
+class BasicAuth(Strict):
+    """The HTTP Basic credentials an xAPI client (an LMS log store, an LRS's forwarding) sends
+    to this installation's Statement endpoint."""
+
+    username: str = Field(min_length=1, pattern=r"^[^:\s]+$")
+    password: SecretStr | None = None
+    password_env: str | None = Field(None, validate_default=True)
+    _password: SecretStr | None = PrivateAttr(None)
+
+    _literal = field_validator("password")(_literal_credential)
+
+    @field_validator("password_env")
+    @classmethod
+    def _password_given(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "password" not in info.data:  # the literal one was refused: said there
+            return value
+        if _resolve(info.data.get("password"), value, info, "Basic auth password") is None:
+            raise ValueError("basic_auth needs password_env (preferred) or password")
+        return value
+
+    @model_validator(mode="after")
+    def _keep_password(self, info: ValidationInfo) -> BasicAuth:
+        self._password = _resolve(self.password, self.password_env, info, "Basic auth password")
+        return self
+
+    def secret(self) -> str:
+        assert self._password is not None  # checked by the validators
+        return self._password.get_secret_value()
+
+
 class XapiSource(Installation):
     KIND: ClassVar[Kind] = "xapi"
+    SECRET_OPTIONAL: ClassVar[bool] = True  # Basic auth may be its only credential
     kind: Literal["xapi"]
-    grade_policy: Literal["event"] = "event"
-    course_pattern: str = r"(?P<course>[^/?#]+)/?$"
+    # ``event``: the statement's score is the grade; ``completion_only``: never a grade.
+    grade_policy: Literal["event", "completion_only"] = "event"
+    grade_format: Literal["dutch", "percent", "raw"] = "dutch"
+    course_pattern: str = MOODLE_COURSE_PATTERN
+    verbs: tuple[str, ...] = (XAPI_COMPLETED, XAPI_PASSED, CMI5_SATISFIED, TINCAN_COMPLETED)
+    # Which of the actor's identifiers names the learner.
+    actor_id: Literal["account", "mbox", "openid"] = "account"
+    # When set, an account from another homePage is ignored (another site's user 57).
+    account_homepage: str | None = None
+    # A Moodle installation (its instance name) whose web services map ``account.name`` (the
+    # Moodle user id the log store sends) to that installation's ``person_field``.
+    moodle: str | None = None
+    basic_auth: BasicAuth | None = None
 
     @field_validator("course_pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
         try:
-            re.compile(value)
+            compiled = re.compile(value)
         except re.error as exc:
             raise ValueError(f"is not a regular expression: {exc}") from None
+        if "course" not in compiled.groupindex:
+            raise ValueError("needs a named group (?P<course>…) for the course id")
         return value
+
+    @field_validator("verbs")
+    @classmethod
+    def _some_verbs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(v.strip() for v in value if v.strip())
+        if not names:
+            raise ValueError("name at least one verb id")
+        return names
+
+    @model_validator(mode="after")
+    def _some_credential(self, info: ValidationInfo) -> XapiSource:
+        optional = isinstance(info.context, dict) and info.context.get("from_environment", False)
+        if self.basic_auth is None and self.webhook_secret() is None and not optional:
+            raise ValueError(
+                "an xAPI installation needs basic_auth (its Statement endpoint) or a webhook "
+                "secret (secret_env, for signed statements on /events/xapi)"
+            )
+        return self
 
 
 Inst = TypeVar("Inst", "MoodleSource", "IliasSource", "ANewSpringSource", "XapiSource")
@@ -360,7 +438,18 @@ class Sources(Strict):
                     "per kind)"
                 )
             seen.add((inst.kind, inst.instance))
+            if isinstance(inst, XapiSource) and inst.moodle is not None:
+                self._moodle_named(n, inst.moodle)
         return self
+
+    def _moodle_named(self, n: int, name: str) -> None:
+        """An xAPI installation's ``moodle`` names a Moodle installation with web services."""
+        found = [i for i in self.installations if i.kind == "moodle" and i.instance == name]
+        if not found or found[0].api is None:
+            raise ValueError(
+                f"installations[{n}].moodle: names no Moodle installation with an api "
+                f"({shown(name)}): its web services map the xAPI account to the learner"
+            )
 
     def find(self, kind: str, instance: str | None = None) -> AnyInstallation:
         """The installation, enabled or not; ``None`` instance: the kind's default route."""

@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 import httpx
+import redis
 from rich.console import Console
 from rich.table import Table
 
+from gradesync import stackenv
+from gradesync.ledger import Ledger
 from gradesync.procs import (
     BIN,
     Proc,
     ProcessDied,
+    free_port,
     start_beat,
     start_redis,
     start_sim,
@@ -38,6 +42,32 @@ DEMO_SEED = Path(__file__).resolve().parent.parent / "coachview_sim" / "demo-see
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def choose_ports(wanted: dict[str, int]) -> tuple[dict[str, int], list[str]]:
+    """Each service's port: the one asked for, or a free one when another program holds it
+    (Debian's redis-server package starts its own Redis on 6379), with a note saying so."""
+    ports, notes = {}, []
+    for name, port in wanted.items():
+        if _port_free(port):
+            ports[name] = port
+        else:
+            ports[name] = free_port()
+            notes.append(f"port {port} is taken (by another program): {name} uses {ports[name]}")
+    return ports, notes
+
+
+def earlier_records(ledger: Ledger) -> str | None:
+    """A ledger kept from an earlier run beside a simulator that starts anew with the demo
+    data: they disagree (the ledger says delivered, the simulator has no such write)."""
+    n = sum(ledger.counts().values())
+    if not n:
+        return None
+    return (
+        f"the ledger (.local/redis) keeps {n} record(s) from an earlier run, but the simulator "
+        "starts anew with the demo data: it lacks their writes, and `gradesync demo` finds its "
+        "completions already known. `gradesync stack up --fresh` starts both empty."
+    )
 
 
 def _wait_http(proc: Proc, url: str) -> None:
@@ -109,23 +139,33 @@ def console_access(env: dict[str, str], api_port: int) -> str:
     return f"Console: {url}  (generated login: user {user}, password {password})"
 
 
-def up(root: Path, api_port: int, sim_port: int, flower_port: int, console: Console) -> None:
+def up(root: Path, wanted: dict[str, int], fresh: bool, console: Console) -> None:
+    """``wanted``: the ports asked for, by service (redis, sim, api, flower)."""
     settings = get_settings()
-    redis_port = urlparse(settings.redis_url).port or 6379
-    busy = [p for p in (redis_port, sim_port, api_port, flower_port) if not _port_free(p)]
-    if busy:
-        raise SystemExit(f"port(s) already in use: {', '.join(map(str, busy))}")
+    ports, moved = choose_ports(wanted)
+    for note in moved:  # at once: the start may fail after
+        console.print(f"[yellow]{note}[/yellow]")
+    notes: list[str] = []
     workdir = root / ".local"
+    if fresh:
+        shutil.rmtree(workdir / "redis", ignore_errors=True)
+        console.print("--fresh: the ledger in .local/redis was removed")
     workdir.mkdir(exist_ok=True)
     env = dict(os.environ)
-    env.setdefault("COACHVIEW_BASE_URL", f"http://127.0.0.1:{sim_port}")
-
+    # The stack's own Redis, whatever REDIS_URL said before: the file below tells the others.
+    env["REDIS_URL"] = f"redis://127.0.0.1:{ports['redis']}/0"
+    env["COACHVIEW_BASE_URL"] = f"http://127.0.0.1:{ports['sim']}"
+    env["GRADESYNC_API_URL"] = f"http://127.0.0.1:{ports['api']}"
     env.setdefault("GRADESYNC_LOG_FORMAT", "console")
-    notes = dev_notes(env, settings.sources if env.get("GRADESYNC_SOURCES") else None)
-    console_line = console_access(env, api_port)
+    notes += dev_notes(env, settings.sources if env.get("GRADESYNC_SOURCES") else None)
+    console_line = console_access(env, ports["api"])
     if not env.get("FLOWER_BASIC_AUTH"):
         env["FLOWER_BASIC_AUTH"] = f"gradesync:{secrets.token_urlsafe(9)}"
         notes.append(f"Flower login (generated): {env['FLOWER_BASIC_AUTH']}")
+    # This process waits for the worker and beat through Celery, which reads REDIS_URL here.
+    os.environ.update(env)
+    get_settings.cache_clear()
+    env_file = root / stackenv.FILE
     procs: list[Proc] = []
     stop = False
 
@@ -136,29 +176,33 @@ def up(root: Path, api_port: int, sim_port: int, flower_port: int, console: Cons
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        procs.append(start_redis(redis_port, workdir, env))
-        procs.append(start_sim(sim_port, workdir, env, DEMO_SEED))
-        api = Proc("api", [str(BIN / "gradesync"), "api", "--port", str(api_port)], workdir, env)
+        procs.append(start_redis(ports["redis"], workdir, env))
+        with redis.Redis(port=ports["redis"]) as client:
+            if (disagree := earlier_records(Ledger(client))) is not None:
+                notes.append(disagree)
+        procs.append(start_sim(ports["sim"], workdir, env, DEMO_SEED))
+        api_args = [str(BIN / "gradesync"), "api", "--port", str(ports["api"])]
+        api = Proc("api", api_args, workdir, env)
         procs.append(api)
-        _wait_http(api, f"http://127.0.0.1:{api_port}/healthz")
+        _wait_http(api, f"http://127.0.0.1:{ports['api']}/healthz")
         procs.append(start_worker(workdir, env, "worker"))
         procs.append(start_beat(workdir, env))
         flower = Proc(
             "flower",
-            [str(BIN / "celery"), "-A", "workers", "flower", f"--port={flower_port}"],
+            [str(BIN / "celery"), "-A", "workers", "flower", f"--port={ports['flower']}"],
             workdir,
             env,
         )
         procs.append(flower)
-        _wait_http(flower, f"http://127.0.0.1:{flower_port}/healthcheck")
+        _wait_http(flower, f"http://127.0.0.1:{ports['flower']}/healthcheck")
         table = Table("service", "where", "log")
         rows = [
-            ("redis", f"redis://127.0.0.1:{redis_port} (AOF in .local/redis)"),
-            ("coachview sim", f"http://127.0.0.1:{sim_port}  (GET /_sim/state)"),
-            ("api (ingress)", f"http://127.0.0.1:{api_port}  (/docs, /metrics, /console)"),
+            ("redis", f"{env['REDIS_URL']} (AOF in .local/redis)"),
+            ("coachview sim", f"{env['COACHVIEW_BASE_URL']}  (GET /_sim/state)"),
+            ("api (ingress)", f"{env['GRADESYNC_API_URL']}  (/docs, /metrics, /console)"),
             ("worker", "celery -A workers worker"),
             ("beat", "celery -A workers beat (RedBeat lock)"),
-            ("flower", f"http://127.0.0.1:{flower_port}"),
+            ("flower", f"http://127.0.0.1:{ports['flower']}"),
         ]
         for (name, where), proc in zip(rows, procs, strict=True):
             table.add_row(name, where, str(proc.log_path.relative_to(root)))
@@ -166,6 +210,11 @@ def up(root: Path, api_port: int, sim_port: int, flower_port: int, console: Cons
         for note in notes:
             console.print(f"[yellow]{note}[/yellow]")
         console.print(console_line)
+        stackenv.write(env_file, env)
+        console.print(
+            f"Settings for other terminals: {env_file.relative_to(root)} (mode 0600); "
+            "gradesync commands started in this directory use it."
+        )
         console.print("Try: gradesync demo    — Ctrl-C stops everything.")
         while not stop:
             dead = [p.name for p in procs if not p.alive()]
@@ -173,7 +222,13 @@ def up(root: Path, api_port: int, sim_port: int, flower_port: int, console: Cons
                 console.print(f"[red]{', '.join(dead)} exited; stopping (see .local/*.log)[/red]")
                 break
             time.sleep(0.5)
+    except (ProcessDied, TimeoutError) as exc:
+        # A service that did not come up: what it said, not a traceback.
+        console.print(f"[red]the stack did not start: {exc}[/red]", soft_wrap=True)
+        console.print(f"its logs: {workdir}")
+        raise SystemExit(1) from None
     finally:
+        env_file.unlink(missing_ok=True)  # a stopped stack's settings would point at nothing
         for proc in reversed(procs):
             proc.stop()
         console.print("stopped.")

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
-from gradesync.completion_time import CompletionInstant
+from gradesync.completion_time import CompletedAtSource, CompletionInstant
 from gradesync.event import CompletionEvent, clean_text
 from gradesync.policy import next_daily_attempt, retries_exhausted
 from gradesync.record import (
@@ -40,6 +40,8 @@ MAX_REASON_CHARS = 500
 # The event-id index entry an admission writes: event id, its scope, "record-id body-digest".
 EventIndex = tuple[str, str, str]
 Requeued = Literal["requeued", "given_up", "skipped"]
+# States that say the completion does not (or no longer) stand: a new one starts afresh.
+UNDONE: frozenset[str] = frozenset({"not_passed", "withdrawn"})
 Restalled = Literal["resend", "failed", "skipped"]
 
 
@@ -99,13 +101,20 @@ def admit(
     now: datetime,
     needs: tuple[str, ...],
     index: EventIndex,
+    instant_source: CompletedAtSource = "event",
 ) -> tuple[Change, Admission]:
     """An event for this completion key: a new record, a duplicate, the LMS's newer truth for
     an open or unplaced record, a grade for one delivered without, or (after delivery) noted
     and ignored: first result wins."""
     if old is None:
         rec = Record(
-            id=rid, event=event, state="queued", first_seen=now, updated=now, needs=list(needs)
+            id=rid,
+            event=event,
+            state="queued",
+            first_seen=now,
+            updated=now,
+            needs=list(needs),
+            completed_at_source=instant_source,
         )
         change = Change(record=rec, history=[hist(now, "received")], event_index=index, outbox=True)
         return change, Admission(outcome="created", record=rec, enqueue=True)
@@ -126,8 +135,16 @@ def admit(
         "event": event,
         "updated": now,
         "needs": list(needs),
-        "completed_at_source": "event",
+        "completed_at_source": instant_source,
     }
+    if old.state in UNDONE:
+        # A pass after a fail, or a completion again after its voiding: this event alone
+        # stands, nothing of the earlier one is merged into it.
+        update |= {"state": "queued", "next_attempt": None, "clock": None, "outcome": None}
+        rec = old.model_copy(update=update)
+        entry = hist(now, "reopened", event_id=event.id, was=old.state)
+        change = Change(record=rec, history=[entry], event_index=index, outbox=True)
+        return change, Admission(outcome="replaced", record=rec, enqueue=True)
     if old.state in OPEN_STATES:
         # The running chain reads the event from the ledger at each step.
         rec = old.model_copy(update=update)
@@ -171,6 +188,58 @@ def grade_added(
     entry = hist(now, "grade_added", event_id=event.id, grade=event.grade)
     change = Change(record=rec, history=[entry], event_index=index, outbox=True)
     return change, Admission(outcome="grade_added", record=rec, enqueue=True)
+
+
+def not_passed(
+    old: Record | None,
+    rid: str,
+    event: CompletionEvent,
+    now: datetime,
+    index: EventIndex,
+    instant_source: CompletedAtSource = "event",
+) -> tuple[Change, Admission]:
+    """The LMS says the learner did not pass: a record that writes nothing (``not_passed``);
+    a pass recorded for the key before stays as it is (a later fail never undoes a pass)."""
+    if old is not None and old.event.id == event.id:
+        return NOTHING, Admission(outcome="duplicate", record=old, enqueue=False)
+    entry = hist(now, "not_passed", event_id=event.id)
+    if old is None or old.state in UNDONE:
+        rec = (
+            Record(id=rid, event=event, state="not_passed", first_seen=now, updated=now)
+            if old is None
+            else moved(old, now, "not_passed", event=event, needs=[])
+        ).model_copy(update={"completed_at_source": instant_source})
+        change = Change(record=rec, history=[entry], event_index=index)
+        return change, Admission(outcome="not_passed", record=rec, enqueue=False)
+    entry = hist(now, "not_passed_after_pass", event_id=event.id)
+    change = Change(history=[entry], event_index=index)
+    return change, Admission(outcome="pass_kept", record=old, enqueue=False)
+
+
+# What a voiding did; the two ``voided_…`` ones are for an operator to look at in Coachview.
+Withdrawal = Literal["withdrawn", "voided_after_delivery", "voided_during_delivery", "unknown"]
+
+
+def withdraw(old: Record | None, now: datetime, statement: str) -> tuple[Change, Withdrawal]:
+    """A voided completion: ``withdrawn`` (nothing written) while not delivered. Delivered, it
+    stays delivered (Coachview's ticks are locked) with a note for an operator; voided while a
+    run is writing, it is withdrawn with that note too (the run stops at its next step)."""
+    if old is None:
+        return NOTHING, "unknown"
+    if old.state == "withdrawn":
+        return NOTHING, "withdrawn"
+    if old.state == "delivered":
+        flag = {"code": "voided_after_delivery", "statement": statement}
+        rec = old.model_copy(update={"outcome": flag, "updated": now})
+        change = Change(record=rec, history=[hist(now, "voided_after_delivery", **flag)])
+        return change, "voided_after_delivery"
+    running = old.state == "in_progress"
+    note: dict[str, Any] | None = (
+        {"code": "voided_during_delivery", "statement": statement} if running else old.outcome
+    )
+    rec = moved(old, now, "withdrawn", outcome=note)
+    change = Change(record=rec, history=[hist(now, "withdrawn", statement=statement)])
+    return change, "voided_during_delivery" if running else "withdrawn"
 
 
 # -- the pipeline's outcomes --------------------------------------------------------------------
@@ -232,13 +301,17 @@ def enriched(
 
 
 def noted(
-    old: Record | None, step: str, now: datetime, note: dict[str, Any]
+    old: Record | None,
+    step: str,
+    now: datetime,
+    note: dict[str, Any],
+    writes: list[dict[str, Any]] | None = None,
 ) -> tuple[Change, Record | None]:
     """A step done with an outcome to keep on the record (e.g. ``result_kept_existing``)."""
     if old is None:
         return NOTHING, None
     rec = old.model_copy(update={"outcome": note, "updated": now})
-    return Change(record=rec, history=[hist(now, step, note=note)]), rec
+    return Change(record=rec, history=[hist(now, step, note=note, writes=writes)]), rec
 
 
 def close(

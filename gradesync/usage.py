@@ -13,13 +13,23 @@ from datetime import UTC, datetime, time
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+import redis
 from pydantic import BaseModel
 
 from gradesync.coachview.budget import Budget
 from gradesync.ledger import Ledger
 from gradesync.record import Record
+from gradesync.settings import Settings
 
 RESULT_LINK = "resultlink"
+# The budget as every view gives it (status, doctor, the console): what is left for deliveries
+# (above the reserve kept for an operator's own look-ups), the reserve, and the day's limit.
+BUDGET_FIGURE = "{left} requests left above the reserve of {reserve} (daily limit {limit})"
+
+
+def budget_figure(remaining: int, reserve: int, limit: int) -> str:
+    """``remaining``: as Coachview or the local count says, the reserve included."""
+    return BUDGET_FIGURE.format(left=max(0, remaining - reserve), reserve=reserve, limit=limit)
 
 
 class Rate(BaseModel):
@@ -56,6 +66,17 @@ def _rate(requests: int, delivered: int, remaining: int, rest_free: bool) -> Rat
         delivered=delivered,
         per_completion=None if per is None else round(per, 3),
         projected_left=int(remaining / per) if per else None,
+    )
+
+
+def budget_for(client: redis.Redis, s: Settings) -> Budget:
+    """The budget as the workers keep it: the console and `gradesync status` read the same
+    figures (a console with the default limit once showed another number)."""
+    return Budget(
+        client,
+        s.coachview_budget_reserve,
+        daily_limit=s.coachview_daily_limit,
+        window_s=s.coachview_budget_window_s,
     )
 
 

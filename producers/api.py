@@ -41,7 +41,7 @@ from gradesync.sources import (
     InstanceMismatch,
 )
 from gradesync.submit import submit
-from producers import metrics_route, signatures
+from producers import metrics_route, signatures, xapi_statements
 from producers.console.routes import build_router as console_router
 from producers.native import bound, canonical
 
@@ -428,6 +428,7 @@ def create_app(
 
     for kind, (auth, doc) in NATIVE_ROUTES.items():
         _native_routes(app, ingress, kind, auth, doc, responses)
+    xapi_statements.mount(app, ingress, _body, Reject)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

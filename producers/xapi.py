@@ -1,107 +1,33 @@
-"""xAPI: a "completed" statement in, a canonical completion out — for any LMS that speaks it.
+"""xAPI on the signed route (``/events/xapi…``, Standard Webhooks): one statement in, read as
+the Statement endpoint reads it (gradesync/xapi_spec.py, gradesync/xapi_read.py).
 
-Source: xAPI 1.0.3 (adlnet/xAPI-Spec, xAPI-Data.md): ``actor.account.{homePage,name}``,
-``verb.id``, ``object.id``, ``result.score.{scaled,raw,min,max}``, ``timestamp``, ``id``.
-Sample: tests/fixtures/xapi-completed.json.
+Completions go in; a learner who did not pass and a voiding are only understood by the
+Statement endpoint (producers/xapi_statements.py) and are ignored here, with that reason: a
+fail never ticks pass on either route. Sample: tests/fixtures/xapi-completed.json.
 """
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
-
-from gradesync.event import CompletionEvent, plausible_instant
-from gradesync.parsed import Completion, Ignored, Parsed
+from gradesync import xapi_read, xapi_spec
+from gradesync.parsed import NEEDS_MOODLE_PERSON, Completion, Ignored, Parsed
 from gradesync.sources import XapiSource
 
-COMPLETED = "http://adlnet.gov/expapi/verbs/completed"
 
-
-class Account(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    homePage: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-
-
-class Actor(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    account: Account
-
-
-class Verb(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: str
-
-
-class Activity(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: str = Field(min_length=1)
-
-
-class Score(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    scaled: float | None = Field(None, ge=-1, le=1)
-    raw: float | None = None
-    min: float | None = None
-    max: float | None = None
-
-
-class Result(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    score: Score | None = None
-    completion: bool | None = None
-
-
-class Statement(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: str | None = None
-    actor: Actor
-    verb: Verb
-    object: Activity
-    result: Result | None = None
-    timestamp: Annotated[AwareDatetime, AfterValidator(plausible_instant)]
-
-
-def grade(score: Score | None) -> str | None:
-    """Raw on a 10-point scale as is; other raw/max and scaled as a 1-decimal grade out of 10."""
-    if score is None:
-        return None
-    if score.raw is not None:
-        if score.max in (None, 10):
-            return format(Decimal(str(score.raw)).normalize(), "f")
-        if score.max:
-            return f"{score.raw / score.max * 10:.1f}"
-    if score.scaled is not None:
-        return f"{max(score.scaled, 0) * 10:.1f}"
-    return None
-
-
-def course_id(object_id: str, pattern: str) -> str:
-    match = re.search(pattern, object_id)
-    if match is None:
-        raise ValueError(f"object.id does not match the course pattern {pattern!r}")
-    return match.group("course") if "course" in match.re.groupindex else match.group(0)
+def needs(inst: XapiSource) -> tuple[str, ...]:
+    """What the worker must fetch first: the learner's id from the named Moodle installation."""
+    return (NEEDS_MOODLE_PERSON,) if inst.moodle is not None else ()
 
 
 def parse(data: Any, inst: XapiSource) -> list[Parsed]:
-    if not isinstance(data, dict):
-        raise ValueError("an xAPI statement must be a JSON object")
-    statement = Statement.model_validate(data)
-    if statement.verb.id != COMPLETED:
-        return [Ignored(reason=f"xAPI verb {statement.verb.id} is not {COMPLETED}")]
-    event = CompletionEvent.model_validate(
-        {
-            "source": "xapi",
-            # The route's installation, not the statement's: the caller does not choose it.
-            "source_instance": inst.instance,
-            "event_id": f"xapi-{statement.id}" if statement.id else None,
-            "person_id": statement.actor.account.name,
-            "course_id": course_id(statement.object.id, inst.course_pattern),
-            "grade": grade(statement.result.score if statement.result else None),
-            "completed_at": statement.timestamp,
-        }
-    )
-    return [Completion(event=event)]
+    statement = xapi_spec.check(data, "statement")  # an Invalid is a ValueError naming the field
+    sid = xapi_spec.statement_id(statement)
+    reading = xapi_read.read(statement, sid, inst, datetime.now(UTC))
+    if isinstance(reading, xapi_read.Counted):
+        return [Completion(event=reading.event, needs=needs(inst))]
+    if isinstance(reading, xapi_read.Skipped):
+        return [Ignored(reason=f"{reading.reason}: {reading.detail}")]
+    what = "a voiding" if isinstance(reading, xapi_read.Voiding) else "a learner who did not pass"
+    return [Ignored(reason=f"{what}: send it to the Statement endpoint (/xapi/…/statements)")]

@@ -20,6 +20,7 @@ from gradesync.coachview.gate import Gate
 from gradesync.coachview.rosters import Rosters
 from gradesync.ledger import Ledger
 from gradesync.settings import Settings, get_settings
+from gradesync.usage import budget_for
 from workers import waits
 
 
@@ -45,13 +46,7 @@ def ledger() -> Ledger:
 
 @lru_cache(maxsize=1)
 def budget() -> Budget:
-    s = settings()
-    return Budget(
-        ledger().r,
-        s.coachview_budget_reserve,
-        daily_limit=s.coachview_daily_limit,
-        window_s=s.coachview_budget_window_s,
-    )
+    return budget_for(ledger().r, settings())
 
 
 @lru_cache(maxsize=1)

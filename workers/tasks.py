@@ -199,9 +199,16 @@ def _facts(record: Record) -> Context:
     }
 
 
-def _done(rid: str, step: str, ctx: Context, note: Context | None = None, **more: Any) -> Context:
+def _done(
+    rid: str,
+    step: str,
+    ctx: Context,
+    note: Context | None = None,
+    writes: list[Context] | None = None,
+    **more: Any,
+) -> Context:
     """Record the step in the ledger; the context for the next step, with fresh facts."""
-    record = resources.ledger().step_done(rid, step, utcnow(), note)
+    record = resources.ledger().step_done(rid, step, utcnow(), note, writes)
     return {**ctx, **more, "facts": _facts(_running(record))}
 
 
@@ -325,24 +332,26 @@ def post_result_link(self: PipelineTask, ctx: Context, rid: str) -> Context:
 
 def _conditional_write(
     kind: Writable[Entity], current: Entity, decide: Callable[[Entity], Decision]
-) -> tuple[Entity, Decision]:
+) -> tuple[Entity, Decision, list[Context] | None]:
     """One ``PUT`` with ``If-Match`` carrying what ``decide`` finds missing; on 412 the entity is
-    read again and decided again (a bounded number of times)."""
+    read again and decided again (a bounded number of times). Returns the entity, the decision
+    and the fields written (old and new; ``None``: nothing was written)."""
     client = resources.coachview()
     if current.etag is None:  # never write unconditioned: read the etag (and the state) first
         current = client.get(kind, current.id)
     decision = decide(current)
     for _ in range(STALE_REREADS):
         if not isinstance(decision, Write):
-            return current, decision
+            return current, decision, None
         try:
-            return client.update(kind, current.id, decision.fields, current.etag or ""), decision
+            written = client.update(kind, current.id, decision.fields, current.etag or "")
+            return written, decision, would(decision, current)["writes"]
         except PreconditionFailed:
             # Changed since we read it (often: our own write landed before a redelivery).
             current = client.get(kind, current.id)
             decision = decide(current)
     if not isinstance(decision, Write):
-        return current, decision
+        return current, decision, None
     raise PreconditionFailed(f"{kind.what}: the record kept changing under us")
 
 
@@ -364,9 +373,11 @@ def write_participation(self: PipelineTask, ctx: Context, rid: str) -> Context:
             rid, "participation", utcnow(), would(decide(current), current)
         )
         return {**ctx, "facts": _facts(_running(record))}
-    written, decision = _conditional_write(PARTICIPATION, current, decide)
+    written, decision, writes = _conditional_write(PARTICIPATION, current, decide)
     note = None if decision.kept is None else decision.kept.note()
-    return _done(rid, "participation", ctx, note, participation=written.model_dump(mode="json"))
+    return _done(
+        rid, "participation", ctx, note, writes, participation=written.model_dump(mode="json")
+    )
 
 
 @pipeline_task("write_request_component")
@@ -383,7 +394,7 @@ def write_request_component(self: PipelineTask, ctx: Context, rid: str) -> Conte
         ledger.shadow_step(rid, "request_component", utcnow(), would(decide(current), current))
         ledger.shadowed(rid, utcnow(), approved_on)
         return ctx
-    _conditional_write(REQUEST_COMPONENT, current, decide)
-    ledger.step_done(rid, "request_component", utcnow())
+    _, _, writes = _conditional_write(REQUEST_COMPONENT, current, decide)
+    ledger.step_done(rid, "request_component", utcnow(), writes=writes)
     ledger.deliver(rid, utcnow())  # Coachview now holds all six effects
     return ctx

@@ -22,6 +22,7 @@ from gradesync.coachview.client import SIMULATOR_HEADER
 from gradesync.doctor.model import Check, fail, ok, warn
 from gradesync.errors import Permanent, RemoteError, Transient, UnexpectedResponse
 from gradesync.settings import SIM_CLIENT_SECRET, SIM_RESULTLINK_SECRET, Settings, redacted_url
+from gradesync.usage import budget_figure
 from gradesync.webhook_secrets import MIN_KEY_BYTES
 
 AREA = "coachview"
@@ -235,11 +236,13 @@ def _budget(s: Settings, response: httpx.Response) -> Check:
     when = (
         "unknown" if reset is None else datetime.fromtimestamp(reset, UTC).isoformat("T", "minutes")
     )
-    text = f"{remaining} of {limit} requests left, resets {when}"
     try:
         left = int(float(remaining))
+        text = budget_figure(left, s.coachview_budget_reserve, int(float(limit)))
     except ValueError:
-        return warn(AREA, "daily budget", f"unreadable {api.RATE_REMAINING}: {text}", "")
+        said = f"{remaining} of {limit} requests left"
+        return warn(AREA, "daily budget", f"unreadable {api.RATE_REMAINING}: {said}", "")
+    text += f", resets {when}"
     if left <= s.coachview_budget_reserve:
         return warn(
             AREA,

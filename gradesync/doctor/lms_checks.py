@@ -18,7 +18,14 @@ from gradesync.lms.anewspring import RESULT_PATH
 from gradesync.lms.ilias import IliasSoap
 from gradesync.lms.moodle import MoodleWS
 from gradesync.settings import Settings, ignored_variables
-from gradesync.sources import ANewSpringSource, Api, IliasSource, Installation, MoodleSource
+from gradesync.sources import (
+    ANewSpringSource,
+    Api,
+    IliasSource,
+    Installation,
+    MoodleSource,
+    XapiSource,
+)
 
 AREA = "lms"
 SECRET_PREFIX = "GRADESYNC_WEBHOOK_SECRET_"
@@ -206,6 +213,8 @@ def secrets(s: Settings, refused: dict[str, str]) -> list[Check]:
                 route,
             )
         )
+        if isinstance(inst, XapiSource):
+            checks.append(_statement_endpoint(s, inst))
         if not inst.enabled:
             checks.append(
                 warn(
@@ -227,6 +236,20 @@ def secrets(s: Settings, refused: dict[str, str]) -> list[Check]:
         )
     )
     return checks
+
+
+def _statement_endpoint(s: Settings, inst: XapiSource) -> Check:
+    """The xAPI Statement endpoint's HTTP Basic login (issue 24)."""
+    name = f"xAPI Statement endpoint {inst.name}"
+    route = (
+        "/xapi/statements" if inst.instance == "default" else f"/xapi/{inst.instance}/statements"
+    )
+    if inst.basic_auth is not None:
+        return ok(AREA, name, f"{route}: Basic auth as {inst.basic_auth.username}")
+    where = f"{s.sources_path}: {inst.name} basic_auth" if s.sources_path else "GRADESYNC_SOURCES"
+    if s.insecure_dev:
+        return warn(AREA, name, f"{route}: no basic_auth, open (GRADESYNC_INSECURE_DEV=1)", where)
+    return ok(AREA, name, f"{route}: no basic_auth, refused (401)")
 
 
 def _secret(

@@ -19,7 +19,7 @@ from gradesync.errors import Permanent, Unresolved
 from gradesync.event import check_grade, check_identifier
 from gradesync.lms.anewspring import ANewSpringAPI
 from gradesync.lms.moodle import MoodleWS, grade_text
-from gradesync.parsed import NEEDS_GRADE
+from gradesync.parsed import NEEDS_GRADE, NEEDS_MOODLE_PERSON
 from gradesync.record import Record
 from gradesync.settings import Settings, lms_api_gap
 from gradesync.sources import (
@@ -28,6 +28,7 @@ from gradesync.sources import (
     Installation,
     InstallationUnknown,
     MoodleSource,
+    XapiSource,
 )
 
 
@@ -105,6 +106,29 @@ def from_anewspring(record: Record, inst: ANewSpringSource, s: Settings) -> Enri
     return Enrichment(grade=grade)
 
 
+def from_xapi_via_moodle(record: Record, inst: XapiSource, s: Settings) -> Enrichment:
+    """An xAPI account names the learner by the Moodle user id (moodle-logstore_xapi's default
+    actor): the Moodle installation ``inst.moodle`` maps it to its ``person_field``, as for its
+    own completions. The sources file checked that installation exists and has an API."""
+    assert inst.moodle is not None  # only then is the need recorded
+    try:
+        moodle = s.sources.typed(MoodleSource, inst.moodle)
+    except InstallationUnknown as exc:
+        raise Permanent(str(exc), code="unknown_installation") from None
+    if moodle.person_field == "id":
+        return Enrichment(note=f"{inst.name}: learner by {moodle.name}'s user id, as sent")
+    if moodle.api is None:
+        raise Permanent(f"{moodle.name}: an api is needed", code="lms_api_not_configured")
+    ws = _moodle(moodle.api.url, moodle.api.secret())
+    person = ws.user_field(record.event.person_id, moodle.person_field)
+    if person is None:
+        raise Unresolved("unknown_person", f"the Moodle user has no {moodle.person_field}")
+    return Enrichment(
+        match_person_id=person,
+        note=f"{inst.name}: learner mapped by {moodle.name}'s {moodle.person_field}",
+    )
+
+
 def installation(record: Record, s: Settings) -> AnyInstallation:
     """The installation a record belongs to. The worker holds a record of an installation it
     does not know before it gets here (gradesync/held.py); for any other caller one no longer
@@ -118,9 +142,11 @@ def installation(record: Record, s: Settings) -> AnyInstallation:
 def enrich(record: Record, s: Settings) -> Enrichment | None:
     """``None`` when nothing is needed from the LMS. The record's own installation's API,
     credential, grade policy and id fields are the ones used."""
-    if NEEDS_GRADE not in record.needs:
+    if NEEDS_GRADE not in record.needs and NEEDS_MOODLE_PERSON not in record.needs:
         return None
     inst = installation(record, s)
+    if isinstance(inst, XapiSource) and inst.moodle is not None:
+        return checked(from_xapi_via_moodle(record, inst, s))
     if isinstance(inst, MoodleSource):
         return checked(from_moodle(record, inst, s))
     if isinstance(inst, ANewSpringSource):

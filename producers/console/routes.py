@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -22,13 +21,13 @@ from jinja2 import Environment, FileSystemLoader
 from starlette.datastructures import FormData
 
 from gradesync import logs
-from gradesync.coachview.budget import Budget
 from gradesync.ledger import Ledger, utcnow
 from gradesync.reconcile.figures import figures
 from gradesync.record import UnreadableRecord
 from gradesync.report import UNREADABLE
 from gradesync.settings import Settings
-from producers.console import views
+from gradesync.usage import budget_for
+from producers.console import story, views
 from producers.console.auth import (
     COOKIE,
     SESSION_MAX_AGE_S,
@@ -61,7 +60,7 @@ class Visit:
     """One request's view of who is asking, in which language, with which session."""
 
     lang: str
-    t: Callable[[str], str]
+    t: Callable[..., str]
     session: Session
     fresh: bool  # the session was made for this response: its cookie must be set
     user: str | None
@@ -88,38 +87,12 @@ class Console:
         self.access = Access(settings)
         self.limit = LoginLimit(ledger.r)
         self.revocations = Revocations(ledger.r)
-        self.budget = Budget(ledger.r, settings.coachview_budget_reserve)
+        self.budget = budget_for(ledger.r, settings)
         self.css = (HERE / "static" / "console.css").read_bytes()
         self.env = Environment(
             loader=FileSystemLoader(HERE / "templates"), autoescape=True, auto_reload=False
         )
-        self.env.filters["local"] = self._local
-        self.env.filters["detail"] = self._detail
-
-    # -- rendering ---------------------------------------------------------------------------
-
-    def _local(self, value: datetime | date | str | None) -> str:
-        """A moment in GRADESYNC_TIMEZONE, to the minute; a date as it is."""
-        if value is None or value == "":
-            return ""
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        if isinstance(value, datetime):
-            moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-            return moment.astimezone(self.settings.tz).strftime("%Y-%m-%d %H:%M")
-        return value.isoformat()
-
-    def _detail(self, value: object) -> str:
-        """A history entry's detail as a person reads it: an error as "code — message", a
-        moment in local time, anything else as it is."""
-        if isinstance(value, dict) and {"code", "message"} <= value.keys():
-            return f"{value['code']} — {value['message']}"
-        if isinstance(value, str) and len(value) >= 20 and value[4:5] == "-" and "T" in value:
-            try:
-                return self._local(value)
-            except ValueError:
-                return value
-        return str(value)
+        self.env.filters["local"] = lambda value: story.local(value, settings.tz)
 
     def visit(self, request: Request) -> Visit:
         lang = choose(request.headers.get("accept-language"))
@@ -322,6 +295,7 @@ def build_router(ledger: Ledger, send: Callable[[str], None], settings: Settings
             visit,
             "attention.html",
             groups=groups,
+            advice={g.reason: views.advice(g.reason, visit.t) for g in groups},
             retried=retried,
             unreadable=UNREADABLE,
             rows_per_group=views.ROWS_PER_GROUP,
@@ -369,12 +343,19 @@ def build_router(ledger: Ledger, send: Callable[[str], None], settings: Settings
         history = await console.read(visit, ledger.history, rid)
         if isinstance(history, Response):
             return history
+        error, technical = story.error_text(rec.last_error and rec.last_error.model_dump(), visit.t)
         return console.page(
             visit,
             "record.html",
             rec=rec,
-            history=history,
-            done=done,
+            lines=[story.tell(h, visit.t, settings.tz) for h in history],
+            written=story.written(history, visit.t, settings.tz),
+            outcome=story.note_text(rec.outcome, visit.t),
+            # The old error stays in history: once retried, the banner waits for the outcome.
+            error=error if rec.state in views.RETRYABLE else "",
+            technical=technical,
+            advice=views.advice(rec.last_error.code if rec.last_error else "", visit.t),
+            done=done if done in ("retry", "give_up") else "",
             retryable=rec.state in views.RETRYABLE,
             can_give_up=rec.state not in ("delivered", "given_up"),
         )

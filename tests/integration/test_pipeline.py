@@ -191,6 +191,8 @@ def test_status_list_and_show_read_the_ledger(clean: Stack) -> None:
         "given_up": 0,
         "failed": 0,
         "shadowed": 0,
+        "not_passed": 0,
+        "withdrawn": 0,
     }
     listed = json.loads(gradesync("list", "--state", "delivered", "--json").stdout)
     assert [r["id"] for r in listed] == [rid]

@@ -130,3 +130,16 @@ def test_report_and_backfill_name_a_path_they_cannot_write(ledger: Ledger, tmp_p
     rows.write_text("source,person_id,course_id,completed_at\n")
     backfill = run("backfill", str(rows), "--rejects", str(tmp_path / "nope" / "r.csv"))
     assert backfill.exit_code == 2 and "cannot write" in " ".join(backfill.output.split())
+
+
+def test_cli_actions_record_the_operator_and_list_labels_its_zone(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("USER", "alice")
+    rid = ledger.admit(CompletionEvent.model_validate(GOOD), utcnow()).record.id
+    assert run("give-up", rid, "--reason", "left the company", "--by", "bob").exit_code == 0
+    assert run("retry", rid).exit_code == 0
+    by = [(h["what"], h.get("by")) for h in ledger.history(rid)]
+    assert by[-2:] == [("given_up", "bob"), ("operator_retry", "alice")]
+    listed = run("list")
+    assert "updated (Europe/Amsterdam)" in " ".join(listed.output.split())

@@ -45,7 +45,7 @@ class Coachview:
 
 def write(
     monkeypatch: pytest.MonkeyPatch, coachview: Coachview, current: Participation
-) -> tuple[Participation, Any]:
+) -> tuple[Participation, Any, Any]:
     monkeypatch.setattr(resources, "coachview", lambda: coachview)
     return tasks._conditional_write(PARTICIPATION, current, lambda p: plan_participation(p, "8.5"))
 
@@ -53,9 +53,11 @@ def write(
 def test_one_write_carries_every_missing_field(monkeypatch: pytest.MonkeyPatch) -> None:
     held = participation(etag='"1"')
     coachview = Coachview(held)
-    written, decision = write(monkeypatch, coachview, held)
+    written, decision, writes = write(monkeypatch, coachview, held)
     assert coachview.sent == [("PUT", {"result": "8.5", "attendance": True, "passed": True})]
     assert isinstance(decision, Write) and written.passed and written.result == "8.5"
+    # What the console shows on the delivered record: each field, before and after.
+    assert {"field": "result", "old": None, "new": "8.5"} in writes
 
 
 def test_a_412_rereads_that_entity_and_writes_only_what_is_still_missing(
@@ -78,7 +80,7 @@ def test_a_redelivered_write_finds_everything_done_and_writes_nothing(
     seen = participation(etag='"1"')
     done = participation(result="8.5", attendance=True, passed=True, etag='"2"')
     coachview = Coachview(done)
-    _, decision = write(monkeypatch, coachview, seen)
+    _, decision, _ = write(monkeypatch, coachview, seen)
     assert decision == Skip()
     assert [method for method, _ in coachview.sent] == ["PUT", "GET"]
 

@@ -326,3 +326,26 @@ def test_the_overview_and_the_groups_name_the_installation(console: Console) -> 
     attention = console.client.get("/console/attention").text
     assert "moodle/acme (1), moodle/staff (1)" in attention
     assert "<td>moodle/acme</td>" in attention and "<td>moodle/staff</td>" in attention
+
+
+def test_a_shadowed_record_coachview_could_not_place_needs_attention_and_can_be_retried(
+    console: Console,
+) -> None:
+    ev = CompletionEvent.model_validate(EVENT | {"event_id": "ev-shadow", "person_id": "91"})
+    now = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+    rid = console.ledger.admit(ev, now).record.id
+    console.ledger.delivery(rid, "shadow")
+    error = LedgerError(code="unknown_person", message="no Coachview person 91")
+    console.ledger.unresolved(
+        rid, now, error, max_retries=30, retry_time=time(3), tz=ZoneInfo("Europe/Amsterdam")
+    )
+    assert console.ledger.get(rid).state == "shadowed"  # type: ignore[union-attr]
+    console.login()
+    page = console.client.get("/console/attention")
+    assert 'id="group-unknown_person"' in page.text and "91" in page.text
+    record = console.client.get(f"/console/records/{rid}").text
+    assert 'id="retry"' in record and "In Coachview, open the person" in record
+    answer = console.client.post(f"/console/records/{rid}/retry", data={"csrf": console.csrf()})
+    assert answer.status_code == 303 and console.sent == [rid]
+    confirmed = console.client.get(answer.headers["location"]).text
+    assert 'role="status"' in confirmed and 'id="error"' not in confirmed

@@ -73,7 +73,8 @@ def test_the_simulator_in_development_passes_in_five_requests() -> None:
     assert named(checks, "not the simulator").status == "warn"
     others = [c for c in checks if c.name != "not the simulator"]
     assert all(c.status == "ok" for c in others), others
-    assert "of 5000 requests left" in named(checks, "daily budget").detail
+    assert "above the reserve of" in named(checks, "daily budget").detail
+    assert "(daily limit 5000)" in named(checks, "daily budget").detail
 
 
 def test_the_simulator_outside_development_fails_naming_the_base_url() -> None:

@@ -153,9 +153,14 @@ def test_anewspring_mapping_and_missing_grade_needs_a_fetch() -> None:
 @pytest.mark.parametrize(
     ("score", "grade"),
     [
-        ({"raw": 8.5, "max": 10}, "8.5"),
-        ({"raw": 17, "max": 20}, "8.5"),
-        ({"scaled": 0.85}, "8.5"),
+        ({"raw": 8.5, "min": 1, "max": 10}, "8.5"),
+        # Issue 24: min counts (the dutch 1 + 9 × (raw − min) / (max − min) of grades.py).
+        ({"raw": 60, "min": 20, "max": 100}, "5.5"),
+        ({"scaled": 0.85}, "8.7"),
+        ({"scaled": 0.85, "raw": 17, "min": 0, "max": 20}, "8.7"),  # scaled first
+        # A raw score without its range is no grade, never a raw number taken for one.
+        ({"raw": 8.5}, None),
+        ({"raw": 17, "max": 20}, None),
         (None, None),
     ],
 )

@@ -3,7 +3,9 @@ behind it (fakeredis), the CSV, and the bulk retry's filter."""
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,7 +17,7 @@ from hypothesis import strategies as st
 from gradesync.event import CompletionEvent
 from gradesync.ledger import Ledger
 from gradesync.record import LedgerError, Record, Unreadable
-from gradesync.report import build, group_records, selects, write_csv
+from gradesync.report import CSV_COLUMNS, build, group_records, selects, write_csv
 
 TZ = ZoneInfo("Europe/Amsterdam")
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -167,3 +169,30 @@ def test_the_csv_has_one_line_per_record_and_no_formulas(tmp_path: Path) -> None
     assert [r["group"] for r in rows] == ["unknown_person", "not_enrolled"]
     assert rows[0]["person_id"] == "'=HYPERLINK(1)"
     assert rows[1]["completed_on"] == "2026-11-21" and rows[1]["days_left"] == "30"
+
+
+def test_the_excel_csv_opens_as_columns_in_a_dutch_excel(tmp_path: Path) -> None:
+    """Dutch Excel splits on its list separator ";" and reads UTF-8 only after a BOM; a
+    grade's decimal comma and a name's ë must survive as one cell each."""
+    ledger = Ledger(fakeredis.FakeRedis())
+    unresolved_in(ledger, "Chloë;7,5", "unknown_person", NOW)
+    path = tmp_path / "r.csv"
+    assert write_csv(build(ledger, None, 30, TZ), path, excel=True) == 1
+    data = path.read_bytes()
+    assert data.startswith(codecs.BOM_UTF8)
+    text = data.decode("utf-8-sig")
+    dialect = csv.Sniffer().sniff(text, delimiters=",;\t")
+    assert dialect.delimiter == ";"
+    # What Excel does with its list separator ";": split each line into cells.
+    header, row = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert len(header) == len(row) == len(CSV_COLUMNS) > 1
+    assert dict(zip(header, row, strict=True))["person_id"] == "Chloë;7,5"
+
+
+def test_the_plain_csv_keeps_commas(tmp_path: Path) -> None:
+    ledger = Ledger(fakeredis.FakeRedis())
+    unresolved_in(ledger, "57", "unknown_person", NOW)
+    path = tmp_path / "r.csv"
+    write_csv(build(ledger, None, 30, TZ), path)
+    assert not path.read_bytes().startswith(codecs.BOM_UTF8)
+    assert csv.Sniffer().sniff(path.read_text(encoding="utf-8")).delimiter == ","

@@ -20,6 +20,7 @@ T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 ERR = LedgerError(code="unknown_person", message="no such person")
 AMS = ZoneInfo("Europe/Amsterdam")
 LATER: CompletionEvent = event(event_id="e2", grade="9")
+FAILED: CompletionEvent = event(event_id="e3", grade="4.2")
 
 Input = Callable[[Record | None], tuple[t.Change, Any]]
 INPUTS: dict[str, Input] = {
@@ -36,30 +37,38 @@ INPUTS: dict[str, Input] = {
     "operator give-up": lambda o: t.give_up_now(o, "r", T0, "why", ""),
     "daily pass takes it": lambda o: t.requeue_due(o, T0, T0, 30),
     "stalled": lambda o: t.restall(o, T0, 3),
+    "not passed (xAPI failed)": lambda o: t.not_passed(o, "r", FAILED, T0, ("e3", "s", "r d")),
+    "voided (xAPI voiding)": lambda o: t.withdraw(o, T0, "statement-id"),
 }
 
 # Columns: no record yet, then each state in STATES order. Q queued, P in_progress,
-# D delivered, U unresolved, G given_up, F failed, S shadowed; "-" left as it is;
+# D delivered, U unresolved, G given_up, F failed, S shadowed, N not_passed, W withdrawn;
+# "-" left as it is;
 # L! and V! refused with LookupError / ValueError.
 COLUMNS = (None, *STATES)
 CODES = {"Q": "queued", "P": "in_progress", "D": "delivered", "U": "unresolved"}
 CODES |= {"G": "given_up", "F": "failed", "S": "shadowed", "-": "-"}
+CODES |= {"N": "not_passed", "W": "withdrawn"}
 CODES |= {"L!": "LookupError", "V!": "ValueError"}
 TABLE: dict[str, str] = {
-    #                            None Q   P   D   U   G   F   S
-    "admit another event": "Q    Q   P   D   Q   Q   Q   Q",
-    "admit the same event": "Q    -   -   -   -   -   -   -",
-    "start": "-    P   -   -   -   -   -   -",
-    "deliver": "-    D   D   -   D   D   D   D",
-    "fail": "-    F   F   -   -   -   -   -",
-    "give up (retries spent)": "-    G   G   -   -   -   -   -",
-    "unresolved": "-    U   U   -   -   -   -   -",
-    "defer": "-    Q   Q   -   -   -   -   -",
-    "shadow run done": "-    S   S   -   -   -   -   -",
-    "operator retry": "L!   V!  V!  V!  Q   Q   Q   Q",
-    "operator give-up": "L!   G   G   V!  G   V!  G   G",
-    "daily pass takes it": "-    -   -   -   Q   -   -   -",
-    "stalled": "-    -   Q   -   -   -   -   -",
+    #                            None Q   P   D   U   G   F   S   N   W
+    "admit another event": "Q    Q   P   D   Q   Q   Q   Q   Q   Q",
+    "admit the same event": "Q    -   -   -   -   -   -   -   -   -",
+    "start": "-    P   -   -   -   -   -   -   -   -",
+    "deliver": "-    D   D   -   D   D   D   D   D   D",
+    "fail": "-    F   F   -   -   -   -   -   -   -",
+    "give up (retries spent)": "-    G   G   -   -   -   -   -   -   -",
+    "unresolved": "-    U   U   -   -   -   -   -   -   -",
+    "defer": "-    Q   Q   -   -   -   -   -   -   -",
+    "shadow run done": "-    S   S   -   -   -   -   -   -   -",
+    "operator retry": "L!   V!  V!  V!  Q   Q   Q   Q   V!  V!",
+    "operator give-up": "L!   G   G   V!  G   V!  G   G   G   G",
+    "daily pass takes it": "-    -   -   -   Q   -   -   -   -   -",
+    "stalled": "-    -   Q   -   -   -   -   -   -   -",
+    # A fail never undoes a recorded pass; a voiding withdraws what is not delivered, and
+    # leaves a delivered record delivered (with a note for an operator).
+    "not passed (xAPI failed)": "N    -   -   -   -   -   -   -   N   N",
+    "voided (xAPI voiding)": "-    W   W   D   W   W   W   W   W   -",
 }
 
 

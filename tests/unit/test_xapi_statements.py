@@ -1,0 +1,509 @@
+"""The xAPI Statement endpoint (issue 24) without real processes: the specification's own
+rules (gradesync/xapi_spec.py), the reading per installation (gradesync/xapi_read.py), the
+conformance corpus through the reader, and the HTTP answers (fakeredis)."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
+
+from gradesync import xapi_read, xapi_spec
+from gradesync.ledger import Ledger
+from gradesync.record import Record
+from gradesync.settings import Settings
+from gradesync.sources import Sources, XapiSource
+from producers.api import create_app
+from tests.conformance.corpus import PASSWORDS, cases, entry, password_env
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+STAMP = (NOW - timedelta(hours=1)).isoformat()
+COURSE = "https://moodle.example.nl/course/view.php?id=12"
+COMPLETED = "http://adlnet.gov/expapi/verbs/completed"
+PASSED = "http://adlnet.gov/expapi/verbs/passed"
+FAILED = "http://adlnet.gov/expapi/verbs/failed"
+VOIDED = "http://adlnet.gov/expapi/verbs/voided"
+VERSION = {"X-Experience-API-Version": "1.0.3"}
+
+
+def installation(name: str = "moodle", **more: Any) -> XapiSource:
+    env = {password_env(n): p for n, p in PASSWORDS.items()}
+    sources = Sources.parse({"installations": [{**entry(name), **more}]}, env)
+    return sources.typed(XapiSource, name)
+
+
+def statement(verb: str = COMPLETED, **more: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "actor": {"account": {"homePage": "https://moodle.example.nl", "name": "57"}},
+        "verb": {"id": verb},
+        "object": {"id": COURSE, "objectType": "Activity"},
+        "timestamp": STAMP,
+    }
+    out.update(more)
+    return out
+
+
+def read(data: dict[str, Any], inst: XapiSource | None = None) -> xapi_read.Reading:
+    (sid, checked), *_ = xapi_spec.check_batch(data)
+    return xapi_read.read(checked, sid, inst or installation(), NOW)
+
+
+# -- what xAPI itself calls invalid: 400, naming the index and the field --------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"id": "not-a-uuid"}, "statements[1].id"),
+        ({"actor": {"name": "no identifier"}}, "statements[1].actor"),
+        ({"actor": {"mbox": "anna@example.nl"}}, "statements[1].actor.mbox"),
+        ({"verb": {"display": {"en": "completed"}}}, "statements[1].verb.id"),
+        ({"object": None}, "statements[1].object"),
+        ({"result": {"success": "yes"}}, "statements[1].result.success"),
+        ({"result": {"score": {"scaled": 1.5}}}, "statements[1].result.score.scaled"),
+        (
+            {"result": {"score": {"raw": 120, "min": 0, "max": 100}}},
+            "statements[1].result.score.raw",
+        ),
+        ({"result": {"score": {"min": 10, "max": 10}}}, "statements[1].result.score.min"),
+        ({"timestamp": "20 November"}, "statements[1].timestamp"),
+        ({"context": {"registration": "r-1"}}, "statements[1].context.registration"),
+        ({"grade": "9"}, "statements[1].grade"),
+        ({"verb": {"id": VOIDED}}, "statements[1].object.objectType"),
+    ],
+)
+def test_invalid_statements_are_named_by_index_and_field(
+    change: dict[str, Any], field: str
+) -> None:
+    bad = {k: v for k, v in {**statement(), **change}.items() if v is not None}
+    with pytest.raises(xapi_spec.Invalid) as caught:
+        xapi_spec.check_batch([statement(), bad])
+    assert caught.value.field == field
+
+
+def test_ids_given_are_kept_and_missing_ones_derived_from_the_content() -> None:
+    given = "E05AA883-ACAF-40AD-BF54-02C8CE485FB0"
+    ((sid, _),) = xapi_spec.check_batch({**statement(), "id": given})
+    assert sid == given.lower()
+    first = xapi_spec.check_batch([statement()])[0][0]
+    assert first == xapi_spec.check_batch([statement()])[0][0]  # a resend: the same id
+    other = xapi_spec.check_batch([statement(timestamp=NOW.isoformat())])[0][0]
+    assert other != first and xapi_spec.is_uuid(first)
+
+
+def test_the_same_given_id_twice_in_a_batch_is_invalid_the_same_content_twice_is_not() -> None:
+    twice = {**statement(), "id": "e05aa883-acaf-40ad-bf54-02c8ce485fb0"}
+    with pytest.raises(xapi_spec.Invalid) as caught:
+        xapi_spec.check_batch([twice, {**twice, "verb": {"id": PASSED}}])
+    assert caught.value.field == "statements[1].id"
+    assert len(xapi_spec.check_batch([statement(), statement()])) == 2
+
+
+# -- what counts, who, what, when ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("score", "style", "grade"),
+    [
+        ({"scaled": 0.85}, "dutch", "8.7"),
+        ({"scaled": -0.2}, "dutch", "1.0"),
+        ({"raw": 60, "min": 20, "max": 100}, "dutch", "5.5"),
+        ({"raw": 60, "min": 20, "max": 100}, "percent", "50.0"),
+        ({"raw": 60, "min": 20, "max": 100}, "raw", "60"),
+        ({"raw": 8}, "dutch", None),  # no range: no grade, never a raw number taken for one
+        ({"raw": 8, "max": 10}, "dutch", None),
+    ],
+)
+def test_the_grade_comes_from_scaled_else_raw_on_its_range(
+    score: dict[str, Any], style: str, grade: str | None
+) -> None:
+    done = read(statement(result={"score": score}), installation(grade_format=style))
+    assert isinstance(done, xapi_read.Counted) and done.event.grade == grade
+
+
+def test_completion_only_takes_no_grade() -> None:
+    done = read(
+        statement(result={"score": {"scaled": 0.9}}), installation(grade_policy="completion_only")
+    )
+    assert isinstance(done, xapi_read.Counted) and done.event.grade is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        statement(FAILED, result={"score": {"scaled": 0.4}, "success": False}),
+        statement(COMPLETED, result={"success": False, "completion": True}),
+        statement(PASSED, result={"success": False}),
+    ],
+)
+def test_failed_or_success_false_is_not_passed(data: dict[str, Any]) -> None:
+    assert isinstance(read(data), xapi_read.NotPassed)
+
+
+@pytest.mark.parametrize(
+    ("data", "inst", "reason"),
+    [
+        (statement("http://adlnet.gov/expapi/verbs/attempted"), {}, "verb_not_counted"),
+        (
+            statement(object={"id": "https://moodle.example.nl/mod/quiz/view.php?id=9"}),
+            {},
+            "not_a_course",
+        ),
+        (
+            statement(object={"id": "https://moodle.example.nl/course/view.php?id=12&x=1"}),
+            {},
+            "not_a_course",
+        ),
+        (
+            statement(object={"id": "https://m/course/view.php?id=" + "1" * 3000}),
+            {},
+            "object_id_too_long",
+        ),
+        (
+            statement(object={"objectType": "Agent", "mbox": "mailto:a@b.nl"}),
+            {},
+            "object_not_activity",
+        ),
+        (
+            statement(actor={"objectType": "Group", "member": [{"mbox": "mailto:a@b.nl"}]}),
+            {},
+            "group_actor",
+        ),
+        (statement(actor={"mbox": "mailto:a@b.nl"}), {}, "no_learner_id"),
+        (statement(), {"account_homepage": "https://other.example.nl/"}, "other_homepage"),
+        (statement(timestamp="1999-12-31T23:00:00Z"), {}, "unusable_value"),
+    ],
+)
+def test_what_is_not_a_usable_completion_is_skipped_with_a_reason(
+    data: dict[str, Any], inst: dict[str, Any], reason: str
+) -> None:
+    done = read(data, installation(**inst))
+    assert isinstance(done, xapi_read.Skipped) and done.reason == reason
+
+
+def test_the_learner_by_account_mbox_or_openid_and_the_homepage_check() -> None:
+    assert isinstance(done := read(statement()), xapi_read.Counted)
+    assert (done.event.person_id, done.event.course_id) == ("57", "12")
+    ok = read(statement(), installation(account_homepage="https://moodle.example.nl/"))
+    assert isinstance(ok, xapi_read.Counted)
+    by_mail = read(
+        statement(actor={"mbox": "mailto:anna@example.nl"}), installation(actor_id="mbox")
+    )
+    assert isinstance(by_mail, xapi_read.Counted) and by_mail.event.person_id == "anna@example.nl"
+    by_openid = read(
+        statement(actor={"openid": "https://id.example.nl/anna"}), installation(actor_id="openid")
+    )
+    assert isinstance(by_openid, xapi_read.Counted)
+    assert by_openid.event.person_id == "https://id.example.nl/anna"
+
+
+def test_a_missing_timestamp_is_the_arrival_and_a_zoneless_one_utc() -> None:
+    data = statement()
+    del data["timestamp"]
+    done = read(data)
+    assert isinstance(done, xapi_read.Counted)
+    assert (done.event.completed_at, done.completed_at_source) == (NOW, "arrival")
+    naive = (NOW - timedelta(hours=2)).replace(tzinfo=None).isoformat()
+    done = read(statement(timestamp=naive))
+    assert isinstance(done, xapi_read.Counted) and done.completed_at_source == "utc_assumed"
+    assert done.event.completed_at == NOW - timedelta(hours=2)
+
+
+def test_a_voiding_names_its_target() -> None:
+    target = "E05AA883-ACAF-40AD-BF54-02C8CE485FB0"
+    done = read(statement(VOIDED, object={"objectType": "StatementRef", "id": target}))
+    assert done == xapi_read.Voiding(target=target.lower())
+
+
+# -- the corpus, through the reader ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "case"), cases())
+def test_corpus_through_the_reader(name: str, case: dict[str, Any]) -> None:
+    assert case["source"]["repository"] and case["source"]["path"], name
+    inst = installation(case["installation"])
+    batch = xapi_spec.check_batch(case["statements"])
+    arrival = NOW
+    for (sid, data), want in zip(batch, case["expect"], strict=True):
+        done = xapi_read.read(data, sid, inst, arrival)
+        assert (
+            type(done).__name__
+            == {
+                "counted": "Counted",
+                "not_passed": "NotPassed",
+                "voiding": "Voiding",
+                "ignored": "Skipped",
+            }[want["outcome"]]
+        ), (name, done)
+        if isinstance(done, xapi_read.Skipped):
+            assert done.reason == want["reason"], name
+        elif isinstance(done, xapi_read.Voiding):
+            assert done.target == want["target"]
+        else:
+            event = done.event
+            assert (event.person_id, event.course_id) == (want["person_id"], want["course_id"])
+            via = want.get("grade_via")  # the endpoint's doing (a registration's passed)
+            assert event.grade == (None if via else want["grade"]), name
+            if "completed_at" in want:
+                assert event.completed_at == datetime.fromisoformat(want["completed_at"])
+            if "completed_at_source" in want:
+                assert done.completed_at_source == want["completed_at_source"]
+
+
+# -- over HTTP (fakeredis) ---------------------------------------------------------------------
+
+
+class Endpoint:
+    def __init__(self, tmp: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+        for name, password in PASSWORDS.items():
+            monkeypatch.setenv(password_env(name), password)
+        path = tmp / "sources.yaml"
+        path.write_text(
+            yaml.safe_dump({"installations": [entry(n) for n in ("moodle", "cmi5", "spec")]})
+        )
+        self.sent: list[str] = []
+        self.ledger = Ledger(fakeredis.FakeRedis())
+        s = Settings(
+            GRADESYNC_SOURCES=str(path),
+            GRADESYNC_INSECURE_DEV="0",
+            **env,  # type: ignore[arg-type]
+        )
+        self.client = TestClient(create_app(self.ledger, self.sent.append, s))
+
+    def post(self, body: Any, instance: str = "moodle", **headers: str) -> Any:
+        return self.client.post(
+            f"/xapi/{instance}/statements",
+            content=json.dumps(body).encode(),
+            headers={**auth(instance), **VERSION, "content-type": "application/json", **headers},
+        )
+
+    def records(self) -> list[Record]:
+        return [r for r in self.ledger.newest(limit=100) if isinstance(r, Record)]
+
+
+def auth(instance: str, password: str | None = None) -> dict[str, str]:
+    raw = f"{instance}-sender:{password or PASSWORDS[instance]}".encode()
+    return {"authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+@pytest.fixture
+def xapi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Endpoint:
+    return Endpoint(tmp_path, monkeypatch)
+
+
+def test_a_log_store_batch_is_200_with_the_ids_and_a_resend_adds_nothing(xapi: Endpoint) -> None:
+    batch = [statement(), statement(object={"id": "https://m.nl/mod/book/view.php?id=1"})]
+    first = xapi.post(batch)
+    assert first.status_code == 200, first.text
+    assert first.headers["x-experience-api-version"] == "1.0.3"
+    ids = first.json()
+    assert len(ids) == 2 and all(xapi_spec.is_uuid(i) for i in ids)
+    assert len(xapi.records()) == 1 and len(xapi.sent) == 1
+    again = xapi.post(batch)
+    assert (again.status_code, again.json()) == (200, ids)
+    assert len(xapi.records()) == 1 and len(xapi.sent) == 1  # nothing new
+    # The default installation's route is /xapi/statements: none is configured here.
+    assert xapi.client.post("/xapi/statements", headers=VERSION).status_code == 404
+
+
+def test_the_same_id_with_other_content_is_409_and_records_nothing(xapi: Endpoint) -> None:
+    sid = "e05aa883-acaf-40ad-bf54-02c8ce485fb0"
+    assert xapi.post({**statement(), "id": sid}).status_code == 200
+    other = xapi.post([statement(PASSED), {**statement(), "id": sid, "timestamp": NOW.isoformat()}])
+    assert other.status_code == 409 and other.json()["detail"][0]["field"] == "statements[1].id"
+    assert len(xapi.records()) == 1
+
+
+def test_an_invalid_statement_refuses_the_whole_batch(xapi: Endpoint) -> None:
+    response = xapi.post([statement(), {**statement(), "result": {"success": "yes"}}])
+    assert response.status_code == 400
+    assert response.json()["detail"] == [
+        {"field": "statements[1].result.success", "message": "must be true or false"}
+    ]
+    assert xapi.records() == [] and xapi.sent == []
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "error"),
+    [
+        ({"authorization": ""}, 401, "unauthenticated"),
+        (auth("moodle", "wrong"), 401, "unauthenticated"),
+        (auth("cmi5"), 401, "unauthenticated"),  # another installation's credentials
+        ({"authorization": "Basic %%%"}, 401, "unauthenticated"),
+        ({"X-Experience-API-Version": "0.95"}, 400, "version"),
+        ({"X-Experience-API-Version": ""}, 400, "version"),
+        ({"content-type": "text/plain"}, 415, "unsupported_media_type"),
+    ],
+)
+def test_refusals_carry_the_version_header(
+    xapi: Endpoint, headers: dict[str, str], status: int, error: str
+) -> None:
+    response = xapi.post([statement()], **headers)
+    assert (response.status_code, response.json()["error"]) == (status, error)
+    assert response.headers["x-experience-api-version"] == "1.0.3"
+    if status == 401:
+        assert response.headers["www-authenticate"].startswith("Basic ")
+    assert xapi.records() == []
+
+
+def test_the_route_has_its_own_body_limit_checked_before_parsing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = Endpoint(tmp_path, monkeypatch, GRADESYNC_XAPI_MAX_BODY_BYTES="2000")
+    big = [statement() for _ in range(20)]
+    assert small.post(big).status_code == 413
+    # The default (1 MiB) takes a batch far larger than one webhook (64 KiB).
+    roomy = Endpoint(tmp_path, monkeypatch)
+    batch = [statement(timestamp=(NOW - timedelta(minutes=n)).isoformat()) for n in range(400)]
+    assert len(json.dumps(batch)) > 64 * 1024
+    assert roomy.post(batch).status_code == 200
+
+
+def test_put_takes_one_statement_by_its_id(xapi: Endpoint) -> None:
+    sid = "7ccd3322-e1a5-411a-a67d-6a735c76f119"
+    headers = {**auth("moodle"), **VERSION, "content-type": "application/json"}
+    put = xapi.client.put(
+        f"/xapi/moodle/statements?statementId={sid}", json=statement(), headers=headers
+    )
+    assert put.status_code == 204 and put.headers["x-experience-api-version"] == "1.0.3"
+    assert xapi.records()[0].event.event_id == f"xapi-{sid}"
+    assert (
+        xapi.client.put(
+            f"/xapi/moodle/statements?statementId={sid}", json=statement(), headers=headers
+        ).status_code
+        == 204
+    )
+    mismatch = xapi.client.put(
+        "/xapi/moodle/statements?statementId=e05aa883-acaf-40ad-bf54-02c8ce485fb0",
+        json={**statement(), "id": sid},
+        headers=headers,
+    )
+    assert mismatch.status_code == 400
+    missing = xapi.client.put("/xapi/moodle/statements", json=statement(), headers=headers)
+    assert missing.status_code == 400 and missing.json()["detail"][0]["field"] == "statementId"
+    unknown = xapi.client.get("/xapi/moodle/nothing-here")
+    assert unknown.status_code == 404 and unknown.headers["x-experience-api-version"] == "1.0.3"
+
+
+def test_about_answers_the_version(xapi: Endpoint) -> None:
+    about = xapi.client.get("/xapi/cmi5/about")
+    assert about.json() == {"version": ["1.0.3"]}
+    assert about.headers["x-experience-api-version"] == "1.0.3"
+    assert xapi.client.get("/xapi/nowhere/about").status_code == 404
+
+
+def test_not_passed_writes_nothing_and_a_later_pass_proceeds(xapi: Endpoint) -> None:
+    assert xapi.post([statement(FAILED, result={"success": False})]).status_code == 200
+    (rec,) = xapi.records()
+    assert rec.state == "not_passed" and xapi.sent == []
+    assert xapi.post([statement(PASSED, result={"success": True})]).status_code == 200
+    (rec,) = xapi.records()
+    assert rec.state == "queued" and xapi.sent == [rec.id]
+    # A fail after the pass never undoes it.
+    xapi.post([statement(FAILED, timestamp=NOW.isoformat(), result={"success": False})])
+    assert xapi.records()[0].state == "queued"
+
+
+def test_voiding_withdraws_what_is_not_delivered_and_flags_what_is(xapi: Endpoint) -> None:
+    sid = "e05aa883-acaf-40ad-bf54-02c8ce485fb0"
+    xapi.post([{**statement(), "id": sid}])
+    void = statement(VOIDED, object={"objectType": "StatementRef", "id": sid})
+    assert xapi.post([void]).status_code == 200
+    (rec,) = xapi.records()
+    assert rec.state == "withdrawn"
+    other = "e05aa883-acaf-40ad-bf54-02c8ce485fb1"
+    xapi.post([{**statement(object={"id": COURSE.replace("12", "13")}), "id": other}])
+    done = next(r for r in xapi.records() if r.event.course_id == "13")
+    xapi.ledger.deliver(done.id, NOW)
+    xapi.post([statement(VOIDED, object={"objectType": "StatementRef", "id": other})])
+    flagged = xapi.ledger.get(done.id)
+    assert flagged is not None and flagged.state == "delivered"
+    assert flagged.outcome == {
+        "code": "voided_after_delivery",
+        "statement": xapi_spec.statement_id(
+            statement(VOIDED, object={"objectType": "StatementRef", "id": other})
+        ),
+    }
+    # Voiding what gradesync never took is answered 200 too (and counted).
+    unknown = statement(VOIDED, object={"objectType": "StatementRef", "id": sid[:-1] + "9"})
+    assert xapi.post([unknown]).status_code == 200
+
+
+def test_cmi5_completed_takes_the_grade_of_its_registrations_passed(xapi: Endpoint) -> None:
+    ((name, case),) = [c for c in cases() if c[0].startswith("cmi5-spec-9")]
+    passed, completed, *_ = case["statements"]
+    # completed first: delivered without a grade it would be; the passed then brings it.
+    assert xapi.post([completed], instance="cmi5").status_code == 200
+    (rec,) = xapi.records()
+    assert rec.event.grade is None
+    assert xapi.post([passed], instance="cmi5").status_code == 200
+    (rec,) = xapi.records()
+    assert rec.event.grade == "9.1", name
+    # passed first: the completed after it (replacing the open record's event) brings the
+    # registration's grade itself, so none is lost.
+    other = [copy.deepcopy(passed), copy.deepcopy(completed)]
+    for n, data in enumerate(other):
+        data["id"] = data["id"][:-2] + f"f{n}"
+        data["actor"]["account"]["name"] = "other-learner"
+    assert xapi.post(other, instance="cmi5").status_code == 200
+    rec = next(r for r in xapi.records() if r.event.person_id == "other-learner")
+    assert rec.event.event_id == f"xapi-{other[1]['id']}" and rec.event.grade == "9.1"
+
+
+def test_ignored_statements_are_counted_by_reason(xapi: Endpoint) -> None:
+    def count(reason: str) -> float:
+        labels = {"installation": "xapi/moodle", "outcome": "ignored", "reason": reason}
+        return REGISTRY.get_sample_value("gradesync_xapi_statements_total", labels) or 0.0
+
+    before = count("not_a_course")
+    xapi.post([statement(object={"id": "https://m.nl/mod/quiz/view.php?id=3"})])
+    assert count("not_a_course") == before + 1
+
+
+# -- the sources file's xAPI entries -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"basic_auth": None}, "needs basic_auth"),
+        ({"basic_auth": {"username": "u"}}, "password_env (preferred) or password"),
+        ({"basic_auth": {"username": "a:b", "password": "p"}}, "pattern"),
+        ({"course_pattern": "course/(\\d+)"}, "named group"),
+        ({"course_pattern": "("}, "not a regular expression"),
+        ({"verbs": [" "]}, "at least one verb"),
+        ({"moodle": "nowhere"}, "names no Moodle installation"),
+    ],
+)
+def test_xapi_entries_are_checked(change: dict[str, Any], problem: str) -> None:
+    data = {**entry("moodle"), **change}
+    if data.get("basic_auth") is None:
+        data.pop("basic_auth")
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        Sources.parse({"installations": [data]}, {password_env("moodle"): "x"})
+
+
+def test_an_xapi_installation_may_have_basic_auth_only_and_map_through_moodle() -> None:
+    moodle = {
+        "kind": "moodle",
+        "instance": "site",
+        "secret": "a-moodle-hook-token-of-32-characters",
+        "api": {"url": "https://moodle.example.nl", "credential": "ws"},
+    }
+    sources = Sources.parse(
+        {"installations": [moodle, {**entry("moodle"), "moodle": "site"}]},
+        {password_env("moodle"): "pw"},
+    )
+    inst = sources.typed(XapiSource, "moodle")
+    assert inst.webhook_secret() is None and inst.basic_auth is not None
+    assert inst.basic_auth.secret() == "pw" and "pw" not in repr(inst)
