@@ -292,13 +292,21 @@ def reconcile(
         err.print(str(exc))
         raise typer.Exit(1) from exc
     except RemoteError as exc:
-        err.print(f"{inst.name}: {exc} ({exc.code}); the next run resumes where this one stopped")
+        # The LMS's text: printed as it is, never read as Rich markup.
+        err.print(
+            f"{inst.name}: {exc} ({exc.code}); the next run resumes where this one stopped",
+            markup=False,
+        )
         raise typer.Exit(1) from exc
     if as_json:
         _emit_json(summary.model_dump(mode="json"))
         return
     done = (
-        "every course done" if summary.finished else "stopped by the call cap; the next run resumes"
+        "stopped by the call cap; the next run resumes"
+        if not summary.finished
+        else f"{len(summary.failed_courses)} refused by the LMS"
+        if summary.failed_courses
+        else "every course done"
     )
     out.print(
         f"{summary.installation}: since {summary.since.isoformat(timespec='minutes')}, "
@@ -316,6 +324,11 @@ def reconcile(
         out.print(
             "left before their completion could be read (course/user, Moodle ids; see Moodle's "
             "course completion report): " + ", ".join(summary.left_learners)
+        )
+    if summary.failed_courses:
+        out.print(
+            "refused by the LMS (course: error; the token's role in the course, or a hidden "
+            "course): " + ", ".join(summary.failed_courses)
         )
 
 
@@ -378,7 +391,14 @@ def _print_reconciliation(rows: list[Figures]) -> None:
             if last is None
             else (
                 f"{last.at.isoformat(timespec='minutes')}: {last.recorded} recorded, "
-                f"{last.calls} calls" + ("" if last.finished else ", resumes")
+                f"{last.calls} calls"
+                + (
+                    ""
+                    if last.finished
+                    else f", LMS failed ({last.error}), resumes"
+                    if last.error
+                    else ", resumes"
+                )
             )
         )
         table.add_row(
@@ -386,8 +406,9 @@ def _print_reconciliation(rows: list[Figures]) -> None:
         )
     out.print(table)
     for f in rows:
-        if f.warning:
-            err.print(f"warning: {f.warning}")
+        for warning in (f.warning, f.refused):
+            if warning:
+                err.print(f"warning: {warning}")
 
 
 def _disabled() -> list[str]:

@@ -80,7 +80,8 @@ TOMBSTONES = f"{PREFIX}tombstones"
 
 def reconcile(installation: str, part: str) -> str:
     """Reconciliation's own keys per installation (``kind/instance``): ``state`` (cursor and the
-    pass under way), ``settled:{course}``, ``found``, ``last``, ``lock``."""
+    pass under way), ``settled_at:{course}`` (learner → completion time), ``open:{course}``,
+    ``found``, ``last``, ``lock``."""
     return f"{PREFIX}reconcile:{installation}:{part}"
 
 

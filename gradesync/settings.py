@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from gradesync import sources_file
 from gradesync.sources import (
     MOODLE_COURSE_PATTERN,
+    RECONCILE_MIN_CALLS,
     AnyInstallation,
     Installation,
     Sources,
@@ -160,7 +161,9 @@ class Settings(BaseSettings):
 
     # -- Reconciliation with the LMS (issue 26; per installation: the sources file's reconcile)
     reconcile_at: time = Field(time(2, 30), alias="GRADESYNC_RECONCILE_AT")
-    reconcile_max_calls: int = Field(5000, alias="GRADESYNC_RECONCILE_MAX_CALLS", ge=1)
+    reconcile_max_calls: int = Field(
+        5000, alias="GRADESYNC_RECONCILE_MAX_CALLS", ge=RECONCILE_MIN_CALLS
+    )
     reconcile_overlap_h: float = Field(24.0, alias="GRADESYNC_RECONCILE_OVERLAP_H", ge=0)
     reconcile_first_days: int = Field(30, alias="GRADESYNC_RECONCILE_FIRST_DAYS", ge=1)
     reconcile_grace_h: float = Field(24.0, alias="GRADESYNC_RECONCILE_GRACE_H", ge=0)

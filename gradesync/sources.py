@@ -176,6 +176,11 @@ class Api(Strict):
         return self._credential.get_secret_value()
 
 
+# A run spends one call mapping the courses and one listing the resumed course's learners
+# before it asks a learner: a smaller cap would never ask one, and the pass would never end.
+RECONCILE_MIN_CALLS = 3
+
+
 class Reconcile(Strict):
     """Issue 26: a nightly look at which learners completed the courses Coachview knows, so a
     webhook that never came is caught up. Unset values take the ``GRADESYNC_RECONCILE_*``
@@ -186,7 +191,7 @@ class Reconcile(Strict):
     at: time | None = None
     # Coachview's e-learning course ids to look at; unset: every one Coachview holds.
     courses: tuple[str, ...] | None = None
-    max_calls: int | None = Field(None, ge=1)
+    max_calls: int | None = Field(None, ge=RECONCILE_MIN_CALLS)
 
     @field_validator("at", mode="before")
     @classmethod

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from redis.exceptions import LockError
+
 from gradesync import logs
 from gradesync.errors import RemoteError
 from gradesync.ledger import utcnow
@@ -14,7 +16,7 @@ from gradesync.lms.moodle_reconcile import MoodleReconciler
 from gradesync.reconcile.config import effective, reconcilable
 from gradesync.reconcile.plan import Summary
 from gradesync.reconcile.run import Progress, run
-from gradesync.reconcile.store import Store
+from gradesync.reconcile.store import LOCK_S, Store
 from gradesync.sources import MoodleSource
 from workers import resources
 from workers.app import app
@@ -54,7 +56,17 @@ def reconcile(
     cfg = effective(inst, s)
     lock = Store(resources.ledger(), inst.name).lock()
     if not lock.acquire():
-        raise Busy(f"{inst.name}: another reconciliation run is under way")
+        raise Busy(
+            f"{inst.name}: another reconciliation run is under way (a killed run's lock frees "
+            f"itself within {LOCK_S} s)"
+        )
+
+    def keepalive() -> None:
+        try:
+            lock.reacquire()
+        except LockError as exc:  # no answer for LOCK_S: another run may hold it by now
+            raise Busy(f"{inst.name}: the run lost its lock (an LMS call took too long)") from exc
+
     try:
         # The courses Coachview knows, read once per run through the shared request budget.
         codes = (
@@ -62,6 +74,7 @@ def reconcile(
             if inst.reconcile.courses is not None
             else resources.coachview().elearning_codes()
         )
+        keepalive()  # Coachview's read may have been paced by its rate limit
         lms = MoodleReconciler(MoodleWS(str(inst.api.url), inst.api.secret()), inst.course_field)
         return run(
             inst,
@@ -76,9 +89,11 @@ def reconcile(
             since=since,
             dry_run=dry_run,
             progress=progress,
+            keepalive=keepalive,
         )
     finally:
-        lock.release()
+        if lock.owned():
+            lock.release()
 
 
 @app.task(name="gradesync.reconcile", ignore_result=True)

@@ -25,10 +25,29 @@ def check(ledger: Ledger, s: Settings, now: datetime) -> list[Check]:
         name = f"{f.installation} reconciliation"
         nxt = f"next run {f.next_run.isoformat(timespec='minutes')}"
         run = f.last_run
+        if f.refused is not None:
+            checks.append(
+                warn(
+                    AREA,
+                    f"{name}: courses",
+                    f.refused,
+                    "the web service user's role in those courses (see README, Reconciliation)",
+                )
+            )
         if f.warning is not None:
             checks.append(warn(AREA, name, f.warning, "the Moodle webhook plugin's settings"))
         elif run is None:
             checks.append(ok(AREA, name, f"not run yet; {nxt}"))
+        elif run.error is not None:
+            checks.append(
+                warn(
+                    AREA,
+                    name,
+                    f"last run {run.at.isoformat(timespec='minutes')} broke off: the LMS failed "
+                    f"({run.error}); {nxt} resumes it",
+                    "the LMS's availability and its web service token",
+                )
+            )
         elif run.at < now - OVERDUE:
             checks.append(
                 warn(

@@ -14,6 +14,7 @@ tests/fixtures/moodle-gradereport_user_get_grade_items.json.
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
@@ -57,8 +58,8 @@ class MoodleWS:
                 f"moodle {function}: response is not JSON", code="moodle_bad_response"
             ) from exc
         if isinstance(body, dict) and "exception" in body:
-            code = str(body.get("errorcode") or "unknown")
-            message = f"moodle {function}: {code}: {body.get('message', '')}"[:300]
+            code = _errorcode(body.get("errorcode"))
+            message = f"moodle {function}: {code}: {_printable(body.get('message', ''))}"[:300]
             if code in TRANSIENT_CODES:
                 raise Transient(message, code=f"moodle_{code}")
             raise MoodleError(message, code=f"moodle_{code}")
@@ -121,3 +122,20 @@ def grade_text(item: dict[str, Any], style: Literal["formatted", "dutch"]) -> st
     fraction = (Decimal(str(raw)) - Decimal(str(low))) / (Decimal(str(high)) - Decimal(str(low)))
     dutch = Decimal(1) + Decimal(9) * min(max(fraction, Decimal(0)), Decimal(1))
     return str(dutch.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+# Moodle's error codes are identifiers (``invalidtoken``, ``requireloginerror``); the code ends
+# in records, logs and terminal tables, so anything else from a site is not passed on.
+_ERRORCODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def _errorcode(value: object) -> str:
+    if value is None or value == "":
+        return "unknown"
+    text = str(value)
+    return text if _ERRORCODE.fullmatch(text) else "unreadable_errorcode"
+
+
+def _printable(value: object) -> str:
+    """Moodle's message without control characters (escape sequences, new lines)."""
+    return "".join(c if c.isprintable() else " " for c in str(value))

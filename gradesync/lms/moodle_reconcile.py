@@ -29,7 +29,7 @@ TRACKED = "moodle/course:isincompletionreports"
 # Moodle's answers for a learner it will not report on, and for a course without criteria.
 NOT_ENROLLED = "moodle_usernotenroled"
 NO_CRITERIA = "moodle_nocriteriaset"
-NOTHING_DONE = MoodleCompletionStatus(completed=False, aggregation=1, completions=[])
+NO_CRITERIA_SET = MoodleCompletionStatus(completed=False, aggregation=1, completions=[])
 
 
 class MoodleReconciler:
@@ -56,8 +56,8 @@ class MoodleReconciler:
         found: dict[str, str] = {}
         for course in _courses(body):
             code = str(course.get(self.course_field) or "")
-            if code in wanted and course.get("id") is not None:
-                found[code] = str(course["id"])
+            if code in wanted:
+                found[code] = _moodle_id(course.get("id"), "courses[].id")
         return found
 
     def learners(self, course_id: str) -> list[str]:
@@ -76,7 +76,10 @@ class MoodleReconciler:
                 "moodle core_enrol_get_enrolled_users: expected a list of users",
                 code="moodle_unexpected_response",
             )
-        return [str(u["id"]) for u in body if isinstance(u, dict) and u.get("id") is not None]
+        return [
+            _moodle_id(u.get("id") if isinstance(u, dict) else None, f"users[{n}].id")
+            for n, u in enumerate(body)
+        ]
 
     def status(self, course_id: str, user_id: str) -> MoodleCompletionStatus | None:
         self.calls += 1
@@ -86,7 +89,7 @@ class MoodleReconciler:
             if exc.code == NOT_ENROLLED:
                 return None
             if exc.code == NO_CRITERIA:
-                return NOTHING_DONE  # nothing to complete in this course
+                return NO_CRITERIA_SET  # the course's answer, the same for every learner
             raise
 
 
@@ -98,3 +101,17 @@ def _courses(body: Any) -> list[dict[str, Any]]:
             code="moodle_unexpected_response",
         )
     return [c for c in courses if isinstance(c, dict)]
+
+
+def _moodle_id(value: Any, field: str) -> str:
+    """A Moodle record id (PARAM_INT, positive): it becomes part of a completion key, a Redis
+    key and the console's text, so anything else is refused, naming the field, never the value
+    (it may hold a learner's data)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return str(value)
+    if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) > 0:
+        return str(int(value))
+    raise MoodleError(
+        f"moodle: {field} is not a Moodle id (a positive whole number)",
+        code="moodle_unexpected_response",
+    )

@@ -34,6 +34,18 @@ class Figures(BaseModel):
             "plugin's URL, secret and Moodle's cron)"
         )
 
+    @property
+    def refused(self) -> str | None:
+        """Courses Moodle would not let the last pass read: their completions wait for a fix."""
+        failed = self.last_run.failed_courses if self.last_run is not None else []
+        if not failed:
+            return None
+        return (
+            f"{self.installation}: Moodle refused to read {len(failed)} course(s) "
+            f"({', '.join(failed)}); their completions are looked for again each night, from "
+            "the same start, until it answers"
+        )
+
 
 def figures(ledger: Ledger, s: Settings, now: datetime) -> list[Figures]:
     out: list[Figures] = []

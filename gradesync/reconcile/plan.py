@@ -23,7 +23,8 @@ from gradesync.event import CompletionEvent
 # How long a found completion counts toward "no webhook delivered it" (a healthy week shows 0).
 WEEK = timedelta(days=7)
 
-Verdict = Literal["record", "incomplete", "before_window", "left"]
+# "no_criteria": the course has no completion criteria, so no learner of it can complete.
+Verdict = Literal["record", "incomplete", "before_window", "left", "no_criteria"]
 
 
 class Pass(BaseModel):
@@ -34,12 +35,17 @@ class Pass(BaseModel):
     done: list[str] = Field(default_factory=list)
     # Per LMS course id: the last learner (LMS user id) whose answer was taken.
     resume: dict[str, str] = Field(default_factory=dict)
+    # Per LMS course id the LMS refused to read (hidden, a capability missing): its error code.
+    failed: dict[str, str] = Field(default_factory=dict)
 
 
 class State(BaseModel):
     # When the last complete pass began: the next pass looks from here, less the overlap.
     cursor: datetime | None = None
     current: Pass | None = None
+    # The window's start of a pass that ended with a course unread: the next pass looks from
+    # no later, so that course's completions are still looked for once Moodle answers.
+    hold: datetime | None = None
 
 
 class Summary(BaseModel):
@@ -67,6 +73,9 @@ class Summary(BaseModel):
     left_learners: list[str] = Field(default_factory=list)
     # The LMS's error code when it failed mid-run (the next run resumes).
     error: str | None = None
+    # Courses the LMS refused to read (``course: error code``): skipped, the others go on; the
+    # cursor does not move past them.
+    failed_courses: list[str] = Field(default_factory=list)
     # In a dry run: the completions a real run would record (``course/user``).
     would_record: list[str] = Field(default_factory=list)
 
@@ -98,14 +107,20 @@ def begin(
     explicit ``since`` always starts a new pass over that window."""
     if state.current is not None and since is None:
         return state.current
-    return Pass(started=now, since=window_start(state.cursor, now, overlap, first_window, since))
+    start = window_start(state.cursor, now, overlap, first_window, since)
+    if since is None and state.hold is not None:
+        start = min(start, state.hold)
+    return Pass(started=now, since=start)
 
 
 def after(state: State, current: Pass, every_course_done: bool) -> State:
-    """The state a run leaves: the cursor moves only when the whole pass is done."""
-    if every_course_done:
-        return State(cursor=current.started, current=None)
-    return State(cursor=state.cursor, current=current)
+    """The state a run leaves: the cursor moves only when the whole pass is done and no course
+    was refused; a pass that ended with one refused holds its window's start for the next."""
+    if not every_course_done:
+        return State(cursor=state.cursor, current=current, hold=state.hold)
+    if current.failed:
+        return State(cursor=state.cursor, current=None, hold=current.since)
+    return State(cursor=current.started, current=None)
 
 
 def to_ask(learners: Iterable[str], resume_after: str | None, skip: Iterable[str]) -> list[str]:
@@ -141,6 +156,9 @@ def verdict(
     moment reconciliation found it."""
     if status is None:
         return "left", None
+    if not status.completed and not status.completions:
+        # Moodle answers a course without criteria so (nocriteriaset), never a learner's state.
+        return "no_criteria", None
     if not status.completed:
         return "incomplete", None
     instant = moodle_completion_instant(status, now).at

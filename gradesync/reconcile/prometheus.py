@@ -29,7 +29,7 @@ class ReconcileCollector(Collector):
         )
         finished = GaugeMetricFamily(
             "gradesync_reconcile_last_run_finished",
-            "1 when the last run did every course, 0 when the call cap stopped it",
+            "1 when the last run did every course; 0 when the call cap or the LMS stopped it",
             labels=label,
         )
         recorded = GaugeMetricFamily(
@@ -51,6 +51,12 @@ class ReconcileCollector(Collector):
             "period): 0 while the webhook works",
             labels=label,
         )
+        refused = GaugeMetricFamily(
+            "gradesync_reconcile_last_run_courses_refused",
+            "Courses the LMS refused to read in the last run (hidden, a capability missing): "
+            "0 when every course was read",
+            labels=label,
+        )
         for f in figures(self.ledger, self.settings, utcnow()):
             name = [f.installation]
             run = f.last_run
@@ -60,7 +66,8 @@ class ReconcileCollector(Collector):
             calls.add_metric(name, 0 if run is None else run.calls)
             upcoming.add_metric(name, f.next_run.timestamp())
             missed.add_metric(name, f.missed_by_webhook)
-        yield from (last, finished, recorded, calls, upcoming, missed)
+            refused.add_metric(name, 0 if run is None else len(run.failed_courses))
+        yield from (last, finished, recorded, calls, upcoming, missed, refused)
 
 
 _collector: ReconcileCollector | None = None

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from gradesync import logs
 from gradesync.completion_time import MoodleCompletionStatus
-from gradesync.errors import RemoteError
+from gradesync.errors import Permanent, RemoteError
 from gradesync.ledger import Ledger
 from gradesync.parsed import NEEDS_GRADE
 from gradesync.reconcile import plan
@@ -68,30 +68,54 @@ def run(
     since: datetime | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
+    keepalive: Callable[[], None] = lambda: None,
 ) -> Summary:
-    """One run. A dry run asks the same but records nothing and moves nothing."""
+    """One run. A dry run asks the same but records nothing and moves nothing. ``keepalive`` is
+    called after every LMS answer (the worker renews its lock there)."""
     bar = progress or _Silent()
     store = Store(ledger, inst.name)
     state = store.state()
     current = plan.begin(state, now, overlap, first_window, since)
     current = current.model_copy(deep=True)
     summary = Summary(installation=inst.name, at=now, since=current.since, dry_run=dry_run)
-    mapping = lms.course_ids(codes) if codes else {}
-    courses = sorted(set(mapping.values()), key=_course_order)
-    summary.courses = len(courses)
-    summary.unknown_courses = len(set(codes) - set(mapping))
-    todo = [c for c in courses if c not in current.done]
-    bar.courses(len(courses))
-    for _ in range(len(courses) - len(todo)):
-        bar.course_done()
+    courses: list[str] = []
+
+    def checkpoint() -> None:
+        # Stored after every answer, not only at the end: a run killed with -9 runs no
+        # ``finally``, and the next one resumes from here.
+        keepalive()
+        if not dry_run:
+            store.save(plan.after(state, current, every_course_done=False))
+
     try:
+        # Inside the ``try``: a Moodle failing at its first call (a wrong token, down) still
+        # leaves a run with its error for status and doctor.
+        mapping = lms.course_ids(codes) if codes else {}
+        courses = sorted(set(mapping.values()), key=_course_order)
+        summary.courses = len(courses)
+        summary.unknown_courses = len(set(codes) - set(mapping))
+        todo = [c for c in courses if c not in current.done and c not in current.failed]
+        bar.courses(len(courses))
+        for _ in range(len(courses) - len(todo)):
+            bar.course_done()
         for course in todo:
             if lms.calls >= max_calls:
                 break
-            if not _course(inst, lms, course, current, store, send, summary, max_calls, dry_run):
+            try:
+                worked = _course(
+                    inst, lms, course, current, store, send, summary, max_calls, dry_run, checkpoint
+                )
+            except Permanent as exc:
+                # This course answers the same every night (hidden, a capability missing, a
+                # malformed list): the others must not wait behind it.
+                current.failed[course] = exc.code
+                worked = True
+            if not worked:
                 break
-            current.done.append(course)
+            if course not in current.failed:
+                current.done.append(course)
             current.resume.pop(course, None)
+            checkpoint()
             bar.course_done()
     except RemoteError as exc:
         # The LMS failed mid-pass: what was answered stays answered (resume points are kept).
@@ -99,7 +123,10 @@ def run(
         raise
     finally:
         summary.courses_done = len([c for c in courses if c in current.done])
-        summary.finished = summary.courses_done == len(courses)
+        summary.failed_courses = [f"{c}: {code}" for c, code in sorted(current.failed.items())]
+        summary.finished = summary.error is None and summary.courses_done + len(
+            current.failed
+        ) == len(courses)
         summary.calls = lms.calls
         if not dry_run:
             store.save(plan.after(state, current, summary.finished))
@@ -128,21 +155,27 @@ def _course(
     summary: Summary,
     max_calls: int,
     dry_run: bool,
+    checkpoint: Callable[[], None],
 ) -> bool:
     """Work through one course; ``False`` when the cap stopped it (its resume point is kept)."""
     learners = lms.learners(course)
     _removed(inst, course, learners, store, summary, dry_run)
-    skip = store.known(inst.kind, inst.instance, course, learners) | store.settled(course)
+    skip = store.known(inst.kind, inst.instance, course, learners) | store.settled(
+        course, current.since
+    )
     for user in plan.to_ask(learners, current.resume.get(course), skip):
         if lms.calls >= max_calls:
             return False
         answer = lms.status(course, user)
         summary.checked += 1
         verdict, instant = plan.verdict(answer, current.since, summary.at)
+        if verdict == "no_criteria":
+            # The same for every learner of the course: asking the others would only cost calls.
+            return True
         if verdict == "record" and instant is not None:
             _record(inst, course, user, instant, store, send, summary, dry_run)
-        elif verdict == "before_window" and not dry_run:
-            store.settle(course, user)
+        elif verdict == "before_window" and instant is not None and not dry_run:
+            store.settle(course, user, instant)
         summary.before_window += verdict == "before_window"
         if verdict == "left":
             summary.left += 1
@@ -153,6 +186,7 @@ def _course(
             else:
                 store.close(course, [user])
         current.resume[course] = user
+        checkpoint()
     return True
 
 

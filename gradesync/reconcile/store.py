@@ -5,7 +5,7 @@ last run's summary, and the lock that keeps to one run at a time."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import redis
@@ -16,8 +16,9 @@ from gradesync.keys import text
 from gradesync.ledger import Ledger
 from gradesync.reconcile.plan import Found, State, Summary, is_reconciled
 
-# A run holds the lock at most this long (a crashed run's lock frees itself).
-LOCK_S = 3 * 3600
+# The lock's life: each LMS answer renews it (the run's keepalive), so a run killed with -9
+# (no ``finally``) frees it within this; far above one LMS call's time-outs.
+LOCK_S = 300
 # Found completions are kept this long for the "no webhook delivered it" figure (a week is
 # shown; the rest is margin for a grace period of days).
 FOUND_KEPT = timedelta(days=30)
@@ -44,13 +45,16 @@ class Store:
     def save(self, state: State) -> None:
         self.r.set(self._key("state"), state.model_dump_json())
 
-    def settled(self, course_id: str) -> set[str]:
-        """Learners of a course whose answer never changes what reconciliation records: they
-        completed before any window. Not asked again."""
-        return {text(u) for u in self.r.smembers(self._key(f"settled:{course_id}"))}
+    def settled(self, course_id: str, since: datetime) -> set[str]:
+        """Learners of a course whose answer cannot change what a pass from ``since`` records:
+        they completed before it. Not asked again — unless a pass looks back further (an
+        operator's wider ``--since``), which asks them anew."""
+        raw = self.r.hgetall(self._key(f"settled_at:{course_id}"))
+        cut = since.timestamp()
+        return {text(u) for u, at in raw.items() if float(at) < cut}
 
-    def settle(self, course_id: str, user_id: str) -> None:
-        self.r.sadd(self._key(f"settled:{course_id}"), user_id)
+    def settle(self, course_id: str, user_id: str, completed: datetime) -> None:
+        self.r.hset(self._key(f"settled_at:{course_id}"), user_id, completed.timestamp())
 
     def open_learners(self, course_id: str) -> set[str]:
         """Learners whose last answer was "not complete" or "left" (see ``plan.removed``)."""

@@ -16,6 +16,10 @@ LABELS: dict[str, tuple[str, str]] = {
         "stopped by the call cap; resumes",
         "gestopt door het maximum; gaat verder",
     ),
+    "reconcile_lms_failed": (
+        "broke off, the LMS failed; the next run resumes",
+        "afgebroken, de LMS faalde; de volgende run gaat verder",
+    ),
     "reconcile_warning": (
         "completion(s) this week reached gradesync only by reconciliation: the webhook is not "
         "delivering (check the plugin's URL, secret and Moodle's cron).",

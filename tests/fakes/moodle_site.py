@@ -13,6 +13,7 @@ a module it is a process: ``python -m tests.fakes.moodle_site --port N``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
 import json
 from collections import Counter
@@ -179,12 +180,14 @@ def transport(site: Site) -> httpx.MockTransport:
     return httpx.MockTransport(handle)
 
 
-def create_app(site: Site) -> FastAPI:
+def create_app(site: Site, delay_s: float = 0.0) -> FastAPI:
+    """``delay_s``: each web service answer waits so long (a slow site, to kill a run mid-way)."""
     app = FastAPI()
 
     @app.post("/webservice/rest/server.php")
     async def ws(request: Request) -> Any:
         form = {k: str(v) for k, v in (await request.form()).items()}
+        await asyncio.sleep(delay_s)
         return site.answer(form)
 
     @app.post("/_site/course")
@@ -228,5 +231,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--token", default=TOKEN)
+    parser.add_argument("--delay-ms", type=int, default=0)
     args = parser.parse_args()
-    uvicorn.run(create_app(Site(args.token)), host="127.0.0.1", port=args.port, log_level="warning")
+    uvicorn.run(
+        create_app(Site(args.token), args.delay_ms / 1000),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+    )

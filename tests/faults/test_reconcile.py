@@ -5,6 +5,7 @@ delivers each once with Moodle's own date, and a webhook arriving afterwards wri
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from gradesync import keys
 from gradesync.procs import BIN, Proc, free_port, wait_until
 from tests.faults.conftest import Workers
 from tests.faults.test_faults import ALL_ONCE
@@ -28,7 +30,7 @@ TOKEN = "reconcile-fake-moodle-token"
 class Site:
     """The fake Moodle site process and the ingress it posts its webhooks to."""
 
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str], delay_ms: int = 0) -> None:
         self.port, self.api_port = free_port(), free_port()
         self.env = env | {
             "MOODLE_URL": f"http://127.0.0.1:{self.port}",
@@ -49,6 +51,8 @@ class Site:
                 str(self.port),
                 "--token",
                 TOKEN,
+                "--delay-ms",
+                str(delay_ms),
             ],
             workdir,
             self.env,
@@ -226,3 +230,80 @@ def test_one_run_at_a_time_and_the_beat_task_runs_on_a_worker(
     assert last.recorded == 1 and last.finished
     rec = clean.settle(clean.ledger.find("moodle|default|5002|201").id)  # type: ignore[union-attr]
     assert rec.state == "delivered" and rec.event.completed_at == at
+
+
+def test_a_run_killed_with_minus_9_resumes_with_nothing_lost_or_recorded_twice(
+    clean: Stack, tmp_path: Path
+) -> None:
+    from gradesync.reconcile.store import Store
+
+    slow = Site(tmp_path, clean.env, delay_ms=150)
+    try:
+        learners = list(range(6001, 6013))
+        for course in (301, 302, 303):
+            slow.http.post(
+                "/_site/course",
+                json={"id": course, "idnumber": f"K-{course}", "learners": learners},
+            ).raise_for_status()
+        at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=5)
+        done = {(c, u) for c in (301, 302, 303) for u in (6003, 6010)}
+        for course, user in sorted(done):
+            slow.complete(course, user, at, webhook=False)
+        env = os.environ | _only(slow) | {"GRADESYNC_SOURCES": str(kill_sources(tmp_path, slow))}
+        run = Proc(
+            "reconcile-killed",
+            [str(BIN / "gradesync"), "reconcile", "--installation", "moodle/default"],
+            tmp_path,
+            env,
+        )
+        store = Store(clean.ledger, "moodle/default")
+
+        def progressed() -> bool:
+            current = store.state().current
+            return current is not None and "301" in current.done
+
+        wait_until(progressed, timeout=60, interval=0.05)
+        run.kill9()
+        # What was answered is stored, and the lock frees itself within minutes, not hours.
+        assert "301" in store.state().current.done  # type: ignore[union-attr]
+        assert 0 < clean.ledger.r.pttl(keys.reconcile("moodle/default", "lock")) <= 5 * 60_000
+        clean.ledger.r.delete(keys.reconcile("moodle/default", "lock"))  # its 5 minutes, passed
+        again = gradesync(
+            "reconcile",
+            "--installation",
+            "moodle/default",
+            "--json",
+            **{k: v for k, v in env.items() if k.startswith(("MOODLE_", "GRADESYNC_SOURCES"))},
+        )
+        assert again.returncode == 0, again.stderr
+        summary = json.loads(again.stdout)
+        assert summary["finished"] and summary["courses_done"] == 3
+        found = {
+            (c, u)
+            for c in (301, 302, 303)
+            for u in learners
+            if clean.ledger.find(f"moodle|default|{u}|{c}") is not None
+        }
+        assert found == done
+        for course, user in done:
+            rec = clean.ledger.find(f"moodle|default|{user}|{course}")
+            assert rec is not None and rec.event.completed_at == at
+            whats = [h["what"] for h in clean.ledger.history(rec.id)]
+            assert (whats.count("received"), whats.count("reconciled")) == (1, 1), whats
+    finally:
+        slow.stop()
+
+
+def kill_sources(tmp_path: Path, site: Site) -> Path:
+    """The installation with its courses listed (no Coachview read needed)."""
+    path = tmp_path / "sources.yaml"
+    path.write_text(
+        "installations:\n"
+        "  - kind: moodle\n"
+        "    instance: default\n"
+        "    secret: a-webhook-secret-of-32-characters!\n"
+        f"    api: {{url: 'http://127.0.0.1:{site.port}', credential: {TOKEN}}}\n"
+        "    course_field: idnumber\n"
+        "    reconcile: {courses: [K-301, K-302, K-303]}\n"
+    )
+    return path

@@ -100,6 +100,8 @@ def test_verdicts() -> None:
     since = NOW - 3 * DAY
     assert plan.verdict(None, since, NOW) == ("left", None)
     assert plan.verdict(status(False, None), since, NOW) == ("incomplete", None)
+    no_criteria = MoodleCompletionStatus(completed=False, aggregation=1, completions=[])
+    assert plan.verdict(no_criteria, since, NOW) == ("no_criteria", None)
     assert plan.verdict(status(True, NOW - DAY), since, NOW) == ("record", NOW - DAY)
     assert plan.verdict(status(True, NOW - 9 * DAY), since, NOW) == ("before_window", NOW - 9 * DAY)
 
@@ -285,3 +287,146 @@ def test_removed_is_open_before_minus_listed_minus_known(
     before: set[str], listed: set[str], known: set[str]
 ) -> None:
     assert set(plan.removed(before, listed, known)) == before - listed - known
+
+
+# -- what a new user and an attacker found (issue 26 review) ---------------------------------
+
+
+def test_a_cap_too_small_to_ask_one_learner_is_refused() -> None:
+    # A run spends one call mapping the courses and one listing the resumed course's learners:
+    # with a cap of 1 or 2 no learner is ever asked and the pass never ends (silently, nightly).
+    for cap in (1, 2):
+        with pytest.raises(ValueError, match="max_calls"):
+            moodle(max_calls=cap)
+    assert moodle(max_calls=3).reconcile.max_calls == 3
+
+
+def test_a_narrow_since_does_not_hide_a_completion_from_a_wider_pass_later() -> None:
+    # An operator runs --since too late, then again from the outage's real start: the learner
+    # who completed in between must be recorded by the second run.
+    b = Bench(courses=1, learners=2)
+    b.site.complete(101, 1001, int((NOW - 5 * DAY).timestamp()))
+    assert b.run(since=NOW - 2 * DAY).before_window == 1
+    wider = b.run(since=NOW - 10 * DAY, now=NOW + timedelta(minutes=5))
+    assert wider.recorded == 1
+    rec = b.ledger.find("moodle|school|1001|101")
+    assert rec is not None and rec.event.completed_at == NOW - 5 * DAY
+    # Within one window a settled learner is still not asked again.
+    assert b.run(now=NOW + timedelta(minutes=10)).checked == 1
+
+
+def refuse_course(b: Bench, course: str, errorcode: str) -> None:
+    original = b.site.answer
+
+    def answer(form: dict[str, str]) -> Any:
+        if form.get("courseid") == course:
+            return {"exception": "require_login_exception", "errorcode": errorcode, "message": "x"}
+        return original(form)
+
+    b.site.answer = answer  # type: ignore[method-assign]
+
+
+def test_a_course_moodle_refuses_is_named_and_does_not_block_the_others() -> None:
+    # A hidden course (require_login_exception) or one where the token's role lacks a
+    # capability answers the same every night: the courses after it must still be reconciled.
+    b = Bench(courses=3, learners=2)
+    b.site.complete(103, 3001, int((NOW - DAY).timestamp()))
+    refuse_course(b, "101", "requireloginerror")
+    first = b.run()
+    assert first.recorded == 1 and first.failed_courses == ["101: moodle_requireloginerror"]
+    assert b.ledger.find("moodle|school|3001|103") is not None
+    # The pass ends, but the cursor stays: the next pass looks again from the same start.
+    state = Store(b.ledger, b.inst.name).state()
+    assert state.current is None and state.cursor is None
+    second = b.run(now=NOW + timedelta(hours=1))
+    assert second.since == first.since and second.failed_courses == first.failed_courses
+
+
+def test_a_learner_id_that_is_not_a_moodle_id_is_a_typed_error_naming_the_field() -> None:
+    b = Bench(courses=2, learners=1)
+    b.site.complete(102, 2001, int((NOW - DAY).timestamp()))
+    listed = b.site._ws_core_enrol_get_enrolled_users
+
+    def markup(form: dict[str, str]) -> Any:
+        if form["courseid"] == "101":
+            return [{"id": "1\n2"}, {"id": "<img src=x onerror=alert(1)>"}]
+        return listed(form)
+
+    b.site._ws_core_enrol_get_enrolled_users = markup  # type: ignore[method-assign]
+    summary = b.run()
+    assert summary.failed_courses == ["101: moodle_unexpected_response"]
+    assert summary.recorded == 1 and summary.checked == 1
+
+
+def test_a_killed_run_leaves_its_resume_point_and_a_lock_that_frees_itself_soon() -> None:
+    # kill -9 runs no ``finally``: what was answered must already be stored, and the lock must
+    # not keep a rerun out for hours (it is kept alive by every answer instead).
+    b = Bench(courses=2, learners=3)
+    store = Store(b.ledger, b.inst.name)
+    seen: list[dict[str, str]] = []
+    alive: list[int] = []
+    original = b.site.answer
+
+    def watch(form: dict[str, str]) -> Any:
+        current = store.state().current
+        seen.append(dict(current.resume) if current is not None else {})
+        return original(form)
+
+    b.site.answer = watch  # type: ignore[method-assign]
+    b.run(keepalive=lambda: alive.append(1))
+    # map, list 101, three learners of 101, list 102, …: before the third learner's call the
+    # first two answers are stored.
+    assert seen[4] == {"101": "1002"}
+    assert len(alive) >= 6  # one per learner's answer, at least
+    from gradesync.reconcile.store import LOCK_S
+
+    assert LOCK_S <= 300
+
+
+def test_a_course_without_completion_criteria_costs_one_learner_a_night_not_all() -> None:
+    # Moodle answers nocriteriaset for every learner of a course without completion criteria
+    # (completion/classes/external.php: get_completions() is empty): nothing to find there.
+    b = Bench(courses=2, learners=50)
+    b.site.complete(102, 2007, int((NOW - DAY).timestamp()))
+    original = b.site.answer
+
+    def no_criteria(form: dict[str, str]) -> Any:
+        if form.get("courseid") == "101" and "completion" in form.get("wsfunction", ""):
+            return {"exception": "moodle_exception", "errorcode": "nocriteriaset", "message": "x"}
+        return original(form)
+
+    b.site.answer = no_criteria  # type: ignore[method-assign]
+    for night in range(2):
+        summary = b.run(now=NOW + night * DAY)
+        assert summary.finished and summary.failed_courses == []
+        asked_in_101 = summary.checked - (50 if night == 0 else 49)
+        assert asked_in_101 == 1
+    assert b.ledger.find("moodle|school|2007|102") is not None
+
+
+def test_a_moodle_failing_at_the_first_call_leaves_a_run_with_its_error() -> None:
+    # A wrong token (or Moodle down) fails the course look-up itself: that run must be seen
+    # (status, doctor) — not "not run yet" forever — and must not move the cursor.
+    b = Bench(courses=1, learners=1)
+    invalid = {"exception": "moodle_exception", "errorcode": "invalidtoken", "message": "x"}
+    b.site.answer = lambda form: invalid  # type: ignore[method-assign]
+    with pytest.raises(RemoteError):
+        b.run()
+    store = Store(b.ledger, b.inst.name)
+    last = store.last()
+    assert last is not None and last.error == "moodle_invalidtoken" and not last.finished
+    assert store.state().cursor is None
+
+
+def test_a_moodle_error_code_is_passed_on_only_as_an_identifier() -> None:
+    # Moodle's errorcode ends in the run's error, printed by status and doctor: markup, escape
+    # sequences or new lines from a hostile or broken site crashed `gradesync status` (Rich).
+    from gradesync.lms.moodle import MoodleError
+
+    b = Bench(courses=1, learners=1)
+    evil = {"exception": "x", "errorcode": "[/bold]\x1b[31m\n<b>", "message": "[/x]\x1b[2J"}
+    b.site.answer = lambda form: evil  # type: ignore[method-assign]
+    with pytest.raises(MoodleError) as raised:
+        b.lms().course_ids(["C1"])
+    assert raised.value.code == "moodle_unreadable_errorcode"
+    assert "\x1b" not in str(raised.value) and "\n" not in str(raised.value)

@@ -83,3 +83,42 @@ def test_status_prints_the_table_and_the_warning(capsys: pytest.CaptureFixture[s
     printed = capsys.readouterr()
     assert "3 recorded, 40 calls, resumes" in printed.out and "never" in printed.out
     assert "moodle/default: 2 completion(s) this week" in printed.err
+
+
+def test_a_course_moodle_refused_is_a_warning_everywhere_with_the_same_count() -> None:
+    from gradesync.reconcile.plan import Summary
+
+    console = Console(GRADESYNC_METRICS_TOKEN=TOKEN)
+    last = Summary(
+        installation="moodle/default",
+        at=NOW,
+        since=NOW - timedelta(days=30),
+        finished=True,
+        failed_courses=["101: moodle_requireloginerror"],
+    )
+    Store(console.ledger, "moodle/default").remember(last)
+    (f,) = figures(console.ledger, settings(), NOW)
+    assert f.refused is not None and "101: moodle_requireloginerror" in f.refused
+    scrape = console.client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert (
+        'gradesync_reconcile_last_run_courses_refused{installation="moodle/default"} 1.0'
+        in scrape.text
+    )
+    checks = reconcile_checks.check(console.ledger, settings(), NOW)
+    assert [c.status for c in checks] == ["warn", "ok"]
+    assert "101: moodle_requireloginerror" in checks[0].detail
+    console.login()
+    assert "101: moodle_requireloginerror" in console.client.get("/console/").text
+
+
+def test_a_run_the_lms_broke_off_is_not_shown_as_stopped_by_the_cap() -> None:
+    from gradesync.reconcile.plan import Summary
+
+    console = Console(GRADESYNC_METRICS_TOKEN=TOKEN)
+    broken = Summary(installation="moodle/default", at=NOW, since=NOW, error="timeout")
+    Store(console.ledger, "moodle/default").remember(broken)
+    (check,) = reconcile_checks.check(console.ledger, settings(), NOW)
+    assert check.status == "warn" and "timeout" in check.detail and "cap" not in check.detail
+    console.login()
+    page = console.client.get("/console/").text
+    assert "timeout" in page and "stopped by the call cap" not in page
