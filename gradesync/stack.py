@@ -57,6 +57,18 @@ def choose_ports(wanted: dict[str, int]) -> tuple[dict[str, int], list[str]]:
     return ports, notes
 
 
+def already_running(root: Path) -> str | None:
+    """A stack already running from ``root``: a second one would share its ledger directory
+    (two redis-servers on one AOF) and, stopping, remove its settings file."""
+    pid = stackenv.running(root / stackenv.FILE)
+    if pid is None:
+        return None
+    return (
+        f"a stack is already running in {root} (pid {pid}): use it, or stop it with Ctrl-C "
+        "in its terminal first"
+    )
+
+
 def earlier_records(ledger: Ledger) -> str | None:
     """A ledger kept from an earlier run beside a simulator that starts anew with the demo
     data: they disagree (the ledger says delivered, the simulator has no such write)."""
@@ -141,6 +153,9 @@ def console_access(env: dict[str, str], api_port: int) -> str:
 
 def up(root: Path, wanted: dict[str, int], fresh: bool, console: Console) -> None:
     """``wanted``: the ports asked for, by service (redis, sim, api, flower)."""
+    if (running := already_running(root)) is not None:
+        console.print(f"[red]{running}[/red]", soft_wrap=True)
+        raise SystemExit(1)
     settings = get_settings()
     ports, moved = choose_ports(wanted)
     for note in moved:  # at once: the start may fail after

@@ -204,3 +204,16 @@ def test_a_file_of_another_user_is_not_used(
     told = stackenv.apply(environ, tmp_path)
     assert told is not None and "not using" in told and "another user" in told
     assert environ == {}
+
+
+def test_a_second_stack_in_the_same_checkout_is_refused(tmp_path: Path) -> None:
+    """Two stacks would run two redis-servers on one .local/redis (one AOF), and the second,
+    stopping, would remove the first one's settings file."""
+    from gradesync.stack import already_running
+
+    assert already_running(tmp_path) is None
+    written(tmp_path)
+    said = already_running(tmp_path)
+    assert said is not None and "already running" in said and "Ctrl-C" in said
+    stackenv.write(tmp_path / stackenv.FILE, STACK, pid=_dead_pid())
+    assert already_running(tmp_path) is None  # a killed stack's file is replaced
