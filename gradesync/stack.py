@@ -7,6 +7,7 @@ same command the README documents — until Ctrl-C, which stops them all.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import shutil
@@ -57,16 +58,29 @@ def choose_ports(wanted: dict[str, int]) -> tuple[dict[str, int], list[str]]:
     return ports, notes
 
 
-def already_running(root: Path) -> str | None:
-    """A stack already running from ``root``: a second one would share its ledger directory
-    (two redis-servers on one AOF) and, stopping, remove its settings file."""
-    pid = stackenv.running(root / stackenv.FILE)
-    if pid is None:
-        return None
-    return (
-        f"a stack is already running in {root} (pid {pid}): use it, or stop it with Ctrl-C "
-        "in its terminal first"
-    )
+class StackRunning(Exception):
+    """Another ``stack up`` runs (or starts) from the same checkout."""
+
+
+def claim(root: Path) -> int:
+    """Hold the checkout's stack lock for as long as this process lives (the kernel drops it
+    when the process ends, however it ends); returns its descriptor. A second stack would
+    share the first one's ledger directory (two redis-servers on one AOF; ``--fresh`` removing
+    it under the first) and, stopping, remove the first one's settings file."""
+    (root / ".local").mkdir(exist_ok=True)
+    fd = os.open(root / ".local" / "stack.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 20).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise StackRunning(
+            f"a stack is already running in {root} (pid {holder}): use it, or stop it with "
+            "Ctrl-C in its terminal first"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
 
 
 def earlier_records(ledger: Ledger) -> str | None:
@@ -153,9 +167,11 @@ def console_access(env: dict[str, str], api_port: int) -> str:
 
 def up(root: Path, wanted: dict[str, int], fresh: bool, console: Console) -> None:
     """``wanted``: the ports asked for, by service (redis, sim, api, flower)."""
-    if (running := already_running(root)) is not None:
-        console.print(f"[red]{running}[/red]", soft_wrap=True)
-        raise SystemExit(1)
+    try:
+        claim(root)  # held until this process ends
+    except StackRunning as exc:
+        console.print(f"[red]{exc}[/red]", soft_wrap=True)
+        raise SystemExit(1) from None
     settings = get_settings()
     ports, moved = choose_ports(wanted)
     for note in moved:  # at once: the start may fail after

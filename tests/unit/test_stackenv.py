@@ -207,13 +207,15 @@ def test_a_file_of_another_user_is_not_used(
 
 
 def test_a_second_stack_in_the_same_checkout_is_refused(tmp_path: Path) -> None:
-    """Two stacks would run two redis-servers on one .local/redis (one AOF), and the second,
-    stopping, would remove the first one's settings file."""
-    from gradesync.stack import already_running
+    """Two stacks would run two redis-servers on one .local/redis (one AOF), ``--fresh`` would
+    remove the running one's ledger, and the second, stopping, would remove the first one's
+    settings file. Refused from the start: the first may still be starting (no file yet)."""
+    import os
 
-    assert already_running(tmp_path) is None
-    written(tmp_path)
-    said = already_running(tmp_path)
-    assert said is not None and "already running" in said and "Ctrl-C" in said
-    stackenv.write(tmp_path / stackenv.FILE, STACK, pid=_dead_pid())
-    assert already_running(tmp_path) is None  # a killed stack's file is replaced
+    from gradesync.stack import StackRunning, claim
+
+    held = claim(tmp_path)
+    with pytest.raises(StackRunning, match=f"already running .*pid {os.getpid()}.*Ctrl-C"):
+        claim(tmp_path)
+    os.close(held)  # the first stack stopped, or was killed: the lock goes with it
+    os.close(claim(tmp_path))
