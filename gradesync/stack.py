@@ -58,6 +58,11 @@ def choose_ports(wanted: dict[str, int]) -> tuple[dict[str, int], list[str]]:
     return ports, notes
 
 
+class Interrupted(BaseException):
+    """Ctrl-C (or SIGTERM) while the stack was still starting. A BaseException, as
+    KeyboardInterrupt is: the waits for a service count its errors as "not ready yet"."""
+
+
 class StackRunning(Exception):
     """Another ``stack up`` runs (or starts) from the same checkout."""
 
@@ -199,10 +204,15 @@ def up(root: Path, wanted: dict[str, int], fresh: bool, console: Console) -> Non
     env_file = root / stackenv.FILE
     procs: list[Proc] = []
     stop = False
+    starting = True
 
     def on_signal(*_: object) -> None:
+        # While starting, at once (a service's start waits up to 30 s); once up, at the loop's
+        # next turn, never in the middle of stopping.
         nonlocal stop
         stop = True
+        if starting:
+            raise Interrupted
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -246,6 +256,7 @@ def up(root: Path, wanted: dict[str, int], fresh: bool, console: Console) -> Non
             f"Settings for other terminals: {env_file.relative_to(root)} (mode 0600); "
             "gradesync commands started in this directory use it."
         )
+        starting = False
         console.print("Try: gradesync demo    — Ctrl-C stops everything.")
         while not stop:
             dead = [p.name for p in procs if not p.alive()]
@@ -253,12 +264,17 @@ def up(root: Path, wanted: dict[str, int], fresh: bool, console: Console) -> Non
                 console.print(f"[red]{', '.join(dead)} exited; stopping (see .local/*.log)[/red]")
                 break
             time.sleep(0.5)
+    except Interrupted:
+        starting = False
+        console.print("interrupted while starting: stopping what had started")
+        raise SystemExit(130) from None
     except (ProcessDied, TimeoutError) as exc:
         # A service that did not come up: what it said, not a traceback.
         console.print(f"[red]the stack did not start: {exc}[/red]", soft_wrap=True)
         console.print(f"its logs: {workdir}")
         raise SystemExit(1) from None
     finally:
+        starting = False
         env_file.unlink(missing_ok=True)  # a stopped stack's settings would point at nothing
         for proc in reversed(procs):
             proc.stop()
