@@ -199,7 +199,7 @@ def test_a_file_of_another_user_is_not_used(
 
     written(tmp_path)
     me = os.geteuid()
-    monkeypatch.setattr(stackenv.os, "geteuid", lambda: me + 1)
+    monkeypatch.setattr(os, "geteuid", lambda: me + 1)
     environ: dict[str, str] = {}
     told = stackenv.apply(environ, tmp_path)
     assert told is not None and "not using" in told and "another user" in told
