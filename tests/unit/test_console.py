@@ -352,7 +352,7 @@ def test_a_shadowed_record_coachview_could_not_place_needs_attention_and_can_be_
 
 
 def test_the_budget_says_who_counted_its_figure_beside_that_figure(console: Console) -> None:
-    """"42 requests sent since … · counted by Coachview" read as if Coachview had counted the
+    """ "42 requests sent since … · counted by Coachview" read as if Coachview had counted the
     42 (gradesync counts those); the qualifier belongs to the requests left."""
     console.login()
     page = console.client.get("/console/").text
