@@ -25,6 +25,7 @@ from rich.text import Text
 from coachview_sim.app import create_app as create_sim
 from coachview_sim.store import Seed
 from gradesync import held, logs, simdata, stackenv
+from gradesync import show as shown
 from gradesync.demo import run
 from gradesync.diagnose import diagnose as look_up
 from gradesync.doctor.celery_checks import QUEUE_THRESHOLD
@@ -537,29 +538,16 @@ def show(
     if as_json:
         _emit_json(data)
         return
-    for name in (
-        "id",
-        "key",
-        "state",
-        "delivery",
-        "attempts",
-        "daily_retries",
-        "first_seen",
-        "updated",
-        "last_attempt",
-        "next_attempt",
-        "last_error",
-        "steps",
-        "outcome",
-    ):
-        _field(name, data.get(name))
+    tz = get_settings().tz
+    for name in shown.FIELDS:
+        _field(name, shown.value(name, data.get(name), tz))
     # The approval date's instant, and whether it is the event's or the LMS's own record.
-    _field("completed_at", f"{data['event']['completed_at']} (from {data['completed_at_source']})")
-    _field("event", json.dumps(data["event"], ensure_ascii=False))
-    table = Table("at", "what", "details")
-    for h in data["history"]:
-        details = {k: v for k, v in h.items() if k not in ("at", "what")}
-        table.add_row(h["at"], h["what"], json.dumps(details, ensure_ascii=False))
+    when = shown.value("completed_at", data["event"]["completed_at"], tz)
+    _field("completed_at", f"{when} (from {data['completed_at_source']})")
+    _field("event", shown.event_text(data["event"]))
+    table = Table(f"at ({get_settings().timezone})", "what happened")
+    for row in shown.history(data["history"], tz):
+        table.add_row(*(printable(cell) for cell in row))
     out.print(table)
 
 

@@ -89,6 +89,17 @@ class Proc:
         self._log.close()
 
 
+def ready(proc: Proc, check: Callable[[], Any], timeout: float, interval: float = 0.05) -> Proc:
+    """``proc`` once ``check`` holds; a start that times out or is interrupted (Ctrl-C during
+    `gradesync stack up`) stops the process it began, which no caller holds yet."""
+    try:
+        wait_until(check, timeout=timeout, interval=interval)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
 def redis_server_binary() -> str:
     found = shutil.which("redis-server")
     if found is None:
@@ -144,9 +155,10 @@ def start_redis(
             raise ProcessDied(f"{name} exited: {proc.log()[-500:]}")
         return bool(client.info("server").get("process_id") == proc.popen.pid)
 
-    wait_until(ours, timeout=10)
-    client.close()
-    return proc
+    try:
+        return ready(proc, ours, timeout=10)
+    finally:
+        client.close()
 
 
 def start_sim(port: int, workdir: Path, env: dict[str, str], seed: Path | None = None) -> Proc:
@@ -155,8 +167,9 @@ def start_sim(port: int, workdir: Path, env: dict[str, str], seed: Path | None =
         args += ["--seed", str(seed)]
     proc = Proc("sim", args, workdir, env)
 
-    wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/_sim/state").status_code == 200)
-    return proc
+    return ready(
+        proc, lambda: httpx.get(f"http://127.0.0.1:{port}/_sim/state").status_code == 200, 20
+    )
 
 
 def start_worker(
@@ -197,8 +210,7 @@ def start_worker(
 
         return bool(app.control.ping(destination=[node], timeout=0.5))
 
-    wait_until(answers, timeout=60, interval=0.2)
-    return proc
+    return ready(proc, answers, timeout=60, interval=0.2)
 
 
 def start_beat(workdir: Path, env: dict[str, str], name: str = "beat") -> Proc:
@@ -218,10 +230,9 @@ def start_beat(workdir: Path, env: dict[str, str], name: str = "beat") -> Proc:
         return bool(client.exists(app.conf.redbeat_lock_key))
 
     try:
-        wait_until(holds_lock, timeout=30, interval=0.1)
+        return ready(proc, holds_lock, timeout=30, interval=0.1)
     finally:
         client.close()
-    return proc
 
 
 def start_flower(port: int, workdir: Path, env: dict[str, str]) -> Proc:
@@ -238,8 +249,7 @@ def start_flower(port: int, workdir: Path, env: dict[str, str]) -> Proc:
             raise ProcessDied(f"flower died at start:\n{proc.log()[-3000:]}")
         return httpx.get(f"http://127.0.0.1:{port}/healthcheck").is_success
 
-    wait_until(healthy, timeout=30, interval=0.2)
-    return proc
+    return ready(proc, healthy, timeout=30, interval=0.2)
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ same command the README documents — until Ctrl-C, which stops them all.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import shutil
@@ -56,6 +57,36 @@ def choose_ports(wanted: dict[str, int]) -> tuple[dict[str, int], list[str]]:
             ports[name] = free_port()
             notes.append(f"port {port} is taken (by another program): {name} uses {ports[name]}")
     return ports, notes
+
+
+class Interrupted(BaseException):
+    """Ctrl-C (or SIGTERM) while the stack was still starting. A BaseException, as
+    KeyboardInterrupt is: the waits for a service count its errors as "not ready yet"."""
+
+
+class StackRunning(Exception):
+    """Another ``stack up`` runs (or starts) from the same checkout."""
+
+
+def claim(root: Path) -> int:
+    """Hold the checkout's stack lock for as long as this process lives (the kernel drops it
+    when the process ends, however it ends); returns its descriptor. A second stack would
+    share the first one's ledger directory (two redis-servers on one AOF; ``--fresh`` removing
+    it under the first) and, stopping, remove the first one's settings file."""
+    (root / ".local").mkdir(exist_ok=True)
+    fd = os.open(root / ".local" / "stack.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 20).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise StackRunning(
+            f"a stack is already running in {root} (pid {holder}): use it, or stop it with "
+            "Ctrl-C in its terminal first"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
 
 
 def earlier_records(ledger: Ledger) -> str | None:
@@ -142,10 +173,15 @@ def console_access(env: dict[str, str], api_port: int) -> str:
 
 def up(root: Path, wanted: dict[str, int], fresh: bool, console: Console) -> None:
     """``wanted``: the ports asked for, by service (redis, sim, api, flower)."""
+    try:
+        claim(root)  # held until this process ends
+    except StackRunning as exc:
+        console.print(Text(str(exc), style="red"), soft_wrap=True)
+        raise SystemExit(1) from None
     settings = get_settings()
     ports, moved = choose_ports(wanted)
     for note in moved:  # at once: the start may fail after
-        console.print(f"[yellow]{note}[/yellow]")
+        console.print(Text(note, style="yellow"))
     notes: list[str] = []
     workdir = root / ".local"
     if fresh:
@@ -169,10 +205,15 @@ def up(root: Path, wanted: dict[str, int], fresh: bool, console: Console) -> Non
     env_file = root / stackenv.FILE
     procs: list[Proc] = []
     stop = False
+    starting = True
 
     def on_signal(*_: object) -> None:
+        # While starting, at once (a service's start waits up to 30 s); once up, at the loop's
+        # next turn, never in the middle of stopping.
         nonlocal stop
         stop = True
+        if starting:
+            raise Interrupted
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -216,6 +257,7 @@ def up(root: Path, wanted: dict[str, int], fresh: bool, console: Console) -> Non
             f"Settings for other terminals: {env_file.relative_to(root)} (mode 0600); "
             "gradesync commands started in this directory use it."
         )
+        starting = False
         console.print("Try: gradesync demo    — Ctrl-C stops everything.")
         while not stop:
             dead = [p.name for p in procs if not p.alive()]
@@ -224,12 +266,17 @@ def up(root: Path, wanted: dict[str, int], fresh: bool, console: Console) -> Non
                 console.print(Text(gone, "red"))
                 break
             time.sleep(0.5)
+    except Interrupted:
+        starting = False
+        console.print("interrupted while starting: stopping what had started")
+        raise SystemExit(130) from None
     except (ProcessDied, TimeoutError) as exc:
         # A service that did not come up: what it said, not a traceback.
-        console.print(f"[red]the stack did not start: {exc}[/red]", soft_wrap=True)
+        console.print(Text(f"the stack did not start: {exc}", style="red"), soft_wrap=True)
         console.print(f"its logs: {workdir}")
         raise SystemExit(1) from None
     finally:
+        starting = False
         env_file.unlink(missing_ok=True)  # a stopped stack's settings would point at nothing
         for proc in reversed(procs):
             proc.stop()

@@ -142,8 +142,46 @@ def test_stack_up_beside_another_redis_serves_demo_and_status_from_a_bare_termin
     assert other.keys("*") == [b"belongs-to"]
     other.close()
 
+    # A second `stack up` in the same checkout would share .local/redis: refused, and the
+    # running stack's settings file stays.
+    second = run(stack_dir, "stack", "up", f"--redis-port={free_port()}")
+    assert second.returncode == 1 and "already running" in second.stdout, second.stdout
+    assert env_file.is_file()
+
     # A terminal whose REDIS_URL names another Redis is not given the stack's settings.
     elsewhere = bare_env() | {"REDIS_URL": f"redis://127.0.0.1:{other_redis}/0"}
     status = run(stack_dir, "status", "--json", env=elsewhere)
     assert "not using" in status.stderr and "REDIS_URL" in status.stderr
     assert json.loads(status.stdout)["delivered"] == 0
+
+
+def wait_stopped(proc: subprocess.Popen[bytes], seconds: float) -> bool:
+    try:
+        proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+def test_ctrl_c_while_the_stack_starts_stops_it_at_once(tmp_path: Path) -> None:
+    """Ctrl-C was held until every service had started (half a minute on a busy machine),
+    then the stack printed "Try: gradesync demo" and its settings file, and only then stopped."""
+    args = [str(BIN / "gradesync"), "stack", "up"]
+    args += [f"--{name}-port={free_port()}" for name in ("redis", "sim", "api", "flower")]
+    out = tmp_path / "stack.out"
+    proc = subprocess.Popen(
+        args, cwd=tmp_path, env=bare_env(), stdout=out.open("wb"), stderr=subprocess.STDOUT
+    )
+    try:
+        wait_until(lambda: (tmp_path / ".local" / "sim.log").is_file(), timeout=60, interval=0.1)
+        proc.send_signal(signal.SIGINT)
+        stopped_in_time = wait_stopped(proc, 20)
+    finally:
+        if not wait_stopped(proc, 90):  # it stops its services itself, however late
+            proc.kill()
+            proc.wait(10)
+    assert stopped_in_time
+    said = out.read_text()
+    assert "Try: gradesync demo" not in said and "interrupted" in said, said
+    assert not (tmp_path / stackenv.FILE).exists()
+    assert proc.returncode != 0

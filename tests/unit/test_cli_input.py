@@ -143,3 +143,23 @@ def test_cli_actions_record_the_operator_and_list_labels_its_zone(
     assert by[-2:] == [("given_up", "bob"), ("operator_retry", "alice")]
     listed = run("list")
     assert "updated (Europe/Amsterdam)" in " ".join(listed.output.split())
+
+
+def test_show_tells_the_history_in_words_not_python(ledger: Ledger) -> None:
+    """`gradesync show` printed ``last_error: {'code': …}``, ``outcome: None`` and each history
+    entry as a JSON dict; it now says them as the console does (``--json`` keeps the data)."""
+    from gradesync.record import LedgerError
+
+    event = CompletionEvent.model_validate(GOOD)
+    now = utcnow()
+    rid = ledger.admit(event, now).record.id
+    ledger.start(rid, now)
+    ledger.fail(rid, now, LedgerError(code="unknown_person", message="no such externId"))
+    result = run("show", rid)
+    assert result.exit_code == 0, result.output
+    for python in ("{'", '{"', "None", "[]"):
+        assert python not in result.output, result.output
+    assert "no such externId" in result.output  # the system's own message stays
+    assert "(Europe/Amsterdam)" in result.output or "CET" in result.output  # times have a zone
+    data = json.loads(run("show", rid, "--json").output)
+    assert data["last_error"]["code"] == "unknown_person"

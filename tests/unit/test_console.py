@@ -326,3 +326,14 @@ def test_a_shadowed_record_coachview_could_not_place_needs_attention_and_can_be_
     assert answer.status_code == 303 and console.sent == [rid]
     confirmed = console.client.get(answer.headers["location"]).text
     assert 'role="status"' in confirmed and 'id="error"' not in confirmed
+
+
+def test_the_budget_says_who_counted_its_figure_beside_that_figure(console: Console) -> None:
+    """ "42 requests sent since … · counted by Coachview" read as if Coachview had counted the
+    42 (gradesync counts those); the qualifier belongs to the requests left."""
+    console.login()
+    page = console.client.get("/console/").text
+    budget = re.search(r'<p id="budget">(.*?)</p>', page, re.S)
+    assert budget is not None and "counted by" in budget.group(1), page
+    sent = re.search(r"<p>([^<]*requests sent[^<]*)</p>", page)
+    assert sent is not None and "counted by" not in sent.group(1), page

@@ -304,7 +304,7 @@ def test_show_displays_where_the_completion_date_came_from(
     monkeypatch.setattr(cli, "_ledger", lambda: ledger)
     shown = CliRunner().invoke(cli.app, ["show", rid])
     assert shown.exit_code == 0, shown.output
-    assert "completed_at: 2026-11-19T22:40:00Z (from moodle_completion_criteria)" in (shown.output)
+    assert "completed_at: 2026-11-19 23:40 CET (from moodle_completion_criteria)" in shown.output
     as_json = json.loads(CliRunner().invoke(cli.app, ["show", rid, "--json"]).output)
     assert as_json["completed_at_source"] == "moodle_completion_criteria"
 

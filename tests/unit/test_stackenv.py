@@ -136,3 +136,86 @@ def test_demo_without_an_ingress_says_so_and_exits_2() -> None:
     assert run(closed, closed, ledger, Settings(GRADESYNC_INSECURE_DEV="1"), out) == 2
     said = out.export_text()
     assert "did not answer" in said and "gradesync stack up" in said
+
+
+def _dead_pid() -> int:
+    """The id of a process that has exited (and been reaped)."""
+    import subprocess
+
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_killed_stacks_file_is_not_used(tmp_path: Path) -> None:
+    """A stack killed with SIGKILL leaves its file behind; its ports may since belong to
+    another program's Redis, so a command must not follow it there."""
+    (tmp_path / ".local").mkdir()
+    path = tmp_path / stackenv.FILE
+    stackenv.write(path, STACK, pid=_dead_pid())
+    environ: dict[str, str] = {}
+    told = stackenv.apply(environ, tmp_path)
+    assert told is not None and "not using" in told and "not running" in told
+    assert environ == {}
+
+
+def test_a_running_stack_is_found_by_its_file(tmp_path: Path) -> None:
+    import os
+
+    assert stackenv.running(tmp_path / stackenv.FILE) is None  # no file
+    path = written(tmp_path)
+    assert stackenv.running(path) == os.getpid()
+    stackenv.write(path, STACK, pid=_dead_pid())
+    assert stackenv.running(path) is None
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o620, 0o606])
+def test_a_file_others_can_read_or_write_is_not_used(tmp_path: Path, mode: int) -> None:
+    """Someone else who can write the file could point REDIS_URL at their own Redis."""
+    path = written(tmp_path)
+    path.chmod(mode)
+    environ: dict[str, str] = {}
+    told = stackenv.apply(environ, tmp_path)
+    assert told is not None and "not using" in told and oct(mode)[2:] in told
+    assert environ == {}
+
+
+def test_only_gradesync_variables_are_taken_from_the_file(tmp_path: Path) -> None:
+    """A hand-edited or hostile file cannot set LD_PRELOAD, PATH or PYTHONPATH for a command
+    (and the processes it starts)."""
+    path = written(tmp_path)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("LD_PRELOAD=/tmp/evil.so\nPYTHONPATH=/tmp\nPATH=/tmp\n")
+    environ: dict[str, str] = {}
+    stackenv.apply(environ, tmp_path)
+    assert environ == {k: v for k, v in STACK.items() if k != "PATH"}
+
+
+def test_a_file_of_another_user_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``.local/stack.env`` in a directory above (``/tmp/.local``) may be anyone's."""
+    import os
+
+    written(tmp_path)
+    me = os.geteuid()
+    monkeypatch.setattr(os, "geteuid", lambda: me + 1)
+    environ: dict[str, str] = {}
+    told = stackenv.apply(environ, tmp_path)
+    assert told is not None and "not using" in told and "another user" in told
+    assert environ == {}
+
+
+def test_a_second_stack_in_the_same_checkout_is_refused(tmp_path: Path) -> None:
+    """Two stacks would run two redis-servers on one .local/redis (one AOF), ``--fresh`` would
+    remove the running one's ledger, and the second, stopping, would remove the first one's
+    settings file. Refused from the start: the first may still be starting (no file yet)."""
+    import os
+
+    from gradesync.stack import StackRunning, claim
+
+    held = claim(tmp_path)
+    with pytest.raises(StackRunning, match=f"already running .*pid {os.getpid()}.*Ctrl-C"):
+        claim(tmp_path)
+    os.close(held)  # the first stack stopped, or was killed: the lock goes with it
+    os.close(claim(tmp_path))
