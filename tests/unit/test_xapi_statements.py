@@ -507,3 +507,48 @@ def test_an_xapi_installation_may_have_basic_auth_only_and_map_through_moodle() 
     inst = sources.typed(XapiSource, "moodle")
     assert inst.webhook_secret() is None and inst.basic_auth is not None
     assert inst.basic_auth.secret() == "pw" and "pw" not in repr(inst)
+
+
+def test_a_forwarded_copy_is_the_same_statement_not_a_conflict(xapi: Endpoint) -> None:
+    """xAPI-Data.md 2.3.1 (Statement Comparison): differences an LRS may cause are no conflict
+    — the timestamp in another zone or precision, a Verb's display, an Activity's definition,
+    contextActivities as arrays, Group members in another order, attachments, the case of an
+    e-mail domain. A 409 there makes the forwarding LRS resend the statement for ever."""
+    sid = "e05aa883-acaf-40ad-bf54-02c8ce485fb0"
+    course = {"id": COURSE, "objectType": "Activity", "definition": {"name": {"en": "C"}}}
+    parent = {"id": "https://moodle.example.nl/course/view.php?id=1", "objectType": "Activity"}
+    original = {
+        **statement(),
+        "id": sid,
+        "actor": {"mbox": "mailto:anna@Example.NL"},
+        "verb": {"id": COMPLETED, "display": {"en-US": "completed"}},
+        "object": course,
+        "context": {
+            "contextActivities": {"parent": parent},
+            "team": {
+                "objectType": "Group",
+                "member": [{"mbox": "mailto:a@x.nl"}, {"mbox": "mailto:b@x.nl"}],
+            },
+        },
+        "timestamp": (NOW - timedelta(hours=1)).isoformat(),
+    }
+    forwarded = {
+        **original,
+        "actor": {"mbox": "mailto:anna@example.nl", "objectType": "Agent"},
+        "verb": {"id": COMPLETED},
+        "object": {"id": COURSE, "objectType": "Activity"},
+        "context": {
+            "contextActivities": {"parent": [parent]},
+            "team": {
+                "objectType": "Group",
+                "member": [{"mbox": "mailto:b@x.nl"}, {"mbox": "mailto:a@x.nl"}],
+            },
+        },
+        "timestamp": (NOW - timedelta(hours=1)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "stored": NOW.isoformat(),
+        "authority": {"mbox": "mailto:lrs@example.nl"},
+        "version": "1.0.0",
+    }
+    assert xapi.post(original).status_code == 200
+    again = xapi.post([forwarded])
+    assert (again.status_code, again.json()) == (200, [sid]), again.text
