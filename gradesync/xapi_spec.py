@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +44,7 @@ STATEMENT_KEYS = frozenset(
         "objectType",
     }
 )
+STANDARD_UUID = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 IFIS = ("mbox", "mbox_sha1sum", "openid", "account")
 OBJECT_TYPES = frozenset({"Activity", "Agent", "Group", "StatementRef", "SubStatement"})
 # Set by the LRS that stored a statement, not by its author: a forwarded copy carries them, the
@@ -60,13 +62,9 @@ class Invalid(ValueError):
 
 
 def is_uuid(value: Any) -> bool:
-    if not isinstance(value, str) or len(value) != 36:
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+    """A UUID in the standard string form (xAPI-Data.md 2.4.1); ``uuid.UUID`` alone also reads
+    ``----`` + 32 hex digits, which a voiding statement would then name differently."""
+    return isinstance(value, str) and STANDARD_UUID.fullmatch(value) is not None
 
 
 def _iri(value: Any) -> bool:

@@ -65,6 +65,10 @@ def read(data: dict[str, Any], inst: XapiSource | None = None) -> xapi_read.Read
     ("change", "field"),
     [
         ({"id": "not-a-uuid"}, "statements[1].id"),
+        # 36 characters uuid.UUID() reads, but not the standard string form (xAPI-Data.md 2.4.1):
+        # a voiding statement naming it so would miss the statement it voids.
+        ({"id": "----e05aa883acaf40adbf5402c8ce485fb0"}, "statements[1].id"),
+        ({"id": "{e05aa883acaf40adbf5402c8ce485fb0}--"}, "statements[1].id"),
         ({"actor": {"name": "no identifier"}}, "statements[1].actor"),
         ({"actor": {"mbox": "anna@example.nl"}}, "statements[1].actor.mbox"),
         ({"verb": {"display": {"en": "completed"}}}, "statements[1].verb.id"),
