@@ -239,10 +239,12 @@ class StatementEndpoint:
     ) -> None:
         reading = xapi_read.read(statement, sid, inst, now)
         reason: str
-        if isinstance(reading, xapi_read.Skipped):
+        if not isinstance(reading, xapi_read.Voiding) and store.voided_ahead(sid):
+            outcome, reason = "ignored", "voided_before_arrival"
+        elif isinstance(reading, xapi_read.Skipped):
             outcome, reason = "ignored", reading.reason
         elif isinstance(reading, xapi_read.Voiding):
-            outcome, reason = "voiding", self._void(inst, reading.target, sid, now)
+            outcome, reason = "voiding", self._void(inst, store, reading.target, sid, now)
         elif isinstance(reading, xapi_read.NotPassed):
             outcome, reason = "not_passed", ""
             submit(
@@ -277,13 +279,20 @@ class StatementEndpoint:
         )
         return "id_reused" if admission.outcome == "conflict" else ""
 
-    def _void(self, inst: XapiSource, target: str, sid: str, now: datetime) -> str:
+    def _void(
+        self, inst: XapiSource, store: StatementStore, target: str, sid: str, now: datetime
+    ) -> str:
         scope = scope_of(CHANNEL, "xapi", inst.instance)
         done = self.host.ledger.withdraw(f"xapi-{target}", scope, now, sid)
         if done in ("voided_after_delivery", "voided_during_delivery"):
             log.warning(done, installation=inst.name, statement=sid)
             return done
-        return "voids_unknown_statement" if done == "unknown" else ""
+        if done == "unknown":
+            # It may still come (a batch with the voiding first, a forwarding LRS out of
+            # order): it is voided then too (xAPI-Data.md 2.3.2).
+            store.void_ahead(target, sid)
+            return "voids_unknown_statement"
+        return ""
 
 
 class VersionHeader:

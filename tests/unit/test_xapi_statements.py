@@ -556,3 +556,23 @@ def test_a_forwarded_copy_is_the_same_statement_not_a_conflict(xapi: Endpoint) -
     assert xapi.post(original).status_code == 200
     again = xapi.post([forwarded])
     assert (again.status_code, again.json()) == (200, [sid]), again.text
+
+
+def test_a_statement_voided_before_it_arrives_is_not_delivered(xapi: Endpoint) -> None:
+    """xAPI-Data.md 2.3.2: a statement is voided when the LRS also holds a voiding statement for
+    it, in whatever order they came (a batch with the voiding first, a forwarding LRS out of
+    order). The completion must not reach Coachview."""
+    sid = "e05aa883-acaf-40ad-bf54-02c8ce485fb7"
+    voiding = {
+        "actor": {"mbox": "mailto:admin@example.nl"},
+        "verb": {"id": VOIDED},
+        "object": {"objectType": "StatementRef", "id": sid.upper()},
+    }
+    assert xapi.post([voiding, {**statement(), "id": sid}]).status_code == 200
+    later = "e05aa883-acaf-40ad-bf54-02c8ce485fb8"
+    assert (
+        xapi.post({**voiding, "object": {"objectType": "StatementRef", "id": later}}).status_code
+        == 200
+    )
+    assert xapi.post({**statement(), "id": later}).status_code == 200
+    assert xapi.records() == [] and xapi.sent == []
