@@ -215,13 +215,15 @@ class StatementEndpoint:
                 ]
                 raise Refused(409, "statement_conflict", detail)
         taken = Taken(ids=[sid for sid, _ in batch])
+        # Grows as the batch's own voidings come: one voiding first in the batch counts too.
+        voided = store.voided_ahead([sid for sid, _ in batch])
         done: dict[str, str] = {}
         for (sid, statement), earlier, digest in zip(batch, seen, digests, strict=True):
             if earlier is not None or sid in done:
                 taken.count("known")
                 metrics.xapi_statement(inst.name, "known")
                 continue
-            self._one(inst, store, sid, statement, now, taken)
+            self._one(inst, store, sid, statement, now, taken, voided)
             done[sid] = digest
         # After the ledger has them: a crash in between makes a resend take them again, which
         # the ledger's event ids make harmless.
@@ -236,15 +238,17 @@ class StatementEndpoint:
         statement: dict[str, Any],
         now: datetime,
         taken: Taken,
+        voided: set[str],
     ) -> None:
         reading = xapi_read.read(statement, sid, inst, now)
         reason: str
-        if not isinstance(reading, xapi_read.Voiding) and store.voided_ahead(sid):
+        if not isinstance(reading, xapi_read.Voiding) and sid in voided:
             outcome, reason = "ignored", "voided_before_arrival"
         elif isinstance(reading, xapi_read.Skipped):
             outcome, reason = "ignored", reading.reason
         elif isinstance(reading, xapi_read.Voiding):
             outcome, reason = "voiding", self._void(inst, store, reading.target, sid, now)
+            voided.add(reading.target)
         elif isinstance(reading, xapi_read.NotPassed):
             outcome, reason = "not_passed", ""
             submit(
