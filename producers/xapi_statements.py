@@ -35,7 +35,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gradesync import logs, metrics, safejson, xapi_read, xapi_spec
+from gradesync import logs, metrics, safejson, xapi_multipart, xapi_read, xapi_spec
 from gradesync.ledger import Ledger, utcnow
 from gradesync.record import scope_of
 from gradesync.settings import Settings
@@ -136,8 +136,11 @@ class StatementEndpoint:
             s = self.host.settings
             authenticate(inst, headers.get("authorization"), s.insecure_dev)
             body = await self.read_body(request, s.xapi_max_body_bytes, s.body_timeout_s)
-            media = headers.get("content-type", "").split(";")[0].strip().lower()
-            if media != "application/json":
+            content_type = headers.get("content-type", "")
+            media = content_type.split(";")[0].strip().lower()
+            if media == "multipart/mixed":  # statements with attachments
+                body = await run_in_threadpool(_statements_part, content_type, body)
+            elif media != "application/json":
                 raise Refused(415, "unsupported_media_type", "send Content-Type: application/json")
             taken = await run_in_threadpool(self.take, inst, body, put_id, utcnow())
         except Refused as exc:
@@ -319,6 +322,13 @@ class VersionHeader:
         await self.app(scope, receive, versioned)
 
 
+def _statements_part(content_type: str, body: bytes) -> bytes:
+    try:
+        return xapi_multipart.statements_part(content_type, body)
+    except xapi_multipart.NotStatements as exc:
+        raise Refused(400, "malformed_multipart", str(exc)) from exc
+
+
 def _put_body(data: Any, statement_id: str) -> dict[str, Any]:
     """PUT carries one statement; its ``id``, if any, must be the ``statementId``."""
     if not xapi_spec.is_uuid(statement_id):
@@ -363,7 +373,7 @@ def mount(app: FastAPI, host: Host, read_body: ReadBody, refusal: type[Exception
             408: "the body did not arrive in time",
             409: "a statement id sent before with other content",
             413: "body too large",
-            415: "not JSON",
+            415: "neither JSON nor multipart/mixed",
             503: "the ledger is unreachable",
         }.items()
     }

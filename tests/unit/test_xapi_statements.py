@@ -576,3 +576,37 @@ def test_a_statement_voided_before_it_arrives_is_not_delivered(xapi: Endpoint) -
     )
     assert xapi.post({**statement(), "id": later}).status_code == 200
     assert xapi.records() == [] and xapi.sent == []
+
+
+def test_a_statement_with_an_attachment_in_multipart_mixed_is_taken(xapi: Endpoint) -> None:
+    """xAPI-Communication.md 1.5.2: statements with attachments come as multipart/mixed, the
+    statements the first part (application/json), then the raw attachments. The attachments
+    are nothing to Coachview, but a 415 makes the sender resend the request for ever."""
+    attached = {
+        **statement(),
+        "attachments": [
+            {
+                "usageType": "http://adlnet.gov/expapi/attachments/signature",
+                "display": {"en-US": "Signature"},
+                "contentType": "text/plain",
+                "length": 5,
+                "sha2": "185f8db32271fe25f561a6fc938b2e264306ec304eda518007d1764826381969",
+            }
+        ],
+    }
+    body = (
+        b"--abcABC0123'()+_,-./:=?\r\nContent-Type: application/json\r\n\r\n"
+        + json.dumps([attached]).encode()
+        + b"\r\n--abcABC0123'()+_,-./:=?\r\nContent-Type: text/plain\r\n"
+        b"Content-Transfer-Encoding: binary\r\nX-Experience-API-Hash: "
+        b"185f8db32271fe25f561a6fc938b2e264306ec304eda518007d1764826381969\r\n\r\nHello"
+        b"\r\n--abcABC0123'()+_,-./:=?--\r\n"
+    )
+    content_type = 'multipart/mixed; boundary="abcABC0123\'()+_,-./:=?"'
+    response = xapi.client.post(
+        "/xapi/moodle/statements",
+        content=body,
+        headers={**auth("moodle"), **VERSION, "content-type": content_type},
+    )
+    assert response.status_code == 200, response.text
+    assert len(xapi.records()) == 1
