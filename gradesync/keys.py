@@ -23,6 +23,7 @@ DEFERRED = f"{PREFIX}deferred"
 # of a cmi5 ``passed`` for the ``completed`` of the same registration.
 XAPI_STATEMENT = f"{PREFIX}xapi:stmt:"
 XAPI_PASSED = f"{PREFIX}xapi:passed:"
+XAPI_VOIDED = f"{PREFIX}xapi:voided:"
 
 # The broker (celeryconfig.py): kombu's Redis transport keeps a queue as one list per priority
 # step, the plain name for 0 (the highest) and ``name + SEP + step`` for the others. Pinned here

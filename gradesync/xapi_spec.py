@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from gradesync.grades import as_decimal
@@ -43,11 +44,13 @@ STATEMENT_KEYS = frozenset(
         "objectType",
     }
 )
+STANDARD_UUID = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 IFIS = ("mbox", "mbox_sha1sum", "openid", "account")
 OBJECT_TYPES = frozenset({"Activity", "Agent", "Group", "StatementRef", "SubStatement"})
 # Set by the LRS that stored a statement, not by its author: a forwarded copy carries them, the
-# original did not, and the two are one statement (xAPI-Data.md, Statement Immutability).
-NOT_COMPARED = ("id", "stored", "authority", "version")
+# original did not, and the two are one statement (xAPI-Data.md, Statement Immutability);
+# attachments are not part of a statement at all (ibid.).
+NOT_COMPARED = ("id", "stored", "authority", "version", "attachments")
 
 
 class Invalid(ValueError):
@@ -59,13 +62,9 @@ class Invalid(ValueError):
 
 
 def is_uuid(value: Any) -> bool:
-    if not isinstance(value, str) or len(value) != 36:
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+    """A UUID in the standard string form (xAPI-Data.md 2.4.1); ``uuid.UUID`` alone also reads
+    ``----`` + 32 hex digits, which a voiding statement would then name differently."""
+    return isinstance(value, str) and STANDARD_UUID.fullmatch(value) is not None
 
 
 def _iri(value: Any) -> bool:
@@ -191,8 +190,80 @@ def check(data: Any, field: str) -> dict[str, Any]:
     return statement
 
 
+def _agent_form(agent: Any) -> Any:
+    """An Agent or Group as compared: ``objectType`` ``Agent`` is the default an LRS may add,
+    an e-mail domain is case-insensitive, members are an unordered list."""
+    if not isinstance(agent, dict):
+        return agent
+    out = {k: v for k, v in agent.items() if not (k == "objectType" and v == "Agent")}
+    mbox = out.get("mbox")
+    if isinstance(mbox, str) and "@" in mbox:
+        local, _, domain = mbox.rpartition("@")
+        out["mbox"] = f"{local}@{domain.lower()}"
+    if isinstance(out.get("member"), list):
+        members = [_agent_form(m) for m in out["member"]]
+        out["member"] = sorted(members, key=lambda m: json.dumps(m, sort_keys=True))
+    return out
+
+
+def _activity_form(activity: Any) -> Any:
+    """An Activity as compared: its definition is not part of the statement, and
+    ``objectType`` ``Activity`` is the default."""
+    if not isinstance(activity, dict):
+        return activity
+    if activity.get("objectType", "Activity") != "Activity":
+        return (
+            _agent_form(activity) if activity.get("objectType") in ("Agent", "Group") else activity
+        )
+    return {k: v for k, v in activity.items() if k not in ("definition", "objectType")}
+
+
+def _context_form(context: Any) -> Any:
+    """contextActivities values as arrays (the LRS returns them so, xAPI-Data.md 2.4.6.2)."""
+    if not isinstance(context, dict):
+        return context
+    out = dict(context)
+    for key in ("instructor", "team"):
+        if key in out:
+            out[key] = _agent_form(out[key])
+    activities = out.get("contextActivities")
+    if isinstance(activities, dict):
+        out["contextActivities"] = {
+            kind: [_activity_form(a) for a in (given if isinstance(given, list) else [given])]
+            for kind, given in activities.items()
+        }
+    return out
+
+
+def _instant_form(value: Any) -> Any:
+    """A zoned timestamp as its instant in UTC: the zone and precision are serialization."""
+    try:
+        at = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return value
+    if at is None or at.utcoffset() is None:
+        return value
+    try:
+        return at.astimezone(UTC).isoformat()
+    except (OverflowError, ValueError):
+        return value
+
+
 def _canonical(statement: dict[str, Any]) -> bytes:
+    """The statement as xAPI compares statements (xAPI-Data.md 2.3.1, Statement Comparison):
+    what an LRS may set or re-serialize (its own properties, the timestamp's zone and
+    precision, a Verb's display, Activity definitions, contextActivities as arrays, Group
+    members' order, attachments, an e-mail domain's case) left out or normalised, so a
+    forwarded copy is the same statement and not a 409 its sender resends for ever."""
     body = {k: v for k, v in statement.items() if k not in NOT_COMPARED}
+    body["actor"] = _agent_form(body.get("actor"))
+    if isinstance(body.get("verb"), dict):
+        body["verb"] = {k: v for k, v in body["verb"].items() if k != "display"}
+    body["object"] = _activity_form(body.get("object"))
+    if "context" in body:
+        body["context"] = _context_form(body["context"])
+    if "timestamp" in body:
+        body["timestamp"] = _instant_form(body["timestamp"])
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

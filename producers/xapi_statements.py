@@ -35,7 +35,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gradesync import logs, metrics, safejson, xapi_read, xapi_spec
+from gradesync import logs, metrics, safejson, xapi_multipart, xapi_read, xapi_spec
 from gradesync.ledger import Ledger, utcnow
 from gradesync.record import scope_of
 from gradesync.settings import Settings
@@ -136,8 +136,11 @@ class StatementEndpoint:
             s = self.host.settings
             authenticate(inst, headers.get("authorization"), s.insecure_dev)
             body = await self.read_body(request)  # bounded below the app: producers/limits.py
-            media = headers.get("content-type", "").split(";")[0].strip().lower()
-            if media != "application/json":
+            content_type = headers.get("content-type", "")
+            media = content_type.split(";")[0].strip().lower()
+            if media == "multipart/mixed":  # statements with attachments
+                body = await run_in_threadpool(_statements_part, content_type, body)
+            elif media != "application/json":
                 raise Refused(415, "unsupported_media_type", "send Content-Type: application/json")
             taken = await run_in_threadpool(self.take, inst, body, put_id, utcnow())
         except Refused as exc:
@@ -215,13 +218,15 @@ class StatementEndpoint:
                 ]
                 raise Refused(409, "statement_conflict", detail)
         taken = Taken(ids=[sid for sid, _ in batch])
+        # Grows as the batch's own voidings come: one voiding first in the batch counts too.
+        voided = store.voided_ahead([sid for sid, _ in batch])
         done: dict[str, str] = {}
         for (sid, statement), earlier, digest in zip(batch, seen, digests, strict=True):
             if earlier is not None or sid in done:
                 taken.count("known")
                 metrics.xapi_statement(inst.name, "known")
                 continue
-            self._one(inst, store, sid, statement, now, taken)
+            self._one(inst, store, sid, statement, now, taken, voided)
             done[sid] = digest
         # After the ledger has them: a crash in between makes a resend take them again, which
         # the ledger's event ids make harmless.
@@ -236,13 +241,17 @@ class StatementEndpoint:
         statement: dict[str, Any],
         now: datetime,
         taken: Taken,
+        voided: set[str],
     ) -> None:
         reading = xapi_read.read(statement, sid, inst, now)
         reason: str
-        if isinstance(reading, xapi_read.Skipped):
+        if not isinstance(reading, xapi_read.Voiding) and sid in voided:
+            outcome, reason = "ignored", "voided_before_arrival"
+        elif isinstance(reading, xapi_read.Skipped):
             outcome, reason = "ignored", reading.reason
         elif isinstance(reading, xapi_read.Voiding):
-            outcome, reason = "voiding", self._void(inst, reading.target, sid, now)
+            outcome, reason = "voiding", self._void(inst, store, reading.target, sid, now)
+            voided.add(reading.target)
         elif isinstance(reading, xapi_read.NotPassed):
             outcome, reason = "not_passed", ""
             submit(
@@ -277,13 +286,20 @@ class StatementEndpoint:
         )
         return "id_reused" if admission.outcome == "conflict" else ""
 
-    def _void(self, inst: XapiSource, target: str, sid: str, now: datetime) -> str:
+    def _void(
+        self, inst: XapiSource, store: StatementStore, target: str, sid: str, now: datetime
+    ) -> str:
         scope = scope_of(CHANNEL, "xapi", inst.instance)
         done = self.host.ledger.withdraw(f"xapi-{target}", scope, now, sid)
         if done in ("voided_after_delivery", "voided_during_delivery"):
             log.warning(done, installation=inst.name, statement=sid)
             return done
-        return "voids_unknown_statement" if done == "unknown" else ""
+        if done == "unknown":
+            # It may still come (a batch with the voiding first, a forwarding LRS out of
+            # order): it is voided then too (xAPI-Data.md 2.3.2).
+            store.void_ahead(target, sid)
+            return "voids_unknown_statement"
+        return ""
 
 
 class VersionHeader:
@@ -304,6 +320,13 @@ class VersionHeader:
             await send(message)
 
         await self.app(scope, receive, versioned)
+
+
+def _statements_part(content_type: str, body: bytes) -> bytes:
+    try:
+        return xapi_multipart.statements_part(content_type, body)
+    except xapi_multipart.NotStatements as exc:
+        raise Refused(400, "malformed_multipart", str(exc)) from exc
 
 
 def _put_body(data: Any, statement_id: str) -> dict[str, Any]:
@@ -350,7 +373,7 @@ def mount(app: FastAPI, host: Host, read_body: ReadBody, refusal: type[Exception
             408: "the body did not arrive in time",
             409: "a statement id sent before with other content",
             413: "body too large",
-            415: "not JSON",
+            415: "neither JSON nor multipart/mixed",
             503: "the ledger is unreachable",
         }.items()
     }

@@ -6,6 +6,8 @@
   sends every activity view, and its resends must cost no more than a look-up.
 - The grade of a cmi5 ``passed`` by registration, learner and course: the ``completed`` of
   the same registration carries no score (cmi5_spec.md §9.5.1) and takes it from there.
+- The ids voided before their statement arrived: xAPI-Data.md 2.3.2 makes a statement voided
+  whenever a voiding statement for it is held, whatever came first.
 """
 
 from __future__ import annotations
@@ -50,3 +52,17 @@ class StatementStore:
 
     def keep_passed_grade(self, registration: str, key: CompletionKey, grade: str) -> None:
         self.r.set(self._passed(registration, key), grade, ex=self.ttl_s)
+
+    def _voided(self, sid: str) -> str:
+        return f"{keys.XAPI_VOIDED}{self.installation}:{sid}"
+
+    def void_ahead(self, sid: str, by: str) -> None:
+        """``sid`` was voided (by statement ``by``) before it arrived."""
+        self.r.set(self._voided(sid), by, ex=self.ttl_s)
+
+    def voided_ahead(self, sids: Sequence[str]) -> set[str]:
+        """Those of ``sids`` voided before they arrived, in one round trip."""
+        if not sids:
+            return set()
+        found = self.r.mget([self._voided(sid) for sid in sids])
+        return {sid for sid, by in zip(sids, found, strict=True) if by is not None}

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -397,3 +398,39 @@ def test_account_mapped_through_moodle(xapi: XapiStack) -> None:
     assert rec.state == "delivered" and rec.match_person_id == "CV-77", rec.last_error
     assert xapi.component(enrolment, component)["completed"]
     assert "moodle:core_user_get_users_by_field" in xapi.lms.get("/_fake/calls").json()
+
+
+def test_a_voiding_first_and_a_forwarded_copy_over_http(xapi: XapiStack) -> None:
+    """Found trying the endpoint (t24): a statement voided before it arrives must never reach
+    Coachview (xAPI-Data.md 2.3.2), and an LRS's forwarded copy of a statement gradesync has
+    (timestamp re-serialized, Verb display dropped, ``version`` set) is the same statement, not a
+    409 it resends for ever (xAPI-Data.md 2.3.1)."""
+    xapi.reset()
+    ((enrolment, component),) = xapi.seed([("601", "2")]).values()
+    sid = "8f1c2e9a-0b7d-4c55-9e21-3a6b5d4f7e10"
+    base = copy.deepcopy(_logstore_batch()[0])
+    base["actor"]["account"]["name"] = "601"
+    voiding = {
+        "actor": {"mbox": "mailto:admin@example.nl"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+        "object": {"objectType": "StatementRef", "id": sid},
+    }
+    assert xapi.post("moodle", [voiding, {**base, "id": sid}]).status_code == 200
+    assert xapi.counted("moodle", "ignored", "voided_before_arrival") >= 1
+    assert xapi.record("moodle", "601", "2") is None
+    assert not xapi.component(enrolment, component)["passed"]
+    # Another statement, then its forwarded copy.
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    stamp = at.astimezone(timezone(timedelta(hours=1))).isoformat()  # the LMS's zone
+    kept = {**base, "id": "8f1c2e9a-0b7d-4c55-9e21-3a6b5d4f7e11", "timestamp": stamp}
+    assert xapi.post("moodle", [kept]).status_code == 200
+    assert xapi.settle("moodle", "601", "2").state == "delivered"
+    forwarded = {
+        **kept,
+        "verb": {"id": kept["verb"]["id"]},
+        "timestamp": at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),  # as an LRS returns it
+        "stored": at.strftime("%Y-%m-%dT%H:%M:%S.123Z"),
+        "version": "1.0.0",
+    }
+    again = xapi.post("moodle", [forwarded])
+    assert (again.status_code, again.json()) == (200, [kept["id"]]), again.text
