@@ -276,8 +276,8 @@ def _disabled() -> list[str]:
 def _print_disabled(names: list[str]) -> None:
     if names:
         out.print(
-            f"disabled (enabled: false): {', '.join(names)}; their webhooks get 403 and their "
-            "queued records wait"
+            f"disabled (enabled: false): {', '.join(names)}; their webhooks get 503 "
+            "(Retry-After) and their queued records wait"
         )
 
 

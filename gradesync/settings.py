@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gradesync import sources_file
+from gradesync.grades import GradeFormat, Separator
 from gradesync.sources import AnyInstallation, Installation, Sources, api_gap
 from gradesync.webhook_secrets import check_webhook_secret
 
@@ -160,9 +161,8 @@ class Settings(BaseSettings):
     moodle_course_field: Literal["id", "idnumber", "shortname"] = Field(
         "id", alias="MOODLE_COURSE_FIELD"
     )
-    moodle_grade_format: Literal["formatted", "dutch"] = Field(
-        "formatted", alias="MOODLE_GRADE_FORMAT"
-    )
+    moodle_grade_format: GradeFormat = Field("dutch", alias="MOODLE_GRADE_FORMAT")
+    moodle_decimal_separator: Separator = Field(".", alias="MOODLE_DECIMAL_SEPARATOR")
     # Moodle's course_completed event never carries a grade: fetch it, or say none is wanted.
     moodle_grade_policy: Literal["fetch", "completion_only"] = Field(
         "fetch", alias="MOODLE_GRADE_POLICY"
@@ -185,6 +185,8 @@ class Settings(BaseSettings):
     anewspring_instance: str = Field("default", alias="ANEWSPRING_INSTANCE")
     anewspring_completion_events: str = Field("completed", alias="ANEWSPRING_COMPLETION_EVENTS")
     anewspring_grade_policy: GradePolicy = Field("fetch", alias="ANEWSPRING_GRADE_POLICY")
+    anewspring_grade_format: GradeFormat = Field("dutch", alias="ANEWSPRING_GRADE_FORMAT")
+    anewspring_decimal_separator: Separator = Field(".", alias="ANEWSPRING_DECIMAL_SEPARATOR")
 
     # -- xAPI ------------------------------------------------------------------------------
     xapi_instance: str = Field("default", alias="XAPI_INSTANCE", min_length=1)
@@ -224,6 +226,7 @@ class Settings(BaseSettings):
                 "person_field": self.moodle_person_field,
                 "course_field": self.moodle_course_field,
                 "grade_format": self.moodle_grade_format,
+                "decimal_separator": self.moodle_decimal_separator,
             },
             {
                 "kind": "ilias",
@@ -244,6 +247,8 @@ class Settings(BaseSettings):
                 "api": api(self.anewspring_url, self.anewspring_api_key),
                 "grade_policy": self.anewspring_grade_policy,
                 "completion_events": self.anewspring_completion_events.split(","),
+                "grade_format": self.anewspring_grade_format,
+                "decimal_separator": self.anewspring_decimal_separator,
             },
             {
                 "kind": "xapi",

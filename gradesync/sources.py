@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from gradesync.event import check_identifier
+from gradesync.grades import GradeFormat, Separator
 from gradesync.webhook_secrets import check_webhook_secret
 
 Kind = Literal["moodle", "ilias", "anewspring", "xapi"]
@@ -239,7 +240,10 @@ class MoodleSource(Installation):
     grade_policy: Literal["fetch", "completion_only"] = "fetch"
     person_field: Literal["id", "idnumber", "username", "email"] = "id"
     course_field: Literal["id", "idnumber", "shortname"] = "id"
-    grade_format: Literal["formatted", "dutch"] = "formatted"
+    # The course total's number on its range (gradesync/grades.py), never Moodle's display text
+    # unless ``formatted`` is asked for.
+    grade_format: GradeFormat = "dutch"
+    decimal_separator: Separator = "."
 
 
 class IliasSource(Installation):
@@ -270,6 +274,10 @@ class ANewSpringSource(Installation):
     kind: Literal["anewspring"]
     grade_policy: Literal["fetch", "event", "completion_only"] = "fetch"
     completion_events: tuple[str, ...] = ("completed",)
+    # A fetched grade (getResults' course ``grade``, read on the 1–10 range: see
+    # gradesync/lms/anewspring.py) as the same rule renders Moodle's.
+    grade_format: GradeFormat = "dutch"
+    decimal_separator: Separator = "."
 
     @field_validator("completion_events")
     @classmethod

@@ -8,6 +8,11 @@ Moodle's event record (``core\\event\\base::get_data``): ``eventname``, ``object
 ``courseid``, ``userid`` (the acting user), ``relateduserid`` (the learner), ``timecreated``.
 For ``\\core\\event\\course_completed`` the ``objectid`` is the ``course_completions`` row.
 Ids may arrive as strings. Sample: tests/fixtures/moodle-local_webhooks-course_completed.json.
+
+local_webhookengine (thepankajzx/moodle-local_webhookengine ``classes/payload_builder.php``,
+signed per Standard Webhooks by ``classes/signer.php``) wraps the same data in an envelope:
+``{id, schema, type, eventname, created, site, event: {component, action, target, objectid,
+…, courseid, userid, relateduserid, timecreated}}``. Sample: tests/conformance/moodle/.
 """
 
 from __future__ import annotations
@@ -43,9 +48,18 @@ class MoodleCourseCompleted(BaseModel):
     host: str | None = None
 
 
+def unwrapped(data: dict[str, Any]) -> dict[str, Any]:
+    """The event record, from local_webhooks' flat body or local_webhookengine's envelope."""
+    inner = data.get("event")
+    if isinstance(inner, dict) and "eventname" in data:
+        return {**inner, "eventname": data["eventname"]}
+    return data
+
+
 def parse(data: Any, inst: MoodleSource) -> list[Parsed]:
     if not isinstance(data, dict):
         raise ValueError("a Moodle webhook body must be a JSON object")
+    data = unwrapped(data)
     envelope = MoodleEnvelope.model_validate(data)
     if envelope.eventname != COURSE_COMPLETED:
         return [Ignored(reason=f"moodle event {envelope.eventname} is not a course completion")]

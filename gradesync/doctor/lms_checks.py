@@ -14,7 +14,7 @@ import httpx
 from gradesync import http
 from gradesync.doctor.model import Check, fail, ok, warn
 from gradesync.errors import RemoteError, Transient
-from gradesync.lms.anewspring import RESULT_PATH
+from gradesync.lms.anewspring import RESULTS_PATH
 from gradesync.lms.ilias import IliasSoap
 from gradesync.lms.moodle import MoodleWS
 from gradesync.settings import Settings, ignored_variables
@@ -169,7 +169,7 @@ def _anewspring(
     s: Settings, inst: ANewSpringSource, api: Api, transport: httpx.BaseTransport | None
 ) -> Check:
     name = f"aNewSpring API {inst.name}"
-    path = RESULT_PATH.format(user=PROBE_ID, course=PROBE_ID)
+    path = RESULTS_PATH.format(user=PROBE_ID)
     with httpx.Client(
         base_url=api.url.rstrip("/"),
         timeout=10.0,
@@ -211,7 +211,7 @@ def secrets(s: Settings, refused: dict[str, str]) -> list[Check]:
                 warn(
                     AREA,
                     f"installation {inst.name}",
-                    f"disabled: {route} answers 403, its queued records wait",
+                    f"disabled: {route} answers 503 (Retry-After), its queued records wait",
                     f"{s.sources_path}: {inst.name} enabled",
                 )
             )
