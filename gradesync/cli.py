@@ -442,7 +442,7 @@ def diagnose_record(
         found = look_up(
             resources.coachview(),
             rec.coachview_person_id,
-            s.person_match_order,
+            s.person_match_for(rec.event.source, rec.event.source_instance),
             rec.coachview_course_id,
         )
     except RemoteError as exc:

@@ -16,7 +16,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gradesync import sources_file
 from gradesync.grades import GradeFormat, Separator
-from gradesync.sources import AnyInstallation, Installation, Sources, api_gap
+from gradesync.sources import (
+    AnyInstallation,
+    Installation,
+    InstallationUnknown,
+    MoodleSource,
+    Sources,
+    api_gap,
+)
 from gradesync.webhook_secrets import check_webhook_secret
 
 # The simulator accepts exactly these; a real Coachview gets its own from the environment.
@@ -155,8 +162,9 @@ class Settings(BaseSettings):
     moodle_instance: str = Field("default", alias="MOODLE_INSTANCE", min_length=1)
     moodle_url: str | None = Field(None, alias="MOODLE_URL")
     moodle_token: SecretStr | None = Field(None, alias="MOODLE_TOKEN")
-    moodle_person_field: Literal["id", "idnumber", "username", "email"] = Field(
-        "id", alias="MOODLE_PERSON_FIELD"
+    # Unset: idnumber with a web service, else id (gradesync.sources.MoodleSource.person_key).
+    moodle_person_field: Literal["id", "idnumber", "username", "email"] | None = Field(
+        None, alias="MOODLE_PERSON_FIELD"
     )
     moodle_course_field: Literal["id", "idnumber", "shortname"] = Field(
         "id", alias="MOODLE_COURSE_FIELD"
@@ -353,6 +361,35 @@ class Settings(BaseSettings):
     def person_match_order(self) -> tuple[str, ...]:
         return tuple(f.strip() for f in self.coachview_person_match.split(",") if f.strip())
 
+    def person_match_for(self, source: str, instance: str) -> tuple[str, ...]:
+        """The Coachview person fields an installation's learner ids are tried against: those of
+        COACHVIEW_PERSON_MATCH, less Coachview's own ``id`` (PersoonId) for an installation that
+        names learners by the LMS's internal id, unless COACHVIEW_PERSON_MATCH was set: both
+        systems number their people from 1, so Moodle user 57 would be PersoonId 57."""
+        order = self.person_match_order
+        if "coachview_person_match" in self.model_fields_set:
+            return order
+        try:
+            inst = self.sources.find(source, instance)
+        except InstallationUnknown:
+            return order
+        if isinstance(inst, MoodleSource) and inst.internal_person_ids:
+            return tuple(f for f in order if f != "id") or order
+        return order
+
+
+def persoonid_matching_off(s: Settings) -> list[str]:
+    """Start-up and doctor warnings: installations matched on the LMS's internal id, for which
+    PersoonId matching is off (COACHVIEW_PERSON_MATCH unset)."""
+    return [
+        f"{inst.name} names learners by Moodle's internal user id: matched on Coachview's "
+        f"{', '.join(order)} only, not PersoonId (the two systems' numbers overlap); set "
+        "person_field idnumber (MOODLE_PERSON_FIELD), or COACHVIEW_PERSON_MATCH explicitly"
+        for inst in s.sources.installations
+        if isinstance(inst, MoodleSource)
+        and (order := s.person_match_for(inst.kind, inst.instance)) != s.person_match_order
+    ]
+
 
 class ConfigurationError(SystemExit):
     """Start-up refused: the environment names something unusable. A ``SystemExit`` so that
@@ -376,6 +413,7 @@ _ENV_NAMES = {
     "installations[0].instance": "MOODLE_INSTANCE",
     "installations[0].api.url": "MOODLE_URL",
     "installations[0].api.credential_env": "MOODLE_TOKEN",
+    "installations[0].person_field": "MOODLE_PERSON_FIELD",
     "installations[1].api.credential_env": "ILIAS_PASSWORD",
     "installations[2].api.credential_env": "ANEWSPRING_API_KEY",
     "installations[1].instance": "ILIAS_INSTANCE",

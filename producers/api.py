@@ -32,6 +32,7 @@ from gradesync.settings import (
     Settings,
     get_settings,
     ignored_variables,
+    persoonid_matching_off,
     require_lms_apis,
 )
 from gradesync.sources import (
@@ -381,6 +382,8 @@ def create_app(
         log.warning("lms_api_not_configured", detail=gap)
     if unread := ignored_variables(settings, os.environ):
         log.warning("variables_not_read", variables=unread, detail=NOT_READ)
+    for note in persoonid_matching_off(settings):
+        log.warning("persoonid_matching_off", detail=note)
     if ledger is None:
         ledger = Ledger(redis.Redis.from_url(settings.redis_url))
 

@@ -8,6 +8,7 @@ GET of a result that does not exist (404 means the key was accepted).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import httpx
 
@@ -17,7 +18,7 @@ from gradesync.errors import RemoteError, Transient
 from gradesync.lms.anewspring import RESULTS_PATH
 from gradesync.lms.ilias import IliasSoap
 from gradesync.lms.moodle import MoodleWS
-from gradesync.settings import Settings, ignored_variables
+from gradesync.settings import Settings, ignored_variables, persoonid_matching_off
 from gradesync.sources import ANewSpringSource, Api, IliasSource, Installation, MoodleSource
 
 AREA = "lms"
@@ -86,6 +87,15 @@ def _without_api(s: Settings) -> str:
     return "; ".join(f"{', '.join(names)}: {said[p]}" for p, names in by_policy.items())
 
 
+def person_match(s: Settings) -> list[Check]:
+    """Installations whose learners are matched without Coachview's PersoonId (see
+    Settings.person_match_for): said, since a deployment relying on PersoonIds must set it."""
+    return [
+        warn(AREA, "person match", note, "COACHVIEW_PERSON_MATCH (or person_field)")
+        for note in persoonid_matching_off(s)
+    ]
+
+
 def ignored(s: Settings, environ: Mapping[str, str]) -> list[Check]:
     """Per-kind variables the sources file makes unread: set, they look as if they counted."""
     names = ignored_variables(s, environ)
@@ -148,7 +158,23 @@ def _moodle(
             "Moodle: add these functions to the token's external service "
             f"({_where(s, inst, 'api.credential')})",
         )
+    if (unreadable := _unreadable_person_field(ws, inst, info)) is not None:
+        return fail(AREA, name, f"{site}: {unreadable}", "Moodle: the token's role")
     return ok(AREA, name, f"{site}: token accepted, all {len(MOODLE_FUNCTIONS)} functions allowed")
+
+
+def _unreadable_person_field(ws: MoodleWS, inst: MoodleSource, info: dict[str, Any]) -> str | None:
+    """Whether the token sees the field learners are named by, asked of the token's own user
+    (site info's ``userid``): Moodle leaves a field out rather than answer it empty."""
+    if inst.person_key == "id" or not info.get("userid"):
+        return None
+    try:
+        ws.user_field(str(info["userid"]), inst.person_key)
+    except RemoteError as exc:
+        if exc.code == "moodle_field_not_readable":
+            return f"{inst.person_key} not readable: {exc.message.split(': ', 2)[-1]}"
+        return f"core_user_get_users_by_field: {exc.code}"
+    return None
 
 
 def _ilias(

@@ -77,10 +77,10 @@ def from_moodle(record: Record, inst: MoodleSource, s: Settings) -> Enrichment:
         out.grade = _moodle_grade(ws, inst, course, user)
     else:
         out.note = _joined(out.note, f"{inst.name}: grade_policy completion_only: no grade fetched")
-    if inst.person_field != "id":
-        out.match_person_id = ws.user_field(user, inst.person_field)
+    if inst.person_key != "id":
+        out.match_person_id = ws.user_field(user, inst.person_key)
         if out.match_person_id is None:
-            raise Unresolved("unknown_person", f"the Moodle user has no {inst.person_field}")
+            raise Unresolved("unknown_person", f"the Moodle user has no {inst.person_key}")
     if inst.course_field != "id":
         out.match_course_id = ws.course_field(course, inst.course_field)
         if out.match_course_id is None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from typing import Any
 
 import httpx
@@ -26,6 +27,9 @@ from gradesync.completion_time import MoodleCompletionStatus
 from gradesync.errors import Permanent, Transient
 from gradesync.grades import GradeFormat, Separator
 
+# How long a user's id field (core_user_get_users_by_field) is reused: an administrator's
+# correction shows within this.
+USER_FIELD_TTL_S = 600.0
 # Moodle WS error codes that a later attempt may not see (the rest are configuration errors).
 TRANSIENT_CODES = frozenset({"servicerequireslogin", "sitemaintenance"})
 
@@ -43,6 +47,7 @@ class MoodleWS:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._token = token
+        self._users: dict[tuple[str, str], tuple[float, str | None]] = {}
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport
         )
@@ -89,9 +94,26 @@ class MoodleWS:
             ) from exc
 
     def user_field(self, user_id: str, field: str) -> str | None:
+        """A user's field (``None``: no such user, or the field is empty), cached for
+        :data:`USER_FIELD_TTL_S`: every completion of a learner asks it again. Moodle leaves out
+        a field the token may not see (``user_get_user_details``: ``idnumber`` needs
+        ``moodle/user:viewalldetails`` or the site's identity fields): a :class:`MoodleError`
+        ``moodle_field_not_readable``, never an empty value taken for "not set"."""
+        cached = self._users.get((user_id, field))
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
         users = self.call("core_user_get_users_by_field", field="id", values=[user_id])
-        value = users[0].get(field) if users else None
-        return str(value) if value not in (None, "") else None
+        found = users[0] if isinstance(users, list) and users else None
+        if isinstance(found, dict) and field not in found:
+            raise MoodleError(
+                f"moodle core_user_get_users_by_field: {field} not readable: the token's user "
+                f"needs moodle/user:viewalldetails (or {field} among the site's identity fields)",
+                code="moodle_field_not_readable",
+            )
+        value = found.get(field) if isinstance(found, dict) else None
+        text = str(value) if value not in (None, "") else None
+        self._users[(user_id, field)] = (time.monotonic() + USER_FIELD_TTL_S, text)
+        return text
 
     def course_field(self, course_id: str, field: str) -> str | None:
         body = self.call("core_course_get_courses_by_field", field="id", value=course_id)

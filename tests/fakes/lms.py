@@ -121,10 +121,16 @@ def create_app(moodle_token: str = MOODLE_TOKEN, anewspring_key: str = ANEWSPRIN
                 }
             )
         if fn == "core_user_get_users_by_field":
+            # A learner's ID number is their user id unless the test names another (Coachview's
+            # provisioning writes the ExternId there; the seeds' externIds are the user ids);
+            # ``"idnumber": null`` leaves it out, as Moodle does for a token that may not see it.
             found = [v for k, v in state["moodle"].items() if k.endswith(f"/{user}")]
-            return JSONResponse(
-                [{"id": int(user), "idnumber": found[0].get("idnumber", "")}] if found else []
-            )
+            if not found:
+                return JSONResponse([])
+            shown: dict[str, Any] = {"id": int(user)}
+            if (idnumber := found[0].get("idnumber", user)) is not None:
+                shown["idnumber"] = idnumber
+            return JSONResponse([shown])
         if fn == "core_webservice_get_site_info":
             functions = [
                 "gradereport_user_get_grade_items",
@@ -133,7 +139,11 @@ def create_app(moodle_token: str = MOODLE_TOKEN, anewspring_key: str = ANEWSPRIN
                 "core_course_get_courses_by_field",
             ]
             return JSONResponse(
-                {"sitename": "Fake Moodle", "functions": [{"name": f} for f in functions]}
+                {
+                    "sitename": "Fake Moodle",
+                    "userid": 2,
+                    "functions": [{"name": f} for f in functions],
+                }
             )
         if fn == "core_course_get_courses_by_field":
             found = [v for k, v in state["moodle"].items() if k.startswith(f"{course}/")]

@@ -20,7 +20,7 @@ from gradesync.procs import BIN, Proc, free_port, wait_until
 from gradesync.record import Record
 from producers.signatures import anewspring_signature, standard_signature
 from tests.conftest import SECRETS
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, gradesync
 
 CORPUS = Path(__file__).resolve().parent.parent / "conformance"
 DONE_AT = 1795128000  # 2026-11-19 23:40 Amsterdam: the criteria's time Moodle reports
@@ -45,7 +45,7 @@ FALLBACK_CASES = {
     "92": "nocriteriaset",
     "93": "cannotviewreport",
 }
-LEARNERS = [*GRADE_CASES, *FALLBACK_CASES, "94", "95", "96"]
+LEARNERS = [*GRADE_CASES, *FALLBACK_CASES, "94", "95", "96", "71", "72"]
 
 
 def corpus(*path: str) -> Any:
@@ -115,6 +115,7 @@ def test_the_grade_is_moodles_number_and_a_total_that_is_no_grade_waits(clean: S
 
 def test_a_completion_the_webhook_proved_is_never_failed_for_moodles_view(clean: Stack) -> None:
     seed(clean)
+    completed_in_moodle(clean, *FALLBACK_CASES, "94")  # the users exist (the raw answers rule)
     grade_items = corpus("moodle", "grade-items-80.json")
     rids = {}
     for n, (user, code) in enumerate(FALLBACK_CASES.items()):
@@ -197,6 +198,71 @@ def test_anewspring_xml_webhook_and_the_grade_from_get_results(clean: Stack) -> 
     assert record.state == "delivered", record.last_error
     assert clean.component(7001, 9001)["result"] == "7.9"  # "7.85" on 1–10, one decimal half up
     assert "anewspring:getResults" in clean.lms.get("/_fake/calls").json()
+
+
+def test_the_learner_is_who_coachview_provisioned_into_the_id_number(clean: Stack) -> None:
+    """Coachview's Moodle provisioning writes its ExternId into Moodle's ID number. Moodle user
+    71 is ExternId CV-71 (Coachview person 3071); Coachview's PersoonId 71 is someone else,
+    enrolled too: matching Moodle's internal id wrote 71's result onto that other person."""
+    seed_with_externids(clean)
+    entry = {"completed": True, "criteria": [DONE_AT]}
+    clean.lms.post(
+        "/_fake/moodle",
+        json={
+            f"{COURSE}/71": {**entry, "idnumber": "CV-71"},
+            f"{COURSE}/72": {**entry, "idnumber": None},
+        },
+    ).raise_for_status()
+    for user in ("71", "72"):
+        serve(
+            clean, "gradereport_user_get_grade_items", user, corpus("moodle", "grade-items-80.json")
+        )
+    provisioned = clean.settle(post(clean, json.dumps(local_webhooks("71", 960)).encode()))
+    assert provisioned.state == "delivered", provisioned.last_error
+    assert clean.component(enrolment("71"), COMPONENT)["result"] == "8.2"
+    assert clean.component(8200, COMPONENT)["writes"]["result"] == 0  # PersoonId 71 untouched
+    # a token that may not see ID numbers: said, never an empty value taken for "not set"
+    hidden = clean.settle(post(clean, json.dumps(local_webhooks("72", 961)).encode()))
+    assert hidden.state == "failed" and hidden.last_error is not None
+    assert hidden.last_error.code == "moodle_field_not_readable"
+    assert "moodle/user:viewalldetails" in hidden.last_error.message
+    # doctor asks it of the token's own user and names it
+    probe = "core_user_get_users_by_field//2"  # the fake LMS outlives the test: put it back
+    clean.lms.post("/_fake/moodle_raw", json={probe: [{"id": 2}]}).raise_for_status()
+    try:
+        checked = gradesync("doctor", "--json")
+    finally:
+        readable = [{"id": 2, "idnumber": ""}]
+        clean.lms.post("/_fake/moodle_raw", json={probe: readable}).raise_for_status()
+    found = {c["name"]: c for c in json.loads(checked.stdout)["checks"]}
+    moodle = found["Moodle web services moodle/default"]
+    assert moodle["status"] == "fail" and "idnumber not readable" in moodle["detail"]
+
+
+def seed_with_externids(stack: Stack) -> None:
+    """The learners of :func:`seed`, 71 known to Coachview as CV-71, and PersoonId 71 another
+    person enrolled on the same training."""
+    stack.seed()
+    people = [u for u in LEARNERS if u != "71"]
+    stack.seed(
+        {
+            "persons": [
+                *(
+                    {"id": 3000 + int(u), "externId": u, "firstName": "C", "lastName": u}
+                    for u in people
+                ),
+                {"id": 3071, "externId": "CV-71", "firstName": "C", "lastName": "71"},
+                {"id": 71, "externId": "someone-else", "firstName": "O", "lastName": "x"},
+            ],
+            "enrolments": [
+                *(
+                    {"id": enrolment(u), "personId": 3000 + int(u), "trainingId": 501}
+                    for u in LEARNERS
+                ),
+                {"id": 8200, "personId": 71, "trainingId": 501},
+            ],
+        }
+    )
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ def settings(**overrides: Any) -> Settings:
         "ANEWSPRING_URL": ASP,
         "ANEWSPRING_API_KEY": "k",
         "GRADESYNC_INSECURE_DEV": "0",
+        "MOODLE_PERSON_FIELD": "id",  # the grade policy alone (identity: test_identity.py)
         **overrides,
     }
     return Settings(**env)
