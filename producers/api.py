@@ -41,7 +41,7 @@ from gradesync.sources import (
     InstallationUnknown,
     InstanceMismatch,
 )
-from gradesync.submit import submit
+from gradesync.submit import record_refused, submit
 from producers import bodies, metrics_route, signatures
 from producers.console.routes import build_router as console_router
 from producers.native import bound, canonical
@@ -195,7 +195,15 @@ class Ingress:
             metrics.received(source, inst.name if inst else "canonical", "ignored")
             return 202, {"ignored": parsed.reason}
         installation = f"{parsed.event.source}/{parsed.event.source_instance}"
-        admission = submit(parsed.event, self.ledger, self.send, parsed.needs, channel=source)
+        if parsed.refused is not None:
+            refused = record_refused(
+                parsed.event, self.ledger, parsed.refused, source, parsed.needs
+            )
+            if refused is None:
+                return 202, {"ignored": f"{parsed.refused}; its completion is recorded already"}
+            admission = refused
+        else:
+            admission = submit(parsed.event, self.ledger, self.send, parsed.needs, channel=source)
         if admission.outcome == "conflict":
             metrics.received(source, installation, "conflict")
             raise Reject(409, "event_id_conflict", "event_id was used before for another event")

@@ -17,9 +17,10 @@ signed per Standard Webhooks by ``classes/signer.php``) wraps the same data in a
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gradesync.event import CompletionEvent, Identifier, instant_from_epoch, plausible_instant
 from gradesync.parsed import NEEDS_GRADE, Completion, Ignored, Parsed
@@ -28,9 +29,13 @@ from gradesync.sources import MoodleSource
 COURSE_COMPLETED = "\\core\\event\\course_completed"
 
 
-def _plausible_epoch(value: int) -> int:
-    plausible_instant(instant_from_epoch(value))
-    return value
+def implausible(timecreated: int) -> str | None:
+    """Why ``timecreated`` cannot be this completion's time, or ``None``."""
+    try:
+        plausible_instant(instant_from_epoch(timecreated))
+    except ValueError as exc:
+        return f"timecreated {timecreated} {exc}"
+    return None
 
 
 class MoodleEnvelope(BaseModel):
@@ -44,7 +49,8 @@ class MoodleCourseCompleted(BaseModel):
     relateduserid: Identifier
     courseid: Identifier
     objectid: Identifier | None = None
-    timecreated: Annotated[int, AfterValidator(_plausible_epoch)]
+    # Epoch seconds; its plausibility is judged in parse: an implausible time is recorded.
+    timecreated: int
     host: str | None = None
 
 
@@ -68,6 +74,7 @@ def parse(data: Any, inst: MoodleSource) -> list[Parsed]:
     # ``host`` (Moodle's wwwroot, not an instance name): a caller must not be able to file a
     # completion under another installation.
     instance = inst.instance
+    refused = implausible(done.timecreated)
     event = CompletionEvent.model_validate(
         {
             "source": "moodle",
@@ -75,8 +82,11 @@ def parse(data: Any, inst: MoodleSource) -> list[Parsed]:
             "event_id": f"moodle-{instance}-course_completed-{done.objectid}-{done.timecreated}",
             "person_id": done.relateduserid,
             "course_id": done.courseid,
-            "completed_at": done.timecreated,
+            # A refused time is kept out of the event (the record says what came): the record is
+            # failed and never delivered with it.
+            "completed_at": done.timecreated if refused is None else datetime.now(UTC),
         }
     )
-    # Moodle's event carries no grade; the worker fetches it (and maps ids if configured).
-    return [Completion(event=event, needs=(NEEDS_GRADE,))]
+    # Moodle's event carries no grade; the worker fetches it (and maps ids if configured), and
+    # Moodle's own completion time: for a refused one, once an operator retries it.
+    return [Completion(event=event, needs=(NEEDS_GRADE,), refused=refused)]

@@ -180,6 +180,31 @@ def test_the_senders_that_exist(clean: Stack) -> None:
     assert ignored.status_code == 202 and "ignored" in ignored.json()
 
 
+def test_an_implausible_completion_is_recorded_failed_not_refused(clean: Stack) -> None:
+    """A 4xx is final for both Moodle webhook plugins: the completion is a failed record with
+    the reason, in gradesync report, instead of being lost."""
+    seed(clean)
+    future = int(time.time()) + 10 * 86400
+    body = {**local_webhooks("57", 970), "timecreated": future}
+    answer = clean.api.post("/events/moodle", json=body)
+    assert answer.status_code == 202 and answer.json()["state"] == "failed", answer.text
+    clean.wait_idle()
+    record = clean.ledger.get(answer.json()["key"])
+    assert record is not None and record.state == "failed" and record.last_error is not None
+    assert record.last_error.code == "implausible_event"
+    assert f"timecreated {future}" in record.last_error.message
+    assert clean.component(7001, COMPONENT)["writes"]["result"] == 0  # nothing sent
+    report = gradesync("report", "--json")
+    assert report.returncode == 0 and "implausible_event" in report.stdout, report.stdout
+    # checked in Moodle, an operator retries it: Moodle's own time and grade, not the webhook's
+    completed_in_moodle(clean, "57")
+    serve(clean, "gradereport_user_get_grade_items", "57", corpus("moodle", "grade-items-80.json"))
+    assert gradesync("retry", answer.json()["key"]).returncode == 0
+    assert clean.settle(answer.json()["key"]).state == "delivered"
+    row = clean.component(7001, COMPONENT)
+    assert (row["result"], row["approvalDate"]) == ("8.2", "2026-11-19")  # DONE_AT's date
+
+
 def test_anewspring_xml_webhook_and_the_grade_from_get_results(clean: Stack) -> None:
     clean.seed()
     (course,) = corpus("anewspring", "getResults.json")["courses"]

@@ -134,3 +134,21 @@ def test_each_route_names_the_types_it_takes() -> None:
     with pytest.raises(bodies.BodyRejected) as ilias:
         bodies.decoder("ilias", "application/x-www-form-urlencoded")
     assert ilias.value.status == 415 and "form" not in ilias.value.detail
+
+
+def test_an_implausible_completion_from_an_authenticated_sender_is_recorded_failed() -> None:
+    """local_webhooks never resends: a 422 lost the completion; now it is a failed record
+    naming the field, and the same webhook again is the same record."""
+    app = App()
+    future = int(time.time()) + 10 * 86400
+    body = json.dumps({**payload("local_webhooks-course_completed.json"), "timecreated": future})
+    headers = {"content-type": "application/json"}
+    first = app.client.post("/events/moodle", content=body.encode(), headers=headers)
+    assert first.status_code == 202 and first.json()["state"] == "failed", first.text
+    record = app.ledger.get(first.json()["key"])
+    assert record is not None and record.last_error is not None
+    assert record.last_error.code == "implausible_event"
+    assert f"timecreated {future} must lie between" in record.last_error.message
+    assert app.sent == []  # never handed to a worker
+    again = app.client.post("/events/moodle", content=body.encode(), headers=headers)
+    assert again.status_code == 200 and again.json()["key"] == first.json()["key"]
