@@ -74,7 +74,16 @@ class Settings(BaseSettings):
     coachview_client_secret: SecretStr = Field(
         SecretStr(SIM_CLIENT_SECRET), alias="COACHVIEW_CLIENT_SECRET"
     )
-    coachview_scope: str = Field("api", alias="COACHVIEW_SCOPE")
+    # ``api`` and the entity scopes of what gradesync reads and writes (names by Coachview's
+    # <Entiteit>.Lezen/.Schrijven pattern; the public connector, diezit/coachview-connector
+    # src/Coachview.php, asks api plus per-entity scopes such as Personen.Lezen): without an
+    # entity's scope Coachview answers example values. `gradesync doctor` asks each alone.
+    coachview_scope: str = Field(
+        "api Personen.Lezen Opleidingsonderdelen.Lezen Opleidingsonderdeeluitvoeringen.Lezen "
+        "Opleidingsonderdeeluitvoeringen.Schrijven Opleidingsvraagonderdelen.Lezen "
+        "Opleidingsvraagonderdelen.Schrijven",
+        alias="COACHVIEW_SCOPE",
+    )
     coachview_timeout_s: float = Field(10.0, alias="COACHVIEW_TIMEOUT_S", gt=0)
     # Which Coachview person field is tried first for the LMS person id.
     coachview_person_match: str = Field("externId,id", alias="COACHVIEW_PERSON_MATCH")

@@ -20,7 +20,7 @@ from gradesync.procs import BIN, Proc, free_port, wait_until
 from gradesync.record import Record
 from producers.signatures import anewspring_signature, standard_signature
 from tests.conftest import SECRETS
-from tests.integration.conftest import Stack, gradesync
+from tests.integration.conftest import Stack, canonical, gradesync
 
 CORPUS = Path(__file__).resolve().parent.parent / "conformance"
 DONE_AT = 1795128000  # 2026-11-19 23:40 Amsterdam: the criteria's time Moodle reports
@@ -45,7 +45,7 @@ FALLBACK_CASES = {
     "92": "nocriteriaset",
     "93": "cannotviewreport",
 }
-LEARNERS = [*GRADE_CASES, *FALLBACK_CASES, "94", "95", "96", "71", "72"]
+LEARNERS = [*GRADE_CASES, *FALLBACK_CASES, "94", "95", "96", "97", "75", "76"]
 
 
 def corpus(*path: str) -> Any:
@@ -185,7 +185,7 @@ def test_an_implausible_completion_is_recorded_failed_not_refused(clean: Stack) 
     the reason, in gradesync report, instead of being lost."""
     seed(clean)
     future = int(time.time()) + 10 * 86400
-    body = {**local_webhooks("57", 970), "timecreated": future}
+    body = {**local_webhooks("97", 970), "timecreated": future}
     answer = clean.api.post("/events/moodle", json=body)
     assert answer.status_code == 202 and answer.json()["state"] == "failed", answer.text
     clean.wait_idle()
@@ -193,15 +193,15 @@ def test_an_implausible_completion_is_recorded_failed_not_refused(clean: Stack) 
     assert record is not None and record.state == "failed" and record.last_error is not None
     assert record.last_error.code == "implausible_event"
     assert f"timecreated {future}" in record.last_error.message
-    assert clean.component(7001, COMPONENT)["writes"]["result"] == 0  # nothing sent
+    assert clean.component(enrolment("97"), COMPONENT)["writes"]["result"] == 0  # nothing sent
     report = gradesync("report", "--json")
     assert report.returncode == 0 and "implausible_event" in report.stdout, report.stdout
     # checked in Moodle, an operator retries it: Moodle's own time and grade, not the webhook's
-    completed_in_moodle(clean, "57")
-    serve(clean, "gradereport_user_get_grade_items", "57", corpus("moodle", "grade-items-80.json"))
+    completed_in_moodle(clean, "97")
+    serve(clean, "gradereport_user_get_grade_items", "97", corpus("moodle", "grade-items-80.json"))
     assert gradesync("retry", answer.json()["key"]).returncode == 0
     assert clean.settle(answer.json()["key"]).state == "delivered"
-    row = clean.component(7001, COMPONENT)
+    row = clean.component(enrolment("97"), COMPONENT)
     assert (row["result"], row["approvalDate"]) == ("8.2", "2026-11-19")  # DONE_AT's date
 
 
@@ -227,27 +227,27 @@ def test_anewspring_xml_webhook_and_the_grade_from_get_results(clean: Stack) -> 
 
 def test_the_learner_is_who_coachview_provisioned_into_the_id_number(clean: Stack) -> None:
     """Coachview's Moodle provisioning writes its ExternId into Moodle's ID number. Moodle user
-    71 is ExternId CV-71 (Coachview person 3071); Coachview's PersoonId 71 is someone else,
-    enrolled too: matching Moodle's internal id wrote 71's result onto that other person."""
+    75 is ExternId CV-75 (Coachview person 3075); Coachview's PersoonId 75 is someone else,
+    enrolled too: matching Moodle's internal id wrote 75's result onto that other person."""
     seed_with_externids(clean)
     entry = {"completed": True, "criteria": [DONE_AT]}
     clean.lms.post(
         "/_fake/moodle",
         json={
-            f"{COURSE}/71": {**entry, "idnumber": "CV-71"},
-            f"{COURSE}/72": {**entry, "idnumber": None},
+            f"{COURSE}/75": {**entry, "idnumber": "CV-75"},
+            f"{COURSE}/76": {**entry, "idnumber": None},
         },
     ).raise_for_status()
-    for user in ("71", "72"):
+    for user in ("75", "76"):
         serve(
             clean, "gradereport_user_get_grade_items", user, corpus("moodle", "grade-items-80.json")
         )
-    provisioned = clean.settle(post(clean, json.dumps(local_webhooks("71", 960)).encode()))
+    provisioned = clean.settle(post(clean, json.dumps(local_webhooks("75", 960)).encode()))
     assert provisioned.state == "delivered", provisioned.last_error
-    assert clean.component(enrolment("71"), COMPONENT)["result"] == "8.2"
-    assert clean.component(8200, COMPONENT)["writes"]["result"] == 0  # PersoonId 71 untouched
+    assert clean.component(enrolment("75"), COMPONENT)["result"] == "8.2"
+    assert clean.component(8200, COMPONENT)["writes"]["result"] == 0  # PersoonId 75 untouched
     # a token that may not see ID numbers: said, never an empty value taken for "not set"
-    hidden = clean.settle(post(clean, json.dumps(local_webhooks("72", 961)).encode()))
+    hidden = clean.settle(post(clean, json.dumps(local_webhooks("76", 961)).encode()))
     assert hidden.state == "failed" and hidden.last_error is not None
     assert hidden.last_error.code == "moodle_field_not_readable"
     assert "moodle/user:viewalldetails" in hidden.last_error.message
@@ -265,10 +265,10 @@ def test_the_learner_is_who_coachview_provisioned_into_the_id_number(clean: Stac
 
 
 def seed_with_externids(stack: Stack) -> None:
-    """The learners of :func:`seed`, 71 known to Coachview as CV-71, and PersoonId 71 another
+    """The learners of :func:`seed`, 75 known to Coachview as CV-75, and PersoonId 75 another
     person enrolled on the same training."""
     stack.seed()
-    people = [u for u in LEARNERS if u != "71"]
+    people = [u for u in LEARNERS if u != "75"]
     stack.seed(
         {
             "persons": [
@@ -276,18 +276,31 @@ def seed_with_externids(stack: Stack) -> None:
                     {"id": 3000 + int(u), "externId": u, "firstName": "C", "lastName": u}
                     for u in people
                 ),
-                {"id": 3071, "externId": "CV-71", "firstName": "C", "lastName": "71"},
-                {"id": 71, "externId": "someone-else", "firstName": "O", "lastName": "x"},
+                {"id": 3075, "externId": "CV-75", "firstName": "C", "lastName": "75"},
+                {"id": 75, "externId": "someone-else", "firstName": "O", "lastName": "x"},
             ],
             "enrolments": [
                 *(
                     {"id": enrolment(u), "personId": 3000 + int(u), "trainingId": 501}
                     for u in LEARNERS
                 ),
-                {"id": 8200, "personId": 71, "trainingId": 501},
+                {"id": 8200, "personId": 75, "trainingId": 501},
             ],
         }
     )
+
+
+def test_a_worker_never_writes_on_coachviews_example_values(clean: Stack) -> None:
+    """Coachview without the Personen scope answers the example person to every look-up (the
+    simulator's example_values mode): the record fails naming the scope, nothing is written."""
+    clean.seed()
+    clean.config(example_values=True)
+    rid = clean.enqueue(canonical(event_id="example-values", grade="8"))
+    record = clean.settle(rid)
+    assert record.state == "failed" and record.last_error is not None, record
+    assert record.last_error.code == "coachview_example_values"
+    assert "Personen.Lezen" in record.last_error.message
+    assert all(sum(r["writes"].values()) == 0 for r in clean.state()["enrolmentComponents"])
 
 
 @pytest.fixture
