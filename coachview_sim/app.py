@@ -53,6 +53,18 @@ class SimConfig(BaseModel):
     rate_limit_headers: bool = True
     resultlink_secret: str = credentials.RESULTLINK_SECRET
     resultlink_plugin_key: str = credentials.RESULTLINK_PLUGIN_KEY
+    # Coachview without an entity's scope answers example values (its support pages: every
+    # public id the same): on, every person look-up answers the one example person.
+    example_values: bool = False
+
+
+# The example person a Coachview answers without Personen.Lezen (its values are this sim's).
+EXAMPLE_PERSON: dict[str, Any] = {
+    wire.P_ID: 1,
+    wire.P_EXTERN_ID: "Voorbeeld",
+    wire.P_FIRST_NAME: "Voorbeeld",
+    wire.P_LAST_NAME: "Persoon",
+}
 
 
 class Sim:
@@ -335,7 +347,12 @@ def create_app(sim: Sim | None = None) -> FastAPI:
 
         app.get(path, dependencies=authed)(endpoint)
 
-    listing(wire.PERSONS, sim.store.query_persons)
+    def persons(where: dict[str, list[str]]) -> Rows:
+        if sim.config.example_values:
+            return [dict(EXAMPLE_PERSON)]
+        return sim.store.query_persons(where)
+
+    listing(wire.PERSONS, persons)
     listing(wire.COMPONENTS, sim.store.query_components)
     listing(wire.PARTICIPATIONS, sim.store.query_participations)
     listing(wire.REQUEST_COMPONENTS, sim.store.query_requests)

@@ -419,8 +419,8 @@ def _disabled() -> list[str]:
 def _print_disabled(names: list[str]) -> None:
     if names:
         out.print(
-            f"disabled (enabled: false): {', '.join(names)}; their webhooks get 403 and their "
-            "queued records wait"
+            f"disabled (enabled: false): {', '.join(names)}; their webhooks get 503 "
+            "(Retry-After) and their queued records wait"
         )
 
 
@@ -577,7 +577,7 @@ def diagnose_record(
         found = look_up(
             resources.coachview(),
             rec.coachview_person_id,
-            s.person_match_order,
+            s.person_match_for(rec.event.source, rec.event.source_instance),
             rec.coachview_course_id,
         )
     except RemoteError as exc:

@@ -18,6 +18,10 @@ class Completion(BaseModel):
     model_config = ConfigDict(frozen=True)
     event: CompletionEvent
     needs: tuple[str, ...] = ()
+    # An authenticated sender's completion whose field failed a plausibility rule: recorded
+    # ``failed`` with this reason, for a person to look at, never sent. A 4xx would lose it for
+    # good (Moodle's webhook plugins never resend).
+    refused: str | None = None
 
 
 class Ignored(BaseModel):

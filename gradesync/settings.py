@@ -15,11 +15,14 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gradesync import sources_file
+from gradesync.grades import GradeFormat, Separator
 from gradesync.sources import (
     MOODLE_COURSE_PATTERN,
     RECONCILE_MIN_CALLS,
     AnyInstallation,
     Installation,
+    InstallationUnknown,
+    MoodleSource,
     Sources,
     api_gap,
 )
@@ -73,7 +76,16 @@ class Settings(BaseSettings):
     coachview_client_secret: SecretStr = Field(
         SecretStr(SIM_CLIENT_SECRET), alias="COACHVIEW_CLIENT_SECRET"
     )
-    coachview_scope: str = Field("api", alias="COACHVIEW_SCOPE")
+    # ``api`` and the entity scopes of what gradesync reads and writes (names by Coachview's
+    # <Entiteit>.Lezen/.Schrijven pattern; the public connector, diezit/coachview-connector
+    # src/Coachview.php, asks api plus per-entity scopes such as Personen.Lezen): without an
+    # entity's scope Coachview answers example values. `gradesync doctor` asks each alone.
+    coachview_scope: str = Field(
+        "api Personen.Lezen Opleidingsonderdelen.Lezen Opleidingsonderdeeluitvoeringen.Lezen "
+        "Opleidingsonderdeeluitvoeringen.Schrijven Opleidingsvraagonderdelen.Lezen "
+        "Opleidingsvraagonderdelen.Schrijven",
+        alias="COACHVIEW_SCOPE",
+    )
     coachview_timeout_s: float = Field(10.0, alias="COACHVIEW_TIMEOUT_S", gt=0)
     # Which Coachview person field is tried first for the LMS person id.
     coachview_person_match: str = Field("externId,id", alias="COACHVIEW_PERSON_MATCH")
@@ -173,15 +185,15 @@ class Settings(BaseSettings):
     moodle_instance: str = Field("default", alias="MOODLE_INSTANCE", min_length=1)
     moodle_url: str | None = Field(None, alias="MOODLE_URL")
     moodle_token: SecretStr | None = Field(None, alias="MOODLE_TOKEN")
-    moodle_person_field: Literal["id", "idnumber", "username", "email"] = Field(
-        "id", alias="MOODLE_PERSON_FIELD"
+    # Unset: idnumber with a web service, else id (gradesync.sources.MoodleSource.person_key).
+    moodle_person_field: Literal["id", "idnumber", "username", "email"] | None = Field(
+        None, alias="MOODLE_PERSON_FIELD"
     )
     moodle_course_field: Literal["id", "idnumber", "shortname"] = Field(
         "id", alias="MOODLE_COURSE_FIELD"
     )
-    moodle_grade_format: Literal["formatted", "dutch"] = Field(
-        "formatted", alias="MOODLE_GRADE_FORMAT"
-    )
+    moodle_grade_format: GradeFormat = Field("dutch", alias="MOODLE_GRADE_FORMAT")
+    moodle_decimal_separator: Separator = Field(".", alias="MOODLE_DECIMAL_SEPARATOR")
     # Moodle's course_completed event never carries a grade: fetch it, or say none is wanted.
     moodle_grade_policy: Literal["fetch", "completion_only"] = Field(
         "fetch", alias="MOODLE_GRADE_POLICY"
@@ -204,6 +216,8 @@ class Settings(BaseSettings):
     anewspring_instance: str = Field("default", alias="ANEWSPRING_INSTANCE")
     anewspring_completion_events: str = Field("completed", alias="ANEWSPRING_COMPLETION_EVENTS")
     anewspring_grade_policy: GradePolicy = Field("fetch", alias="ANEWSPRING_GRADE_POLICY")
+    anewspring_grade_format: GradeFormat = Field("dutch", alias="ANEWSPRING_GRADE_FORMAT")
+    anewspring_decimal_separator: Separator = Field(".", alias="ANEWSPRING_DECIMAL_SEPARATOR")
 
     # -- xAPI ------------------------------------------------------------------------------
     xapi_instance: str = Field("default", alias="XAPI_INSTANCE", min_length=1)
@@ -248,6 +262,7 @@ class Settings(BaseSettings):
                 "person_field": self.moodle_person_field,
                 "course_field": self.moodle_course_field,
                 "grade_format": self.moodle_grade_format,
+                "decimal_separator": self.moodle_decimal_separator,
             },
             {
                 "kind": "ilias",
@@ -268,6 +283,8 @@ class Settings(BaseSettings):
                 "api": api(self.anewspring_url, self.anewspring_api_key),
                 "grade_policy": self.anewspring_grade_policy,
                 "completion_events": self.anewspring_completion_events.split(","),
+                "grade_format": self.anewspring_grade_format,
+                "decimal_separator": self.anewspring_decimal_separator,
             },
             {
                 "kind": "xapi",
@@ -372,6 +389,35 @@ class Settings(BaseSettings):
     def person_match_order(self) -> tuple[str, ...]:
         return tuple(f.strip() for f in self.coachview_person_match.split(",") if f.strip())
 
+    def person_match_for(self, source: str, instance: str) -> tuple[str, ...]:
+        """The Coachview person fields an installation's learner ids are tried against: those of
+        COACHVIEW_PERSON_MATCH, less Coachview's own ``id`` (PersoonId) for an installation that
+        names learners by the LMS's internal id, unless COACHVIEW_PERSON_MATCH was set: both
+        systems number their people from 1, so Moodle user 57 would be PersoonId 57."""
+        order = self.person_match_order
+        if "coachview_person_match" in self.model_fields_set:
+            return order
+        try:
+            inst = self.sources.find(source, instance)
+        except InstallationUnknown:
+            return order
+        if isinstance(inst, MoodleSource) and inst.internal_person_ids:
+            return tuple(f for f in order if f != "id") or order
+        return order
+
+
+def persoonid_matching_off(s: Settings) -> list[str]:
+    """Start-up and doctor warnings: installations matched on the LMS's internal id, for which
+    PersoonId matching is off (COACHVIEW_PERSON_MATCH unset)."""
+    return [
+        f"{inst.name} names learners by Moodle's internal user id: matched on Coachview's "
+        f"{', '.join(order)} only, not PersoonId (the two systems' numbers overlap); set "
+        "person_field idnumber (MOODLE_PERSON_FIELD), or COACHVIEW_PERSON_MATCH explicitly"
+        for inst in s.sources.installations
+        if isinstance(inst, MoodleSource)
+        and (order := s.person_match_for(inst.kind, inst.instance)) != s.person_match_order
+    ]
+
 
 class ConfigurationError(SystemExit):
     """Start-up refused: the environment names something unusable. A ``SystemExit`` so that
@@ -395,6 +441,7 @@ _ENV_NAMES = {
     "installations[0].instance": "MOODLE_INSTANCE",
     "installations[0].api.url": "MOODLE_URL",
     "installations[0].api.credential_env": "MOODLE_TOKEN",
+    "installations[0].person_field": "MOODLE_PERSON_FIELD",
     "installations[1].api.credential_env": "ILIAS_PASSWORD",
     "installations[2].api.credential_env": "ANEWSPRING_API_KEY",
     "installations[1].instance": "ILIAS_INSTANCE",

@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from gradesync.event import check_identifier
+from gradesync.grades import GradeFormat, Separator
 from gradesync.webhook_secrets import check_webhook_secret
 
 Kind = Literal["moodle", "ilias", "anewspring", "xapi"]
@@ -299,10 +300,33 @@ class MoodleSource(Installation):
     kind: Literal["moodle"]
     # Moodle's course_completed event never carries a grade: fetch it, or say none is wanted.
     grade_policy: Literal["fetch", "completion_only"] = "fetch"
-    person_field: Literal["id", "idnumber", "username", "email"] = "id"
+    # Unset: ``idnumber`` (where Coachview's own Moodle provisioning writes ExternId/PersoonId)
+    # when there is a web service to read it with, else Moodle's internal ``id``.
+    person_field: Literal["id", "idnumber", "username", "email"] | None = None
     course_field: Literal["id", "idnumber", "shortname"] = "id"
-    grade_format: Literal["formatted", "dutch"] = "formatted"
+    # The course total's number on its range (gradesync/grades.py), never Moodle's display text
+    # unless ``formatted`` is asked for.
+    grade_format: GradeFormat = "dutch"
+    decimal_separator: Separator = "."
     reconcile: Reconcile = Reconcile()
+
+    @field_validator("person_field")
+    @classmethod
+    def _readable(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Only the web service reads a user field: without it the field could not be matched.
+        if value not in (None, "id") and info.data.get("api") is None:
+            raise ValueError(f"{value} is read with the web service: add api, or use id")
+        return value
+
+    @property
+    def person_key(self) -> str:
+        """The Moodle user field that names the learner to Coachview."""
+        return self.person_field or ("idnumber" if self.api is not None else "id")
+
+    @property
+    def internal_person_ids(self) -> bool:
+        """Learners are named by Moodle's own user id, a number Coachview's PersoonIds share."""
+        return self.person_key == "id"
 
 
 class IliasSource(Installation):
@@ -333,6 +357,10 @@ class ANewSpringSource(Installation):
     kind: Literal["anewspring"]
     grade_policy: Literal["fetch", "event", "completion_only"] = "fetch"
     completion_events: tuple[str, ...] = ("completed",)
+    # A fetched grade (getResults' course ``grade``, read on the 1–10 range: see
+    # gradesync/lms/anewspring.py) as the same rule renders Moodle's.
+    grade_format: GradeFormat = "dutch"
+    decimal_separator: Separator = "."
 
     @field_validator("completion_events")
     @classmethod

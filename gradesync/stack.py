@@ -154,7 +154,7 @@ def _installation_note(inst: Installation) -> str:
         "completion_only": "completions without grades (completion_only)",
     }[policy]
     return f"{inst.name}: /events/{inst.kind}/{inst.instance}, {grades}" + (
-        "" if inst.enabled else ", DISABLED (403)"
+        "" if inst.enabled else ", DISABLED (503)"
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from gradesync.completion_time import CompletedAtSource
 from gradesync.event import CompletionEvent
 from gradesync.ledger import Ledger, utcnow
-from gradesync.record import Admission
+from gradesync.record import Admission, LedgerError
 
 
 def submit(
@@ -26,4 +26,29 @@ def submit(
 
     if admission.enqueue:
         send(admission.record.id)
+    return admission
+
+
+def record_refused(
+    event: CompletionEvent,
+    ledger: Ledger,
+    reason: str,
+    channel: str,
+    needs: tuple[str, ...] = (),
+) -> Admission | None:
+    """A completion an authenticated sender sent with an implausible field: a ``failed`` record
+    (``implausible_event``) naming the field, never sent. ``None`` when its completion already
+    has a record: that one is not touched by an event that cannot be trusted."""
+    existing = ledger.get(event.key.id)
+    if existing is not None:  # the same webhook again is its own record; another is left alone
+        same = existing.event.id == event.id
+        return Admission(outcome="duplicate", record=existing, enqueue=False) if same else None
+    now = utcnow()
+    admission = ledger.admit(event, now, needs, channel)
+    if admission.outcome == "created":
+        ledger.sent(admission.record.id)
+        ledger.fail(admission.record.id, now, LedgerError(code="implausible_event", message=reason))
+        admission = admission.model_copy(
+            update={"record": ledger.get(admission.record.id) or admission.record}
+        )
     return admission

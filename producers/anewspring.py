@@ -2,7 +2,8 @@
 
 Public (aNewSpring support): webhooks are set up by aNewSpring support, send JSON with
 ``event`` and ``created``, are signed in ``X-WebHook-Signature`` = Base64(HMAC-SHA1(body,
-secret)) and are retried 10 more times (10 s … 16 h) unless answered 200/201/202/204 within
+secret)), as JSON or XML (``text/xml``, the event name in ``type``: read by producers/bodies.py)
+and are retried 10 more times (10 s … 16 h) unless answered 200/201/202/204 within
 10 s. NOT public: the completion event's name and body fields. Every such name lives in
 :data:`gradesync.lms.anewspring.FIELDS` and must be confirmed with aNewSpring.
 Sample: tests/fixtures/anewspring-webhook.json.
@@ -29,6 +30,8 @@ class Envelope(BaseModel):
 def parse(data: Any, inst: ANewSpringSource) -> list[Parsed]:
     if not isinstance(data, dict):
         raise ValueError("an aNewSpring webhook body must be a JSON object")
+    if "event" not in data and "type" in data:  # the XML form names the event ``type``
+        data = {**data, "event": data["type"]}
     envelope = Envelope.model_validate(data)
     if envelope.event not in inst.completion_events:
         return [Ignored(reason=f"aNewSpring event {envelope.event} is not a course completion")]

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from gradesync import keys, logs, metrics, safejson
+from gradesync import keys, logs, metrics
 from gradesync.event import CompletionEvent, field_errors
 from gradesync.ledger import Ledger, utcnow
 from gradesync.parsed import Completion, Parsed, Rejected
@@ -31,6 +31,7 @@ from gradesync.settings import (
     Settings,
     get_settings,
     ignored_variables,
+    persoonid_matching_off,
     require_lms_apis,
 )
 from gradesync.sources import (
@@ -39,8 +40,8 @@ from gradesync.sources import (
     InstallationUnknown,
     InstanceMismatch,
 )
-from gradesync.submit import submit
-from producers import metrics_route, signatures, xapi_statements
+from gradesync.submit import record_refused, submit
+from producers import bodies, metrics_route, signatures, xapi_statements
 from producers.console.routes import build_router as console_router
 from producers.limits import BodyLimit, route_limit
 from producers.native import bound, canonical
@@ -52,14 +53,26 @@ T = TypeVar("T")
 
 
 class Reject(Exception):
-    def __init__(self, status: int, error: str, detail: Any) -> None:
+    def __init__(
+        self, status: int, error: str, detail: Any, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status, self.error, self.detail = status, error, detail
+        self.headers = headers
 
 
-def _json_type(content_type: str) -> bool:
-    media = content_type.split(";")[0].strip().lower()
-    return media == "application/json" or media.endswith("+json")
+# A disabled installation's senders are asked to come back (503): local_webhookengine treats a
+# 4xx as final and aNewSpring gives up after its retries, so a 403 lost their completions.
+DISABLED_RETRY_AFTER_S = 900
+
+
+def _disabled(exc: InstallationDisabled) -> Reject:
+    return Reject(
+        503,
+        "installation_disabled",
+        str(exc),
+        headers={"Retry-After": str(DISABLED_RETRY_AFTER_S)},
+    )
 
 
 async def _body(request: Request) -> bytes:
@@ -71,13 +84,6 @@ async def _body(request: Request) -> bytes:
         raise Reject(400, "client_disconnected", "the client went away mid-body") from exc
 
 
-def _parse_json(body: bytes) -> Any:
-    try:
-        return safejson.loads(body)
-    except safejson.JsonRejected as exc:
-        raise Reject(400, "malformed_json", f"body is not acceptable JSON: {exc}") from exc
-
-
 class Ingress:
     def __init__(self, ledger: Ledger, send: Callable[[str], None], settings: Settings) -> None:
         self.ledger = ledger
@@ -87,14 +93,14 @@ class Ingress:
     # -- the installation and its authentication -----------------------------------------
 
     def installation(self, kind: str, instance: str | None) -> Installation:
-        """The route's installation: 404 when the sources have none of that name, 403 when it
-        is disabled (its senders retry; nothing is recorded meanwhile)."""
+        """The route's installation: 404 when the sources have none of that name, 503 with
+        Retry-After when it is disabled (its senders retry; nothing is recorded meanwhile)."""
         try:
             return self.settings.sources.admit(kind, instance)
         except InstallationUnknown as exc:
             raise Reject(404, "unknown_installation", str(exc)) from exc
         except InstallationDisabled as exc:
-            raise Reject(403, "installation_disabled", str(exc)) from exc
+            raise _disabled(exc) from exc
 
     def _secrets(self, source: str, inst: Installation | None) -> list[str]:
         """The secrets a caller may sign with now (while rotating: the previous one too)."""
@@ -115,6 +121,7 @@ class Ingress:
         auth: Auth,
         headers: dict[str, str],
         body: bytes,
+        decode: bodies.Decoder = bodies.json_body,
     ) -> tuple[str | None, Any]:
         """Verify the caller, then parse the body: where the scheme signs the raw bytes (Standard
         Webhooks, aNewSpring) nothing a stranger sends is parsed; Moodle's token sits inside
@@ -123,19 +130,21 @@ class Ingress:
         secrets = self._secrets(source, inst)
         try:
             if not secrets:  # GRADESYNC_INSECURE_DEV=1 and no secret: development only
-                return None, _parse_json(body)
+                return None, decode(body)
             if auth == "anewspring":
                 signatures.verify_anewspring(secrets, headers.get("x-webhook-signature"), body)
-                return None, _parse_json(body)
+                return None, decode(body)
             if auth == "moodle" and not signatures.has_standard_headers(headers):
-                data = _parse_json(body)
+                data = decode(body)
                 token = data.get("token") if isinstance(data, dict) else None
                 signatures.verify_token(secrets, token)
                 return None, data
             msg_id = signatures.verify_standard(secrets, headers, body)
-            return msg_id, _parse_json(body)
+            return msg_id, decode(body)
         except signatures.SignatureError as exc:
             raise Reject(401, "unauthenticated", str(exc)) from exc
+        except bodies.BodyRejected as exc:
+            raise Reject(exc.status, exc.error, exc.detail) from exc
 
     # -- replay protection (Standard Webhooks' webhook-id) ---------------------------------
 
@@ -177,7 +186,15 @@ class Ingress:
             metrics.received(source, inst.name if inst else "canonical", "ignored")
             return 202, {"ignored": parsed.reason}
         installation = f"{parsed.event.source}/{parsed.event.source_instance}"
-        admission = submit(parsed.event, self.ledger, self.send, parsed.needs, channel=source)
+        if parsed.refused is not None:
+            refused = record_refused(
+                parsed.event, self.ledger, parsed.refused, source, parsed.needs
+            )
+            if refused is None:
+                return 202, {"ignored": f"{parsed.refused}; its completion is recorded already"}
+            admission = refused
+        else:
+            admission = submit(parsed.event, self.ledger, self.send, parsed.needs, channel=source)
         if admission.outcome == "conflict":
             metrics.received(source, installation, "conflict")
             raise Reject(409, "event_id_conflict", "event_id was used before for another event")
@@ -204,14 +221,16 @@ class Ingress:
                 # Who was refused and why, for the operator; never the body, a secret or an id
                 # (a made-up instance is ``unknown``: the caller's text is not logged either).
                 log.log(
-                    logging.WARNING if exc.status in (401, 403) else logging.INFO,
+                    logging.WARNING if exc.status in (401, 403, 503) else logging.INFO,
                     "refused",
                     route=source,
                     installation=label,
                     status=exc.status,
                     error=exc.error,
                 )
-            return JSONResponse({"error": exc.error, "detail": exc.detail}, exc.status)
+            return JSONResponse(
+                {"error": exc.error, "detail": exc.detail}, exc.status, headers=exc.headers
+            )
         return JSONResponse(body, status)
 
     def _label(self, source: str, instance: str | None, native: bool) -> str:
@@ -228,12 +247,16 @@ class Ingress:
         self, request: Request, source: str, inst: Installation | None, auth: Auth
     ) -> tuple[int, dict[str, Any]]:
         body = await _body(request)
-        if not _json_type(request.headers.get("content-type", "")):
-            raise Reject(415, "unsupported_media_type", "send Content-Type: application/json")
+        try:
+            decode = bodies.decoder(source, request.headers.get("content-type", ""))
+        except bodies.BodyRejected as exc:
+            raise Reject(exc.status, exc.error, exc.detail) from exc
         headers = {k.lower(): v for k, v in request.headers.items()}
         # Verifying and parsing are CPU work on caller-chosen bytes: off the event loop, so
         # one body never holds up /healthz, the console or the other webhooks.
-        msg_id, data = await run_in_threadpool(self.authenticate, source, inst, auth, headers, body)
+        msg_id, data = await run_in_threadpool(
+            self.authenticate, source, inst, auth, headers, body, decode
+        )
         # Replays are told apart per installation: ids are the sender's, and two LMSs may
         # well number their messages alike.
         replay = source if inst is None else inst.name
@@ -273,7 +296,7 @@ class Ingress:
             detail = [{"field": "source_instance", "message": str(exc)}]
             raise Reject(422, "invalid", detail) from exc
         except InstallationDisabled as exc:
-            raise Reject(403, "installation_disabled", str(exc)) from exc
+            raise _disabled(exc) from exc
         except ValueError as exc:
             raise Reject(422, "invalid", [{"field": "(body)", "message": str(exc)}]) from exc
         if len(items) != 1:
@@ -362,6 +385,8 @@ def create_app(
         log.warning("lms_api_not_configured", detail=gap)
     if unread := ignored_variables(settings, os.environ):
         log.warning("variables_not_read", variables=unread, detail=NOT_READ)
+    for note in persoonid_matching_off(settings):
+        log.warning("persoonid_matching_off", detail=note)
     if ledger is None:
         ledger = Ledger(redis.Redis.from_url(settings.redis_url))
 
@@ -409,13 +434,12 @@ def create_app(
             202: "recorded and enqueued, or ignored (not a completion)",
             400: "malformed JSON",
             401: "bad or missing signature / token",
-            403: "the installation is disabled",
+            503: "the installation is disabled (Retry-After), or the ledger is unreachable",
             404: "no installation of that name in the sources",
             409: "webhook-id or event_id replayed with a different body",
             413: "body too large",
-            415: "not JSON",
+            415: "not a media type the route takes (JSON; Moodle: also form; aNewSpring: XML)",
             422: "invalid fields (named in detail)",
-            503: "the ledger is unreachable",
         }.items()
     }
     canonical_schema = CompletionEvent.model_json_schema()

@@ -70,6 +70,8 @@ class Intake:
                 "outcome": "ignored",
                 "reason": parsed.reason,
             }
+        if parsed.refused is not None:  # an operator is here to read it: the line is refused
+            return _rejected(position, parsed.refused)
         admission = submit(parsed.event, self.ledger, self.send, parsed.needs, self.channel)
         if admission.outcome == "conflict":
             return _rejected(position, "event_id was used before for another event")

@@ -8,13 +8,19 @@ Moodle's event record (``core\\event\\base::get_data``): ``eventname``, ``object
 ``courseid``, ``userid`` (the acting user), ``relateduserid`` (the learner), ``timecreated``.
 For ``\\core\\event\\course_completed`` the ``objectid`` is the ``course_completions`` row.
 Ids may arrive as strings. Sample: tests/fixtures/moodle-local_webhooks-course_completed.json.
+
+local_webhookengine (thepankajzx/moodle-local_webhookengine ``classes/payload_builder.php``,
+signed per Standard Webhooks by ``classes/signer.php``) wraps the same data in an envelope:
+``{id, schema, type, eventname, created, site, event: {component, action, target, objectid,
+…, courseid, userid, relateduserid, timecreated}}``. Sample: tests/conformance/moodle/.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gradesync.event import CompletionEvent, Identifier, instant_from_epoch, plausible_instant
 from gradesync.parsed import NEEDS_GRADE, Completion, Ignored, Parsed
@@ -23,9 +29,13 @@ from gradesync.sources import MoodleSource
 COURSE_COMPLETED = "\\core\\event\\course_completed"
 
 
-def _plausible_epoch(value: int) -> int:
-    plausible_instant(instant_from_epoch(value))
-    return value
+def implausible(timecreated: int) -> str | None:
+    """Why ``timecreated`` cannot be this completion's time, or ``None``."""
+    try:
+        plausible_instant(instant_from_epoch(timecreated))
+    except ValueError as exc:
+        return f"timecreated {timecreated} {exc}"
+    return None
 
 
 class MoodleEnvelope(BaseModel):
@@ -39,13 +49,23 @@ class MoodleCourseCompleted(BaseModel):
     relateduserid: Identifier
     courseid: Identifier
     objectid: Identifier | None = None
-    timecreated: Annotated[int, AfterValidator(_plausible_epoch)]
+    # Epoch seconds; its plausibility is judged in parse: an implausible time is recorded.
+    timecreated: int
     host: str | None = None
+
+
+def unwrapped(data: dict[str, Any]) -> dict[str, Any]:
+    """The event record, from local_webhooks' flat body or local_webhookengine's envelope."""
+    inner = data.get("event")
+    if isinstance(inner, dict) and "eventname" in data:
+        return {**inner, "eventname": data["eventname"]}
+    return data
 
 
 def parse(data: Any, inst: MoodleSource) -> list[Parsed]:
     if not isinstance(data, dict):
         raise ValueError("a Moodle webhook body must be a JSON object")
+    data = unwrapped(data)
     envelope = MoodleEnvelope.model_validate(data)
     if envelope.eventname != COURSE_COMPLETED:
         return [Ignored(reason=f"moodle event {envelope.eventname} is not a course completion")]
@@ -54,6 +74,7 @@ def parse(data: Any, inst: MoodleSource) -> list[Parsed]:
     # ``host`` (Moodle's wwwroot, not an instance name): a caller must not be able to file a
     # completion under another installation.
     instance = inst.instance
+    refused = implausible(done.timecreated)
     event = CompletionEvent.model_validate(
         {
             "source": "moodle",
@@ -61,8 +82,11 @@ def parse(data: Any, inst: MoodleSource) -> list[Parsed]:
             "event_id": f"moodle-{instance}-course_completed-{done.objectid}-{done.timecreated}",
             "person_id": done.relateduserid,
             "course_id": done.courseid,
-            "completed_at": done.timecreated,
+            # A refused time is kept out of the event (the record says what came): the record is
+            # failed and never delivered with it.
+            "completed_at": done.timecreated if refused is None else datetime.now(UTC),
         }
     )
-    # Moodle's event carries no grade; the worker fetches it (and maps ids if configured).
-    return [Completion(event=event, needs=(NEEDS_GRADE,))]
+    # Moodle's event carries no grade; the worker fetches it (and maps ids if configured), and
+    # Moodle's own completion time: for a refused one, once an operator retries it.
+    return [Completion(event=event, needs=(NEEDS_GRADE,), refused=refused)]

@@ -41,6 +41,7 @@ from gradesync.settings import (
     NOT_READ,
     ConfigurationError,
     ignored_variables,
+    persoonid_matching_off,
     require_coachview,
     require_lms_apis,
 )
@@ -189,6 +190,11 @@ def _facts(record: Record) -> Context:
     whether the writes are made or only recorded: ``delivery``)."""
     return {
         "person_ref": record.coachview_person_id,
+        # Per installation: one naming learners by the LMS's internal id is not matched on
+        # Coachview's PersoonId (Settings.person_match_for).
+        "person_match": list(
+            resources.settings().person_match_for(record.event.source, record.event.source_instance)
+        ),
         "course_ref": record.coachview_course_id,
         "grade": record.event.grade,
         "approved_on": record.event.approval_date(resources.settings().tz).isoformat(),
@@ -197,6 +203,12 @@ def _facts(record: Record) -> Context:
         if resources.settings().coachview_delivery == "shadow"
         else record.delivery,
     }
+
+
+def _person_match(facts: Context) -> tuple[str, ...]:
+    """The facts' person match fields (a chain queued by an earlier version has none)."""
+    fields = facts.get("person_match")
+    return tuple(fields) if fields else resources.settings().person_match_order
 
 
 def _done(
@@ -238,6 +250,8 @@ def _refuse_bad_configuration(**_: object) -> None:
         log.warning("lms_api_not_configured", detail=gap)
     if unread := ignored_variables(resources.settings(), os.environ):
         log.warning("variables_not_read", variables=unread, detail=NOT_READ)
+    for note in persoonid_matching_off(resources.settings()):
+        log.warning("persoonid_matching_off", detail=note)
 
 
 @worker_ready.connect
@@ -289,7 +303,7 @@ def resolve(self: PipelineTask, ctx: Context, rid: str) -> Context:
         resources.rosters(),
         facts["person_ref"],
         facts["course_ref"],
-        resources.settings().person_match_order,
+        _person_match(facts),
     )
     return _done(
         rid,
@@ -311,7 +325,7 @@ def post_result_link(self: PipelineTask, ctx: Context, rid: str) -> Context:
         ledger.shadow_step(rid, "result_link", utcnow(), planned)
         ledger.shadowed(rid, utcnow(), facts["approved_on"])
         return ctx
-    extern_id, person_id = learner(facts["person_ref"], s.person_match_order)
+    extern_id, person_id = learner(facts["person_ref"], _person_match(facts))
     message = ResultMessage(
         extern_id=extern_id,
         person_id=person_id,

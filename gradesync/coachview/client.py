@@ -101,6 +101,10 @@ class TokenCache:
                 self._token = None
 
 
+# The scope without which Coachview answers example persons (its <Entiteit>.Lezen pattern).
+PERSONS_SCOPE = "Personen.Lezen"
+
+
 class CoachviewClient:
     def __init__(
         self,
@@ -253,6 +257,16 @@ class CoachviewClient:
         rows = self._get_list(path, conditions, what, at_most)
         checked = [http.parsed(read_and_check, row, what) for row in rows]
         kept = [entity for entity, matches in checked if matches]
+        ids = {getattr(entity, "id", None) for entity, _ in checked}
+        if rows and not kept and what == "persons" and len(ids) == 1:
+            # One person, not the one asked for, for every look-up: Coachview without the
+            # entity's scope answers example values (every public id the same). Said, never
+            # "unknown"; a Coachview ignoring the filter answers many people instead.
+            raise Permanent(
+                "Coachview answered only persons without the value asked: its answers look "
+                f"like example values; add the scope {PERSONS_SCOPE} to COACHVIEW_SCOPE",
+                code="coachview_example_values",
+            )
         if len(kept) < len(rows):
             # Counts and names only: the rows are personal data.
             log.warning(

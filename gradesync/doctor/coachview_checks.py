@@ -130,7 +130,9 @@ def _live(s: Settings, probe: Probe) -> list[Check]:
         if not isinstance(token, str) or not token:
             raise UnexpectedResponse("token: no access_token in the answer")
     except RemoteError as exc:
-        return [*checks, _remote_failure("token", exc)]
+        # OAuth2's invalid_scope: one scope the client may not have refuses the whole request.
+        named = _scopes(s, probe) if "invalid_scope" in response.text else []
+        return [*checks, _remote_failure("token", exc), *named]
     checks.append(ok(AREA, "token", "issued for COACHVIEW_CLIENT_ID"))
     if not s.insecure_dev and s.coachview_client_secret.get_secret_value() == SIM_CLIENT_SECRET:
         checks.append(
@@ -142,6 +144,7 @@ def _live(s: Settings, probe: Probe) -> list[Check]:
             )
         )
     auth = {"Authorization": f"Bearer {token}"}
+    checks.append(_example_values(probe, auth))
     person_fields = (api.PersonField.ID, *[f for f in s.person_match_order if f != "id"])
     last: httpx.Response | None = None
     for name, path, fields in (
@@ -156,6 +159,57 @@ def _live(s: Settings, probe: Probe) -> list[Check]:
     if last is not None:
         checks.append(_budget(s, last))
     return checks
+
+
+def _scopes(s: Settings, probe: Probe) -> list[Check]:
+    """After a refused token: each scope of COACHVIEW_SCOPE asked alone beside ``api`` (a token
+    request fails as a whole on one scope the client may not have), naming the refused ones;
+    nothing when they are all granted (the credentials are what is wrong)."""
+    named = [x for x in s.coachview_scope.split() if x != "api"]
+    if not named:
+        return []
+    refused: list[str] = []
+    for scope in named:
+        form = api.token_form(
+            s.coachview_client_id, s.coachview_client_secret.get_secret_value(), f"api {scope}"
+        )
+        try:
+            http.json_body(probe.send("POST", api.TOKEN_PATH, data=form), "token", dict)
+        except RemoteError:
+            refused.append(scope)
+    if not refused:
+        return []
+    return [
+        fail(
+            AREA,
+            "scopes",
+            f"a token is refused with {', '.join(refused)} (each asked alone beside api)",
+            "COACHVIEW_SCOPE (remove them), or grant them to the client in Coachview",
+        )
+    ]
+
+
+# An external id no person has: a Coachview answering a person for it answers example values
+# (its answers without the entity's scope: every public id the same).
+EXAMPLE_PROBE = "gradesync-doctor-probe"
+
+
+def _example_values(probe: Probe, auth: dict[str, str]) -> Check:
+    try:
+        params = {"where": f"externId={EXAMPLE_PROBE}"}
+        response = probe.send("GET", api.PERSONS, params=params, headers=auth)
+        rows = http.json_body(response, "persons", list)
+    except RemoteError as exc:
+        return _remote_failure("example values", exc)
+    if rows:
+        return fail(
+            AREA,
+            "example values",
+            "a look-up of an external id nobody has answered a person: Coachview answers "
+            "example values",
+            "COACHVIEW_SCOPE: add Personen.Lezen (and grant it to the client in Coachview)",
+        )
+    return ok(AREA, "example values", "a person look-up answers what it asks")
 
 
 def _simulator(s: Settings, response: httpx.Response) -> Check:

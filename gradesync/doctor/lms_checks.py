@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
+from typing import Any
 
 import httpx
 
 from gradesync import http
 from gradesync.doctor.model import Check, fail, ok, warn
 from gradesync.errors import RemoteError, Transient
-from gradesync.lms.anewspring import RESULT_PATH
+from gradesync.lms.anewspring import RESULTS_PATH
 from gradesync.lms.ilias import IliasSoap
 from gradesync.lms.moodle import MoodleWS
-from gradesync.settings import Settings, ignored_variables
+from gradesync.settings import Settings, ignored_variables, persoonid_matching_off
 from gradesync.sources import (
     ANewSpringSource,
     Api,
@@ -94,6 +95,15 @@ def _without_api(s: Settings) -> str:
     return "; ".join(f"{', '.join(names)}: {said[p]}" for p, names in by_policy.items())
 
 
+def person_match(s: Settings) -> list[Check]:
+    """Installations whose learners are matched without Coachview's PersoonId (see
+    Settings.person_match_for): said, since a deployment relying on PersoonIds must set it."""
+    return [
+        warn(AREA, "person match", note, "COACHVIEW_PERSON_MATCH (or person_field)")
+        for note in persoonid_matching_off(s)
+    ]
+
+
 def ignored(s: Settings, environ: Mapping[str, str]) -> list[Check]:
     """Per-kind variables the sources file makes unread: set, they look as if they counted."""
     names = ignored_variables(s, environ)
@@ -156,7 +166,23 @@ def _moodle(
             "Moodle: add these functions to the token's external service "
             f"({_where(s, inst, 'api.credential')})",
         )
+    if (unreadable := _unreadable_person_field(ws, inst, info)) is not None:
+        return fail(AREA, name, f"{site}: {unreadable}", "Moodle: the token's role")
     return ok(AREA, name, f"{site}: token accepted, all {len(MOODLE_FUNCTIONS)} functions allowed")
+
+
+def _unreadable_person_field(ws: MoodleWS, inst: MoodleSource, info: dict[str, Any]) -> str | None:
+    """Whether the token sees the field learners are named by, asked of the token's own user
+    (site info's ``userid``): Moodle leaves a field out rather than answer it empty."""
+    if inst.person_key == "id" or not info.get("userid"):
+        return None
+    try:
+        ws.user_field(str(info["userid"]), inst.person_key)
+    except RemoteError as exc:
+        if exc.code == "moodle_field_not_readable":
+            return f"{inst.person_key} not readable: {exc.message.split(': ', 2)[-1]}"
+        return f"core_user_get_users_by_field: {exc.code}"
+    return None
 
 
 def _ilias(
@@ -177,7 +203,7 @@ def _anewspring(
     s: Settings, inst: ANewSpringSource, api: Api, transport: httpx.BaseTransport | None
 ) -> Check:
     name = f"aNewSpring API {inst.name}"
-    path = RESULT_PATH.format(user=PROBE_ID, course=PROBE_ID)
+    path = RESULTS_PATH.format(user=PROBE_ID)
     with httpx.Client(
         base_url=api.url.rstrip("/"),
         timeout=10.0,
@@ -224,7 +250,7 @@ def secrets(s: Settings, refused: dict[str, str], today: date | None = None) -> 
                 warn(
                     AREA,
                     f"installation {inst.name}",
-                    f"disabled: {route} answers 403, its queued records wait",
+                    f"disabled: {route} answers 503 (Retry-After), its queued records wait",
                     f"{s.sources_path}: {inst.name} enabled",
                 )
             )

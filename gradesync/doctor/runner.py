@@ -96,4 +96,5 @@ def _installations(
         lms_checks.check(s, transport)
         + lms_checks.secrets(s, refused)
         + lms_checks.ignored(s, os.environ)
+        + lms_checks.person_match(s)
     )

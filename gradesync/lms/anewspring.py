@@ -1,21 +1,28 @@
 """aNewSpring: where its webhook and API put each field, and the REST API client that fetches
 a grade a webhook lacks.
 
-``https://<domain>/api/...`` with an ``X-API-Key`` header (aNewSpring's API documentation).
-GUESSES, to be confirmed with aNewSpring: the completion event's body fields and the result
-resource (:data:`FIELDS`, :data:`RESULT_PATH`); the defaults are the names aNewSpring's REST API
-uses (``completeDate``, ``grade``; users and courses by external ``userID``/``courseID``).
+``https://<domain>/api/...`` with an ``X-API-Key`` header (aNewSpring's API documentation). The
+API is RPC style: a learner's results are ``GET /api/getResults/{userID}?asStudent=true`` →
+``{"courses": [{"id", "completed", "completeDate", "grade", "passed", …}]}`` — the public
+clients telartis/anewspring ``anewspring.php`` (``getResults``: ``json:courses:array``, 404 when
+the user does not exist or is not subscribed) and kroutled/ansapi ``models.go`` (the course
+fields, ``grade`` a string). Sample: tests/conformance/anewspring/getResults.json.
+GUESSES, to be confirmed with aNewSpring: the completion event's body fields (:data:`FIELDS`)
+and the range of a course's ``grade`` (read as the Dutch 1–10 scale, :data:`GRADE_RANGE`).
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from gradesync import http
+from gradesync import grades, http
+from gradesync.errors import UnexpectedResponse
+from gradesync.grades import GradeFormat, Separator
 
 
 class FieldPaths(BaseModel):
@@ -30,8 +37,10 @@ class FieldPaths(BaseModel):
 
 
 FIELDS = FieldPaths()
-# The REST API's result resource for one learner in one course (enrichment).
-RESULT_PATH = "/api/v2/users/{user}/courses/{course}/result"
+# A learner's results in every course they are subscribed to (one call per completion).
+RESULTS_PATH = "/api/getResults/{user}"
+# aNewSpring shows a course grade as a Dutch mark; nothing public names its range.
+GRADE_RANGE = (Decimal(1), Decimal(10))
 
 
 def pick(data: dict[str, Any], paths: tuple[str, ...]) -> Any:
@@ -62,11 +71,31 @@ class ANewSpringAPI:
             transport=transport,
         )
 
-    def result(self, user_id: str, course_id: str) -> dict[str, Any]:
-        path = RESULT_PATH.format(user=quote(user_id, safe=""), course=quote(course_id, safe=""))
-        response = http.request(self._http, "GET", path)
-        return http.json_body(response, "anewspring result", dict)
+    def result(self, user_id: str, course_id: str) -> dict[str, Any] | None:
+        """The course's entry in the learner's results; ``None`` when aNewSpring has none (its
+        404: no such user, or not subscribed — yet, or any more)."""
+        path = RESULTS_PATH.format(user=quote(user_id, safe=""))
+        response = http.request(self._http, "GET", path, params={"asStudent": "true"})
+        if response.status_code == 404:
+            return None
+        body = http.json_body(response, "anewspring getResults", dict)
+        courses = body.get("courses")
+        if not isinstance(courses, list):
+            raise UnexpectedResponse("anewspring getResults: field 'courses' is not a list")
+        for course in courses:
+            if isinstance(course, dict) and course_id in (str(course.get("id")), course.get("uid")):
+                return course
+        return None
 
-    def grade(self, user_id: str, course_id: str) -> str | None:
-        value = pick(self.result(user_id, course_id), FIELDS.grade)
-        return None if value in (None, "") else str(value)
+    def grade(
+        self, user_id: str, course_id: str, style: GradeFormat = "raw", separator: Separator = "."
+    ) -> str | None:
+        """The course's grade as the installation writes it, or ``None`` (not graded yet)."""
+        found = self.result(user_id, course_id)
+        value = None if found is None else found.get("grade")
+        if value in (None, ""):
+            return None
+        if style == "formatted":
+            return str(value).strip()
+        number = grades.as_decimal(str(value).replace(",", "."))
+        return None if number is None else grades.render(number, *GRADE_RANGE, style, separator)

@@ -18,7 +18,7 @@ from gradesync.completion_time import CompletionInstant, moodle_completion_insta
 from gradesync.errors import Permanent, Unresolved
 from gradesync.event import check_grade, check_identifier
 from gradesync.lms.anewspring import ANewSpringAPI
-from gradesync.lms.moodle import MoodleWS, grade_text
+from gradesync.lms.moodle import MoodleError, MoodleWS, grade_text
 from gradesync.parsed import NEEDS_GRADE, NEEDS_MOODLE_PERSON
 from gradesync.record import Record
 from gradesync.settings import Settings, lms_api_gap
@@ -55,6 +55,14 @@ def _not_configured(s: Settings, inst: Installation) -> Permanent | None:
     return None if gap is None else Permanent(gap, code="lms_api_not_configured")
 
 
+# Moodle's answers when it will not show its view of a completion the webhook already proved
+# (completion/classes/external.php): the learner was unenrolled since, the course lost its
+# criteria, or the token may not see the report. None of them unproves the completion.
+WEBHOOK_SUFFICES = frozenset(
+    {"usernotenroled", "nocriteriaset", "err_nocriteria", "cannotviewreport"}
+)
+
+
 def from_moodle(record: Record, inst: MoodleSource, s: Settings) -> Enrichment:
     if (missing := _not_configured(s, inst)) is not None:
         raise missing
@@ -65,29 +73,63 @@ def from_moodle(record: Record, inst: MoodleSource, s: Settings) -> Enrichment:
         )
     ws = _moodle(inst.api.url, inst.api.secret())
     user, course = record.event.person_id, record.event.course_id
-    status = ws.completion_status(course, user)
-    if not status.completed:
-        raise Permanent(
-            "Moodle does not report this course as completed for this learner",
-            code="not_completed_in_lms",
-        )
-    out = Enrichment(instant=moodle_completion_instant(status, record.event.completed_at))
+    out = _moodle_instant(ws, record)
     if inst.grade_policy == "fetch":
-        item = ws.course_total(course, user)
-        out.grade = grade_text(item, inst.grade_format) if item else None
-        if out.grade is None:
-            raise Unresolved("grade_unavailable", "Moodle's gradebook has no course total yet")
+        out.grade = _moodle_grade(ws, inst, course, user)
     else:
-        out.note = f"{inst.name}: grade_policy completion_only: no grade fetched"
-    if inst.person_field != "id":
-        out.match_person_id = ws.user_field(user, inst.person_field)
+        out.note = _joined(out.note, f"{inst.name}: grade_policy completion_only: no grade fetched")
+    if inst.person_key != "id":
+        out.match_person_id = ws.user_field(user, inst.person_key)
         if out.match_person_id is None:
-            raise Unresolved("unknown_person", f"the Moodle user has no {inst.person_field}")
+            raise Unresolved("unknown_person", f"the Moodle user has no {inst.person_key}")
     if inst.course_field != "id":
         out.match_course_id = ws.course_field(course, inst.course_field)
         if out.match_course_id is None:
             raise Unresolved("unknown_course", f"the Moodle course has no {inst.course_field}")
     return out
+
+
+def _moodle_instant(ws: MoodleWS, record: Record) -> Enrichment:
+    """Moodle's completion instant; the event's own when Moodle will not show its view (the
+    record says so), since the webhook alone proves the completion."""
+    event_time = record.event.completed_at
+    try:
+        status = ws.completion_status(record.event.course_id, record.event.person_id)
+    except MoodleError as exc:
+        code = exc.code.removeprefix("moodle_")
+        if code not in WEBHOOK_SUFFICES:
+            raise
+        return Enrichment(
+            instant=CompletionInstant(at=event_time, source="event"),
+            note=f"moodle answered {code}: completion time from the event (fallback)",
+        )
+    if not status.completed:
+        raise Permanent(
+            "Moodle does not report this course as completed for this learner",
+            code="not_completed_in_lms",
+        )
+    return Enrichment(instant=moodle_completion_instant(status, event_time))
+
+
+def _moodle_grade(ws: MoodleWS, inst: MoodleSource, course: str, user: str) -> str:
+    """The course total under the installation's grade format; a total that is not a grade yet
+    (none, regrading, hidden) or a report Moodle will not show is ``grade_unavailable``."""
+    try:
+        item = ws.course_total(course, user)
+    except MoodleError as exc:
+        if exc.code.removeprefix("moodle_") not in WEBHOOK_SUFFICES:
+            raise
+        raise Unresolved(
+            "grade_unavailable", f"Moodle's grade report is not available: {exc.code}"
+        ) from None
+    grade = grade_text(item, inst.grade_format, inst.decimal_separator) if item else None
+    if grade is None:
+        raise Unresolved("grade_unavailable", "Moodle's gradebook has no course total yet")
+    return grade
+
+
+def _joined(first: str | None, second: str) -> str:
+    return second if first is None else f"{first}; {second}"
 
 
 def from_anewspring(record: Record, inst: ANewSpringSource, s: Settings) -> Enrichment:
@@ -100,7 +142,9 @@ def from_anewspring(record: Record, inst: ANewSpringSource, s: Settings) -> Enri
             f"{inst.name}: an api is needed", code="lms_api_not_configured"
         )
     api = _anewspring(inst.api.url, inst.api.secret())
-    grade = api.grade(record.event.person_id, record.event.course_id)
+    grade = api.grade(
+        record.event.person_id, record.event.course_id, inst.grade_format, inst.decimal_separator
+    )
     if grade is None:
         raise Unresolved("grade_unavailable", "aNewSpring's result has no grade yet")
     return Enrichment(grade=grade)
@@ -115,17 +159,17 @@ def from_xapi_via_moodle(record: Record, inst: XapiSource, s: Settings) -> Enric
         moodle = s.sources.typed(MoodleSource, inst.moodle)
     except InstallationUnknown as exc:
         raise Permanent(str(exc), code="unknown_installation") from None
-    if moodle.person_field == "id":
+    if moodle.person_key == "id":
         return Enrichment(note=f"{inst.name}: learner by {moodle.name}'s user id, as sent")
     if moodle.api is None:
         raise Permanent(f"{moodle.name}: an api is needed", code="lms_api_not_configured")
     ws = _moodle(moodle.api.url, moodle.api.secret())
-    person = ws.user_field(record.event.person_id, moodle.person_field)
+    person = ws.user_field(record.event.person_id, moodle.person_key)
     if person is None:
-        raise Unresolved("unknown_person", f"the Moodle user has no {moodle.person_field}")
+        raise Unresolved("unknown_person", f"the Moodle user has no {moodle.person_key}")
     return Enrichment(
         match_person_id=person,
-        note=f"{inst.name}: learner mapped by {moodle.name}'s {moodle.person_field}",
+        note=f"{inst.name}: learner mapped by {moodle.name}'s {moodle.person_key}",
     )
 
 

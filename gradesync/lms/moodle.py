@@ -14,17 +14,22 @@ tests/fixtures/moodle-gradereport_user_get_grade_items.json.
 
 from __future__ import annotations
 
+import html
 import re
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Literal
+import time
+from typing import Any
 
 import httpx
 from pydantic import ValidationError
 
-from gradesync import http
+from gradesync import grades, http
 from gradesync.completion_time import MoodleCompletionStatus
 from gradesync.errors import Permanent, Transient
+from gradesync.grades import GradeFormat, Separator
 
+# How long a user's id field (core_user_get_users_by_field) is reused: an administrator's
+# correction shows within this.
+USER_FIELD_TTL_S = 600.0
 # Moodle WS error codes that a later attempt may not see (the rest are configuration errors).
 TRANSIENT_CODES = frozenset({"servicerequireslogin", "sitemaintenance"})
 
@@ -42,6 +47,7 @@ class MoodleWS:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._token = token
+        self._users: dict[tuple[str, str], tuple[float, str | None]] = {}
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport
         )
@@ -88,9 +94,26 @@ class MoodleWS:
             ) from exc
 
     def user_field(self, user_id: str, field: str) -> str | None:
+        """A user's field (``None``: no such user, or the field is empty), cached for
+        :data:`USER_FIELD_TTL_S`: every completion of a learner asks it again. Moodle leaves out
+        a field the token may not see (``user_get_user_details``: ``idnumber`` needs
+        ``moodle/user:viewalldetails`` or the site's identity fields): a :class:`MoodleError`
+        ``moodle_field_not_readable``, never an empty value taken for "not set"."""
+        cached = self._users.get((user_id, field))
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
         users = self.call("core_user_get_users_by_field", field="id", values=[user_id])
-        value = users[0].get(field) if users else None
-        return str(value) if value not in (None, "") else None
+        found = users[0] if isinstance(users, list) and users else None
+        if isinstance(found, dict) and field not in found:
+            raise MoodleError(
+                f"moodle core_user_get_users_by_field: {field} not readable: the token's user "
+                f"needs moodle/user:viewalldetails (or {field} among the site's identity fields)",
+                code="moodle_field_not_readable",
+            )
+        value = found.get(field) if isinstance(found, dict) else None
+        text = str(value) if value not in (None, "") else None
+        self._users[(user_id, field)] = (time.monotonic() + USER_FIELD_TTL_S, text)
+        return text
 
     def course_field(self, course_id: str, field: str) -> str | None:
         body = self.call("core_course_get_courses_by_field", field="id", value=course_id)
@@ -111,17 +134,46 @@ def _flatten(params: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def grade_text(item: dict[str, Any], style: Literal["formatted", "dutch"]) -> str | None:
-    """The course total as Coachview's result: Moodle's own formatting, or 1–10 (Dutch)."""
-    if style == "formatted":
-        text = item.get("gradeformatted")
-        return str(text).strip() if text not in (None, "", "-") else None
-    raw, low, high = item.get("graderaw"), item.get("grademin") or 0, item.get("grademax")
-    if raw is None or not high or high == low:
+def grade_text(item: dict[str, Any], style: GradeFormat, separator: Separator = ".") -> str | None:
+    """The course total as Coachview's result, from the number Moodle stores; ``None`` when the
+    total is not a grade yet (the caller's ``grade_unavailable``).
+
+    ``gradeformatted`` is display text (moodle/moodle
+    ``grade/report/user/classes/report/user.php``): a pass icon's HTML before the number when
+    the course has a grade to pass, ``Error`` while the total needs an update, ``-`` when
+    hidden, "Submitted on <date>" when hidden by date, letters or percentages by the course's
+    display type. The flags beside it say which case it is, and ``graderaw`` is null in all but
+    the last: none of those is ever written. ``formatted`` passes the display text on, only
+    when an installation asks for it, with the icon's markup removed.
+    """
+    if any(item.get(flag) for flag in UNAVAILABLE_FLAGS):
         return None
-    fraction = (Decimal(str(raw)) - Decimal(str(low))) / (Decimal(str(high)) - Decimal(str(low)))
-    dutch = Decimal(1) + Decimal(9) * min(max(fraction, Decimal(0)), Decimal(1))
-    return str(dutch.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+    raw = grades.as_decimal(item.get("graderaw"))
+    if raw is None:
+        return None
+    if style == "formatted":
+        return display_text(item.get("gradeformatted"))
+    low = grades.as_decimal(item.get("grademin", 0))
+    high = grades.as_decimal(item.get("grademax"))
+    if low is None or high is None:
+        return None
+    return grades.render(raw, low, high, style, separator)
+
+
+# Beside ``gradeformatted`` (gradereport_user ``get_grade_items``): the total needs regrading
+# ("Error"), is hidden ("-"), or is hidden until a date ("Submitted on …").
+UNAVAILABLE_FLAGS = ("gradeneedsupdate", "gradeishidden", "gradehiddenbydate")
+# What Moodle shows instead of a grade (lang/en/moodle.php ``error``; the hidden and empty cells).
+NOT_A_GRADE = frozenset({"", "-", "error", "&nbsp;"})
+_TAG = re.compile(r"<[^>]*>")
+
+
+def display_text(value: object) -> str | None:
+    """Moodle's display text without its icon markup, or ``None`` when it shows no grade."""
+    if not isinstance(value, str):
+        return None
+    text = html.unescape(_TAG.sub("", value)).strip()
+    return None if text.lower() in NOT_A_GRADE else text
 
 
 # Moodle's error codes are identifiers (``invalidtoken``, ``requireloginerror``); the code ends

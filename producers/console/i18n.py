@@ -232,6 +232,37 @@ LABELS: dict[str, tuple[str, str]] = {
     "ilias_fault": ("ILIAS answered with an error", "ILIAS gaf een foutmelding"),
     "ilias_bad_response": ("ILIAS's answer is unreadable", "Het antwoord van ILIAS is onleesbaar"),
     "unknown": ("Unknown reason", "Onbekende reden"),
+    "coachview_example_values": (
+        "Coachview answered with example values",
+        "Coachview antwoordde met voorbeeldwaarden",
+    ),
+    "fix_coachview_example_values": (
+        "Give gradesync's API client in Coachview the read right on persons (scope "
+        "Personen.Lezen) and the other scopes gradesync doctor names; then retry.",
+        "Geef de API-client van gradesync in Coachview het leesrecht op personen (scope "
+        "Personen.Lezen) en de andere scopes die gradesync doctor noemt; probeer het daarna "
+        "opnieuw.",
+    ),
+    "implausible_event": (
+        "The LMS sent an implausible completion",
+        "Het LMS stuurde een onwaarschijnlijke afronding",
+    ),
+    "fix_implausible_event": (
+        "The completion's time or fields cannot be right: check the course completion in the "
+        "LMS; a retry reads the LMS's own time and grade.",
+        "De tijd of de velden van de afronding kloppen niet: controleer de cursusafronding in "
+        "het LMS; opnieuw proberen leest de eigen tijd en het cijfer uit het LMS.",
+    ),
+    "moodle_field_not_readable": (
+        "Moodle does not show the learner's ID number to gradesync",
+        "Moodle toont het ID-nummer van de deelnemer niet aan gradesync",
+    ),
+    "fix_moodle_field_not_readable": (
+        "In Moodle, give the web service user the capability moodle/user:viewalldetails (or "
+        "add the ID number to the site's identity fields); then retry.",
+        "Geef in Moodle de webservicegebruiker het recht moodle/user:viewalldetails (of voeg "
+        "het ID-nummer toe aan de identiteitsvelden van de site); probeer het daarna opnieuw.",
+    ),
     "fix_grade_unavailable": (
         "Check that the LMS has a grade for this course (for Moodle: the course total in the "
         "gradebook); gradesync tries again each day.",

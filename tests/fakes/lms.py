@@ -1,5 +1,6 @@
-"""A fake LMS API for integration tests: Moodle web services, aNewSpring's result resource and
-ILIAS SOAP, answering in each LMS's real shapes (see tests/fixtures). Several installations are
+"""A fake LMS API for integration tests: Moodle web services, aNewSpring's getResults and
+ILIAS SOAP, answering in each LMS's real shapes (see tests/fixtures and tests/conformance:
+``/_fake/moodle_raw`` serves a corpus file literally). Several installations are
 several processes on their own ports, each with its own credentials (``--moodle-token``,
 ``--anewspring-key``), so a test sees which installation's API a worker asked, with what."""
 
@@ -23,6 +24,7 @@ def create_app(moodle_token: str = MOODLE_TOKEN, anewspring_key: str = ANEWSPRIN
     app = FastAPI()
     state: dict[str, Any] = {
         "moodle": {},
+        "moodle_raw": {},
         "anewspring": {},
         "ilias_lp": "<LPData/>",
         "calls": [],
@@ -37,6 +39,14 @@ def create_app(moodle_token: str = MOODLE_TOKEN, anewspring_key: str = ANEWSPRIN
         criteria's ``timecompleted`` (none: no criteria rows); a later POST for the same key
         replaces its entry, so a test can let the gradebook catch up."""
         state["moodle"].update(await request.json())
+        return {"status": "ok"}
+
+    @app.post("/_fake/moodle_raw")
+    async def set_moodle_raw(request: Request) -> dict[str, str]:
+        """``{"<wsfunction>/<course>/<user>": <the answer, literally>}`` (``<course>`` empty for
+        user functions): a corpus file taken from Moodle's code is served as it is, errors
+        (``{"exception", "errorcode", "message"}``) included."""
+        state["moodle_raw"].update(await request.json())
         return {"status": "ok"}
 
     @app.post("/_fake/anewspring")
@@ -73,6 +83,8 @@ def create_app(moodle_token: str = MOODLE_TOKEN, anewspring_key: str = ANEWSPRIN
             )
         user = str(form.get("userid") or form.get("values[0]") or "")
         course = str(form.get("courseid") or form.get("value") or "")
+        if (literal := state["moodle_raw"].get(f"{fn}/{course}/{user}")) is not None:
+            return JSONResponse(literal)
         if fn == "gradereport_user_get_grade_items":
             entry = state["moodle"].get(f"{course}/{user}", {})
             item = {
@@ -109,10 +121,16 @@ def create_app(moodle_token: str = MOODLE_TOKEN, anewspring_key: str = ANEWSPRIN
                 }
             )
         if fn == "core_user_get_users_by_field":
+            # A learner's ID number is their user id unless the test names another (Coachview's
+            # provisioning writes the ExternId there; the seeds' externIds are the user ids);
+            # ``"idnumber": null`` leaves it out, as Moodle does for a token that may not see it.
             found = [v for k, v in state["moodle"].items() if k.endswith(f"/{user}")]
-            return JSONResponse(
-                [{"id": int(user), "idnumber": found[0].get("idnumber", "")}] if found else []
-            )
+            if not found:
+                return JSONResponse([])
+            shown: dict[str, Any] = {"id": int(user)}
+            if (idnumber := found[0].get("idnumber", user)) is not None:
+                shown["idnumber"] = idnumber
+            return JSONResponse([shown])
         if fn == "core_webservice_get_site_info":
             functions = [
                 "gradereport_user_get_grade_items",
@@ -121,7 +139,11 @@ def create_app(moodle_token: str = MOODLE_TOKEN, anewspring_key: str = ANEWSPRIN
                 "core_course_get_courses_by_field",
             ]
             return JSONResponse(
-                {"sitename": "Fake Moodle", "functions": [{"name": f} for f in functions]}
+                {
+                    "sitename": "Fake Moodle",
+                    "userid": 2,
+                    "functions": [{"name": f} for f in functions],
+                }
             )
         if fn == "core_course_get_courses_by_field":
             found = [v for k, v in state["moodle"].items() if k.startswith(f"{course}/")]
@@ -135,13 +157,19 @@ def create_app(moodle_token: str = MOODLE_TOKEN, anewspring_key: str = ANEWSPRIN
             }
         )
 
-    @app.get("/api/v2/users/{user}/courses/{course}/result")
-    def anewspring(user: str, course: str, request: Request) -> JSONResponse:
-        state["calls"].append("anewspring:result")
+    @app.get("/api/getResults/{user}")
+    def anewspring(user: str, request: Request) -> JSONResponse:
+        """``{"courses": [...]}``, one entry per ``<course>/<user>`` set for this learner (its
+        ``id`` the course's); 404 for a learner with none, as aNewSpring answers."""
+        state["calls"].append("anewspring:getResults")
         if request.headers.get("x-api-key") != anewspring_key:
             return JSONResponse({"error": "unauthorized"}, 401)
-        entry = state["anewspring"].get(f"{course}/{user}")
-        return JSONResponse(entry or {"completed": False}, 200 if entry else 404)
+        courses = [
+            {"id": key.split("/")[0], **entry}
+            for key, entry in state["anewspring"].items()
+            if key.endswith(f"/{user}")
+        ]
+        return JSONResponse({"courses": courses}, 200 if courses else 404)
 
     @app.post("/webservice/soap/server.php")
     async def ilias(request: Request) -> Response:

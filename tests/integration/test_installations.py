@@ -257,8 +257,8 @@ def test_two_moodles_same_ids_two_records_each_with_its_own_grade(stack: Install
         "moodle|acme|57|12",
     }
     assert (one.state, two.state) == ("delivered", "delivered"), (one.last_error, two.last_error)
-    assert stack.component(7001, 9001)["result"] == "6,50"  # staff's Moodle, its learner 57
-    assert stack.component(7601, 9601)["result"] == "8,50"  # acme's Moodle, its learner 57
+    assert stack.component(7001, 9001)["result"] == "6.9"  # staff: 1 + 9 × 6.5/10, half up
+    assert stack.component(7601, 9601)["result"] == "8.7"  # acme: 1 + 9 × 8.5/10, half up
     # Each worker call went to its installation's own Moodle with its own token (the fakes
     # refuse any other token).
     assert "moodle:gradereport_user_get_grade_items" in stack.fake("A").get("/_fake/calls").json()
@@ -410,7 +410,7 @@ def test_a_record_the_worker_cannot_place_waits_until_a_worker_knows_its_install
     stack.celery.send_task("gradesync.sweep", queue="gradesync")  # beat runs it every minute
     done = stack.settle(rid)
     assert done.state == "delivered", done.last_error
-    assert stack.component(7602, 9601)["result"] == "7,00"
+    assert stack.component(7602, 9601)["result"] == "7.3"  # 1 + 9 × 7/10
 
 
 def test_doctor_checks_every_installation_and_the_status_breaks_down_by_installation(

@@ -109,7 +109,7 @@ def test_grade_not_yet_in_moodle_waits_for_the_daily_pass(clean: Stack) -> None:
     assert json.loads(retried.stdout) == {"requeued": 1, "given_up": 0}
     assert clean.settle(rid).state == "delivered"
     row = clean.component(7001, 9001)
-    assert (row["result"], row["approvalDate"], row["writes"]) == ("8,50", "2026-11-19", ALL_ONCE)
+    assert (row["result"], row["approvalDate"], row["writes"]) == ("8.7", "2026-11-19", ALL_ONCE)
 
 
 def delivered(stack: Stack, rid: str) -> Record:

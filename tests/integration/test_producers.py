@@ -60,7 +60,7 @@ def test_moodle_webhook_with_grade_from_moodle_ws(clean: Stack) -> None:
     assert record.state == "delivered", record
     assert clean.ledger.steps(record.id)[0] == "lms"
     row = clean.component(7001, 9001)
-    assert row["result"] == "8,50" and row["writes"] == ALL_ONCE
+    assert row["result"] == "8.7" and row["writes"] == ALL_ONCE  # 1 + 9 × 8.5/10
     moment = datetime.fromtimestamp(json.loads(body)["timecreated"], UTC).astimezone(Settings().tz)
     assert row["approvalDate"] == moment.date().isoformat()
     calls = clean.lms.get("/_fake/calls").json()

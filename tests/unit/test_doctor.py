@@ -67,14 +67,38 @@ RATE = {"X-Rate-Limit-Limit": "5000", "X-Rate-Limit-Remaining": "4990", "X-Rate-
 # -- Coachview -------------------------------------------------------------------------------
 
 
-def test_the_simulator_in_development_passes_in_five_requests() -> None:
+def test_the_simulator_in_development_passes_in_six_requests() -> None:
     checks, spent = coachview_checks.check(settings(), sim_transport())
-    assert spent == 5
+    assert spent == 6  # token, the example-values probe, four reads
     assert named(checks, "not the simulator").status == "warn"
     others = [c for c in checks if c.name != "not the simulator"]
     assert all(c.status == "ok" for c in others), others
     assert "above the reserve of" in named(checks, "daily budget").detail
     assert "(daily limit 5000)" in named(checks, "daily budget").detail
+
+
+def test_coachviews_example_values_fail_naming_the_scope_to_add() -> None:
+    client = TestClient(create_sim())
+    client.post("/_sim/seed", json=SEED).raise_for_status()
+    client.post("/_sim/config", json={"example_values": True}).raise_for_status()
+    checks, _ = coachview_checks.check(settings(), in_process(client))
+    found = named(checks, "example values")
+    assert found.status == "fail" and "Personen.Lezen" in found.fix
+
+
+def test_a_refused_scope_is_named_by_asking_each_alone() -> None:
+    def coachview(request: httpx.Request) -> httpx.Response:
+        scopes = dict(httpx.QueryParams(request.content.decode())).get("scope", "").split()
+        if "Opleidingsvraagonderdelen.Schrijven" in scopes:
+            return httpx.Response(400, json={"error": "invalid_scope"})
+        return TOKEN
+
+    checks, spent = coachview_checks.check(settings(), answering(coachview))
+    assert named(checks, "token").status == "fail"
+    found = named(checks, "scopes")
+    assert found.status == "fail" and "Opleidingsvraagonderdelen.Schrijven" in found.detail
+    assert "Personen.Lezen" not in found.detail
+    assert spent == 1 + 6  # the token, then each of the six entity scopes alone
 
 
 def test_the_simulator_outside_development_fails_naming_the_base_url() -> None:
@@ -142,7 +166,7 @@ def test_missing_and_renamed_fields_are_named_each() -> None:
     assert named(checks, "read Opleidingsvraagonderdelen").status == "warn"  # no rows
     assert named(checks, "read Opleidingsonderdeeluitvoeringen").status == "warn"
     assert named(checks, "not the simulator").status == "ok"
-    assert spent == 5
+    assert spent == 6
 
 
 def test_an_enrolment_component_without_its_etag_is_named() -> None:
@@ -411,7 +435,7 @@ def test_a_healthy_configuration_diagnoses_healthy(lms: httpx.BaseTransport) -> 
         redis_client=r,
     )
     assert found.healthy, [c for c in found.checks if c.status == "fail"]
-    assert found.coachview_requests == 5
+    assert found.coachview_requests == 6
     assert {c.area for c in found.checks} == {
         "config",
         "redis",

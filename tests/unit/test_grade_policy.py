@@ -37,6 +37,7 @@ def settings(**overrides: Any) -> Settings:
         "ANEWSPRING_URL": ASP,
         "ANEWSPRING_API_KEY": "k",
         "GRADESYNC_INSECURE_DEV": "0",
+        "MOODLE_PERSON_FIELD": "id",  # the grade policy alone (identity: test_identity.py)
         **overrides,
     }
     return Settings(**env)
@@ -182,14 +183,14 @@ def test_an_unexpected_completion_status_is_a_typed_error() -> None:
 
 @respx.mock
 def test_anewspring_fetch_policy() -> None:
-    route = respx.get(f"{ASP}/api/v2/users/57/courses/12/result")
-    route.respond(200, json={"completed": True, "grade": None})
+    route = respx.get(f"{ASP}/api/getResults/57", params={"asStudent": "true"})
+    route.respond(200, json={"courses": [{"id": "12", "completed": True, "grade": ""}]})
     with pytest.raises(Unresolved) as info:
         enrich(record("anewspring"), settings())
     assert info.value.code == "grade_unavailable"
-    route.respond(200, json={"completed": True, "grade": "7.9"})
+    route.respond(200, json={"courses": [{"id": "12", "completed": True, "grade": "7.85"}]})
     found = enrich(record("anewspring"), settings())
-    assert found is not None and found.grade == "7.9"
+    assert found is not None and found.grade == "7.9"  # dutch: one decimal, half up
     with pytest.raises(Permanent) as missing:
         enrich(record("anewspring"), settings(**NO_LMS_API))
     assert missing.value.code == "lms_api_not_configured"

@@ -256,11 +256,11 @@ def test_refusals_are_logged_without_what_the_caller_sent(
         forged = ingress.moodle("/events/moodle/staff", "do-not-show-token")
         invalid = ingress.moodle("/events/moodle/staff", env["STAFF_TOKEN"], relateduserid="")
     statuses = [a.status_code for a in (unknown, disabled, forged, invalid)]
-    assert statuses == [404, 403, 401, 422]
+    assert statuses == [404, 503, 401, 422]
     refused = [e for e in logged if e["event"] == "refused"]
     assert [(e["installation"], e["status"], e["error"]) for e in refused] == [
         ("unknown", 404, "unknown_installation"),
-        ("moodle/acme", 403, "installation_disabled"),
+        ("moodle/acme", 503, "installation_disabled"),
         ("moodle/staff", 401, "unauthenticated"),
         ("moodle/staff", 422, "invalid"),
     ]
@@ -377,7 +377,7 @@ def test_the_stacks_notes_come_from_the_sources_file(tmp_path: Path, env: dict[s
         "any installation (dev); each installation's route checks its own secret",
         "moodle/staff: /events/moodle/staff, grades fetched from https://staff.test",
         "moodle/acme: /events/moodle/acme, completions without grades (completion_only), "
-        "DISABLED (403)",
+        "DISABLED (503)",
         "ilias/default: /events/ilias/default, grades from the events",
         "xapi/lrs: /events/xapi/lrs, grades from the events",
     ]

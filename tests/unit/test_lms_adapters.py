@@ -31,14 +31,46 @@ def test_moodle_course_total_is_the_course_item() -> None:
     assert item is not None and item["graderaw"] == 8.5
     assert grade_text(item, "formatted") == "8,50"
     assert grade_text(item, "dutch") == "8.7"  # 1 + 9 × 0.85
+    assert grade_text(item, "dutch", ",") == "8,7"
 
 
-def test_dutch_grades_are_clamped_and_rounded() -> None:
+def test_dutch_grades_are_rounded_half_up_and_out_of_range_is_no_grade() -> None:
     assert grade_text({"graderaw": 0, "grademax": 100}, "dutch") == "1.0"
     assert grade_text({"graderaw": 100, "grademax": 100}, "dutch") == "10.0"
     assert grade_text({"graderaw": 55, "grademax": 100}, "dutch") == "6.0"  # 5.95 rounds up
+    assert grade_text({"graderaw": 101, "grademax": 100}, "dutch") is None  # not clamped
     assert grade_text({"graderaw": None, "grademax": 100}, "dutch") is None
     assert grade_text({"gradeformatted": "-"}, "formatted") is None
+
+
+CONFORMANCE = Path(__file__).parent.parent / "conformance"
+
+
+def course_item(name: str) -> dict[str, object]:
+    """The course total of a gradereport_user_get_grade_items answer in the corpus."""
+    answer = json.loads((CONFORMANCE / "moodle" / name).read_text())["payload"]
+    (item,) = [i for i in answer["usergrades"][0]["gradeitems"] if i["itemtype"] == "course"]
+    return dict(item)
+
+
+@pytest.mark.parametrize(
+    ("name", "dutch", "percent", "raw", "formatted"),
+    [
+        ("grade-items-80.json", "8.2", "80.0", "80", "80.00"),  # Moodle's own test: 80 of 100
+        ("grade-items-pass-icon.json", "8.2", "80.0", "80", "80.00"),  # the icon is markup
+        ("grade-items-letter.json", "8.2", "80.0", "80", "B-"),
+        ("grade-items-percentage.json", "8.2", "80.0", "80", "80.00 %"),
+        ("grade-items-needsupdate.json", None, None, None, None),  # "Error"
+        ("grade-items-hidden.json", None, None, None, None),  # "-"
+        ("grade-items-hidden-by-date.json", None, None, None, None),  # a date
+    ],
+)
+def test_the_grade_comes_from_moodles_number_not_its_display_text(
+    name: str, dutch: str | None, percent: str | None, raw: str | None, formatted: str | None
+) -> None:
+    item = course_item(name)
+    shown = [grade_text(item, style) for style in ("dutch", "percent", "raw", "formatted")]
+    assert shown == [dutch, percent, raw, formatted]
 
 
 @respx.mock

@@ -58,13 +58,15 @@ def two_moodles(**acme: Any) -> list[dict[str, Any]]:
             "instance": "staff",
             "secret_env": "STAFF_TOKEN",
             "api": {"url": "https://staff.test", "credential_env": "STAFF_WS"},
+            "grade_format": "formatted",
+            "person_field": "id",
         },
         {
             "kind": "moodle",
             "instance": "acme",
             "secret_env": "ACME_TOKEN",
             "api": {"url": "https://acme.test", "credential_env": "ACME_WS"},
-            "grade_format": "dutch",
+            "person_field": "id",
             **acme,
         },
         {"kind": "ilias", "instance": "default", "secret": WHSEC},
@@ -344,17 +346,18 @@ def test_refusals_are_counted_per_installation_never_per_made_up_name(
     assert rejected("made-up-1", "unknown_installation") == 0.0
 
 
-def test_a_disabled_installation_is_403_and_canonical_events_are_held_to_the_sources(
+def test_a_disabled_installation_is_503_and_canonical_events_are_held_to_the_sources(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
     app = Ingress(write(tmp_path, two_moodles(enabled=False)))
-    assert app.moodle("/events/moodle/acme", ENV["ACME_TOKEN"]).status_code == 403
+    disabled_hook = app.moodle("/events/moodle/acme", ENV["ACME_TOKEN"])
+    assert disabled_hook.status_code == 503 and disabled_hook.headers["retry-after"] == "900"
     canonical = json.loads((FIXTURES / "canonical.json").read_text())
     unknown = app.signed("/events", {**canonical, "source_instance": "default"})
     assert unknown.status_code == 422
     assert unknown.json()["detail"][0]["field"] == "source_instance"
     disabled = app.signed("/events", {**canonical, "source_instance": "acme"})
-    assert disabled.status_code == 403 and disabled.json()["error"] == "installation_disabled"
+    assert disabled.status_code == 503 and disabled.json()["error"] == "installation_disabled"
     assert app.signed("/events", {**canonical, "source_instance": "staff"}).status_code == 202
     assert app.ledger.counts().get("queued") == 1
 
@@ -405,8 +408,8 @@ def test_enrichment_asks_the_records_own_installation(tmp_path: Path, env: dict[
     respx.post("https://staff.test/webservice/rest/server.php").mock(side_effect=answer("staff", 6))
     respx.post("https://acme.test/webservice/rest/server.php").mock(side_effect=answer("acme", 8))
     staff, acme = enrich(record("staff"), s), enrich(record("acme"), s)
-    assert staff is not None and staff.grade == "6.00"  # staff: Moodle's formatted text
-    assert acme is not None and acme.grade == "8.2"  # acme: grade_format dutch (1 + 9 × 0.8)
+    assert staff is not None and staff.grade == "6.00"  # staff: formatted, as asked
+    assert acme is not None and acme.grade == "8.2"  # acme: the default dutch (1 + 9 × 0.8)
     assert set(tokens) == {"staff:staff-ws-token", "acme:acme-ws-token"}
 
 

@@ -1,0 +1,154 @@
+"""The senders that exist (issue 23): local_webhooks under either content type it offers,
+local_webhookengine's signed envelope, aNewSpring's XML — each body from tests/conformance."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from producers import bodies
+from producers.signatures import anewspring_signature, standard_signature
+from tests.unit.test_ingress import ASP, App
+
+CONFORMANCE = Path(__file__).parent.parent / "conformance"
+MOODLE_TOKEN = "dev-moodle-token"  # GRADESYNC_WEBHOOK_SECRET_MOODLE in test_ingress.settings
+
+
+def completion(app: App, answer: Any) -> str:
+    """The completion key the ingress recorded the answer's record under, as text."""
+    record = app.ledger.get(answer.json()["key"])
+    assert record is not None
+    return record.event.key.text()
+
+
+def payload(name: str) -> Any:
+    return json.loads((CONFORMANCE / "moodle" / name).read_text())["payload"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "application/x-www-form-urlencoded", "application/json; charset=utf-8"],
+)
+def test_local_webhooks_either_content_type_it_offers(content_type: str) -> None:
+    app = App()
+    body = json.dumps(payload("local_webhooks-course_completed.json")).encode()
+    answer = app.client.post("/events/moodle", content=body, headers={"content-type": content_type})
+    assert answer.status_code == 202, answer.text
+    assert completion(app, answer) == "moodle|default|57|12"
+
+
+def test_local_webhooks_develop_branch_form_fields() -> None:
+    """classes/task/notify.php posts the event array: Moodle's curl encodes it as form fields."""
+    app = App()
+    fields = "eventname=%5Ccore%5Cevent%5Ccourse_completed&objectid=17&courseid=12"
+    fields += f"&relateduserid=57&timecreated={int(time.time()) - 60}&token={MOODLE_TOKEN}"
+    answer = app.client.post(
+        "/events/moodle",
+        content=fields.encode(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 202, answer.text
+    assert completion(app, answer) == "moodle|default|57|12"
+
+
+def test_webhookengine_envelope_signed_per_standard_webhooks() -> None:
+    app = App()
+    body = json.dumps(payload("webhookengine-course_completed.json")).encode()
+    stamp = str(int(time.time()))
+    answer = app.client.post(
+        "/events/moodle",
+        content=body,
+        headers={
+            "content-type": "application/json",
+            "webhook-id": "msg_1",
+            "webhook-timestamp": stamp,
+            "webhook-signature": standard_signature(MOODLE_TOKEN, "msg_1", stamp, body),
+        },
+    )
+    assert answer.status_code == 202, answer.text
+    assert completion(app, answer) == "moodle|default|57|12"
+    # the same completion through local_webhooks is the same event (objectid + timecreated)
+    flat = json.dumps(payload("local_webhooks-course_completed.json")).encode()
+    again = app.client.post("/events/moodle", content=flat, headers={"content-type": "text/json"})
+    assert again.status_code == 415  # only the types the plugins send
+    same = app.client.post(
+        "/events/moodle", content=flat, headers={"content-type": "application/json"}
+    )
+    assert same.status_code == 200 and same.json()["event_id"] == answer.json()["event_id"]
+
+
+def test_other_moodle_events_answer_2xx() -> None:
+    app = App()
+    body = json.dumps(payload("local_webhooks-course_viewed.json")).encode()
+    answer = app.client.post(
+        "/events/moodle", content=body, headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 202 and "ignored" in answer.json()
+
+
+def test_anewspring_xml_webhook() -> None:
+    app = App()
+    body = (CONFORMANCE / "anewspring" / "webhook-completed.xml").read_bytes()
+    for content_type in ("text/xml", "application/xml; charset=UTF-8"):
+        answer = app.client.post(
+            "/events/anewspring",
+            content=body,
+            headers={
+                "content-type": content_type,
+                "x-webhook-signature": anewspring_signature(ASP, body),
+            },
+        )
+        assert answer.status_code in (200, 202), answer.text
+        assert completion(app, answer) == "anewspring|default|57|12"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<!DOCTYPE x [<!ENTITY a "aaaa">]><webhook><type>&a;</type></webhook>',
+        b"<webhook><type>completed</type><type>again</type></webhook>",
+        b"<webhook><type>completed",
+    ],
+)
+def test_hostile_or_broken_xml_is_a_400_naming_it(body: bytes) -> None:
+    app = App()
+    answer = app.client.post(
+        "/events/anewspring",
+        content=body,
+        headers={
+            "content-type": "text/xml",
+            "x-webhook-signature": anewspring_signature(ASP, body),
+        },
+    )
+    assert answer.status_code == 400 and answer.json()["error"] == "malformed_xml"
+
+
+def test_each_route_names_the_types_it_takes() -> None:
+    with pytest.raises(bodies.BodyRejected) as moodle:
+        bodies.decoder("moodle", "text/xml")
+    assert "application/x-www-form-urlencoded" in moodle.value.detail
+    with pytest.raises(bodies.BodyRejected) as ilias:
+        bodies.decoder("ilias", "application/x-www-form-urlencoded")
+    assert ilias.value.status == 415 and "form" not in ilias.value.detail
+
+
+def test_an_implausible_completion_from_an_authenticated_sender_is_recorded_failed() -> None:
+    """local_webhooks never resends: a 422 lost the completion; now it is a failed record
+    naming the field, and the same webhook again is the same record."""
+    app = App()
+    future = int(time.time()) + 10 * 86400
+    body = json.dumps({**payload("local_webhooks-course_completed.json"), "timecreated": future})
+    headers = {"content-type": "application/json"}
+    first = app.client.post("/events/moodle", content=body.encode(), headers=headers)
+    assert first.status_code == 202 and first.json()["state"] == "failed", first.text
+    record = app.ledger.get(first.json()["key"])
+    assert record is not None and record.last_error is not None
+    assert record.last_error.code == "implausible_event"
+    assert f"timecreated {future} must lie between" in record.last_error.message
+    assert app.sent == []  # never handed to a worker
+    again = app.client.post("/events/moodle", content=body.encode(), headers=headers)
+    assert again.status_code == 200 and again.json()["key"] == first.json()["key"]
