@@ -89,6 +89,11 @@ def test_the_coachview_side_id_is_what_is_counted_and_filtered() -> None:
     assert selects(mapped, None, "EXT-42", "12")
     assert not selects(mapped, "not_enrolled", None, None)
     assert not selects(mapped, None, None, "13")
+    # `gradesync retry --person X` must leave every other learner's records alone.
+    assert not selects(mapped, None, "43", None)
+    assert not selects(record("unknown_person", person="43"), None, "42", None)
+    assert not selects(mapped, None, "42", "13")
+    assert selects(mapped, None, None, None)
 
 
 @given(
