@@ -70,6 +70,7 @@ def roster(*seats: tuple[int, str | None, int]) -> Roster:
         (9, 120, 30, False),
         (10, 120, 30, True),
         (50, 0, None, False),
+        (DEMAND, 1, None, True),  # a roster kept one second is still a roster
         (10_000, 120, TOO_MANY_READS, False),
     ],
 )
@@ -119,6 +120,7 @@ def test_two_roster_persons_with_one_lms_id_are_ambiguous() -> None:
     with pytest.raises(Permanent) as info:
         place_in_roster(roster((1001, "57", 7001), (1002, "57", 7002)), COURSE, "57", FIELDS)
     assert info.value.code == "ambiguous_person"
+    assert "field 'externId'" in str(info.value)  # where the operator must look
 
 
 # -- the roster in Redis ------------------------------------------------------------------------
