@@ -15,8 +15,8 @@ import respx
 from gradesync.lms.moodle import MoodleWS, grade_text
 from gradesync.parsed import Completion
 from gradesync.settings import get_settings
-from gradesync.sources import XapiSource
-from producers import xapi
+from gradesync.sources import IliasSource, InstanceMismatch, XapiSource
+from producers import ilias, xapi
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 MOODLE = "https://moodle.test"
@@ -101,3 +101,15 @@ def test_a_pattern_without_the_named_group_takes_the_whole_match() -> None:
     named = xapi_source(course_pattern=r"(?P<course>course)/\d+$")
     (done,) = xapi.parse(statement(), named)
     assert isinstance(done, Completion) and done.event.course_id == "course"
+
+
+def test_an_ilias_push_naming_another_installation_is_refused_naming_the_field() -> None:
+    inst = get_settings().sources.typed(IliasSource)
+    data = json.loads((FIXTURES / "ilias-updateStatus.json").read_text())
+    with pytest.raises(InstanceMismatch) as info:
+        ilias.parse({**data, "instance": "elsewhere"}, inst)
+    assert info.value.field == "instance"
+    assert str(info.value) == (
+        f"names another installation than this route's ({inst.name}): the installation comes "
+        "from the route, send the event to that installation's route"
+    )
