@@ -8,7 +8,8 @@ import time
 import fakeredis
 import pytest
 
-from gradesync.coachview.budget import KEY, SENT, Budget, BudgetExhausted
+from gradesync.coachview.api import RATE_LIMIT, RATE_REMAINING, RATE_RESET
+from gradesync.coachview.budget import KEY, NEAR, SENT, Budget, BudgetExhausted
 
 
 def test_a_stored_remaining_of_zero_is_a_spent_budget() -> None:
@@ -33,3 +34,15 @@ def test_a_fresh_workers_first_check_sees_what_other_workers_sent() -> None:
     with pytest.raises(BudgetExhausted) as info:
         fresh.check()
     assert info.value.resume_at == pytest.approx(now - 60 + 3600)
+
+
+def test_a_response_just_at_the_edge_of_the_near_zone_does_not_skip_redis() -> None:
+    """Within NEAR of the reserve every check asks Redis, where another worker may have seen the
+    budget run out since this process's last response."""
+    now = time.time()
+    r = fakeredis.FakeRedis()
+    b = Budget(r, reserve=5, clock=lambda: now)
+    b.observe({RATE_REMAINING: str(5 + NEAR), RATE_RESET: str(int(now) + 3600), RATE_LIMIT: "5000"})
+    r.hset(KEY, "remaining", 0)  # another worker's response since
+    with pytest.raises(BudgetExhausted):
+        b.check()

@@ -299,3 +299,14 @@ def test_a_later_field_match_in_the_roster_stands_when_no_earlier_field_matches(
     found = place(directory, store, "1001", "12", FIELDS)
     assert found.person.id == 1001
     assert "person by externId" in client.calls and "request components of one" not in client.calls
+
+
+def test_a_course_in_demand_whose_roster_another_worker_reads_is_placed_directly() -> None:
+    client = Coachview(roster((1001, "57", 7001)))
+    r = fakeredis.FakeRedis()
+    r.set(cache_key("roster", "12", ",".join(FIELDS)) + ":lock", "1")  # another is reading
+    directory = Directory(client, r, 3600)  # type: ignore[arg-type]
+    store = rosters(client, r)
+    first, second = (place(directory, store, "57", "12", FIELDS) for _ in range(2))
+    assert first == second and first.person.id == 1001 and first.request.enrolment_id == 7001
+    assert "request components" not in client.calls  # in demand, but no roster was read

@@ -213,7 +213,9 @@ def test_the_duplicate_installation_check_of_the_model_itself() -> None:
     other_kind = {"kind": "xapi", "instance": "default", "secret": WHSEC}
     with pytest.raises(ValidationError, match=r"installations\[2\]: ilias/default is named twice"):
         Sources.parse({"installations": [one, other_kind, one]}, {})
-    assert len(Sources.parse({"installations": [one, other_kind]}, {}).installations) == 2
+    two = Sources.parse({"installations": [one, other_kind, {**one, "instance": "b"}]}, {})
+    assert two.typed(IliasSource, "b").instance == "b"
+    assert two.typed(IliasSource).instance == "default"
     # The file reader's own pass, which reports the line: no instance given is "default".
     implicit = {"kind": "ilias", "secret": WHSEC}
     assert sources_file.duplicates({"installations": [one, other_kind, implicit, "x"]}) == [
