@@ -126,7 +126,10 @@ def main() -> int:
     run = [str(mutmut), "run", "--max-children", str(args.max_children)]
     print(f"mutating {', '.join(modules)} (changed since {base[:12]})", flush=True)
     # mutmut 3 runs the selected mutants only, but needs the whole selection green first.
-    subprocess.run(["nice", "-n", "19", *run, *(f"{m}.*" for m in modules)], cwd=ROOT, check=True)
+    done = subprocess.run(["nice", "-n", "19", *run, *(f"{m}.*" for m in modules)], cwd=ROOT)
+    if done.returncode != 0:
+        print("mutate_changed: mutmut failed (the selected unit tests must pass unmutated first)")
+        return done.returncode
     unexplained = report(modules, results(mutmut), equivalent())
     if unexplained:
         print("survivors (kill each with a test, or list it with why in")

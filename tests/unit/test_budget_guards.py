@@ -46,3 +46,11 @@ def test_a_response_just_at_the_edge_of_the_near_zone_does_not_skip_redis() -> N
     r.hset(KEY, "remaining", 0)  # another worker's response since
     with pytest.raises(BudgetExhausted):
         b.check()
+
+
+def test_a_spent_budget_says_when_it_resumes_in_utc() -> None:
+    spent = BudgetExhausted(1_800_000_000.4)
+    assert spent.message == (
+        "Coachview's daily request budget is spent; resumes at 2027-01-15T08:00:00+00:00"
+    )
+    assert spent.code == "budget_exhausted" and spent.resume_at == 1_800_000_000.4
