@@ -12,6 +12,7 @@ The person and course ids are personal data: shown to the operator, never logged
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -261,14 +262,17 @@ def _cell(value: object) -> str:
 def write_csv(report: Report, path: Path) -> int:
     """One line per record; returns how many."""
     lines = 0
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(CSV_COLUMNS)
-        for group in report.groups:
-            for row in group.rows:
-                data = row.model_dump()
-                writer.writerow([_cell(data[c]) for c in CSV_COLUMNS])
-                lines += 1
+    # Built as text and written as UTF-8 bytes: the same file whatever the platform's line
+    # separator and the locale's encoding (csv ends each line with \r\n itself).
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(CSV_COLUMNS)
+    for group in report.groups:
+        for row in group.rows:
+            data = row.model_dump()
+            writer.writerow([_cell(data[c]) for c in CSV_COLUMNS])
+            lines += 1
+    path.write_bytes(text.getvalue().encode())
     return lines
 
 

@@ -193,6 +193,8 @@ def test_the_csv_has_one_line_per_record_and_no_formulas(tmp_path: Path) -> None
     assert [r["group"] for r in rows] == ["unknown_person", "not_enrolled"]
     assert rows[0]["person_id"] == "'=HYPERLINK(1)"
     assert rows[1]["completed_on"] == "2026-11-21" and rows[1]["days_left"] == "30"
+    assert path.read_bytes().startswith(b"group,state,record_id,")
+    assert path.read_bytes().count(b"\r\n") == 3  # RFC 4180 line ends, on every platform
 
 
 def test_an_unreadable_records_missing_fields_are_empty_cells(tmp_path: Path) -> None:
