@@ -8,9 +8,21 @@ from typing import Any
 
 import fakeredis
 import pytest
+from structlog.testing import capture_logs
 
 from gradesync.coachview.api import RATE_LIMIT, RATE_REMAINING, RATE_RESET
-from gradesync.coachview.budget import KEY, NEAR, SENT, Budget, BudgetExhausted
+from gradesync.coachview.budget import (
+    EPOCH_THRESHOLD,
+    KEY,
+    LOCAL_FRESH_S,
+    MAX_RESET_AHEAD_S,
+    NEAR,
+    SENT,
+    SHARE_EVERY,
+    Budget,
+    BudgetExhausted,
+    parse_reset,
+)
 
 
 def test_a_stored_remaining_of_zero_is_a_spent_budget() -> None:
@@ -61,10 +73,13 @@ class Counting(fakeredis.FakeRedis):
     """Counts the reads of the local count: what a check costs in Redis calls."""
 
     reads = 0
+    key_reads = 0
 
     def hgetall(self, name: Any) -> Any:
         if name == SENT:
             self.reads += 1
+        if name == KEY:
+            self.key_reads += 1
         return super().hgetall(name)
 
 
@@ -82,7 +97,7 @@ def test_a_worker_near_the_limit_rereads_the_count_others_pushed_up() -> None:
 
 
 def test_far_from_the_limit_a_check_after_a_request_costs_no_redis_read() -> None:
-    now = [time.time()]
+    now = [float(int(time.time()))]  # whole seconds: Lua hands the start back as text
     r = Counting()
     b = Budget(r, reserve=5, clock=lambda: now[0], daily_limit=1000, window_s=3600)
     r.hset(SENT, mapping={"started": now[0], "total": 10})  # other workers' requests
@@ -109,3 +124,68 @@ def test_capacity_from_a_hash_missing_fields_or_at_its_reset() -> None:
     r.delete(KEY)
     r.hset(KEY, mapping={"remaining": 0, "reset_at": now - 1})  # no limit: nothing known left
     assert b.capacity(1) == 0
+    assert Budget(r, reserve=0, clock=lambda: now).capacity(1) == 0
+
+
+def test_an_ignored_header_is_logged_by_name_and_why_never_by_value() -> None:
+    now = time.time()
+    b = Budget(fakeredis.FakeRedis(), reserve=5, clock=lambda: now)
+    with capture_logs() as logged:
+        b.observe({RATE_REMAINING: "lots", RATE_RESET: "soon", RATE_LIMIT: "-1"})
+    assert [(e["event"], e["header"], e["reason"], e["log_level"]) for e in logged] == [
+        ("header_ignored", RATE_REMAINING, "not a count", "warning"),
+        ("header_ignored", RATE_RESET, "not a sane reset time", "warning"),
+    ]
+    with capture_logs() as logged:
+        b.observe({RATE_REMAINING: "10", RATE_RESET: "60", RATE_LIMIT: "-1"})
+    assert [(e["header"], e["reason"]) for e in logged] == [(RATE_LIMIT, "not a count")]
+
+
+def test_a_reset_at_the_edges_of_what_is_believed() -> None:
+    now = 1_800_000_000.0
+    # The threshold itself is seconds from now (and 31 years is no reset); above it, an epoch.
+    assert parse_reset(str(EPOCH_THRESHOLD), now) is None
+    assert parse_reset(str(EPOCH_THRESHOLD + 1), now) == EPOCH_THRESHOLD + 1
+    assert parse_reset(str(MAX_RESET_AHEAD_S), now) == now + MAX_RESET_AHEAD_S
+    assert parse_reset(str(MAX_RESET_AHEAD_S + 1), now) is None
+
+
+def test_a_fresh_response_far_from_the_reserve_spares_the_check_a_redis_read() -> None:
+    now = [float(int(time.time()))]  # whole seconds: Lua hands the start back as text
+    r = Counting()
+    b = Budget(r, reserve=5, clock=lambda: now[0])
+    b.observe({RATE_REMAINING: "4000", RATE_RESET: str(int(now[0]) + 3600)})
+    before = r.key_reads
+    b.check()
+    assert r.key_reads == before  # the response a moment ago said plenty is left
+    now[0] += LOCAL_FRESH_S  # no longer a moment ago: Redis may know better
+    b.check()
+    assert r.key_reads == before + 1
+
+
+def test_far_from_the_reserve_redis_hears_every_25th_response_and_each_new_window() -> None:
+    now = time.time()
+    reset = int(now) + 3600
+    r = fakeredis.FakeRedis()
+    b = Budget(r, reserve=5, clock=lambda: now)
+
+    def respond(left: int, reset_at: int = reset) -> int:
+        b.observe({RATE_REMAINING: str(left), RATE_RESET: str(reset_at)})
+        return int(r.hget(KEY, "remaining") or -1)
+
+    assert respond(4000) == 4000  # the first: a new window
+    assert [respond(4000 - n) for n in range(1, SHARE_EVERY)] == [4000] * (SHARE_EVERY - 1)
+    assert respond(4000 - SHARE_EVERY) == 4000 - SHARE_EVERY  # the 25th since
+    assert respond(3900, reset + 2) == 4000 - SHARE_EVERY  # 2 s later: the same window
+    assert respond(4990, reset + 5) == 4990  # a later reset: a new window, told at once
+
+
+def test_stored_figures_are_dropped_once_per_stretch_of_responses_without_headers() -> None:
+    now = time.time()
+    r = fakeredis.FakeRedis()
+    b = Budget(r, reserve=5, clock=lambda: now)
+    b.observe({})
+    # Another worker, still getting headers:
+    r.hset(KEY, mapping={"limit": 5000, "remaining": 4000, "reset_at": now + 3600})
+    b.observe({})
+    assert r.hgetall(KEY) != {}
