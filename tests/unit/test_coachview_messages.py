@@ -67,6 +67,7 @@ def test_a_pause_longer_than_a_worker_waits_says_how_long() -> None:
     ("read", "row", "message"),
     [
         (readers.person, {"id": "1"}, "field 'id': expected an integer id, got a string"),
+        (readers.person, {"id": None}, "field 'id': expected an integer id, got null"),
         (
             readers.person,
             {"id": 1, "externId": 5.0},

@@ -242,6 +242,8 @@ def test_rows_of_an_unreadable_record_and_of_one_without_an_error() -> None:
     never_failed = record("x").model_copy(update={"last_error": None})
     (unknown,), (unreadable,) = (g.rows for g in group_records([never_failed, damaged], 30, TZ))
     assert (unknown.group, unknown.note) == ("unknown", "")
+    (failed,) = group_records([record("http_400")], 30, TZ)[0].rows
+    assert (failed.group, failed.note) == ("http_400", "http_400 message")
     assert unreadable.model_dump() == {
         "group": "unreadable",
         "state": "unreadable",
