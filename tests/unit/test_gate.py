@@ -59,3 +59,12 @@ def test_a_pause_of_nothing_writes_nothing() -> None:
     assert r.exists(PAUSE) == 0
     Gate(r, None).pause(5)
     assert r.exists(PAUSE) == 1
+
+
+def test_a_wait_of_exactly_the_minute_is_waited(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = iter(["60", "0"])  # what Redis says: wait 60 s, then go
+    sleeps = Sleeps()
+    gate = Gate(fakeredis.FakeRedis(), None, sleep=sleeps, max_wait_s=60)
+    monkeypatch.setattr(gate, "_acquire", lambda keys, args: next(answers))
+    assert gate.wait_turn() == 60.0
+    assert sleeps.slept == [60.0]
