@@ -189,3 +189,13 @@ def test_stored_figures_are_dropped_once_per_stretch_of_responses_without_header
     r.hset(KEY, mapping={"limit": 5000, "remaining": 4000, "reset_at": now + 3600})
     b.observe({})
     assert r.hgetall(KEY) != {}
+
+
+def test_at_its_reset_instant_the_last_response_no_longer_speaks() -> None:
+    now = float(int(time.time()))
+    r = fakeredis.FakeRedis()
+    b = Budget(r, reserve=5, clock=lambda: now, daily_limit=100, window_s=3600)
+    b.observe({RATE_REMAINING: "4000", RATE_RESET: str(int(now))})
+    r.hset(SENT, mapping={"started": now - 10, "total": 100})  # the local count: spent
+    with pytest.raises(BudgetExhausted):
+        b.check()
