@@ -4,6 +4,7 @@ budget, not a corrupt hash; a worker's very first check consults the shared loca
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import fakeredis
@@ -199,3 +200,40 @@ def test_at_its_reset_instant_the_last_response_no_longer_speaks() -> None:
     r.hset(SENT, mapping={"started": now - 10, "total": 100})  # the local count: spent
     with pytest.raises(BudgetExhausted):
         b.check()
+
+
+def test_the_snapshot_status_shows_whole_and_from_partial_hashes() -> None:
+    now = float(int(time.time()))
+    r = fakeredis.FakeRedis()
+    b = Budget(r, reserve=5, clock=lambda: now)
+    r.hset(KEY, mapping={"limit": 5000, "remaining": 4990, "reset_at": now + MAX_RESET_AHEAD_S})
+    assert b.snapshot() == {
+        "limit": 5000,
+        "remaining": 4990,
+        "used": 10,
+        "reserve": 5,
+        "reset_at": datetime.fromtimestamp(now + MAX_RESET_AHEAD_S, UTC).isoformat(
+            timespec="seconds"
+        ),
+        "reset_epoch": now + MAX_RESET_AHEAD_S,
+    }
+    r.delete(KEY)
+    r.hset(KEY, mapping={"remaining": 7, "reset_at": now + 60})  # no limit stored
+    snap = b.snapshot()
+    assert snap is not None and (snap["limit"], snap["remaining"], snap["used"]) == (0, 7, 0)
+    r.delete(KEY)
+    r.hset(KEY, mapping={"limit": 9, "reset_at": now + 60})  # no remaining stored
+    snap = b.snapshot()
+    assert snap is not None and (snap["limit"], snap["remaining"], snap["used"]) == (9, 0, 9)
+    r.hset(KEY, "reset_at", now)  # the reset is now: the window has ended
+    assert b.snapshot() is None
+    r.hdel(KEY, "reset_at")
+    assert b.snapshot() is None
+
+
+def test_a_count_with_its_start_but_no_total_is_a_count_of_nothing() -> None:
+    now = float(int(time.time()))
+    r = fakeredis.FakeRedis()
+    r.hset(SENT, mapping={"started": now - 1})
+    sent = Budget(r, reserve=5, clock=lambda: now, window_s=3600).sent()
+    assert sent is not None and sent["total"] == 0 and sent["by_mode"] == {}
