@@ -185,7 +185,9 @@ def test_stored_figures_are_dropped_once_per_stretch_of_responses_without_header
     now = time.time()
     r = fakeredis.FakeRedis()
     b = Budget(r, reserve=5, clock=lambda: now)
-    b.observe({})
+    r.hset(KEY, mapping={"limit": 5000, "remaining": 4000, "reset_at": now + 3600})
+    b.observe({})  # a fresh worker's first response without them drops them too
+    assert r.hgetall(KEY) == {}
     # Another worker, still getting headers:
     r.hset(KEY, mapping={"limit": 5000, "remaining": 4000, "reset_at": now + 3600})
     b.observe({})
