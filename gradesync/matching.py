@@ -12,7 +12,7 @@ from gradesync.entities import Component, Participation, Person, RequestComponen
 from gradesync.errors import Permanent, Unresolved
 
 
-def choose_person(field: str, lms_person_id: str, matches: Sequence[Person]) -> Person | None:
+def choose_person(field: str, matches: Sequence[Person]) -> Person | None:
     """One match wins; none means "try the next field"; several is a Coachview data problem."""
     if not matches:
         return None

@@ -12,11 +12,15 @@ def next_daily_attempt(failed_at: datetime, retry_time: time, tz: ZoneInfo) -> d
 
     The pass itself runs once a day and takes each due record once, so a record is retried at
     most once a day; a failure during the pass is due at the next day's pass.
+
+    Instants are compared, not wall clocks: on the night the clocks go back, 02:15 after the
+    change is later than 02:30 before it. A ``retry_time`` the spring change skips is read with
+    the offset before the change (02:30 is 03:30 summer time).
     """
-    local = failed_at.astimezone(tz)
-    candidate = datetime.combine(local.date(), retry_time, tzinfo=tz)
-    if candidate <= local:
-        candidate = datetime.combine(local.date() + timedelta(days=1), retry_time, tzinfo=tz)
+    day = failed_at.astimezone(tz).date()
+    candidate = datetime.combine(day, retry_time, tzinfo=tz)
+    if candidate.timestamp() <= failed_at.timestamp():
+        candidate = datetime.combine(day + timedelta(days=1), retry_time, tzinfo=tz)
     return candidate
 
 

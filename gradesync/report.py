@@ -12,6 +12,7 @@ The person and course ids are personal data: shown to the operator, never logged
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -263,15 +264,18 @@ def write_csv(report: Report, path: Path, excel: bool = False) -> int:
     locales whose list separator is ";"): semicolons, and a byte-order mark by which Excel
     reads the file as UTF-8 (ë, é) instead of the system's code page."""
     lines = 0
-    encoding = "utf-8-sig" if excel else "utf-8"
-    with path.open("w", newline="", encoding=encoding) as handle:
-        writer = csv.writer(handle, delimiter=";" if excel else ",")
-        writer.writerow(CSV_COLUMNS)
-        for group in report.groups:
-            for row in group.rows:
-                data = row.model_dump()
-                writer.writerow([_cell(data[c]) for c in CSV_COLUMNS])
-                lines += 1
+    # Built as text and written as bytes: the same file whatever the platform's line separator
+    # and the locale's encoding (csv ends each line with \r\n itself). Dutch Excel splits on
+    # its list separator ";" and reads UTF-8 only after a BOM.
+    text = io.StringIO()
+    writer = csv.writer(text, delimiter=";" if excel else ",")
+    writer.writerow(CSV_COLUMNS)
+    for group in report.groups:
+        for row in group.rows:
+            data = row.model_dump()
+            writer.writerow([_cell(data[c]) for c in CSV_COLUMNS])
+            lines += 1
+    path.write_bytes(text.getvalue().encode("utf-8-sig" if excel else "utf-8"))
     return lines
 
 

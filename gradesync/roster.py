@@ -109,7 +109,7 @@ def _person(roster: Roster, lms_person_id: str, fields: Sequence[str]) -> tuple[
     """The roster's person with the LMS id in the first match field that has one, and which."""
     for index, field in enumerate(fields):
         matches = [Person(id=p.id) for p in roster.persons if p.codes.get(field) == lms_person_id]
-        person = choose_person(field, lms_person_id, matches)
+        person = choose_person(field, matches)
         if person is not None:
             return index, person
     return None

@@ -540,9 +540,6 @@ class Sources(Strict):
         self._route_default, self._from_environment = dict(route_default), True
         return self
 
-    def of_kind(self, kind: Kind) -> list[AnyInstallation]:
-        return [i for i in self.installations if i.kind == kind]
-
     def ilias_polled(self) -> list[IliasSource]:
         return [i for i in self.installations if isinstance(i, IliasSource) and i.polled]
 

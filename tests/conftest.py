@@ -10,11 +10,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import settings
 
 from gradesync.procs import free_port
 
 if TYPE_CHECKING:
     from tests.integration.conftest import Stack
+
+# No per-example deadline: on 2 shared cores, or under mutmut's line tracing, an example of a
+# millisecond test can take half a second, and a failure then says nothing about the code.
+settings.register_profile("gradesync", deadline=None)
+settings.load_profile("gradesync")
 
 REDIS_PORT = free_port()
 SIM_PORT = free_port()

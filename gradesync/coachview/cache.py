@@ -31,7 +31,7 @@ def find_person(
     """The Coachview person with this LMS id on the first match field that has one (and which
     field), uncached: what the pipeline caches and `gradesync diagnose` asks afresh."""
     for field in fields:
-        found = choose_person(field, lms_person_id, client.find_persons(field, lms_person_id))
+        found = choose_person(field, client.find_persons(field, lms_person_id))
         if found is not None:
             return field, found
     return None

@@ -57,6 +57,13 @@ OPEN = MoodleCriterion(complete=False, timecompleted=None)
         # never later than the event: Moodle stores the completion before it fires the event
         (AGGREGATION_ALL, [done(T2320), done(LATER)], None, "event"),
         (AGGREGATION_ANY, [done(LATER)], None, "event"),
+        # the same second as the event (the cron marked it and fired at once): the criterion's
+        (
+            AGGREGATION_ALL,
+            [done(int(EVENT.timestamp()))],
+            int(EVENT.timestamp()),
+            "moodle_completion_criteria",
+        ),
     ],
 )
 def test_moodle_completion_instant(

@@ -15,9 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gradesync.event import CompletionEvent
+from gradesync.held import UNKNOWN
 from gradesync.ledger import Ledger
 from gradesync.record import LedgerError, Record, Unreadable
-from gradesync.report import CSV_COLUMNS, build, group_records, selects, write_csv
+from gradesync.report import CSV_COLUMNS, build, days_left, group_records, selects, write_csv
 
 TZ = ZoneInfo("Europe/Amsterdam")
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -91,6 +92,11 @@ def test_the_coachview_side_id_is_what_is_counted_and_filtered() -> None:
     assert selects(mapped, None, "EXT-42", "12")
     assert not selects(mapped, "not_enrolled", None, None)
     assert not selects(mapped, None, None, "13")
+    # `gradesync retry --person X` must leave every other learner's records alone.
+    assert not selects(mapped, None, "43", None)
+    assert not selects(record("unknown_person", person="43"), None, "42", None)
+    assert not selects(mapped, None, "42", "13")
+    assert selects(mapped, None, None, None)
 
 
 @given(
@@ -157,6 +163,26 @@ def test_since_limits_the_counts_and_the_groups() -> None:
     assert report.counts["unresolved"] == 1
     assert [g.reason for g in report.groups] == ["unknown_course"]
     assert build(ledger, None, 30, TZ).counts["unresolved"] == 2
+    since = NOW - timedelta(days=1)
+    assert report.since == since
+    name = "moodle/https://lms.example.nl"
+    assert report.installations == {name: {"unresolved": 1}}
+    assert build(ledger, None, 30, TZ).installations == {name: {"unresolved": 2}}
+
+
+def test_since_includes_a_held_record_changed_at_that_very_instant() -> None:
+    ledger = Ledger(fakeredis.FakeRedis())
+    rid = ledger.admit(event("1"), NOW).record.id
+    ledger.defer(rid, NOW, NOW + timedelta(minutes=15), LedgerError(code=UNKNOWN, message="m"))
+    (group,) = build(ledger, NOW, 30, TZ).groups
+    assert group.reason == UNKNOWN and [r.record_id for r in group.rows] == [rid]
+    assert build(ledger, NOW + timedelta(microseconds=1), 30, TZ).groups == []
+
+
+def test_no_days_are_left_once_the_retries_are_spent() -> None:
+    assert days_left(record("unknown_person", daily_retries=30), 30) == 0
+    assert days_left(record("unknown_person", daily_retries=31), 30) == 0
+    assert days_left(record("unknown_person", daily_retries=29), 30) == 1
 
 
 def test_the_csv_has_one_line_per_record_and_no_formulas(tmp_path: Path) -> None:
@@ -169,6 +195,72 @@ def test_the_csv_has_one_line_per_record_and_no_formulas(tmp_path: Path) -> None
     assert [r["group"] for r in rows] == ["unknown_person", "not_enrolled"]
     assert rows[0]["person_id"] == "'=HYPERLINK(1)"
     assert rows[1]["completed_on"] == "2026-11-21" and rows[1]["days_left"] == "30"
+    assert path.read_bytes().startswith(b"group,state,record_id,")
+    assert path.read_bytes().count(b"\r\n") == 3  # RFC 4180 line ends, on every platform
+
+
+def test_an_unreadable_records_missing_fields_are_empty_cells(tmp_path: Path) -> None:
+    ledger = Ledger(fakeredis.FakeRedis())
+    rid = unresolved_in(ledger, "1", "unknown_person", NOW)
+    ledger.r.set(f"gs:rec:{rid}", b'{"state": "teleported"}')
+    path = tmp_path / "r.csv"
+    assert write_csv(build(ledger, None, 30, TZ), path) == 1
+    (row,) = csv.DictReader(path.open(encoding="utf-8"))
+    assert row["group"] == "unreadable" and row["completed_on"] == ""
+
+
+def test_what_a_group_counts_is_what_the_administrator_fixes() -> None:
+    groups = group_records(
+        [
+            record("unknown_course", person="1", course="99"),
+            record("unknown_course", person="2", course="99"),
+            record("unknown_course", person="3", course="98", state="shadowed"),
+            record("other_b", person="1"),
+            record("other_a", person="2"),
+            record("other_a", person="3"),
+            Unreadable(id="damaged", problems=["state: literal_error"]),
+        ],
+        30,
+        TZ,
+    )
+    course, *others, unreadable = groups
+    assert (course.reason, course.count, course.distinct, course.shadowed) == (
+        "unknown_course",
+        3,
+        2,  # one course to fix for two learners, and another
+        1,
+    )
+    assert course.installations == {"moodle/https://lms.example.nl": 3}
+    # Codes without a known fix: the bigger group first.
+    assert [(g.reason, g.count, g.distinct) for g in others] == [
+        ("other_a", 2, 2),
+        ("other_b", 1, 1),
+    ]
+    assert unreadable.installations == {"unreadable": 1}
+
+
+def test_rows_of_an_unreadable_record_and_of_one_without_an_error() -> None:
+    damaged = Unreadable(id="damaged", problems=["state: literal_error", "event: missing"])
+    never_failed = record("x").model_copy(update={"last_error": None})
+    (unknown,), (unreadable,) = (g.rows for g in group_records([never_failed, damaged], 30, TZ))
+    assert (unknown.group, unknown.note) == ("unknown", "")
+    (failed,) = group_records([record("http_400")], 30, TZ)[0].rows
+    assert (failed.group, failed.note) == ("http_400", "http_400 message")
+    assert unreadable.model_dump() == {
+        "group": "unreadable",
+        "state": "unreadable",
+        "record_id": "damaged",
+        "source": "",
+        "instance": "",
+        "person_id": "",
+        "course_id": "",
+        "coachview_person_id": "",
+        "coachview_course_id": "",
+        "completed_on": None,
+        "daily_retries": 0,
+        "days_left": 0,
+        "note": "state: literal_error; event: missing",
+    }
 
 
 def test_the_excel_csv_opens_as_columns_in_a_dutch_excel(tmp_path: Path) -> None:

@@ -70,6 +70,7 @@ def roster(*seats: tuple[int, str | None, int]) -> Roster:
         (9, 120, 30, False),
         (10, 120, 30, True),
         (50, 0, None, False),
+        (DEMAND, 1, None, True),  # a roster kept one second is still a roster
         (10_000, 120, TOO_MANY_READS, False),
     ],
 )
@@ -119,6 +120,7 @@ def test_two_roster_persons_with_one_lms_id_are_ambiguous() -> None:
     with pytest.raises(Permanent) as info:
         place_in_roster(roster((1001, "57", 7001), (1002, "57", 7002)), COURSE, "57", FIELDS)
     assert info.value.code == "ambiguous_person"
+    assert "field 'externId'" in str(info.value)  # where the operator must look
 
 
 # -- the roster in Redis ------------------------------------------------------------------------
@@ -297,3 +299,14 @@ def test_a_later_field_match_in_the_roster_stands_when_no_earlier_field_matches(
     found = place(directory, store, "1001", "12", FIELDS)
     assert found.person.id == 1001
     assert "person by externId" in client.calls and "request components of one" not in client.calls
+
+
+def test_a_course_in_demand_whose_roster_another_worker_reads_is_placed_directly() -> None:
+    client = Coachview(roster((1001, "57", 7001)))
+    r = fakeredis.FakeRedis()
+    r.set(cache_key("roster", "12", ",".join(FIELDS)) + ":lock", "1")  # another is reading
+    directory = Directory(client, r, 3600)  # type: ignore[arg-type]
+    store = rosters(client, r)
+    first, second = (place(directory, store, "57", "12", FIELDS) for _ in range(2))
+    assert first == second and first.person.id == 1001 and first.request.enrolment_id == 7001
+    assert "request components" not in client.calls  # in demand, but no roster was read

@@ -289,13 +289,15 @@ def test_the_report_groups_shadowed_records_to_fix_and_counts_the_rest(ledger: L
     park(ledger, stuck)
     fine = shadow_run(ledger, event_id="e2", person_id="58")
     ledger.shadowed(fine, T0, "2026-11-20")
+    also_fine = shadow_run(ledger, event_id="e4", person_id="60")
+    ledger.shadowed(also_fine, T0, "2026-11-20")
     real = ledger.admit(event(event_id="e3", person_id="59"), T0).record.id
     ledger.delivery(real, "rest")
     ledger.start(real, T0)
     park(ledger, real)
 
     report = build(ledger, None, 30, AMS)
-    assert report.counts["shadowed"] == 2 and report.would_deliver == 1
+    assert report.counts["shadowed"] == 3 and report.would_deliver == 2
     [group] = report.groups
     assert (group.reason, group.count, group.shadowed, group.distinct) == (
         "unknown_person",

@@ -15,6 +15,7 @@ import respx
 import yaml
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from gradesync import cli, sources_file
@@ -25,7 +26,7 @@ from gradesync.lms.enrich import enrich
 from gradesync.parsed import NEEDS_GRADE
 from gradesync.record import Record
 from gradesync.settings import ConfigurationError, Settings
-from gradesync.sources import IliasSource, MoodleSource
+from gradesync.sources import IliasSource, MoodleSource, Sources
 from producers.api import create_app
 from producers.signatures import anewspring_signature, standard_signature
 from workers import resources, tasks
@@ -205,6 +206,25 @@ def test_an_instance_named_by_an_earlier_upgrade_note_keeps_working(tmp_path: Pa
     )
     with pytest.raises(ConfigurationError, match=r"installations\[0\]\.instance: must be a slug"):
         settings_for(path).sources  # noqa: B018
+
+
+def test_the_duplicate_installation_check_of_the_model_itself() -> None:
+    """Sources built without the file reader (from variables, or by a caller) refuse a second
+    installation of one kind and instance too; one instance name across kinds is fine."""
+    one = {"kind": "ilias", "instance": "default", "secret": WHSEC}
+    other_kind = {"kind": "xapi", "instance": "default", "secret": WHSEC}
+    with pytest.raises(ValidationError, match=r"installations\[2\]: ilias/default is named twice"):
+        Sources.parse({"installations": [one, other_kind, one]}, {})
+    two = Sources.parse({"installations": [one, other_kind, {**one, "instance": "b"}]}, {})
+    assert two.typed(IliasSource, "b").instance == "b"
+    assert two.typed(IliasSource).instance == "default"
+    # The file reader's own pass, which reports the line: no instance given is "default".
+    implicit = {"kind": "ilias", "secret": WHSEC}
+    assert sources_file.duplicates({"installations": [one, other_kind, implicit, "x"]}) == [
+        (2, "ilias/default")
+    ]
+    assert sources_file.duplicates({"installations": "not a list"}) == []
+    assert sources_file.duplicates(["not", "a", "mapping"]) == []
 
 
 # -- start-up refusal: CLI and ingress --------------------------------------------------------

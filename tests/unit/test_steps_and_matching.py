@@ -70,10 +70,10 @@ def test_the_kept_result_notes_both_grades() -> None:
 
 def test_person_match() -> None:
     anna = Person(id=1001, extern_id="57")
-    assert choose_person("externId", "57", [anna, anna]) == anna
-    assert choose_person("externId", "57", []) is None
+    assert choose_person("externId", [anna, anna]) == anna
+    assert choose_person("externId", []) is None
     with pytest.raises(Permanent) as info:
-        choose_person("externId", "57", [anna, Person(id=1002, extern_id="57")])
+        choose_person("externId", [anna, Person(id=1002, extern_id="57")])
     assert info.value.code == "ambiguous_person"
 
 
@@ -122,7 +122,7 @@ def test_each_unresolved_outcome_says_what_is_missing() -> None:
 def test_an_ambiguous_person_names_the_count_and_the_field() -> None:
     twins = [Person(id=1001, extern_id="57"), Person(id=1002, extern_id="57")]
     with pytest.raises(Permanent) as info:
-        choose_person("externId", "57", [*twins, twins[0]])
+        choose_person("externId", [*twins, twins[0]])
     assert str(info.value) == "2 Coachview persons share this LMS id on field 'externId'"
 
 
