@@ -9,6 +9,7 @@ COPY gradesync ./gradesync
 COPY coachview_sim ./coachview_sim
 COPY workers ./workers
 COPY producers ./producers
+COPY console ./console
 RUN pip install --no-cache-dir . \
     && useradd --create-home --uid 10001 gradesync
 

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from producers.console.i18n import translator
-from producers.console.story import error_text, local, note_text, tell
+from console.i18n import translator
+from console.story import error_text, local, note_text, tell
 
 FIELDS = (
     "id",

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from console.routes import build_router as console_router
 from gradesync import keys, logs, metrics
 from gradesync.event import CompletionEvent, field_errors
 from gradesync.ledger import Ledger, utcnow
@@ -42,7 +43,6 @@ from gradesync.sources import (
 )
 from gradesync.submit import record_refused, submit
 from producers import bodies, metrics_route, signatures, xapi_statements
-from producers.console.routes import build_router as console_router
 from producers.limits import BodyLimit, route_limit
 from producers.native import bound, canonical
 

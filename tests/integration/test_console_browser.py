@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from console.i18n import translator
 from gradesync.procs import wait_until
-from producers.console.i18n import translator
 from tests.conftest import API_PORT, CONSOLE_LOGIN
 from tests.integration.conftest import Stack, canonical, gradesync
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from producers.console.auth import FIRST_DELAY_S, FREE_ATTEMPTS_PER_USER
+from console.auth import FIRST_DELAY_S, FREE_ATTEMPTS_PER_USER
 from tests.conftest import API_PORT, CONSOLE_LOGIN
 from tests.integration.conftest import Stack
 

@@ -14,15 +14,15 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from pydantic import ValidationError
 
+from console.auth import COOKIE, FREE_ATTEMPTS_PER_IP
+from console.i18n import choose
+from console.routes import _safe_next
 from gradesync.event import CompletionEvent
 from gradesync.ledger import Ledger
 from gradesync.record import LedgerError
 from gradesync.settings import ConfigurationError, Settings, describe_problems
 from gradesync.stack import console_access
 from producers.api import create_app
-from producers.console.auth import COOKIE, FREE_ATTEMPTS_PER_IP
-from producers.console.i18n import choose
-from producers.console.routes import _safe_next
 
 USERS = "anna:correct-horse-battery,bram:another-long-password"
 SECRET = "s" * 40

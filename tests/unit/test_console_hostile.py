@@ -11,14 +11,14 @@ import fakeredis
 import pytest
 from fastapi.testclient import TestClient
 
-from gradesync.event import CompletionEvent
-from producers.console.auth import (
+from console.auth import (
     FIRST_DELAY_S,
     FREE_ATTEMPTS_PER_IP,
     FREE_ATTEMPTS_PER_USER,
     MAX_DELAY_S,
     LoginLimit,
 )
+from gradesync.event import CompletionEvent
 from producers.limits import CONSOLE_MAX_BODY_BYTES
 from tests.unit.test_console import EVENT, Console
 

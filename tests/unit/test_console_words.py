@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from console import story
+from console.i18n import LABELS, translator
 from gradesync.record import STATES
-from producers.console import story
-from producers.console.i18n import LABELS, translator
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "producers" / "console" / "templates"
+TEMPLATES = ROOT / "console" / "templates"
 TZ = ZoneInfo("Europe/Amsterdam")
 REPR = ("{'", "[{", "None", "True", "False")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from console.reconcile_labels import LABELS as RECONCILE_LABELS
 from gradesync.usage import BUDGET_FIGURE
-from producers.console.reconcile_labels import LABELS as RECONCILE_LABELS
 
 Lang = str
 LANGS: tuple[Lang, ...] = ("en", "nl")

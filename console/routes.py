@@ -22,15 +22,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader
 from starlette.datastructures import FormData
 
-from gradesync import logs
-from gradesync.ledger import Ledger, utcnow
-from gradesync.reconcile.figures import figures
-from gradesync.record import UnreadableRecord
-from gradesync.report import UNREADABLE
-from gradesync.settings import Settings
-from gradesync.usage import budget_for
-from producers.console import story, views
-from producers.console.auth import (
+from console import story, views
+from console.auth import (
     COOKIE,
     SESSION_MAX_AGE_S,
     Access,
@@ -39,7 +32,14 @@ from producers.console.auth import (
     Session,
     csrf_ok,
 )
-from producers.console.i18n import choose, translator
+from console.i18n import choose, translator
+from gradesync import logs
+from gradesync.ledger import Ledger, utcnow
+from gradesync.reconcile.figures import figures
+from gradesync.record import UnreadableRecord
+from gradesync.report import UNREADABLE
+from gradesync.settings import Settings
+from gradesync.usage import budget_for
 
 log = logs.get("gradesync.console")
 HERE = Path(__file__).resolve().parent
