@@ -3,7 +3,7 @@
 A Coachview error page or an LMS id may carry ESC sequences (colours, OSC-8 links, a cleared
 screen) or other control characters: stored in an excerpt and printed by ``gradesync show``
 they would act on the operator's terminal. Rich markup is a separate matter: the CLI's consoles
-do not parse it (gradesync/cli.py), so ``[/]`` or ``[link=…]`` in an id is shown as typed.
+do not parse it (gradesync/cli/common.py), so ``[/]`` or ``[link=…]`` in an id is shown as typed.
 """
 
 from __future__ import annotations

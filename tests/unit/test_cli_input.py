@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gradesync import cli
+from gradesync.cli import common
 from gradesync.event import CompletionEvent
 from gradesync.ledger import Ledger, utcnow
 
@@ -22,8 +23,8 @@ GOOD = json.loads((FIXTURES / "canonical.json").read_text())
 @pytest.fixture
 def ledger(monkeypatch: pytest.MonkeyPatch) -> Ledger:
     ledger = Ledger(fakeredis.FakeRedis())
-    monkeypatch.setattr(cli, "_ledger", lambda: ledger)
-    monkeypatch.setattr(cli, "_send", lambda rid: None)
+    monkeypatch.setattr(common, "ledger", lambda: ledger)
+    monkeypatch.setattr(common, "send", lambda rid: None)
     return ledger
 
 

@@ -14,6 +14,7 @@ import respx
 from typer.testing import CliRunner
 
 from gradesync import cli
+from gradesync.cli import common
 from gradesync.completion_time import CompletionInstant
 from gradesync.errors import Permanent, Unresolved
 from gradesync.event import CompletionEvent
@@ -302,7 +303,7 @@ def test_show_displays_where_the_completion_date_came_from(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rid = delivered(ledger, CRITERIA)
-    monkeypatch.setattr(cli, "_ledger", lambda: ledger)
+    monkeypatch.setattr(common, "ledger", lambda: ledger)
     shown = CliRunner().invoke(cli.app, ["show", rid])
     assert shown.exit_code == 0, shown.output
     assert "completed_at: 2026-11-19 23:40 CET (from moodle_completion_criteria)" in shown.output

@@ -62,7 +62,7 @@ def test_a_healthy_week_shows_nothing_to_warn_about() -> None:
 
 
 def test_status_prints_the_table_and_the_warning(capsys: pytest.CaptureFixture[str]) -> None:
-    from gradesync import cli
+    from gradesync.cli import status as cli
     from gradesync.reconcile.figures import Figures
     from gradesync.reconcile.plan import Summary
 

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from gradesync import cli, sources_file
 from gradesync import settings as settings_module
+from gradesync.cli import common
 from gradesync.event import CompletionEvent
 from gradesync.ledger import Ledger, utcnow
 from gradesync.lms.enrich import enrich
@@ -515,8 +516,8 @@ def test_enqueue_takes_only_installations_in_the_sources(
     tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ledger = Ledger(fakeredis.FakeRedis())
-    monkeypatch.setattr(cli, "_ledger", lambda: ledger)
-    monkeypatch.setattr(cli, "_send", lambda rid: None)
+    monkeypatch.setattr(common, "ledger", lambda: ledger)
+    monkeypatch.setattr(common, "send", lambda rid: None)
     monkeypatch.setenv("GRADESYNC_SOURCES", write(tmp_path, two_moodles(enabled=False)))
     settings_module.get_settings.cache_clear()
     runner = CliRunner()
