@@ -112,6 +112,8 @@ def test_anewspring_xml_webhook() -> None:
         b'<!DOCTYPE x [<!ENTITY a "aaaa">]><webhook><type>&a;</type></webhook>',
         b"<webhook><type>completed</type><type>again</type></webhook>",
         b"<webhook><type>completed",
+        # Nesting deeper than Python's recursion limit, within the 64 KiB body (finding: deep XML).
+        b"<webhook>" + b"<a>" * 5000 + b"</a>" * 5000 + b"</webhook>",
     ],
 )
 def test_hostile_or_broken_xml_is_a_400_naming_it(body: bytes) -> None:
