@@ -97,8 +97,8 @@ class MoodleWS:
         """A user's field (``None``: no such user, or the field is empty), cached for
         :data:`USER_FIELD_TTL_S`: every completion of a learner asks it again. Moodle leaves out
         a field the token may not see (``user_get_user_details``: ``idnumber`` needs
-        ``moodle/user:viewalldetails`` or the site's identity fields): a :class:`MoodleError`
-        ``moodle_field_not_readable``, never an empty value taken for "not set"."""
+        ``moodle/user:viewalldetails`` or the site's identity fields) and an empty one alike: a
+        :class:`MoodleError` ``moodle_field_not_readable`` naming both, never "not set"."""
         cached = self._users.get((user_id, field))
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
@@ -106,8 +106,9 @@ class MoodleWS:
         found = users[0] if isinstance(users, list) and users else None
         if isinstance(found, dict) and field not in found:
             raise MoodleError(
-                f"moodle core_user_get_users_by_field: {field} not readable: the token's user "
-                f"needs moodle/user:viewalldetails (or {field} among the site's identity fields)",
+                f"moodle core_user_get_users_by_field: {field} not shown: the learner has none "
+                f"in Moodle, or the token's user needs moodle/user:viewalldetails (or {field} "
+                "among the site's identity fields)",
                 code="moodle_field_not_readable",
             )
         value = found.get(field) if isinstance(found, dict) else None
