@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from gradesync import grades, http
 from gradesync.completion_time import MoodleCompletionStatus
@@ -36,6 +36,17 @@ TRANSIENT_CODES = frozenset({"servicerequireslogin", "sitemaintenance"})
 
 class MoodleError(Permanent):
     code = "moodle_error"
+
+
+class UserGrades(BaseModel):
+    gradeitems: list[dict[str, Any]] = []
+
+
+class GradeReport(BaseModel):
+    """``gradereport_user_get_grade_items``' answer, as far as it is read: the items' own
+    fields are judged by :func:`grade_text`."""
+
+    usergrades: list[UserGrades] = []
 
 
 class MoodleWS:
@@ -72,11 +83,20 @@ class MoodleWS:
         return body
 
     def course_total(self, course_id: str, user_id: str) -> dict[str, Any] | None:
-        body = self.call("gradereport_user_get_grade_items", courseid=course_id, userid=user_id)
-        for usergrade in body.get("usergrades", []):
-            for item in usergrade.get("gradeitems", []):
+        function = "gradereport_user_get_grade_items"
+        body = self.call(function, courseid=course_id, userid=user_id)
+        try:
+            report = GradeReport.model_validate(body)
+        except ValidationError as exc:
+            # Which field, never the answer itself: it holds the learner's grades.
+            raise MoodleError(
+                f"moodle {function}: unexpected answer: {http.field_problem(exc)}",
+                code="moodle_unexpected_response",
+            ) from exc
+        for usergrade in report.usergrades:
+            for item in usergrade.gradeitems:
                 if item.get("itemtype") == "course":
-                    return dict(item)
+                    return item
         return None
 
     def completion_status(self, course_id: str, user_id: str) -> MoodleCompletionStatus:

@@ -154,3 +154,17 @@ def test_anewspring_is_never_told_an_error_for_a_learner_or_course_it_knows_and_
     assert answer.status_code == 202, answer.text
     record = clean.settle(answer.json()["key"])
     assert record.state in ("unresolved", "failed") and record.last_error is not None
+
+
+def test_a_grade_report_of_another_shape_fails_naming_the_field(clean: Stack) -> None:
+    """Was ``unexpected_error`` with a source file and line (finding: malformed grade report)."""
+    seed(clean)
+    completed_in_moodle(clean, "87")
+    serve(clean, "gradereport_user_get_grade_items", "87", {"usergrades": [{"gradeitems": None}]})
+    answer = clean.api.post("/events/moodle", json=local_webhooks("87", 1400))
+    assert answer.status_code == 202, answer.text
+    record = clean.settle(answer.json()["key"])
+    assert record.state == "failed" and record.last_error is not None
+    assert record.last_error.code == "moodle_unexpected_response"
+    assert "usergrades.0.gradeitems" in record.last_error.message
+    assert sum(clean.component(enrolment("87"), COMPONENT)["writes"].values()) == 0

@@ -250,3 +250,26 @@ def test_one_bad_lp_change_row_is_rejected_alone() -> None:
     assert isinstance(rejected, Rejected) and rejected.reason.startswith("LPChange #2: ")
     assert "Timestamp" in rejected.reason
     assert isinstance(done, Completion) and done.event.person_id == "9"
+
+
+@pytest.mark.parametrize(
+    ("answer", "field"),
+    [
+        ([], "the answer"),
+        ({"usergrades": "x"}, "usergrades"),
+        ({"usergrades": ["x"]}, "usergrades.0"),
+        ({"usergrades": [{"gradeitems": None}]}, "usergrades.0.gradeitems"),
+        ({"usergrades": [{"gradeitems": ["x"]}]}, "usergrades.0.gradeitems.0"),
+    ],
+)
+@respx.mock
+def test_a_grade_report_of_another_shape_is_said_naming_the_field(
+    answer: object, field: str
+) -> None:
+    """Was an ``unexpected_error`` with this module's path and line (finding: malformed grade
+    report); now the typed error the completion status answer gets, naming where."""
+    respx.post(f"{MOODLE}/webservice/rest/server.php").respond(200, json=answer)
+    with pytest.raises(MoodleError) as info:
+        MoodleWS(MOODLE, "t").course_total("12", "57")
+    assert info.value.code == "moodle_unexpected_response"
+    assert field in info.value.message
