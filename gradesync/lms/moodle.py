@@ -181,6 +181,17 @@ def grade_text(item: dict[str, Any], style: GradeFormat, separator: Separator = 
     return grades.render(raw, low, high, style, separator)
 
 
+def why_not_a_grade(item: dict[str, Any]) -> str:
+    """Why :func:`grade_text` found no grade in this total, for the record: an operator must
+    tell a total that will come (regrading, hidden) from one that will not (out of range)."""
+    if flags := [flag for flag in UNAVAILABLE_FLAGS if item.get(flag)]:
+        return f"the course total is marked {', '.join(flags)}"
+    if grades.as_decimal(item.get("graderaw")) is None:
+        return "the course total has no grade yet"
+    # Moodle's $CFG->unlimitedgrades lets a total exceed its maximum; not clamped (grades.py).
+    return "the course total's graderaw is outside grademin–grademax, or the range is missing"
+
+
 # Beside ``gradeformatted`` (gradereport_user ``get_grade_items``): the total needs regrading
 # ("Error"), is hidden ("-"), or is hidden until a date ("Submitted on …").
 UNAVAILABLE_FLAGS = ("gradeneedsupdate", "gradeishidden", "gradehiddenbydate")
