@@ -146,8 +146,9 @@ class StatementEndpoint:
         except Refused as exc:
             return self._refused(label, exc.status, exc.error, exc.detail, exc.headers)
         except self.refusal as exc:  # the ingress's own refusals (installation, body)
+            # Their headers too: a disabled installation's 503 carries Retry-After.
             known = cast(Any, exc)
-            return self._refused(label, known.status, known.error, known.detail, None)
+            return self._refused(label, known.status, known.error, known.detail, known.headers)
         log.info("statements", installation=label, **taken.outcomes)
         return _answer(204) if put_id is not None else _answer(200, taken.ids)
 
@@ -158,7 +159,7 @@ class StatementEndpoint:
             self._installation(instance)
         except self.refusal as exc:
             known = cast(Any, exc)
-            return self._refused("unknown", known.status, known.error, known.detail, None)
+            return self._refused("unknown", known.status, known.error, known.detail, known.headers)
         return _answer(200, {"version": [VERSION]})
 
     def _installation(self, instance: str | None) -> XapiSource:

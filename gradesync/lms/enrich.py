@@ -18,7 +18,7 @@ from gradesync.completion_time import CompletionInstant, moodle_completion_insta
 from gradesync.errors import Permanent, Unresolved
 from gradesync.event import check_grade, check_identifier
 from gradesync.lms.anewspring import ANewSpringAPI
-from gradesync.lms.moodle import MoodleError, MoodleWS, grade_text
+from gradesync.lms.moodle import MoodleError, MoodleWS, grade_text, why_not_a_grade
 from gradesync.parsed import NEEDS_GRADE, NEEDS_MOODLE_PERSON
 from gradesync.record import Record
 from gradesync.settings import Settings, lms_api_gap
@@ -122,9 +122,11 @@ def _moodle_grade(ws: MoodleWS, inst: MoodleSource, course: str, user: str) -> s
         raise Unresolved(
             "grade_unavailable", f"Moodle's grade report is not available: {exc.code}"
         ) from None
-    grade = grade_text(item, inst.grade_format, inst.decimal_separator) if item else None
-    if grade is None:
+    if item is None:
         raise Unresolved("grade_unavailable", "Moodle's gradebook has no course total yet")
+    grade = grade_text(item, inst.grade_format, inst.decimal_separator)
+    if grade is None:
+        raise Unresolved("grade_unavailable", f"Moodle: {why_not_a_grade(item)}")
     return grade
 
 

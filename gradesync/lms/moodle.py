@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from gradesync import grades, http
 from gradesync.completion_time import MoodleCompletionStatus
@@ -36,6 +36,17 @@ TRANSIENT_CODES = frozenset({"servicerequireslogin", "sitemaintenance"})
 
 class MoodleError(Permanent):
     code = "moodle_error"
+
+
+class UserGrades(BaseModel):
+    gradeitems: list[dict[str, Any]] = []
+
+
+class GradeReport(BaseModel):
+    """``gradereport_user_get_grade_items``' answer, as far as it is read: the items' own
+    fields are judged by :func:`grade_text`."""
+
+    usergrades: list[UserGrades] = []
 
 
 class MoodleWS:
@@ -72,11 +83,20 @@ class MoodleWS:
         return body
 
     def course_total(self, course_id: str, user_id: str) -> dict[str, Any] | None:
-        body = self.call("gradereport_user_get_grade_items", courseid=course_id, userid=user_id)
-        for usergrade in body.get("usergrades", []):
-            for item in usergrade.get("gradeitems", []):
+        function = "gradereport_user_get_grade_items"
+        body = self.call(function, courseid=course_id, userid=user_id)
+        try:
+            report = GradeReport.model_validate(body)
+        except ValidationError as exc:
+            # Which field, never the answer itself: it holds the learner's grades.
+            raise MoodleError(
+                f"moodle {function}: unexpected answer: {http.field_problem(exc)}",
+                code="moodle_unexpected_response",
+            ) from exc
+        for usergrade in report.usergrades:
+            for item in usergrade.gradeitems:
                 if item.get("itemtype") == "course":
-                    return dict(item)
+                    return item
         return None
 
     def completion_status(self, course_id: str, user_id: str) -> MoodleCompletionStatus:
@@ -97,8 +117,8 @@ class MoodleWS:
         """A user's field (``None``: no such user, or the field is empty), cached for
         :data:`USER_FIELD_TTL_S`: every completion of a learner asks it again. Moodle leaves out
         a field the token may not see (``user_get_user_details``: ``idnumber`` needs
-        ``moodle/user:viewalldetails`` or the site's identity fields): a :class:`MoodleError`
-        ``moodle_field_not_readable``, never an empty value taken for "not set"."""
+        ``moodle/user:viewalldetails`` or the site's identity fields) and an empty one alike: a
+        :class:`MoodleError` ``moodle_field_not_readable`` naming both, never "not set"."""
         cached = self._users.get((user_id, field))
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
@@ -106,8 +126,9 @@ class MoodleWS:
         found = users[0] if isinstance(users, list) and users else None
         if isinstance(found, dict) and field not in found:
             raise MoodleError(
-                f"moodle core_user_get_users_by_field: {field} not readable: the token's user "
-                f"needs moodle/user:viewalldetails (or {field} among the site's identity fields)",
+                f"moodle core_user_get_users_by_field: {field} not shown: the learner has none "
+                f"in Moodle, or the token's user needs moodle/user:viewalldetails (or {field} "
+                "among the site's identity fields)",
                 code="moodle_field_not_readable",
             )
         value = found.get(field) if isinstance(found, dict) else None
@@ -158,6 +179,17 @@ def grade_text(item: dict[str, Any], style: GradeFormat, separator: Separator = 
     if low is None or high is None:
         return None
     return grades.render(raw, low, high, style, separator)
+
+
+def why_not_a_grade(item: dict[str, Any]) -> str:
+    """Why :func:`grade_text` found no grade in this total, for the record: an operator must
+    tell a total that will come (regrading, hidden) from one that will not (out of range)."""
+    if flags := [flag for flag in UNAVAILABLE_FLAGS if item.get(flag)]:
+        return f"the course total is marked {', '.join(flags)}"
+    if grades.as_decimal(item.get("graderaw")) is None:
+        return "the course total has no grade yet"
+    # Moodle's $CFG->unlimitedgrades lets a total exceed its maximum; not clamped (grades.py).
+    return "the course total's graderaw is outside grademin–grademax, or the range is missing"
 
 
 # Beside ``gradeformatted`` (gradereport_user ``get_grade_items``): the total needs regrading

@@ -142,6 +142,7 @@ def create_app(moodle_token: str = MOODLE_TOKEN, anewspring_key: str = ANEWSPRIN
                 {
                     "sitename": "Fake Moodle",
                     "userid": 2,
+                    "userissiteadmin": True,  # sees learners' ID numbers
                     "functions": [{"name": f} for f in functions],
                 }
             )

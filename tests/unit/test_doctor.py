@@ -480,3 +480,42 @@ def test_no_worker_makes_it_unhealthy(lms: httpx.BaseTransport) -> None:
     )
     assert not found.healthy
     assert {c.name for c in found.checks if c.status == "fail"} == {"worker", "beat"}
+
+
+def moodle_answering(site_info: dict[str, Any], own_user: dict[str, Any]) -> httpx.MockTransport:
+    """A Moodle whose token's own user (site info's ``userid`` 2) reads as ``own_user``."""
+    functions = [{"name": f} for f in lms_checks.MOODLE_FUNCTIONS]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if b"wsfunction=core_webservice_get_site_info" in request.content:
+            return httpx.Response(
+                200, json={"sitename": "LMS", "userid": 2, "functions": functions, **site_info}
+            )
+        return httpx.Response(200, json=[own_user])
+
+    return httpx.MockTransport(handler)
+
+
+# moodle/moodle user/lib.php user_get_user_details: ``idnumber`` is left out when it is empty,
+# and shown to the user it belongs to whatever their capabilities ($currentuser): asking it of
+# the token's own user tells nothing (finding: the doctor's idnumber probe).
+@pytest.mark.parametrize(
+    ("site_info", "own_user", "status"),
+    [
+        # a site admin's token whose service account has no ID number: it sees every field
+        ({"userissiteadmin": True}, {"id": 2, "username": "ws"}, "ok"),
+        # a plain token whose account has an ID number: it sees its own, not the learners'
+        ({"userissiteadmin": False}, {"id": 2, "username": "ws", "idnumber": "svc"}, "warn"),
+        ({}, {"id": 2, "username": "ws"}, "warn"),
+    ],
+)
+def test_the_id_number_probe_does_not_ask_the_tokens_own_user(
+    site_info: dict[str, Any], own_user: dict[str, Any], status: str
+) -> None:
+    found = named(
+        lms_checks.check(settings(), moodle_answering(site_info, own_user)),
+        "Moodle web services moodle/default",
+    )
+    assert found.status == status, found
+    if status == "warn":
+        assert "moodle/user:viewalldetails" in found.fix

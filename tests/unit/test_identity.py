@@ -63,6 +63,8 @@ def test_a_hidden_id_number_is_said_and_a_read_one_is_cached() -> None:
         ws.user_field("57", "idnumber")
     assert info.value.code == "moodle_field_not_readable"
     assert "moodle/user:viewalldetails" in info.value.message
+    # Moodle leaves an empty ID number out too (user/lib.php user_get_user_details)
+    assert "the learner has none in Moodle" in info.value.message
     route.respond(200, json=[{"id": 58, "idnumber": "CV-58"}])
     assert ws.user_field("58", "idnumber") == "CV-58"
     assert ws.user_field("58", "idnumber") == "CV-58"

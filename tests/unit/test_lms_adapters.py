@@ -9,7 +9,7 @@ import respx
 
 from gradesync.errors import Permanent, Transient
 from gradesync.lms.ilias import IliasSoap, envelope, result
-from gradesync.lms.moodle import MoodleError, MoodleWS, grade_text
+from gradesync.lms.moodle import MoodleError, MoodleWS, grade_text, why_not_a_grade
 from gradesync.parsed import Completion, Ignored, Rejected
 from gradesync.settings import get_settings
 from gradesync.sources import ANewSpringSource, IliasSource, XapiSource
@@ -250,3 +250,43 @@ def test_one_bad_lp_change_row_is_rejected_alone() -> None:
     assert isinstance(rejected, Rejected) and rejected.reason.startswith("LPChange #2: ")
     assert "Timestamp" in rejected.reason
     assert isinstance(done, Completion) and done.event.person_id == "9"
+
+
+@pytest.mark.parametrize(
+    ("answer", "field"),
+    [
+        ([], "the answer"),
+        ({"usergrades": "x"}, "usergrades"),
+        ({"usergrades": ["x"]}, "usergrades.0"),
+        ({"usergrades": [{"gradeitems": None}]}, "usergrades.0.gradeitems"),
+        ({"usergrades": [{"gradeitems": ["x"]}]}, "usergrades.0.gradeitems.0"),
+    ],
+)
+@respx.mock
+def test_a_grade_report_of_another_shape_is_said_naming_the_field(
+    answer: object, field: str
+) -> None:
+    """Was an ``unexpected_error`` with this module's path and line (finding: malformed grade
+    report); now the typed error the completion status answer gets, naming where."""
+    respx.post(f"{MOODLE}/webservice/rest/server.php").respond(200, json=answer)
+    with pytest.raises(MoodleError) as info:
+        MoodleWS(MOODLE, "t").course_total("12", "57")
+    assert info.value.code == "moodle_unexpected_response"
+    assert field in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("fields", "said"),
+    [
+        ({"graderaw": 80, "gradeishidden": True}, "gradeishidden"),
+        ({"graderaw": None, "gradeneedsupdate": True}, "gradeneedsupdate"),
+        ({"graderaw": None}, "no grade yet"),
+        ({"graderaw": 110}, "outside grademin–grademax"),
+    ],
+)
+def test_why_a_course_total_is_not_a_grade_is_said(fields: dict[str, object], said: str) -> None:
+    """The record said "no course total yet" for each (finding: a total above its maximum, as
+    Moodle's unlimitedgrades allows, waits its 30 daily retries for nothing, unsaid)."""
+    item = {"itemtype": "course", "grademin": 0, "grademax": 100, **fields}
+    assert grade_text(item, "dutch") is None
+    assert said in why_not_a_grade(item)

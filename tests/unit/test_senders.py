@@ -110,8 +110,9 @@ def test_anewspring_xml_webhook() -> None:
     "body",
     [
         b'<!DOCTYPE x [<!ENTITY a "aaaa">]><webhook><type>&a;</type></webhook>',
-        b"<webhook><type>completed</type><type>again</type></webhook>",
         b"<webhook><type>completed",
+        # Nesting deeper than Python's recursion limit, within the 64 KiB body (finding: deep XML).
+        b"<webhook>" + b"<a>" * 5000 + b"</a>" * 5000 + b"</webhook>",
     ],
 )
 def test_hostile_or_broken_xml_is_a_400_naming_it(body: bytes) -> None:
@@ -125,6 +126,25 @@ def test_hostile_or_broken_xml_is_a_400_naming_it(body: bytes) -> None:
         },
     )
     assert answer.status_code == 400 and answer.json()["error"] == "malformed_xml"
+
+
+def post_xml(app: App, body: bytes) -> Any:
+    signature = anewspring_signature(ASP, body)
+    headers = {"content-type": "text/xml", "x-webhook-signature": signature}
+    return app.client.post("/events/anewspring", content=body, headers=headers)
+
+
+def test_repeated_xml_elements_are_a_list_not_a_refusal() -> None:
+    """XML has no other way to send a list: a webhook gradesync does not use that carries one
+    is a 2xx (aNewSpring: never answer an error for a webhook type; finding: repeated
+    elements), and a completion whose field repeats is a 422 naming the field."""
+    app = App()
+    other = b"<webhook><type>groupChanged</type><user>1</user><user>2</user></webhook>"
+    answer = post_xml(app, other)
+    assert answer.status_code == 202 and "ignored" in answer.json(), answer.text
+    twice = b"<webhook><type>completed</type><type>again</type></webhook>"
+    answer = post_xml(app, twice)
+    assert answer.status_code == 422 and answer.json()["detail"][0]["field"] == "event"
 
 
 def test_each_route_names_the_types_it_takes() -> None:

@@ -548,3 +548,20 @@ def test_enqueue_takes_only_installations_in_the_sources(
     # The native and the canonical event are the same completion: one record.
     keys = [r.event.key.text() for r in ledger.newest() if isinstance(r, Record)]
     assert keys == ["moodle|staff|57|12"]
+
+
+def test_a_disabled_xapi_installation_asks_its_senders_to_come_back_too(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """The Statement endpoint answered the ingress's 503 without its Retry-After (finding:
+    the refusal's headers were dropped)."""
+    basic = {"username": "lrs", "password": "an-lrs-password-of-16"}
+    lrs = {"kind": "xapi", "instance": "lrs", "basic_auth": basic, "enabled": False}
+    ingress = Ingress(write(tmp_path, [*two_moodles(), lrs]))
+    answer = ingress.client.post(
+        "/xapi/lrs/statements",
+        json=[],
+        headers={"X-Experience-API-Version": "1.0.3"},
+    )
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["retry-after"] == "900"
