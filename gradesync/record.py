@@ -7,7 +7,7 @@ The model only: what each event or outcome does to a record is in gradesync/tran
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field, ValidationError, field_serializer
 
@@ -24,23 +24,14 @@ State = Literal[
     "given_up",
     "failed",
     "shadowed",
-    "not_passed",
-    "withdrawn",
-]
-STATES: tuple[State, ...] = (
-    "queued",
-    "in_progress",
-    "delivered",
-    "unresolved",
-    "given_up",
-    "failed",
-    "shadowed",
     # The LMS said the learner did not pass (xAPI ``failed``, ``success: false``): nothing is
     # written; a later passing statement for the same learner and course proceeds.
     "not_passed",
     # Voided in the LMS before delivery: nothing is written.
     "withdrawn",
-)
+]
+# The same states in their order, for tables and counts: read off the type, not listed twice.
+STATES: tuple[State, ...] = get_args(State)
 OPEN_STATES: frozenset[str] = frozenset({"queued", "in_progress"})
 # What an operator can queue again (``gradesync retry``).
 RETRYABLE: tuple[State, ...] = ("unresolved", "failed", "given_up", "shadowed")
