@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     # How long beat and a worker wait for a Redis that went away before exiting (non-zero) for
     # their supervisor to restart them: a restart takes seconds, a lost broker is for good.
     broker_give_up_s: float = Field(300.0, alias="GRADESYNC_BROKER_GIVE_UP_S", gt=0)
+    # A worker that takes nothing for this long while messages wait in the queue has stopped
+    # consuming (its control channel may still answer pings): it exits to be restarted.
+    worker_starved_s: float = Field(120.0, alias="GRADESYNC_WORKER_STARVED_S", gt=0)
     # A run with no progress this long (no step done, no retry countdown running) while the
     # broker queue is empty has lost its chain: the sweep sends it again. Longer than the
     # longest single step (a minute's wait for Coachview plus its request timeouts).
