@@ -378,7 +378,11 @@ class Ledger:
     ) -> Stalled:
         """Runs ``in_progress`` with no progress since ``progress_before``: their chain was lost
         (e.g. the next step's message died with Redis). Progress is the last step done, or the
-        end of a retry countdown (:meth:`busy_until`). Each id goes to one caller.
+        end of a retry countdown (:meth:`busy_until`). Also ``queued`` records last handed to
+        the broker before ``progress_before`` that no step has started, neither in the outbox
+        nor deferred: their first message was lost (kombu's Redis transport takes a message off
+        the queue and then files it as unacknowledged, two commands: a Redis restart between
+        them loses it, seen in the fault suite). Each id goes to one caller.
 
         A stalled run goes back to ``queued`` (and the outbox, so a crash before sending leaves
         it for the next sweep): its rerun is a new attempt. After ``max_stalls`` re-sends the
@@ -386,8 +390,11 @@ class Ledger:
         """
         raw = self.r.eval(
             _TAKE_STALLED,
-            1,
+            4,
             self._state("in_progress"),
+            self._state("queued"),
+            self.OUTBOX,
+            self.DEFERRED,
             progress_before.timestamp(),
             now.timestamp(),
             limit,
@@ -406,7 +413,15 @@ class Ledger:
     def take_deferred(self, now: datetime, limit: int = 1000) -> list[str]:
         """Deferred records whose time has come, moved to the outbox in one step so a crash
         before sending leaves them for the sweep; each id goes to exactly one caller."""
-        raw = self.r.eval(_TAKE_DEFERRED, 2, self.DEFERRED, self.OUTBOX, now.timestamp(), limit)
+        raw = self.r.eval(
+            _TAKE_DEFERRED,
+            3,
+            self.DEFERRED,
+            self.OUTBOX,
+            self._state("queued"),
+            now.timestamp(),
+            limit,
+        )
         return [_text(r) for r in raw]
 
     def hurry_deferred(self, rids: Sequence[str], now: datetime) -> None:
@@ -477,9 +492,14 @@ class Ledger:
 
     # -- the outbox ------------------------------------------------------------------------------
 
-    def sent(self, rid: str) -> None:
-        """The broker has the message: the record no longer needs the sweep."""
-        self.r.zrem(self.OUTBOX, rid)
+    def sent(self, rid: str, now: datetime) -> None:
+        """The broker has the message: the record no longer needs the outbox, and a queued one
+        counts as handed on from ``now`` (:meth:`take_stalled`; a worker may have started it
+        already, and then nothing moves)."""
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.zrem(self.OUTBOX, rid)
+            pipe.zadd(self._state("queued"), {rid: now.timestamp()}, xx=True, gt=True)
+            pipe.execute()
 
     def unsent(self, recorded_before: datetime, limit: int = 1000) -> list[str]:
         raw = self.r.zrangebyscore(
@@ -590,20 +610,31 @@ class Ledger:
         return True
 
 
+# The queued index's score is when the record was last handed on to be sent (admitted, queued
+# again, taken from the deferred): older than ARGV[1], out of the outbox and not deferred, its
+# message should long have started a step. Taken ids count from now (ZADD XX).
 _TAKE_STALLED = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
 for _, id in ipairs(ids) do
   redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id)
 end
+local queued = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+for _, id in ipairs(queued) do
+  if #ids >= tonumber(ARGV[3]) then break end
+  if not redis.call('ZSCORE', KEYS[3], id) and not redis.call('ZSCORE', KEYS[4], id) then
+    redis.call('ZADD', KEYS[2], 'XX', ARGV[2], id)
+    table.insert(ids, id)
+  end
+end
 return ids
 """
 
 _TAKE_DEFERRED = """
-
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZADD', KEYS[2], ARGV[1], id)
+  redis.call('ZADD', KEYS[3], 'XX', ARGV[1], id)
 end
 return ids
 """

@@ -46,7 +46,7 @@ def record_refused(
     now = utcnow()
     admission = ledger.admit(event, now, needs, channel)
     if admission.outcome == "created":
-        ledger.sent(admission.record.id)
+        ledger.sent(admission.record.id, now)
         ledger.fail(admission.record.id, now, LedgerError(code="implausible_event", message=reason))
         admission = admission.model_copy(
             update={"record": ledger.get(admission.record.id) or admission.record}

@@ -425,8 +425,10 @@ def delivery(old: Record | None, configured: Delivery) -> tuple[Change, Delivery
 
 
 def restall(old: Record | None, now: datetime, max_stalls: int) -> tuple[Change, Restalled]:
-    """A stalled run: queued again as a new attempt, or failed once it has stalled too often."""
-    if old is None or old.state != "in_progress":
+    """A stalled run: queued again as a new attempt, or failed once it has stalled too often.
+    A ``queued`` record whose message was lost is sent again the same way: its resends count
+    alike, so a record whose message keeps vanishing ends ``stalled`` too."""
+    if old is None or old.state not in ("in_progress", "queued"):
         return NOTHING, "skipped"
     if old.stalls >= max_stalls:
         error = LedgerError(

@@ -6,6 +6,7 @@ from celery import chain
 from celery.canvas import Signature
 
 from gradesync import keys
+from gradesync.ledger import utcnow
 from gradesync.settings import Delivery
 from workers import privacy, resources
 from workers.tasks import (
@@ -61,4 +62,4 @@ def enqueue(rid: str, delivery: Delivery | None = None) -> None:
     ledger = resources.ledger()
     mode = ledger.delivery(rid, delivery or resources.settings().coachview_delivery)
     completion_chain(rid, mode).apply_async()
-    ledger.sent(rid)
+    ledger.sent(rid, utcnow())

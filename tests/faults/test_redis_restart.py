@@ -24,16 +24,44 @@ STALL_AFTER_S = 3
 def test_redis_restart_with_completions_in_flight(clean: Stack, workers: Workers) -> None:
     clean.seed(learners(20))
     clean.faults(latency_ms=50)  # keep work in flight while Redis goes away
-    workers.start(concurrency=2, GRADESYNC_VISIBILITY_TIMEOUT_S=PRODUCTION_VISIBILITY_S)
+    stall = {"GRADESYNC_STALL_AFTER_S": str(STALL_AFTER_S)}
+    workers.start(2, GRADESYNC_VISIBILITY_TIMEOUT_S=PRODUCTION_VISIBILITY_S, **stall)
     rids = enqueue_many(clean, 20, "restart")
     wait_until(lambda: clean.ledger.counts()["delivered"] >= 3, timeout=30)
     clean.procs["redis"].stop()  # SIGTERM: Redis writes its AOF and exits
     time.sleep(DOWNTIME_S)  # the outage itself, not a wait for a condition
     clean.procs["redis"] = start_redis(REDIS_PORT, clean.workdir, clean.env)
     clean.faults()
-    # No sweep runs here: every run must go on by itself, its steps' ledger writes and publishes
-    # having waited for Redis to come back (workers/resources.py, celeryconfig.py).
-    all_delivered_once(clean, rids, timeout=90)
+    # Runs go on by themselves, their steps' ledger writes and publishes having waited for Redis
+    # (workers/resources.py, celeryconfig.py). A message a worker was taking as Redis stopped
+    # (kombu's take and its filing as unacknowledged are two commands) is gone: beat's sweep
+    # sends that record again, as in production (on a loaded machine it happens).
+    beat = start_beat(clean.workdir, {**clean.env, **stall}, "beat-restart")
+    try:
+        all_delivered_once(clean, rids, timeout=90)
+    finally:
+        beat.stop()
+
+
+def test_a_record_whose_first_message_was_lost_is_sent_again_by_the_sweep(
+    clean: Stack, workers: Workers
+) -> None:
+    from workers.app import app
+
+    clean.seed()
+    rid = clean.enqueue(canonical(event_id="first-message-lost"))
+    app.control.purge()  # the message is gone before any worker took it: the record is queued
+    stall = {"GRADESYNC_STALL_AFTER_S": str(STALL_AFTER_S)}
+    workers.start(GRADESYNC_STALL_AFTER_S=str(STALL_AFTER_S))
+    beat = start_beat(clean.workdir, {**clean.env, **stall}, "beat-lost")
+    try:
+        record = clean.settle(rid, timeout=30)
+    finally:
+        beat.stop()
+    assert record.state == "delivered", record
+    assert record.stalls == 1
+    assert "stalled" in [h["what"] for h in clean.ledger.history(rid)]
+    assert clean.component(7001, 9001)["writes"] == ALL_ONCE
 
 
 def test_a_step_finished_while_redis_is_down_still_hands_on_to_the_next(

@@ -244,7 +244,7 @@ def test_a_step_of_the_chain_before_the_upgrade_is_resumed_by_the_sweep_in_the_n
     clean.seed()
     rid = clean.ledger.admit(canonical(event_id="upgraded"), utcnow()).record.id
     clean.ledger.delivery(rid, "rest")
-    clean.ledger.sent(rid)
+    clean.ledger.sent(rid, utcnow())
     clean.ledger.start(rid, utcnow())
     # What the one-write-per-field chain had queued: its step after resolve_person.
     old = {"facts": {"person_ref": "57", "course_ref": "12", "grade": "8.5"}, "person": 1001}

@@ -49,7 +49,7 @@ def test_admit_creates_one_queued_record(ledger: Ledger) -> None:
     assert admission.outcome == "created" and admission.enqueue
     assert ledger.counts()["queued"] == 1
     assert ledger.unsent(T0 + timedelta(seconds=1)) == [admission.record.id]
-    ledger.sent(admission.record.id)
+    ledger.sent(admission.record.id, T0)
     assert ledger.unsent(T0 + timedelta(seconds=1)) == []
 
 

@@ -51,7 +51,7 @@ def test_sweep_resends_unsent_after_grace_and_resumes_deferred_within_room() -> 
     lost = admit(ledger, 1)  # recorded, never sent
     waiting = [admit(ledger, n) for n in range(2, 6)]
     for rid in waiting:
-        ledger.sent(rid)
+        ledger.sent(rid, T0)
         ledger.start(rid, T0)
         ledger.defer(rid, T0, T0 + timedelta(minutes=1), ERR)
     sent: list[str] = []
@@ -77,15 +77,16 @@ class Broker:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.sent: list[str] = []
+        self.now = T0  # when it sends: the sweep's "now", set by a test that needs it
 
     def __call__(self, rid: str) -> None:
         self.sent.append(rid)
-        self.ledger.sent(rid)
+        self.ledger.sent(rid, self.now)
 
 
 def running(ledger: Ledger, n: int = 1) -> str:
     rid = admit(ledger, n)
-    ledger.sent(rid)
+    ledger.sent(rid, T0)
     ledger.start(rid, T0)
     return rid
 
@@ -97,12 +98,60 @@ def test_a_stalled_run_is_resent_minutes_after_its_last_progress_as_a_new_attemp
     send = Broker(ledger)
     assert sweep(ledger, T0 + timedelta(minutes=24), send, stalls=stalls()) == 0
     assert sweep(ledger, T0 + timedelta(minutes=26), send, stalls=stalls()) == 1
-    assert sweep(ledger, T0 + timedelta(minutes=40), send, stalls=stalls()) == 0
+    assert sweep(ledger, T0 + timedelta(minutes=30), send, stalls=stalls()) == 0
     record = ledger.get(rid)
     assert send.sent == [rid] and record is not None
     assert (record.state, record.stalls) == ("queued", 1)
     restarted = ledger.start(rid, T0 + timedelta(minutes=27))
     assert restarted is not None and restarted.attempts == 2  # the re-send counts
+
+
+def test_a_queued_record_whose_message_was_lost_is_resent_and_counts_as_a_stall() -> None:
+    ledger = Ledger(fakeredis.FakeRedis())
+    rid = admit(ledger, 1)
+    ledger.sent(rid, T0)  # the broker took it; no step ever started (lost with a Redis restart)
+    send = Broker(ledger)
+    assert sweep(ledger, T0 + STALL - timedelta(seconds=1), send, stalls=stalls()) == 0
+    # Waiting in the queue behind a backlog is not lost.
+    assert sweep(ledger, T0 + STALL, send, stalls=stalls(queue_empty=False)) == 0
+    assert sweep(ledger, T0 + STALL, send, stalls=stalls()) == 1
+    record = ledger.get(rid)
+    assert record is not None and (record.state, record.stalls) == ("queued", 1)
+    # The resend counts from now: not sent again within the bound...
+    assert sweep(ledger, T0 + 2 * STALL - timedelta(seconds=1), send, stalls=stalls()) == 0
+    # ...and a record whose message keeps vanishing ends `stalled` like a run that does.
+    for n in range(2, 5):
+        sweep(ledger, T0 + n * STALL, send, stalls=stalls(max_stalls=3))
+    record = ledger.get(rid)
+    assert send.sent == [rid] * 3
+    assert record is not None and record.state == "failed"
+    assert record.last_error is not None and record.last_error.code == "stalled"
+
+
+def test_a_deferred_record_is_not_lost_and_counts_from_its_send() -> None:
+    ledger = Ledger(fakeredis.FakeRedis())
+    rid = admit(ledger, 1)
+    ledger.sent(rid, T0)
+    ledger.start(rid, T0)
+    ledger.defer(rid, T0, T0 + timedelta(hours=6), ERR)  # waits for the budget's reset
+    send = Broker(ledger)
+    assert sweep(ledger, T0 + timedelta(hours=1), send, stalls=stalls()) == 0
+    # Taken from the deferred and sent at its time: counted from then, not from its admission.
+    due = send.now = T0 + timedelta(hours=6)
+    assert sweep(ledger, due, send, stalls=stalls()) == 1
+    assert sweep(ledger, due + STALL - timedelta(seconds=1), send, stalls=stalls()) == 0
+    assert sweep(ledger, due + STALL, send, stalls=stalls()) == 1  # no step began: lost
+    assert send.sent == [rid, rid]
+
+
+def test_a_record_sent_late_from_the_outbox_counts_from_its_send() -> None:
+    ledger = Ledger(fakeredis.FakeRedis())
+    rid = admit(ledger, 1)  # recorded at T0; the process died before sending it
+    send = Broker(ledger)
+    send.now = T0 + timedelta(hours=2)  # the sweep sends it two hours later
+    assert sweep(ledger, send.now, send, stalls=stalls()) == 1
+    assert sweep(ledger, send.now + STALL - timedelta(seconds=1), send, stalls=stalls()) == 0
+    assert send.sent == [rid]
 
 
 def test_a_run_in_a_retry_countdown_or_waiting_in_the_queue_is_not_stalled() -> None:

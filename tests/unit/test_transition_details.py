@@ -321,7 +321,13 @@ def test_a_stall_is_a_new_attempt_until_the_limit() -> None:
         old, **{"state": "queued", "updated": NOW, "stalls": 2}
     )
     assert change.history == [{"at": NOW.isoformat(), "what": "stalled", "stalls": 2}]
-    assert t.restall(rec("queued"), NOW, 3) == (t.NOTHING, "skipped")
+    # A queued record whose message was lost: sent again the same way, counted alike.
+    lost = rec("queued", stalls=1)
+    change, outcome = t.restall(lost, NOW, 3)
+    assert outcome == "resend" and change.outbox and change.record is not None
+    assert changed(lost, change.record) == expect(lost, **{"updated": NOW, "stalls": 2})
+    for state in ("delivered", "unresolved", "failed", "given_up", "not_passed"):
+        assert t.restall(rec(state), NOW, 3) == (t.NOTHING, "skipped")
     change, outcome = t.restall(old.model_copy(update={"stalls": 3}), NOW, 3)
     assert outcome == "failed" and change.record is not None
     assert change.record.last_error == LedgerError(

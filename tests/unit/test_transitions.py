@@ -64,7 +64,7 @@ TABLE: dict[str, str] = {
     "operator retry": "L!   V!  V!  V!  Q   Q   Q   Q   V!  V!",
     "operator give-up": "L!   G   G   V!  G   V!  G   G   G   G",
     "daily pass takes it": "-    -   -   -   Q   -   -   -   -   -",
-    "stalled": "-    -   Q   -   -   -   -   -   -   -",
+    "stalled": "-    Q   Q   -   -   -   -   -   -   -",
     # A fail never undoes a recorded pass; a voiding withdraws what is not delivered, and
     # leaves a delivered record delivered (with a note for an operator).
     "not passed (xAPI failed)": "N    -   -   -   -   -   -   -   N   N",
