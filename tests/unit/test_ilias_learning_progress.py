@@ -87,9 +87,11 @@ def test_a_pushed_epoch_time_is_shown_in_the_servers_zone() -> None:
 def test_a_pushed_time_of_another_type_names_the_forms_it_may_take(value: object) -> None:
     push = json.loads((FIXTURES / "ilias-updateStatus.json").read_text())
     push["timestamp"] = value
-    with pytest.raises(ValidationError, match="timestamp") as info:
+    with pytest.raises(ValidationError) as info:
         ilias.parse(push, INSTALLATION)
-    assert "must be 'YYYY-MM-DD hh:mm:ss', ISO 8601 or epoch seconds" in str(info.value)
+    (error,) = info.value.errors()
+    assert error["loc"] == ("timestamp",)
+    assert error["msg"] == "Value error, must be 'YYYY-MM-DD hh:mm:ss', ISO 8601 or epoch seconds"
 
 
 @pytest.mark.parametrize("context", [None, {"zone": "Europe/Amsterdam"}])
@@ -97,8 +99,11 @@ def test_ilias_times_without_the_installations_zone_are_a_programming_error(
     context: dict[str, str] | None,
 ) -> None:
     attributes = {"UserId": "57", "ObjId": "312", "Timestamp": "2026-11-20 10:22:11"}
-    with pytest.raises(TypeError, match=r"context=gradesync\.lms\.ilias\.context\(installation\)"):
+    with pytest.raises(TypeError) as info:
         LPChange.model_validate({**attributes, "LPStatus": "2"}, context=context)
+    assert str(info.value) == (
+        "validate ILIAS data with context=gradesync.lms.ilias.context(installation)"
+    )
 
 
 def test_another_document_than_lp_data_is_named() -> None:
