@@ -109,9 +109,9 @@ class IliasSoap:
             content=envelope(method, params),
             headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f"{NS}#{method}"},
         )
-        if response.status_code == 500 and b"Fault" in response.content:
-            return result(response.content, method, field)  # SOAP faults come as HTTP 500
-        http.raise_for_status(response, f"ilias {method}")
+        # SOAP faults come as HTTP 500 and say more than the status does.
+        if not (response.status_code == 500 and b"Fault" in response.content):
+            http.raise_for_status(response, f"ilias {method}")
         return result(response.content, method, field)
 
     def login(self, client: str, username: str, password: str) -> str:
@@ -220,9 +220,8 @@ def _lp_change(node: Any, inst: IliasSource, row: int) -> Parsed:
     so it can never hold back the rows after it, nor the poller's cursor."""
     status = node.attrib.get("LPStatus", "")
     if status.strip() != str(COMPLETED):
-        return Ignored(
-            reason=f"ILIAS LPStatus {status_text(int(status)) if status.isdigit() else status!r}"
-        )
+        shown = status_text(int(status)) if status.isdigit() else repr(status)
+        return Ignored(reason=f"ILIAS LPStatus {shown}")
     try:
         change = LPChange.model_validate(node.attrib, context=context(inst))
         return completion(
