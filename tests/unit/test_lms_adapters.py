@@ -16,6 +16,7 @@ from gradesync.settings import get_settings
 from gradesync.sources import ANewSpringSource, IliasSource, XapiSource
 from gradesync.webhook_secrets import signing_key
 from producers import anewspring, ilias, xapi
+from producers.native import NATIVE
 from producers.signatures import standard_signature, verify_standard
 
 S = get_settings()
@@ -142,13 +143,6 @@ def test_an_ilias_push_by_ref_id_files_under_the_obj_id() -> None:
     assert isinstance(done, Completion) and done.event.course_id == "312"
 
 
-@pytest.mark.parametrize("data", [[{"obj_id": 312}], 312, None])
-def test_an_ilias_payload_of_another_kind_says_what_it_takes(data: object) -> None:
-    with pytest.raises(ValueError) as refused:
-        ilias.parse(data, S.sources.typed(IliasSource))
-    assert str(refused.value) == "an ILIAS payload is LPData XML or an updateStatus JSON object"
-
-
 def test_soap_envelope_and_fault_mapping() -> None:
     body = envelope(
         "getLearningProgressChanges",
@@ -232,11 +226,21 @@ def test_an_anewspring_event_is_named_by_event_in_json_and_by_type_in_xml() -> N
     assert [error["loc"] for error in unnamed.value.errors()] == [("event",)]
 
 
-@pytest.mark.parametrize("data", [[{"event": "completed"}], "completed", None])
-def test_an_anewspring_body_that_is_no_object_says_so(data: object) -> None:
+@pytest.mark.parametrize(
+    ("kind", "takes"),
+    [
+        ("moodle", "a Moodle webhook body must be a JSON object"),
+        ("ilias", "an ILIAS payload is LPData XML or an updateStatus JSON object"),
+        ("anewspring", "an aNewSpring webhook body must be a JSON object"),
+    ],
+)
+@pytest.mark.parametrize("data", [[{"event": "completed"}], 312, None])
+def test_a_payload_of_another_kind_is_told_what_the_parser_takes(
+    kind: str, takes: str, data: object
+) -> None:
     with pytest.raises(ValueError) as refused:
-        anewspring.parse(data, S.sources.typed(ANewSpringSource))
-    assert str(refused.value) == "an aNewSpring webhook body must be a JSON object"
+        NATIVE[kind](data, S.sources.find(kind))
+    assert str(refused.value) == takes
 
 
 @pytest.mark.parametrize(
