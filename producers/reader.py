@@ -13,6 +13,9 @@ from pydantic import BaseModel
 
 from gradesync import safejson
 
+# What Windows tools (Notepad, PowerShell's utf8) write before UTF-8 text.
+BOM = b"\xef\xbb\xbf"
+
 
 class Item(BaseModel):
     """One input item: its position (1-based) and either the parsed JSON or why it failed."""
@@ -39,11 +42,13 @@ def decode(data: bytes) -> str:
 def read_items(data: bytes) -> Iterator[Item]:
     if b"\x00" in data:
         raise NotText("this is a binary file, not JSON text")
+    # Off the whole file, not only the one-document read: NDJSON's first line lost its event.
+    data = data.removeprefix(BOM)
     stripped = data.strip()
     if not stripped:
         return
     try:
-        whole = safejson.loads(stripped.removeprefix(b"\xef\xbb\xbf"))
+        whole = safejson.loads(stripped)
     except safejson.JsonRejected:
         pass
     else:

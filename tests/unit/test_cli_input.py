@@ -61,11 +61,24 @@ def test_a_binary_file_is_refused_with_a_message(ledger: Ledger, tmp_path: Path)
     assert isinstance(result.exception, SystemExit)
 
 
+def test_enqueue_names_the_sources_it_reads(ledger: Ledger, tmp_path: Path) -> None:
+    """``--source canonical`` is the canonical event, as no ``--source`` is; a source gradesync
+    has no parser for is a usage error listing those it has."""
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(GOOD))
+    named = run("enqueue", "--source", "canonical", str(path))
+    assert named.exit_code == 0 and "accepted" in named.output, named.output
+    unknown = run("enqueue", "--source", "blackboard", str(path))
+    said = " ".join(unknown.output.replace("\u2502", " ").split())  # the error box's sides
+    assert unknown.exit_code == 2
+    assert "unknown source 'blackboard'; one of: moodle, ilias, anewspring, xapi" in said
+
+
 def test_ilias_xml_that_is_not_utf8_is_refused(ledger: Ledger, tmp_path: Path) -> None:
     path = tmp_path / "lp.xml"
     path.write_bytes(b"<LPData>\xff</LPData>")
     result = run("enqueue", "--source", "ilias", str(path))
-    # The message follows the file's path and wraps at the terminal's width wherever it ends.
+    # Joined: the message follows the file's path, so where the line wraps depends on its length.
     assert result.exit_code == 2 and "not UTF-8" in " ".join(result.output.split())
 
 

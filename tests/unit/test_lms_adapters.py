@@ -6,6 +6,7 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
+from pydantic import ValidationError
 
 from gradesync.errors import Permanent, Transient
 from gradesync.lms.ilias import IliasSoap, envelope, result
@@ -15,6 +16,7 @@ from gradesync.settings import get_settings
 from gradesync.sources import ANewSpringSource, IliasSource, XapiSource
 from gradesync.webhook_secrets import signing_key
 from producers import anewspring, ilias, xapi
+from producers.native import NATIVE
 from producers.signatures import standard_signature, verify_standard
 
 S = get_settings()
@@ -132,6 +134,15 @@ def test_ilias_push_with_mark() -> None:
         ilias.parse("<NotLPData/>", S.sources.typed(IliasSource))
 
 
+def test_an_ilias_push_by_ref_id_files_under_the_obj_id() -> None:
+    """updateStatus carries no ref_id: with ``course_field: ref_id`` a pushed completion falls
+    back to the obj_id, as a pulled change without RefIds does."""
+    by_ref = S.sources.typed(IliasSource).model_copy(update={"course_field": "ref_id"})
+    data = json.loads((FIXTURES / "ilias-updateStatus.json").read_text())
+    (done,) = ilias.parse(data, by_ref)
+    assert isinstance(done, Completion) and done.event.course_id == "312"
+
+
 def test_soap_envelope_and_fault_mapping() -> None:
     body = envelope(
         "getLearningProgressChanges",
@@ -180,6 +191,56 @@ def test_anewspring_mapping_and_missing_grade_needs_a_fetch() -> None:
     }
     (done,) = anewspring.parse(nested, S.sources.typed(ANewSpringSource))
     assert isinstance(done, Completion) and done.event.grade == "8" and done.needs == ()
+
+
+def anewspring_event(data: object) -> str:
+    (done,) = anewspring.parse(data, S.sources.typed(ANewSpringSource))
+    assert isinstance(done, Completion)
+    return done.event.id
+
+
+def test_an_anewspring_webhook_without_an_id_is_told_apart_by_its_content() -> None:
+    """aNewSpring resends a webhook until it is answered: the same body is the same event, and
+    two learners' completions without an ``id`` are never one."""
+    data = json.loads((FIXTURES / "anewspring-webhook.json").read_text())
+    assert anewspring_event(data) == "anewspring-evt-5501"
+    del data["id"]
+    other = {**data, "userID": "58"}
+    assert anewspring_event(data) == anewspring_event(dict(data))
+    assert len({anewspring_event(data), anewspring_event(other)}) == 2
+
+
+def test_an_anewspring_event_is_named_by_event_in_json_and_by_type_in_xml() -> None:
+    data = json.loads((FIXTURES / "anewspring-webhook.json").read_text())
+    inst = S.sources.typed(ANewSpringSource)
+    # A JSON body's own field named type never renames its event.
+    (done,) = anewspring.parse({**data, "type": "groupChanged"}, inst)
+    assert isinstance(done, Completion)
+    (ignored,) = anewspring.parse({**data, "event": "groupChanged", "type": "completed"}, inst)
+    assert isinstance(ignored, Ignored)
+    del data["event"]
+    (done,) = anewspring.parse({**data, "type": "completed"}, inst)  # the XML form
+    assert isinstance(done, Completion)
+    with pytest.raises(ValidationError) as unnamed:
+        anewspring.parse(data, inst)
+    assert [error["loc"] for error in unnamed.value.errors()] == [("event",)]
+
+
+@pytest.mark.parametrize(
+    ("kind", "takes"),
+    [
+        ("moodle", "a Moodle webhook body must be a JSON object"),
+        ("ilias", "an ILIAS payload is LPData XML or an updateStatus JSON object"),
+        ("anewspring", "an aNewSpring webhook body must be a JSON object"),
+    ],
+)
+@pytest.mark.parametrize("data", [[{"event": "completed"}], 312, None])
+def test_a_payload_of_another_kind_is_told_what_the_parser_takes(
+    kind: str, takes: str, data: object
+) -> None:
+    with pytest.raises(ValueError) as refused:
+        NATIVE[kind](data, S.sources.find(kind))
+    assert str(refused.value) == takes
 
 
 @pytest.mark.parametrize(
