@@ -61,38 +61,170 @@ def read(data: dict[str, Any], inst: XapiSource | None = None) -> xapi_read.Read
 # -- what xAPI itself calls invalid: 400, naming the index and the field --------------------------
 
 
+AGENT_IFIS = "mbox, mbox_sha1sum, openid, account"
+SCORE = "statements[1].result.score"
+
+
+# The message is what the sender reads in the 400 (``detail``), beside the field.
 @pytest.mark.parametrize(
-    ("change", "field"),
+    ("change", "field", "message"),
     [
-        ({"id": "not-a-uuid"}, "statements[1].id"),
+        ({"id": "not-a-uuid"}, "statements[1].id", "must be a UUID"),
         # 36 characters uuid.UUID() reads, but not the standard string form (xAPI-Data.md 2.4.1):
         # a voiding statement naming it so would miss the statement it voids.
-        ({"id": "----e05aa883acaf40adbf5402c8ce485fb0"}, "statements[1].id"),
-        ({"id": "{e05aa883acaf40adbf5402c8ce485fb0}--"}, "statements[1].id"),
-        ({"actor": {"name": "no identifier"}}, "statements[1].actor"),
-        ({"actor": {"mbox": "anna@example.nl"}}, "statements[1].actor.mbox"),
-        ({"verb": {"display": {"en": "completed"}}}, "statements[1].verb.id"),
-        ({"object": None}, "statements[1].object"),
-        ({"result": {"success": "yes"}}, "statements[1].result.success"),
-        ({"result": {"score": {"scaled": 1.5}}}, "statements[1].result.score.scaled"),
+        ({"id": "----e05aa883acaf40adbf5402c8ce485fb0"}, "statements[1].id", "must be a UUID"),
+        ({"id": "{e05aa883acaf40adbf5402c8ce485fb0}--"}, "statements[1].id", "must be a UUID"),
+        (
+            {"actor": {"name": "no identifier"}},
+            "statements[1].actor",
+            f"an Agent has exactly one of {AGENT_IFIS}",
+        ),
+        (
+            {"actor": {"mbox": "mailto:a@b.nl", "openid": "https://id.example.nl/a"}},
+            "statements[1].actor",
+            f"an Agent has exactly one of {AGENT_IFIS}",
+        ),
+        ({"actor": "anna"}, "statements[1].actor", "must be a JSON object"),
+        ({"actor": None}, "statements[1].actor", "is required"),
+        (
+            {"actor": {"objectType": "Person", "mbox": "mailto:a@b.nl"}},
+            "statements[1].actor.objectType",
+            "must be Agent or Group",
+        ),
+        (
+            {"actor": {"objectType": "Group", "mbox": "mailto:a@b.nl", "openid": "https://g"}},
+            "statements[1].actor",
+            f"a Group has at most one of {AGENT_IFIS}",
+        ),
+        (
+            {"actor": {"objectType": "Group", "name": "nobody"}},
+            "statements[1].actor.member",
+            "an anonymous Group lists its members",
+        ),
+        (
+            {"actor": {"objectType": "Group", "member": [{"mbox": "a@b.nl"}]}},
+            "statements[1].actor.member[0].mbox",
+            'must be a "mailto:" IRI',
+        ),
+        (
+            {"actor": {"mbox": "anna@example.nl"}},
+            "statements[1].actor.mbox",
+            'must be a "mailto:" IRI',
+        ),
+        ({"actor": {"mbox": 7}}, "statements[1].actor.mbox", 'must be a "mailto:" IRI'),
+        ({"actor": {"openid": "anna"}}, "statements[1].actor.openid", "must be a URI"),
+        ({"actor": {"account": "57"}}, "statements[1].actor.account", "must be a JSON object"),
+        (
+            {"actor": {"account": {"homePage": "https://moodle.example.nl"}}},
+            "statements[1].actor.account.name",
+            "is required (a string)",
+        ),
+        (
+            {"actor": {"account": {"name": "57"}}},
+            "statements[1].actor.account.homePage",
+            "is required (a string)",
+        ),
+        (
+            {"verb": {"display": {"en": "completed"}}},
+            "statements[1].verb.id",
+            "is required (an IRI)",
+        ),
+        ({"verb": {"id": "completed"}}, "statements[1].verb.id", "is required (an IRI)"),
+        ({"verb": {"id": "http://x.nl/a verb"}}, "statements[1].verb.id", "is required (an IRI)"),
+        ({"verb": {"id": ["http://x.nl/v"]}}, "statements[1].verb.id", "is required (an IRI)"),
+        ({"object": None}, "statements[1].object", "is required"),
+        (
+            {"object": {"objectType": "Course", "id": COURSE}},
+            "statements[1].object.objectType",
+            "must be one of Activity, Agent, Group, StatementRef, SubStatement",
+        ),
+        ({"object": {"definition": {}}}, "statements[1].object.id", "is required (an IRI)"),
+        (
+            {"object": {"objectType": "StatementRef", "id": "12"}},
+            "statements[1].object.id",
+            "must be a UUID (the statement referred to)",
+        ),
+        ({"result": "passed"}, "statements[1].result", "must be a JSON object"),
+        ({"result": {"success": "yes"}}, "statements[1].result.success", "must be true or false"),
+        ({"result": {"completion": 1}}, "statements[1].result.completion", "must be true or false"),
+        ({"result": {"score": 80}}, SCORE, "must be a JSON object"),
+        ({"result": {"score": {"scaled": "0.8"}}}, f"{SCORE}.scaled", "must be a number"),
+        ({"result": {"score": {"raw": True}}}, f"{SCORE}.raw", "must be a number"),
+        ({"result": {"score": {"scaled": 1.5}}}, f"{SCORE}.scaled", "must lie between -1 and 1"),
+        ({"result": {"score": {"scaled": -1.5}}}, f"{SCORE}.scaled", "must lie between -1 and 1"),
         (
             {"result": {"score": {"raw": 120, "min": 0, "max": 100}}},
-            "statements[1].result.score.raw",
+            f"{SCORE}.raw",
+            "must not be more than max",
         ),
-        ({"result": {"score": {"min": 10, "max": 10}}}, "statements[1].result.score.min"),
-        ({"timestamp": "20 November"}, "statements[1].timestamp"),
-        ({"context": {"registration": "r-1"}}, "statements[1].context.registration"),
-        ({"grade": "9"}, "statements[1].grade"),
-        ({"verb": {"id": VOIDED}}, "statements[1].object.objectType"),
+        (
+            {"result": {"score": {"raw": 101, "max": 100}}},
+            f"{SCORE}.raw",
+            "must not be more than max",
+        ),
+        ({"result": {"score": {"raw": 5, "min": 10}}}, f"{SCORE}.raw", "must not be less than min"),
+        ({"result": {"score": {"min": 10, "max": 10}}}, f"{SCORE}.min", "must be less than max"),
+        ({"timestamp": "20 November"}, "statements[1].timestamp", "must be an ISO 8601 timestamp"),
+        ({"timestamp": 1700000000}, "statements[1].timestamp", "must be an ISO 8601 timestamp"),
+        ({"context": "course 12"}, "statements[1].context", "must be a JSON object"),
+        (
+            {"context": {"registration": "r-1"}},
+            "statements[1].context.registration",
+            "must be a UUID",
+        ),
+        ({"version": "2.0.0"}, "statements[1].version", "must be 1.0.x"),
+        ({"version": 1.0}, "statements[1].version", "must be 1.0.x"),
+        ({"grade": "9"}, "statements[1].grade", "is not a Statement property"),
+        (
+            {"verb": {"id": VOIDED}},
+            "statements[1].object.objectType",
+            "a voiding statement's object is a StatementRef",
+        ),
     ],
 )
 def test_invalid_statements_are_named_by_index_and_field(
-    change: dict[str, Any], field: str
+    change: dict[str, Any], field: str, message: str
 ) -> None:
     bad = {k: v for k, v in {**statement(), **change}.items() if v is not None}
     with pytest.raises(xapi_spec.Invalid) as caught:
         xapi_spec.check_batch([statement(), bad])
-    assert caught.value.field == field
+    assert (caught.value.field, caught.value.message) == (field, message)
+    assert str(caught.value) == f"{field}: {message}"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"result": {"score": {"scaled": -1}, "success": True, "completion": True}},
+        {"result": {"score": {"scaled": 1}}},
+        {"result": {"score": {"raw": 10, "min": 10, "max": 20}}},
+        {"result": {"score": {"raw": 20, "min": 10, "max": 20}}},
+        {"version": "1.0.3", "context": {"registration": "e05aa883-acaf-40ad-bf54-02c8ce485fb0"}},
+        {"actor": {"objectType": "Group", "account": {"homePage": "https://m.nl", "name": "g"}}},
+        {"actor": {"objectType": "Group", "member": [{"openid": "https://id.example.nl/a"}]}},
+        {"object": {"objectType": "Agent", "mbox": "mailto:a@b.nl"}},
+    ],
+)
+def test_what_xapi_allows_is_valid(change: dict[str, Any]) -> None:
+    """The bounds themselves are valid (xAPI-Data.md 2.4.5.1: ``scaled`` in -1..1 inclusive,
+    ``raw`` between ``min`` and ``max`` inclusive), as are optional properties sent as null."""
+    data = {**statement(), **change}
+    assert xapi_spec.check_batch(data) == [(xapi_spec.statement_id(data), data)]
+
+
+def test_what_is_neither_a_statement_nor_an_array_is_named_as_the_body() -> None:
+    with pytest.raises(xapi_spec.Invalid) as caught:
+        xapi_spec.check_batch("statements")
+    assert (caught.value.field, caught.value.message) == (
+        "(body)",
+        "must be a Statement or an array of Statements",
+    )
+
+
+def test_a_single_statement_is_named_statement_not_by_index() -> None:
+    with pytest.raises(xapi_spec.Invalid) as caught:
+        xapi_spec.check_batch({**statement(), "id": "12"})
+    assert caught.value.field == "statement.id"
 
 
 def test_ids_given_are_kept_and_missing_ones_derived_from_the_content() -> None:
@@ -109,7 +241,10 @@ def test_the_same_given_id_twice_in_a_batch_is_invalid_the_same_content_twice_is
     twice = {**statement(), "id": "e05aa883-acaf-40ad-bf54-02c8ce485fb0"}
     with pytest.raises(xapi_spec.Invalid) as caught:
         xapi_spec.check_batch([twice, {**twice, "verb": {"id": PASSED}}])
-    assert caught.value.field == "statements[1].id"
+    assert (caught.value.field, caught.value.message) == (
+        "statements[1].id",
+        "repeats the id of statements[0]",
+    )
     assert len(xapi_spec.check_batch([statement(), statement()])) == 2
 
 
