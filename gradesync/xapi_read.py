@@ -136,7 +136,7 @@ def instant(statement: dict[str, Any], arrival: datetime) -> tuple[datetime, Com
     at = timestamp(statement.get("timestamp"), "timestamp")
     if at is None:
         return arrival, "arrival"
-    if at.tzinfo is None or at.utcoffset() is None:
+    if at.utcoffset() is None:  # fromisoformat: no zone written
         return at.replace(tzinfo=UTC), "utc_assumed"
     return at, "event"
 

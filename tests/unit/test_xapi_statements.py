@@ -8,6 +8,8 @@ import base64
 import copy
 import json
 import re
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -289,45 +291,150 @@ def test_failed_or_success_false_is_not_passed(data: dict[str, Any]) -> None:
     assert isinstance(read(data), xapi_read.NotPassed)
 
 
+NO_MATCH = "object.id does not match the course pattern"
+HOME = "https://moodle.example.nl"
+# An operator's pattern that backtracks without end on a long run of "a" (the attack trial's).
+SLOW_PATTERN = r"(?P<course>.*a.*a.*a.*a.*b)"
+
+
+# The detail is what the webhook route answers (``ignored``) and the operator reads.
 @pytest.mark.parametrize(
-    ("data", "inst", "reason"),
+    ("data", "inst", "reason", "detail"),
     [
-        (statement("http://adlnet.gov/expapi/verbs/attempted"), {}, "verb_not_counted"),
+        (
+            statement("http://adlnet.gov/expapi/verbs/attempted"),
+            {},
+            "verb_not_counted",
+            "the verb is not one this installation counts",
+        ),
         (
             statement(object={"id": "https://moodle.example.nl/mod/quiz/view.php?id=9"}),
             {},
             "not_a_course",
+            NO_MATCH,
         ),
         (
             statement(object={"id": "https://moodle.example.nl/course/view.php?id=12&x=1"}),
             {},
             "not_a_course",
+            NO_MATCH,
+        ),
+        # The pattern matches, but its course group is empty: no course id.
+        (
+            statement(object={"id": "https://moodle.example.nl/course/view.php?id="}),
+            {"course_pattern": r"course/view\.php\?id=(?P<course>\d*)"},
+            "not_a_course",
+            NO_MATCH,
         ),
         (
             statement(object={"id": "https://m/course/view.php?id=" + "1" * 3000}),
             {},
             "object_id_too_long",
+            "object.id is over 2048 characters",
+        ),
+        (
+            statement(object={"id": "https://lms.example.nl/" + "a" * 500}),
+            {"course_pattern": SLOW_PATTERN},
+            "course_pattern_too_slow",
+            "the course pattern took over 0.5 s on object.id",
         ),
         (
             statement(object={"objectType": "Agent", "mbox": "mailto:a@b.nl"}),
             {},
             "object_not_activity",
+            "the object is not an Activity",
+        ),
+        (
+            statement(
+                object={
+                    "id": COURSE,
+                    "definition": {"type": "https://w3id.org/xapi/cmi5/activitytype/block"},
+                }
+            ),
+            {},
+            "cmi5_block",
+            "a cmi5 Block is not a course",
         ),
         (
             statement(actor={"objectType": "Group", "member": [{"mbox": "mailto:a@b.nl"}]}),
             {},
             "group_actor",
+            "a Group is not a learner",
         ),
-        (statement(actor={"mbox": "mailto:a@b.nl"}), {}, "no_learner_id"),
-        (statement(), {"account_homepage": "https://other.example.nl/"}, "other_homepage"),
-        (statement(timestamp="1999-12-31T23:00:00Z"), {}, "unusable_value"),
+        (
+            statement(actor={"mbox": "mailto:a@b.nl"}),
+            {},
+            "no_learner_id",
+            "the actor has no account",
+        ),
+        (statement(), {"actor_id": "mbox"}, "no_learner_id", "the actor has no mbox"),
+        (
+            statement(),
+            {"account_homepage": "https://other.example.nl/"},
+            "other_homepage",
+            "the account is of another homePage",
+        ),
+        # Only a trailing slash is no difference: a path one segment deeper is another site.
+        (
+            statement(actor={"account": {"homePage": HOME + "/X", "name": "57"}}),
+            {"account_homepage": HOME},
+            "other_homepage",
+            "the account is of another homePage",
+        ),
+        (
+            statement(),
+            {"account_homepage": HOME + "/X"},
+            "other_homepage",
+            "the account is of another homePage",
+        ),
+        (
+            statement(timestamp="1999-12-31T23:00:00Z"),
+            {},
+            "unusable_value",
+            "completed_at: must lie between 2000-01-01 and a day from now",
+        ),
     ],
 )
 def test_what_is_not_a_usable_completion_is_skipped_with_a_reason(
-    data: dict[str, Any], inst: dict[str, Any], reason: str
+    data: dict[str, Any], inst: dict[str, Any], reason: str, detail: str
 ) -> None:
     done = read(data, installation(**inst))
-    assert isinstance(done, xapi_read.Skipped) and done.reason == reason
+    assert done == xapi_read.Skipped(reason, detail)  # type: ignore[arg-type]
+
+
+def test_an_object_id_at_the_length_cap_is_read() -> None:
+    """The cap is on what is longer than 2048 characters; a long query string up to it is read."""
+    head = "https://moodle.example.nl/course/view.php?id=12&back="
+    at_cap = head + "x" * (xapi_read.MAX_OBJECT_ID - len(head))
+    done = read(
+        statement(object={"id": at_cap}), installation(course_pattern=r"[?&]id=(?P<course>\d+)")
+    )
+    assert isinstance(done, xapi_read.Counted) and done.event.course_id == "12"
+
+
+def test_a_slow_course_pattern_lets_other_threads_run() -> None:
+    """The ingress reads statements on worker threads: a runaway pattern must not hold the GIL
+    (``concurrent``), or every other request waits for its timeout."""
+    inst = installation(course_pattern=SLOW_PATTERN)
+    target = {"id": "https://lms.example.nl/" + "a" * 500}
+    worker = threading.Thread(target=xapi_read.course, args=(target, inst))
+    worker.start()
+    turns = 0
+    while worker.is_alive():
+        time.sleep(0.005)
+        turns += 1
+    # Measured: about 140 turns while the pattern runs without the GIL, 1 while it holds it.
+    assert turns >= 10
+
+
+def test_the_registration_is_read_in_lower_case() -> None:
+    """A UUID's case is no part of it (RFC 4122 3): a cmi5 LMS's passed and completed of one
+    registration meet under one key, in the case every earlier version stored."""
+    reg = "EC531277-B57B-4C15-8D91-D292C5B2B8F7"
+    done = read(statement(context={"registration": reg}))
+    assert isinstance(done, xapi_read.Counted) and done.registration == reg.lower()
+    bare = read(statement())
+    assert isinstance(bare, xapi_read.Counted) and bare.registration is None
 
 
 def test_the_learner_by_account_mbox_or_openid_and_the_homepage_check() -> None:
