@@ -126,6 +126,8 @@ SCORE = "statements[1].result.score"
             "statements[1].actor.account.homePage",
             "is required (a string)",
         ),
+        ({"verb": None}, "statements[1].verb", "is required"),
+        ({"verb": "completed"}, "statements[1].verb", "must be a JSON object"),
         (
             {"verb": {"display": {"en": "completed"}}},
             "statements[1].verb.id",
@@ -201,6 +203,7 @@ def test_invalid_statements_are_named_by_index_and_field(
         {"result": {"score": {"scaled": 1}}},
         {"result": {"score": {"raw": 10, "min": 10, "max": 20}}},
         {"result": {"score": {"raw": 20, "min": 10, "max": 20}}},
+        {"result": {"score": {"min": 0, "max": 100}}},
         {"version": "1.0.3", "context": {"registration": "e05aa883-acaf-40ad-bf54-02c8ce485fb0"}},
         {"actor": {"objectType": "Group", "account": {"homePage": "https://m.nl", "name": "g"}}},
         {"actor": {"objectType": "Group", "member": [{"openid": "https://id.example.nl/a"}]}},
