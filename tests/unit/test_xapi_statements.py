@@ -462,6 +462,10 @@ def test_a_missing_timestamp_is_the_arrival_and_a_zoneless_one_utc() -> None:
     done = read(data)
     assert isinstance(done, xapi_read.Counted)
     assert (done.event.completed_at, done.completed_at_source) == (NOW, "arrival")
+    # A null timestamp is taken as none: the statement still gets its derived id.
+    done = read(statement(timestamp=None))
+    assert isinstance(done, xapi_read.Counted)
+    assert (done.event.completed_at, done.completed_at_source) == (NOW, "arrival")
     naive = (NOW - timedelta(hours=2)).replace(tzinfo=None).isoformat()
     done = read(statement(timestamp=naive))
     assert isinstance(done, xapi_read.Counted) and done.completed_at_source == "utc_assumed"
