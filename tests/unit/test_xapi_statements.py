@@ -291,7 +291,16 @@ def test_completion_only_takes_no_grade() -> None:
     ],
 )
 def test_failed_or_success_false_is_not_passed(data: dict[str, Any]) -> None:
-    assert isinstance(read(data), xapi_read.NotPassed)
+    done = read(data)
+    # The ledger records where the time came from, for a learner who did not pass too.
+    assert isinstance(done, xapi_read.NotPassed) and done.completed_at_source == "event"
+
+
+def test_a_counted_statement_names_its_verb() -> None:
+    """The endpoint tells a cmi5 ``passed`` (which carries the grade) from a ``completed``."""
+    for verb in (COMPLETED, PASSED):
+        done = read(statement(verb))
+        assert isinstance(done, xapi_read.Counted) and done.verb == verb
 
 
 NO_MATCH = "object.id does not match the course pattern"
@@ -443,7 +452,11 @@ def test_the_registration_is_read_in_lower_case() -> None:
 def test_the_learner_by_account_mbox_or_openid_and_the_homepage_check() -> None:
     assert isinstance(done := read(statement()), xapi_read.Counted)
     assert (done.event.person_id, done.event.course_id) == ("57", "12")
+    # A trailing slash on either side is no other homePage.
     ok = read(statement(), installation(account_homepage="https://moodle.example.nl/"))
+    assert isinstance(ok, xapi_read.Counted)
+    slashed = statement(actor={"account": {"homePage": "https://moodle.example.nl/", "name": "57"}})
+    ok = read(slashed, installation(account_homepage="https://moodle.example.nl"))
     assert isinstance(ok, xapi_read.Counted)
     by_mail = read(
         statement(actor={"mbox": "mailto:anna@example.nl"}), installation(actor_id="mbox")
@@ -454,6 +467,12 @@ def test_the_learner_by_account_mbox_or_openid_and_the_homepage_check() -> None:
     )
     assert isinstance(by_openid, xapi_read.Counted)
     assert by_openid.event.person_id == "https://id.example.nl/anna"
+    # Only an mbox loses its "mailto:": an OpenID is the learner's id as written, any scheme.
+    mailto_openid = read(
+        statement(actor={"openid": "mailto:anna@example.nl"}), installation(actor_id="openid")
+    )
+    assert isinstance(mailto_openid, xapi_read.Counted)
+    assert mailto_openid.event.person_id == "mailto:anna@example.nl"
 
 
 def test_a_missing_timestamp_is_the_arrival_and_a_zoneless_one_utc() -> None:
