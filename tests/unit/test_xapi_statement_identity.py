@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from gradesync.xapi_spec import digest, statement_id
+from gradesync.xapi_spec import Invalid, check_batch, digest, statement_id
 
 CORPUS = Path(__file__).resolve().parent.parent / "conformance" / "xapi"
 Statement = dict[str, Any]
@@ -38,8 +38,8 @@ LONG = corpus("xapi-spec-group-team-pb")
 MOODLE = corpus("moodle-logstore_xapi-course_completed")
 
 
-def changed(change: Change) -> Statement:
-    data = copy.deepcopy(LONG)
+def changed(change: Change, data: Statement = LONG) -> Statement:
+    data = copy.deepcopy(data)
     change(data)
     return data
 
@@ -51,6 +51,26 @@ def one(a: Statement, b: Statement) -> bool:
     return same_id
 
 
+def keys_reversed(member: int) -> Change:
+    """The group's members in reverse order, one of them with its keys in reverse order too
+    (a JSON object's key order means nothing; Ena's is the one whose order would then move)."""
+
+    def change(s: Statement) -> None:
+        members = s["actor"]["member"]
+        members[member] = dict(reversed(members[member].items()))
+        members.reverse()
+
+    return change
+
+
+def nothing(s: Statement) -> None:
+    """The example as it is."""
+
+
+def object_agent(s: Statement) -> None:
+    s.update(object={"objectType": "Agent", "mbox": "mailto:ena@example.com"})
+
+
 # What an LRS may do to a statement it stores and forwards (each a documented exception).
 FORWARDED: dict[str, Change] = {
     "LRS properties set": lambda s: s.update(
@@ -60,14 +80,13 @@ FORWARDED: dict[str, Change] = {
     ),
     "attachments": lambda s: s.update(attachments=[{"usageType": "http://x.nl/a", "length": 1}]),
     "verb display": lambda s: s["verb"].update(display={"nl-NL": "bijgewoond"}),
+    "activity definition": lambda s: s["object"].pop("definition"),
     "activity definition, no objectType": lambda s: s["object"].pop("definition"),
-    "objectType Activity added": lambda s: s["object"].update(objectType="Activity"),
+    "objectType Activity left out": lambda s: s["object"].pop("objectType"),
     "timestamp in another zone and precision": lambda s: s.update(
         timestamp="2013-05-18T07:32:34.804000+02:00"
     ),
-    "group members reordered, their keys too": lambda s: s["actor"].update(
-        member=[dict(reversed(m.items())) for m in reversed(s["actor"]["member"])]
-    ),
+    "group members reordered, one's keys too": keys_reversed(2),
     "member objectType Agent left out": lambda s: s["actor"]["member"][1].pop("objectType"),
     "e-mail domain's case": lambda s: s["actor"].update(mbox="mailto:teampb@EXAMPLE.com"),
     "instructor objectType Agent left out": lambda s: s["context"]["instructor"].pop("objectType"),
@@ -80,26 +99,23 @@ FORWARDED: dict[str, Change] = {
     "context activity definition": lambda s: s["context"]["contextActivities"]["category"][0].pop(
         "definition"
     ),
-    "object Agent's e-mail domain": lambda s: s.update(
-        object={"objectType": "Agent", "mbox": "mailto:ena@EXAMPLE.com"}
-    ),
-    "object Group's members reordered": lambda s: s.update(
-        object={"objectType": "Group", "member": list(reversed(s["actor"]["member"]))}
-    ),
+    "object Agent's e-mail domain": lambda s: s["object"].update(mbox="mailto:ena@EXAMPLE.com"),
+    "object Group's members reordered": lambda s: s["object"]["member"].reverse(),
 }
-# The statement the forwarded variants of an Agent or Group object are compared with.
-OBJECTS = {
-    "object Agent's e-mail domain": {"objectType": "Agent", "mbox": "mailto:ena@example.com"},
-    "object Group's members reordered": {"objectType": "Group", "member": LONG["actor"]["member"]},
+# The statement a variant is made from, where it is not the example itself.
+FORWARDED_FROM: dict[str, Change] = {
+    "activity definition, no objectType": lambda s: s["object"].pop("objectType"),
+    "object Agent's e-mail domain": object_agent,
+    "object Group's members reordered": lambda s: s.update(
+        object={"objectType": "Group", "member": copy.deepcopy(s["actor"]["member"])}
+    ),
 }
 
 
 @pytest.mark.parametrize("name", FORWARDED)
 def test_what_an_lrs_may_change_leaves_one_statement(name: str) -> None:
-    original = LONG
-    if name in OBJECTS:
-        original = changed(lambda s: s.update(object=OBJECTS[name]))
-    assert one(original, changed(FORWARDED[name]))
+    base = changed(FORWARDED_FROM.get(name, nothing))
+    assert one(base, changed(FORWARDED[name], base))
 
 
 def test_a_statement_with_its_id_has_the_digest_of_the_same_without() -> None:
@@ -121,11 +137,13 @@ OTHER: dict[str, Change] = {
     "the mailbox's local part in capitals": lambda s: s["actor"].update(
         mbox="mailto:TeamPB@example.com"
     ),
+    # ... and the domain is what follows the last "@": a quoted local part may hold one.
     "the quoted local part in capitals": lambda s: s["actor"].update(
-        mbox='mailto:"Team@PB"@example.com'
+        mbox='mailto:"team@PB"@example.com'
     ),
     "another verb": lambda s: s["verb"].update(id="http://adlnet.gov/expapi/verbs/attempted"),
     "another object": lambda s: s["object"].update(id="http://www.example.com/meetings/1"),
+    "another Agent as the object": lambda s: s["object"].update(mbox="mailto:toby@example.com"),
     "another instructor": lambda s: s["context"]["instructor"]["account"].update(name="1"),
     "another team": lambda s: s["context"]["team"].update(mbox="mailto:teampc@example.com"),
     "another parent activity": lambda s: s["context"]["contextActivities"]["parent"][0].update(
@@ -138,21 +156,27 @@ OTHER: dict[str, Change] = {
     "the duration written otherwise": lambda s: s["result"].update(duration="PT60M"),
     "another instant": lambda s: s.update(timestamp="2013-05-18T05:32:35.804+00:00"),
 }
-# The statement an "other" variant is compared with, where it is not the example itself.
-BASES: dict[str, Change] = {
+OTHER_FROM: dict[str, Change] = {
     "the quoted local part in capitals": lambda s: s["actor"].update(
         mbox='mailto:"team@pb"@example.com'
     ),
     "an Agent of the group's mailbox": lambda s: s.update(
         actor={"objectType": "Group", "mbox": s["actor"]["mbox"]}
     ),
+    "another Agent as the object": object_agent,
 }
 
 
 @pytest.mark.parametrize("name", OTHER)
 def test_what_the_author_said_otherwise_is_another_statement(name: str) -> None:
-    base = changed(BASES.get(name, lambda s: None))
-    assert not one(base, changed(OTHER[name]))
+    base = changed(OTHER_FROM.get(name, nothing))
+    assert not one(base, changed(OTHER[name], base))
+
+
+def test_an_item_of_a_batch_that_is_no_object_is_named_by_its_index() -> None:
+    with pytest.raises(Invalid) as caught:
+        check_batch([LONG, "statement"])
+    assert (caught.value.field, caught.value.message) == ("statements[1]", "must be a JSON object")
 
 
 @pytest.fixture
