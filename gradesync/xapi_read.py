@@ -118,10 +118,9 @@ def course(target: dict[str, Any], inst: XapiSource) -> str | Skipped:
         return Skipped("object_id_too_long", f"object.id is over {MAX_OBJECT_ID} characters")
     try:
         # ``regex``, not ``re``: it can stop a match that runs away (an operator's pattern may
-        # backtrack quadratically) and lets other threads run meanwhile (``concurrent``).
-        match = regex.search(
-            inst.course_pattern, object_id, timeout=COURSE_PATTERN_TIMEOUT_S, concurrent=True
-        )
+        # backtrack quadratically), and on a ``str`` it releases the GIL, so other threads run
+        # meanwhile.
+        match = regex.search(inst.course_pattern, object_id, timeout=COURSE_PATTERN_TIMEOUT_S)
     except TimeoutError:
         return Skipped(
             "course_pattern_too_slow",
@@ -136,7 +135,7 @@ def instant(statement: dict[str, Any], arrival: datetime) -> tuple[datetime, Com
     at = timestamp(statement.get("timestamp"), "timestamp")
     if at is None:
         return arrival, "arrival"
-    if at.tzinfo is None or at.utcoffset() is None:
+    if at.utcoffset() is None:  # fromisoformat: no zone written
         return at.replace(tzinfo=UTC), "utc_assumed"
     return at, "event"
 
@@ -154,14 +153,14 @@ def read(statement: dict[str, Any], sid: str, inst: XapiSource, arrival: datetim
     if isinstance(person, Skipped):
         return person
     target = statement["object"]
-    definition = target.get("definition") if isinstance(target.get("definition"), dict) else {}
+    definition = target.get("definition")
     if isinstance(definition, dict) and definition.get("type") == CMI5_BLOCK:
         return Skipped("cmi5_block", "a cmi5 Block is not a course")
     course_id = course(target, inst)
     if isinstance(course_id, Skipped):
         return course_id
     at, source = instant(statement, arrival)
-    context = statement.get("context") if isinstance(statement.get("context"), dict) else {}
+    context = statement.get("context")
     registration = context.get("registration") if isinstance(context, dict) else None
     try:
         event = CompletionEvent.model_validate(

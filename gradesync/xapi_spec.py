@@ -170,7 +170,9 @@ def check(data: Any, field: str) -> dict[str, Any]:
     assert target is not None
     kind = target.get("objectType", "Activity")
     if kind not in OBJECT_TYPES:
-        raise Invalid(f"{field}.object.objectType", f"must be one of {', '.join(OBJECT_TYPES)}")
+        raise Invalid(
+            f"{field}.object.objectType", f"must be one of {', '.join(sorted(OBJECT_TYPES))}"
+        )
     if kind == "Activity" and not _iri(target.get("id")):
         raise Invalid(f"{field}.object.id", "is required (an IRI)")
     if kind == "StatementRef" and not is_uuid(target.get("id")):

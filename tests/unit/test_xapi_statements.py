@@ -8,6 +8,8 @@ import base64
 import copy
 import json
 import re
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -61,38 +63,173 @@ def read(data: dict[str, Any], inst: XapiSource | None = None) -> xapi_read.Read
 # -- what xAPI itself calls invalid: 400, naming the index and the field --------------------------
 
 
+AGENT_IFIS = "mbox, mbox_sha1sum, openid, account"
+SCORE = "statements[1].result.score"
+
+
+# The message is what the sender reads in the 400 (``detail``), beside the field.
 @pytest.mark.parametrize(
-    ("change", "field"),
+    ("change", "field", "message"),
     [
-        ({"id": "not-a-uuid"}, "statements[1].id"),
+        ({"id": "not-a-uuid"}, "statements[1].id", "must be a UUID"),
         # 36 characters uuid.UUID() reads, but not the standard string form (xAPI-Data.md 2.4.1):
         # a voiding statement naming it so would miss the statement it voids.
-        ({"id": "----e05aa883acaf40adbf5402c8ce485fb0"}, "statements[1].id"),
-        ({"id": "{e05aa883acaf40adbf5402c8ce485fb0}--"}, "statements[1].id"),
-        ({"actor": {"name": "no identifier"}}, "statements[1].actor"),
-        ({"actor": {"mbox": "anna@example.nl"}}, "statements[1].actor.mbox"),
-        ({"verb": {"display": {"en": "completed"}}}, "statements[1].verb.id"),
-        ({"object": None}, "statements[1].object"),
-        ({"result": {"success": "yes"}}, "statements[1].result.success"),
-        ({"result": {"score": {"scaled": 1.5}}}, "statements[1].result.score.scaled"),
+        ({"id": "----e05aa883acaf40adbf5402c8ce485fb0"}, "statements[1].id", "must be a UUID"),
+        ({"id": "{e05aa883acaf40adbf5402c8ce485fb0}--"}, "statements[1].id", "must be a UUID"),
+        (
+            {"actor": {"name": "no identifier"}},
+            "statements[1].actor",
+            f"an Agent has exactly one of {AGENT_IFIS}",
+        ),
+        (
+            {"actor": {"mbox": "mailto:a@b.nl", "openid": "https://id.example.nl/a"}},
+            "statements[1].actor",
+            f"an Agent has exactly one of {AGENT_IFIS}",
+        ),
+        ({"actor": "anna"}, "statements[1].actor", "must be a JSON object"),
+        ({"actor": None}, "statements[1].actor", "is required"),
+        (
+            {"actor": {"objectType": "Person", "mbox": "mailto:a@b.nl"}},
+            "statements[1].actor.objectType",
+            "must be Agent or Group",
+        ),
+        (
+            {"actor": {"objectType": "Group", "mbox": "mailto:a@b.nl", "openid": "https://g"}},
+            "statements[1].actor",
+            f"a Group has at most one of {AGENT_IFIS}",
+        ),
+        (
+            {"actor": {"objectType": "Group", "name": "nobody"}},
+            "statements[1].actor.member",
+            "an anonymous Group lists its members",
+        ),
+        (
+            {"actor": {"objectType": "Group", "member": [{"mbox": "a@b.nl"}]}},
+            "statements[1].actor.member[0].mbox",
+            'must be a "mailto:" IRI',
+        ),
+        (
+            {"actor": {"mbox": "anna@example.nl"}},
+            "statements[1].actor.mbox",
+            'must be a "mailto:" IRI',
+        ),
+        ({"actor": {"mbox": 7}}, "statements[1].actor.mbox", 'must be a "mailto:" IRI'),
+        ({"actor": {"openid": "anna"}}, "statements[1].actor.openid", "must be a URI"),
+        ({"actor": {"account": "57"}}, "statements[1].actor.account", "must be a JSON object"),
+        (
+            {"actor": {"account": {"homePage": "https://moodle.example.nl"}}},
+            "statements[1].actor.account.name",
+            "is required (a string)",
+        ),
+        (
+            {"actor": {"account": {"name": "57"}}},
+            "statements[1].actor.account.homePage",
+            "is required (a string)",
+        ),
+        ({"verb": None}, "statements[1].verb", "is required"),
+        ({"verb": "completed"}, "statements[1].verb", "must be a JSON object"),
+        (
+            {"verb": {"display": {"en": "completed"}}},
+            "statements[1].verb.id",
+            "is required (an IRI)",
+        ),
+        ({"verb": {"id": "completed"}}, "statements[1].verb.id", "is required (an IRI)"),
+        ({"verb": {"id": "http://x.nl/a verb"}}, "statements[1].verb.id", "is required (an IRI)"),
+        ({"verb": {"id": ["http://x.nl/v"]}}, "statements[1].verb.id", "is required (an IRI)"),
+        ({"object": None}, "statements[1].object", "is required"),
+        (
+            {"object": {"objectType": "Course", "id": COURSE}},
+            "statements[1].object.objectType",
+            "must be one of Activity, Agent, Group, StatementRef, SubStatement",
+        ),
+        ({"object": {"definition": {}}}, "statements[1].object.id", "is required (an IRI)"),
+        (
+            {"object": {"objectType": "StatementRef", "id": "12"}},
+            "statements[1].object.id",
+            "must be a UUID (the statement referred to)",
+        ),
+        ({"result": "passed"}, "statements[1].result", "must be a JSON object"),
+        ({"result": {"success": "yes"}}, "statements[1].result.success", "must be true or false"),
+        ({"result": {"completion": 1}}, "statements[1].result.completion", "must be true or false"),
+        ({"result": {"score": 80}}, SCORE, "must be a JSON object"),
+        ({"result": {"score": {"scaled": "0.8"}}}, f"{SCORE}.scaled", "must be a number"),
+        ({"result": {"score": {"raw": True}}}, f"{SCORE}.raw", "must be a number"),
+        ({"result": {"score": {"scaled": 1.5}}}, f"{SCORE}.scaled", "must lie between -1 and 1"),
+        ({"result": {"score": {"scaled": -1.5}}}, f"{SCORE}.scaled", "must lie between -1 and 1"),
         (
             {"result": {"score": {"raw": 120, "min": 0, "max": 100}}},
-            "statements[1].result.score.raw",
+            f"{SCORE}.raw",
+            "must not be more than max",
         ),
-        ({"result": {"score": {"min": 10, "max": 10}}}, "statements[1].result.score.min"),
-        ({"timestamp": "20 November"}, "statements[1].timestamp"),
-        ({"context": {"registration": "r-1"}}, "statements[1].context.registration"),
-        ({"grade": "9"}, "statements[1].grade"),
-        ({"verb": {"id": VOIDED}}, "statements[1].object.objectType"),
+        (
+            {"result": {"score": {"raw": 101, "max": 100}}},
+            f"{SCORE}.raw",
+            "must not be more than max",
+        ),
+        ({"result": {"score": {"raw": 5, "min": 10}}}, f"{SCORE}.raw", "must not be less than min"),
+        ({"result": {"score": {"min": 10, "max": 10}}}, f"{SCORE}.min", "must be less than max"),
+        ({"timestamp": "20 November"}, "statements[1].timestamp", "must be an ISO 8601 timestamp"),
+        ({"timestamp": 1700000000}, "statements[1].timestamp", "must be an ISO 8601 timestamp"),
+        ({"context": "course 12"}, "statements[1].context", "must be a JSON object"),
+        (
+            {"context": {"registration": "r-1"}},
+            "statements[1].context.registration",
+            "must be a UUID",
+        ),
+        ({"version": "2.0.0"}, "statements[1].version", "must be 1.0.x"),
+        ({"version": 1.0}, "statements[1].version", "must be 1.0.x"),
+        ({"grade": "9"}, "statements[1].grade", "is not a Statement property"),
+        (
+            {"verb": {"id": VOIDED}},
+            "statements[1].object.objectType",
+            "a voiding statement's object is a StatementRef",
+        ),
     ],
 )
 def test_invalid_statements_are_named_by_index_and_field(
-    change: dict[str, Any], field: str
+    change: dict[str, Any], field: str, message: str
 ) -> None:
     bad = {k: v for k, v in {**statement(), **change}.items() if v is not None}
     with pytest.raises(xapi_spec.Invalid) as caught:
         xapi_spec.check_batch([statement(), bad])
-    assert caught.value.field == field
+    assert (caught.value.field, caught.value.message) == (field, message)
+    assert str(caught.value) == f"{field}: {message}"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"result": {"score": {"scaled": -1}, "success": True, "completion": True}},
+        {"result": {"score": {"scaled": 1}}},
+        {"result": {"score": {"raw": 10, "min": 10, "max": 20}}},
+        {"result": {"score": {"raw": 20, "min": 10, "max": 20}}},
+        {"result": {"score": {"min": 0, "max": 100}}},
+        {"version": "1.0.3", "context": {"registration": "e05aa883-acaf-40ad-bf54-02c8ce485fb0"}},
+        {"actor": {"objectType": "Group", "account": {"homePage": "https://m.nl", "name": "g"}}},
+        {"actor": {"objectType": "Group", "member": [{"openid": "https://id.example.nl/a"}]}},
+        {"object": {"objectType": "Agent", "mbox": "mailto:a@b.nl"}},
+    ],
+)
+def test_what_xapi_allows_is_valid(change: dict[str, Any]) -> None:
+    """The bounds themselves are valid (xAPI-Data.md 2.4.5.1: ``scaled`` in -1..1 inclusive,
+    ``raw`` between ``min`` and ``max`` inclusive), as are optional properties sent as null."""
+    data = {**statement(), **change}
+    assert xapi_spec.check_batch(data) == [(xapi_spec.statement_id(data), data)]
+
+
+def test_what_is_neither_a_statement_nor_an_array_is_named_as_the_body() -> None:
+    with pytest.raises(xapi_spec.Invalid) as caught:
+        xapi_spec.check_batch("statements")
+    assert (caught.value.field, caught.value.message) == (
+        "(body)",
+        "must be a Statement or an array of Statements",
+    )
+
+
+def test_a_single_statement_is_named_statement_not_by_index() -> None:
+    with pytest.raises(xapi_spec.Invalid) as caught:
+        xapi_spec.check_batch({**statement(), "id": "12"})
+    assert caught.value.field == "statement.id"
 
 
 def test_ids_given_are_kept_and_missing_ones_derived_from_the_content() -> None:
@@ -109,7 +246,10 @@ def test_the_same_given_id_twice_in_a_batch_is_invalid_the_same_content_twice_is
     twice = {**statement(), "id": "e05aa883-acaf-40ad-bf54-02c8ce485fb0"}
     with pytest.raises(xapi_spec.Invalid) as caught:
         xapi_spec.check_batch([twice, {**twice, "verb": {"id": PASSED}}])
-    assert caught.value.field == "statements[1].id"
+    assert (caught.value.field, caught.value.message) == (
+        "statements[1].id",
+        "repeats the id of statements[0]",
+    )
     assert len(xapi_spec.check_batch([statement(), statement()])) == 2
 
 
@@ -151,54 +291,172 @@ def test_completion_only_takes_no_grade() -> None:
     ],
 )
 def test_failed_or_success_false_is_not_passed(data: dict[str, Any]) -> None:
-    assert isinstance(read(data), xapi_read.NotPassed)
+    done = read(data)
+    # The ledger records where the time came from, for a learner who did not pass too.
+    assert isinstance(done, xapi_read.NotPassed) and done.completed_at_source == "event"
 
 
+def test_a_counted_statement_names_its_verb() -> None:
+    """The endpoint tells a cmi5 ``passed`` (which carries the grade) from a ``completed``."""
+    for verb in (COMPLETED, PASSED):
+        done = read(statement(verb))
+        assert isinstance(done, xapi_read.Counted) and done.verb == verb
+
+
+NO_MATCH = "object.id does not match the course pattern"
+HOME = "https://moodle.example.nl"
+# An operator's pattern that backtracks without end on a long run of "a" (the attack trial's).
+SLOW_PATTERN = r"(?P<course>.*a.*a.*a.*a.*b)"
+
+
+# The detail is what the webhook route answers (``ignored``) and the operator reads.
 @pytest.mark.parametrize(
-    ("data", "inst", "reason"),
+    ("data", "inst", "reason", "detail"),
     [
-        (statement("http://adlnet.gov/expapi/verbs/attempted"), {}, "verb_not_counted"),
+        (
+            statement("http://adlnet.gov/expapi/verbs/attempted"),
+            {},
+            "verb_not_counted",
+            "the verb is not one this installation counts",
+        ),
         (
             statement(object={"id": "https://moodle.example.nl/mod/quiz/view.php?id=9"}),
             {},
             "not_a_course",
+            NO_MATCH,
         ),
         (
             statement(object={"id": "https://moodle.example.nl/course/view.php?id=12&x=1"}),
             {},
             "not_a_course",
+            NO_MATCH,
+        ),
+        # The pattern matches, but its course group is empty: no course id.
+        (
+            statement(object={"id": "https://moodle.example.nl/course/view.php?id="}),
+            {"course_pattern": r"course/view\.php\?id=(?P<course>\d*)"},
+            "not_a_course",
+            NO_MATCH,
         ),
         (
             statement(object={"id": "https://m/course/view.php?id=" + "1" * 3000}),
             {},
             "object_id_too_long",
+            "object.id is over 2048 characters",
+        ),
+        (
+            statement(object={"id": "https://lms.example.nl/" + "a" * 500}),
+            {"course_pattern": SLOW_PATTERN},
+            "course_pattern_too_slow",
+            "the course pattern took over 0.5 s on object.id",
         ),
         (
             statement(object={"objectType": "Agent", "mbox": "mailto:a@b.nl"}),
             {},
             "object_not_activity",
+            "the object is not an Activity",
+        ),
+        (
+            statement(
+                object={
+                    "id": COURSE,
+                    "definition": {"type": "https://w3id.org/xapi/cmi5/activitytype/block"},
+                }
+            ),
+            {},
+            "cmi5_block",
+            "a cmi5 Block is not a course",
         ),
         (
             statement(actor={"objectType": "Group", "member": [{"mbox": "mailto:a@b.nl"}]}),
             {},
             "group_actor",
+            "a Group is not a learner",
         ),
-        (statement(actor={"mbox": "mailto:a@b.nl"}), {}, "no_learner_id"),
-        (statement(), {"account_homepage": "https://other.example.nl/"}, "other_homepage"),
-        (statement(timestamp="1999-12-31T23:00:00Z"), {}, "unusable_value"),
+        (
+            statement(actor={"mbox": "mailto:a@b.nl"}),
+            {},
+            "no_learner_id",
+            "the actor has no account",
+        ),
+        (statement(), {"actor_id": "mbox"}, "no_learner_id", "the actor has no mbox"),
+        (
+            statement(),
+            {"account_homepage": "https://other.example.nl/"},
+            "other_homepage",
+            "the account is of another homePage",
+        ),
+        # Only a trailing slash is no difference: a path one segment deeper is another site.
+        (
+            statement(actor={"account": {"homePage": HOME + "/X", "name": "57"}}),
+            {"account_homepage": HOME},
+            "other_homepage",
+            "the account is of another homePage",
+        ),
+        (
+            statement(),
+            {"account_homepage": HOME + "/X"},
+            "other_homepage",
+            "the account is of another homePage",
+        ),
+        (
+            statement(timestamp="1999-12-31T23:00:00Z"),
+            {},
+            "unusable_value",
+            "completed_at: must lie between 2000-01-01 and a day from now",
+        ),
     ],
 )
 def test_what_is_not_a_usable_completion_is_skipped_with_a_reason(
-    data: dict[str, Any], inst: dict[str, Any], reason: str
+    data: dict[str, Any], inst: dict[str, Any], reason: str, detail: str
 ) -> None:
     done = read(data, installation(**inst))
-    assert isinstance(done, xapi_read.Skipped) and done.reason == reason
+    assert done == xapi_read.Skipped(reason, detail)  # type: ignore[arg-type]
+
+
+def test_an_object_id_at_the_length_cap_is_read() -> None:
+    """The cap is on what is longer than 2048 characters; a long query string up to it is read."""
+    head = "https://moodle.example.nl/course/view.php?id=12&back="
+    at_cap = head + "x" * (xapi_read.MAX_OBJECT_ID - len(head))
+    done = read(
+        statement(object={"id": at_cap}), installation(course_pattern=r"[?&]id=(?P<course>\d+)")
+    )
+    assert isinstance(done, xapi_read.Counted) and done.event.course_id == "12"
+
+
+def test_a_slow_course_pattern_lets_other_threads_run() -> None:
+    """The ingress reads statements on worker threads: a runaway pattern must not hold the GIL
+    (``concurrent``), or every other request waits for its timeout."""
+    inst = installation(course_pattern=SLOW_PATTERN)
+    target = {"id": "https://lms.example.nl/" + "a" * 500}
+    worker = threading.Thread(target=xapi_read.course, args=(target, inst))
+    worker.start()
+    turns = 0
+    while worker.is_alive():
+        time.sleep(0.005)
+        turns += 1
+    # Measured: about 140 turns while the pattern runs without the GIL, 1 while it holds it.
+    assert turns >= 10
+
+
+def test_the_registration_is_read_in_lower_case() -> None:
+    """A UUID's case is no part of it (RFC 4122 3): a cmi5 LMS's passed and completed of one
+    registration meet under one key, in the case every earlier version stored."""
+    reg = "EC531277-B57B-4C15-8D91-D292C5B2B8F7"
+    done = read(statement(context={"registration": reg}))
+    assert isinstance(done, xapi_read.Counted) and done.registration == reg.lower()
+    bare = read(statement())
+    assert isinstance(bare, xapi_read.Counted) and bare.registration is None
 
 
 def test_the_learner_by_account_mbox_or_openid_and_the_homepage_check() -> None:
     assert isinstance(done := read(statement()), xapi_read.Counted)
     assert (done.event.person_id, done.event.course_id) == ("57", "12")
+    # A trailing slash on either side is no other homePage.
     ok = read(statement(), installation(account_homepage="https://moodle.example.nl/"))
+    assert isinstance(ok, xapi_read.Counted)
+    slashed = statement(actor={"account": {"homePage": "https://moodle.example.nl/", "name": "57"}})
+    ok = read(slashed, installation(account_homepage="https://moodle.example.nl"))
     assert isinstance(ok, xapi_read.Counted)
     by_mail = read(
         statement(actor={"mbox": "mailto:anna@example.nl"}), installation(actor_id="mbox")
@@ -209,12 +467,22 @@ def test_the_learner_by_account_mbox_or_openid_and_the_homepage_check() -> None:
     )
     assert isinstance(by_openid, xapi_read.Counted)
     assert by_openid.event.person_id == "https://id.example.nl/anna"
+    # Only an mbox loses its "mailto:": an OpenID is the learner's id as written, any scheme.
+    mailto_openid = read(
+        statement(actor={"openid": "mailto:anna@example.nl"}), installation(actor_id="openid")
+    )
+    assert isinstance(mailto_openid, xapi_read.Counted)
+    assert mailto_openid.event.person_id == "mailto:anna@example.nl"
 
 
 def test_a_missing_timestamp_is_the_arrival_and_a_zoneless_one_utc() -> None:
     data = statement()
     del data["timestamp"]
     done = read(data)
+    assert isinstance(done, xapi_read.Counted)
+    assert (done.event.completed_at, done.completed_at_source) == (NOW, "arrival")
+    # A null timestamp is taken as none: the statement still gets its derived id.
+    done = read(statement(timestamp=None))
     assert isinstance(done, xapi_read.Counted)
     assert (done.event.completed_at, done.completed_at_source) == (NOW, "arrival")
     naive = (NOW - timedelta(hours=2)).replace(tzinfo=None).isoformat()
