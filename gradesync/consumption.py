@@ -21,7 +21,7 @@ class Look(NamedTuple):
     """What the worker sees at one moment."""
 
     at: datetime
-    waiting: int  # messages in the task queue (every priority list of it)
+    waiting: int  # messages in the queues this worker consumes (every priority list of each)
     holding: int  # tasks this worker holds: running, prefetched or waiting for a countdown
     received: int  # tasks received since the worker started (a counter)
 

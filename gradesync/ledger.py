@@ -501,9 +501,13 @@ class Ledger:
             pipe.zadd(self._state("queued"), {rid: now.timestamp()}, xx=True, gt=True)
             pipe.execute()
 
-    def unsent(self, recorded_before: datetime, limit: int = 1000) -> list[str]:
-        raw = self.r.zrangebyscore(
-            self.OUTBOX, "-inf", recorded_before.timestamp(), start=0, num=limit
+    def take_unsent(self, recorded_before: datetime, now: datetime, limit: int = 1000) -> list[str]:
+        """Ids recorded before ``recorded_before`` and still not handed to the broker; each goes
+        to one caller: taking one counts it as recorded ``now``, so two sweeps at once (beat
+        queues one per interval, and a backlog holds several) do not both send it, and one that
+        dies before sending leaves it for a sweep a grace later."""
+        raw = self.r.eval(
+            _TAKE_UNSENT, 1, self.OUTBOX, recorded_before.timestamp(), now.timestamp(), limit
         )
         return [_text(r) for r in raw]
 
@@ -625,6 +629,14 @@ for _, id in ipairs(queued) do
     redis.call('ZADD', KEYS[2], 'XX', ARGV[2], id)
     table.insert(ids, id)
   end
+end
+return ids
+"""
+
+_TAKE_UNSENT = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+for _, id in ipairs(ids) do
+  redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id)
 end
 return ids
 """

@@ -95,7 +95,8 @@ def sweep(
     further before the budget is gone again.
     """
     resume = BATCH if room is None else min(BATCH, room)
-    due = ledger.unsent(now - SWEEP_GRACE) + (ledger.take_deferred(now, resume) if resume else [])
+    unsent = ledger.take_unsent(now - SWEEP_GRACE, now)
+    due = unsent + (ledger.take_deferred(now, resume) if resume else [])
     if stalls is not None and stalls.queue_empty():
         # A rerun resumes: every step skips what Coachview already holds.
         taken = ledger.take_stalled(now - stalls.after, now, stalls.max_stalls)

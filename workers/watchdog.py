@@ -36,21 +36,22 @@ def _count(**_: Any) -> None:
     _received += 1
 
 
-def look() -> Look:
+def look(queues: tuple[str, ...]) -> Look:
+    r = resources.ledger().r
     return Look(
         at=utcnow(),
-        waiting=keys.queue_depth(resources.ledger().r),
+        waiting=sum(keys.queue_depth(r, queue) for queue in queues),
         holding=len(state.reserved_requests),
         received=_received,
     )
 
 
-def watch(after: timedelta, every_s: float) -> None:
+def watch(queues: tuple[str, ...], after: timedelta, every_s: float) -> None:
     since, previous = None, None
     while True:
         time.sleep(every_s)
         try:
-            current = look()
+            current = look(queues)
         except redis.RedisError:  # a Redis outage is the broker give-up's to handle
             since, previous = None, None
             continue
@@ -70,7 +71,12 @@ def watch(after: timedelta, every_s: float) -> None:
 
 
 @worker_ready.connect
-def _start(**_: Any) -> None:
+def _start(sender: Any, **_: Any) -> None:
+    # The queues this worker was started to consume (``-Q``; the pipeline's by default), read
+    # now: a consumer cancelled later is what the watchdog looks for, so the current list will
+    # not do. Another queue's backlog is no sign: a worker with ``-Q other`` takes none of it.
+    queues = tuple(sender.app.amqp.queues.consume_from)
     after = timedelta(seconds=resources.settings().worker_starved_s)
     every_s = min(10.0, after.total_seconds() / 6)
-    threading.Thread(target=watch, args=(after, every_s), name="watchdog", daemon=True).start()
+    args = (queues, after, every_s)
+    threading.Thread(target=watch, args=args, name="watchdog", daemon=True).start()

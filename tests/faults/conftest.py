@@ -21,13 +21,15 @@ class Workers:
         self.running: list[Proc] = []
         self.n = 0
 
-    def start(self, concurrency: int = 1, **env: str) -> Proc:
+    def start(self, concurrency: int = 1, queues: str = "", **env: str) -> Proc:
+        """A worker; ``queues``: its ``-Q`` (none: the pipeline's queue)."""
         self.n += 1
         proc = start_worker(
             self.workdir,
             {**self.stack.env, **FAST_REDELIVERY, **env},
             f"fault{self.n}",
             concurrency,
+            ("-Q", queues) if queues else (),
         )
         self.running.append(proc)
         return proc

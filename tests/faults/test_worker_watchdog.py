@@ -4,6 +4,7 @@ its supervisor to start a fresh one; what waited is then delivered, once."""
 from __future__ import annotations
 
 import socket
+import time
 
 from gradesync import keys
 from gradesync.procs import wait_until
@@ -37,5 +38,25 @@ def test_a_worker_that_stopped_consuming_exits_and_nothing_is_lost(
     assert waiting is not None and waiting.state == "queued"
 
     workers.start()  # what compose's `restart: unless-stopped` does
+    assert clean.settle(rid).state == "delivered"
+    assert clean.component(7001, 9001)["writes"] == ALL_ONCE
+
+
+def test_a_worker_of_another_queue_is_not_taken_for_a_deaf_one(
+    clean: Stack, workers: Workers
+) -> None:
+    """A worker started with ``-Q other`` takes nothing from the pipeline's queue, by design: a
+    backlog there says nothing about it (the trial of issue 25 item 5 saw it exit 70 after
+    GRADESYNC_WORKER_STARVED_S, and again after every restart, while it consumed its queue)."""
+    clean.seed()
+    other = workers.start(queues="other", GRADESYNC_WORKER_STARVED_S="2")
+    rid = clean.enqueue(canonical(event_id="waits-for-the-pipeline"))
+    # The watchdog looks every 2/6 s: this is six of its starved periods, a backlog all along.
+    time.sleep(12)
+    assert keys.queue_depth(clean.redis) > 0
+    assert other.alive(), other.log()[-3000:]
+    assert "worker_not_consuming" not in other.log()
+
+    workers.start()
     assert clean.settle(rid).state == "delivered"
     assert clean.component(7001, 9001)["writes"] == ALL_ONCE

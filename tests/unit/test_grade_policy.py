@@ -282,7 +282,7 @@ def test_a_grade_for_a_completion_delivered_without_one_is_queued(ledger: Ledger
     # everything else as first delivered: the completion date (and where it came from), the event
     assert rec.event.completed_at == CRITERIA.at and rec.event.id == "e1"
     assert rec.completed_at_source == "moodle_completion_criteria" and rec.needs == []
-    assert ledger.unsent(later + timedelta(seconds=1)) == [rid]
+    assert ledger.take_unsent(later + timedelta(seconds=1), later) == [rid]
     entry = ledger.history(rid)[-1]
     assert entry["what"] == "grade_added" and entry["event_id"] == "e2"
     again = ledger.admit(event(event_id="e2", grade="7.5", completed_at=later), later)

@@ -48,9 +48,14 @@ def test_admit_creates_one_queued_record(ledger: Ledger) -> None:
     admission = ledger.admit(event(), T0)
     assert admission.outcome == "created" and admission.enqueue
     assert ledger.counts()["queued"] == 1
-    assert ledger.unsent(T0 + timedelta(seconds=1)) == [admission.record.id]
-    ledger.sent(admission.record.id, T0)
-    assert ledger.unsent(T0 + timedelta(seconds=1)) == []
+    before, now = T0 + timedelta(seconds=1), T0 + timedelta(seconds=2)
+    assert ledger.take_unsent(before, now) == [admission.record.id]
+    # Taken: a second sweep at the same moment does not send it too; one a grace later does,
+    # when the first died before sending.
+    assert ledger.take_unsent(before, now) == []
+    assert ledger.take_unsent(now, now) == [admission.record.id]
+    ledger.sent(admission.record.id, now)
+    assert ledger.take_unsent(now + timedelta(days=1), now) == []
 
 
 def test_same_event_is_a_duplicate_and_same_id_other_body_a_conflict(ledger: Ledger) -> None:

@@ -112,7 +112,7 @@ def test_retrying_a_shadowed_record_starts_delivery_from_zero(ledger: Ledger) ->
     assert queued.state == "queued" and queued.attempts == 0 and queued.daily_retries == 0
     assert queued.delivery is None  # the process that sends it decides: the mode now set
     assert queued.event.completed_at == event().completed_at
-    assert ledger.unsent(T0 + timedelta(days=4)) == [rid]
+    assert ledger.take_unsent(T0 + timedelta(days=4), T0 + timedelta(days=4)) == [rid]
     assert ledger.delivery(rid, "rest") == "rest"
     assert ledger.history(rid)[-1]["what"] == "operator_retry"
     assert ledger.history(rid)[-1]["was"] == "shadowed"
