@@ -317,6 +317,9 @@ def resolve(self: PipelineTask, ctx: Context, rid: str) -> Context:
 
 @pipeline_task("post_result_link")
 def post_result_link(self: PipelineTask, ctx: Context, rid: str) -> Context:
+    # A message redelivered after the run ended (Redis's visibility timeout, a restored unacked
+    # message) must not post again: unlike the REST steps, a POST reads nothing first.
+    _running(resources.ledger().get(rid))
     s = resources.settings()
     facts = ctx["facts"]
     if facts.get("delivery") == "shadow":  # never written by a shadow worker (see _facts)

@@ -83,6 +83,21 @@ def test_result_link_one_post_per_completion_no_rest_and_a_404_retried_daily(
     assert clean.state()["requests"]["byRoute"] == {RESULT_LINK: n + 2}  # one more POST
 
 
+def test_a_result_link_message_redelivered_after_delivery_posts_nothing(clean: Stack) -> None:
+    from workers.app import app
+    from workers.tasks import _facts
+
+    clean.seed()
+    rid = clean.enqueue(canonical(event_id="rl-late-copy"), "resultlink")
+    record = clean.settle(rid)
+    assert record.state == "delivered"
+    # The step's message once more, as Redis restores an unacknowledged copy after a restart.
+    app.send_task("gradesync.post_result_link", args=[{"facts": _facts(record)}, rid])
+    clean.wait_idle()
+    assert clean.state()["requests"]["byRoute"] == {RESULT_LINK: 1}
+    assert clean.component(7001, 9001)["writes"] == ALL_ONCE
+
+
 def test_diagnose_names_what_coachview_lacks_and_writes_nothing(clean: Stack) -> None:
     clean.seed()
     clean.seed({"persons": [{"id": 1099, "externId": "99"}]})
