@@ -153,7 +153,10 @@ def start_redis(
         # "started" that way and ran beside the first): only this process's answer counts.
         if not proc.alive():
             raise ProcessDied(f"{name} exited: {proc.log()[-500:]}")
-        return bool(client.info("server").get("process_id") == proc.popen.pid)
+        if client.info("server").get("process_id") != proc.popen.pid:
+            return False
+        # INFO answers while the AOF still loads; every data command gets BusyLoadingError.
+        return client.info("persistence").get("loading") == 0
 
     try:
         return ready(proc, ours, timeout=10)
