@@ -131,9 +131,14 @@ def record(source: str = "moodle", instance: str = "campus", need: str = NEEDS_G
     return Record(event=event, state="in_progress", first_seen=at, updated=at, needs=[need])
 
 
+# Moodle's answer to a token it does not know (webservice/lib.php: invalidtoken).
+INVALID_TOKEN = {"exception": "moodle_exception", "errorcode": "invalidtoken", "message": "x"}
+
+
 class FakeMoodle:
-    """Moodle's REST server: each web-service function answers as given, and every call is
-    kept as (function, the ids it named)."""
+    """Moodle's REST server: each web-service function answers as given to the installation's
+    token (any other is refused as Moodle does), and every call is kept as (function, the ids
+    it named)."""
 
     def __init__(self, **answers: Any) -> None:
         self.answers = {
@@ -148,6 +153,8 @@ class FakeMoodle:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
         function = form.pop("wsfunction")
+        if form.get("wstoken") != ENV["CAMPUS_WS"]:
+            return httpx.Response(200, json=INVALID_TOKEN)
         ids = {k: v for k, v in form.items() if k not in ("wstoken", "moodlewsrestformat")}
         self.asked.append((function, ids))
         return httpx.Response(200, json=self.answers[function])
@@ -188,9 +195,6 @@ def test_moodle_refusing_its_completion_view_keeps_the_events_time_and_says_so(
     assert found is not None and (found.grade, found.instant) == ("8.2", EVENT_INSTANT)
     assert found.note == f"moodle answered {code}: completion time from the event (fallback)"
     assert fake.asked == [STATUS_OF_57_IN_12, REPORT_OF_57_IN_12]
-
-
-INVALID_TOKEN = {"exception": "moodle_exception", "errorcode": "invalidtoken", "message": "x"}
 
 
 @respx.mock
