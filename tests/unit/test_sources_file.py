@@ -5,6 +5,8 @@ fetched, a shared webhook secret) past entries they do not concern."""
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +93,27 @@ def test_a_missing_file_is_said_with_why(tmp_path: Path) -> None:
     assert refused(path) == [
         f"{path}: cannot be read: FileNotFoundError: [Errno 2] No such file or directory: '{path}'"
     ]
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    said: list[list[str]] = []
+
+    def read() -> None:
+        try:
+            sources_file.load(str(fifo), {})
+        except SourcesError as exc:
+            said.append(exc.problems)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=5)
+    waiting = reader.is_alive()
+    if waiting:  # release it: opening the other end lets a blocked open return
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join()
+    assert not waiting and said == [[f"{fifo}: not a regular file"]]
 
 
 def test_a_file_of_exactly_the_largest_size_is_read(tmp_path: Path) -> None:
