@@ -105,7 +105,8 @@ def _grade_gap(kind: str, explicit: bool) -> str:
 
 
 def problems(exc: ValidationError) -> Iterable[tuple[tuple[int | str, ...], str]]:
-    for err in exc.errors(include_url=False, include_input=False):
+    # Only an error's loc, type, ctx and msg are read: never its input, which may be a secret.
+    for err in exc.errors():
         loc, ctx = tuple(err["loc"]), err.get("ctx") or {}
         if err["type"] == "union_tag_invalid":
             yield (*loc, "kind"), f"unknown kind {ctx.get('tag')!r}: one of {', '.join(KINDS)}"
@@ -137,7 +138,7 @@ def _read(path: str) -> str:
             raw = handle.read(MAX_BYTES + 1)
         if len(raw) > MAX_BYTES:
             raise SourcesError([f"{path}: larger than {MAX_BYTES // 1024} KiB"])
-        return raw.decode("utf-8")
+        return raw.decode()
     except (OSError, UnicodeDecodeError) as exc:
         raise SourcesError([f"{path}: cannot be read: {type(exc).__name__}: {exc}"]) from None
 
@@ -173,7 +174,10 @@ def load(path: str, env: Mapping[str, str]) -> Sources:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else path
-        raise SourcesError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+        # One line: a character YAML refuses (a ReaderError: no mark, no problem) says its
+        # position on a second line of its own.
+        problem = " ".join(str(getattr(exc, "problem", exc)).split())
+        raise SourcesError([f"{where}: not valid YAML: {problem}"]) from None
     found: list[tuple[tuple[int | str, ...], str]] = [
         (("installations", n), f"{name} is named twice (instance must be unique per kind)")
         for n, name in duplicates(data)

@@ -139,10 +139,9 @@ def from_anewspring(record: Record, inst: ANewSpringSource, s: Settings) -> Enri
         return Enrichment(
             note=f"{inst.name}: grade_policy {inst.grade_policy}: the event has no grade"
         )
-    if inst.api is None:
-        raise _not_configured(s, inst) or Permanent(
-            f"{inst.name}: an api is needed", code="lms_api_not_configured"
-        )
+    if (missing := _not_configured(s, inst)) is not None:
+        raise missing
+    assert inst.api is not None  # grade_policy fetch without one is the gap just raised
     api = _anewspring(inst.api.url, inst.api.secret())
     grade = api.grade(
         record.event.person_id, record.event.course_id, inst.grade_format, inst.decimal_separator
@@ -157,14 +156,10 @@ def from_xapi_via_moodle(record: Record, inst: XapiSource, s: Settings) -> Enric
     actor): the Moodle installation ``inst.moodle`` maps it to its ``person_field``, as for its
     own completions. The sources file checked that installation exists and has an API."""
     assert inst.moodle is not None  # only then is the need recorded
-    try:
-        moodle = s.sources.typed(MoodleSource, inst.moodle)
-    except InstallationUnknown as exc:
-        raise Permanent(str(exc), code="unknown_installation") from None
+    moodle = s.sources.typed(MoodleSource, inst.moodle)
     if moodle.person_key == "id":
         return Enrichment(note=f"{inst.name}: learner by {moodle.name}'s user id, as sent")
-    if moodle.api is None:
-        raise Permanent(f"{moodle.name}: an api is needed", code="lms_api_not_configured")
+    assert moodle.api is not None  # the sources refuse an xAPI moodle without one
     ws = _moodle(moodle.api.url, moodle.api.secret())
     person = ws.user_field(record.event.person_id, moodle.person_key)
     if person is None:

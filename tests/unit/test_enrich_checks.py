@@ -13,6 +13,7 @@ def test_a_grade_from_the_lms_that_is_not_a_grade_fails_the_record(grade: str) -
     with pytest.raises(Permanent) as info:
         checked(Enrichment(grade=grade))
     assert info.value.code == "invalid_grade"
+    assert info.value.message.startswith("the LMS's grade ")  # whose grade, in the record
 
 
 @pytest.mark.parametrize("field", ["match_person_id", "match_course_id"])

@@ -32,6 +32,12 @@ def test_half_up_at_the_boundary() -> None:
     assert render(D("17"), D("0"), D("20"), "dutch", ",") == "8,7"
 
 
+def test_percent_rounds_half_up_too() -> None:
+    # 49 of 80 points is 61.25 % exactly: half up gives 61.3 (Decimal's default, half even, 61.2).
+    assert render(D("49"), D("0"), D("80"), "percent") == "61.3"
+    assert render(D("49"), D("0"), D("80"), "percent", ",") == "61,3"
+
+
 def test_raw_keeps_the_lms_number() -> None:
     assert render(D("80.00000"), D("0"), D("100"), "raw") == "80"
     assert render(D("7.25"), D("0"), D("10"), "raw", ",") == "7,25"
@@ -50,6 +56,19 @@ def test_scaled() -> None:
     assert render_scaled(D("0.85"), "dutch") == "8.7"
     assert render_scaled(D("-0.5"), "dutch") == "1.0"  # legal in xAPI: the lowest grade
     assert render_scaled(D("1.5"), "dutch") is None
+    assert render_scaled(D("0.85"), "dutch", ",") == "8,7"
+
+
+@pytest.mark.parametrize(
+    ("scaled", "dutch"),
+    # xAPI 1.0.3 (adlnet/xAPI-Spec, xAPI-Data.md 2.4.5.1 Score): scaled is a "Decimal number
+    # between -1 and 1, inclusive".
+    [("-1", "1.0"), ("1", "10.0"), ("-1.01", None), ("-1.5", None), ("1.01", None)],
+)
+def test_scaled_takes_both_ends_of_its_range_and_nothing_beyond(
+    scaled: str, dutch: str | None
+) -> None:
+    assert render_scaled(D(scaled), "dutch") == dutch
 
 
 @pytest.mark.parametrize(
