@@ -39,7 +39,7 @@ def adapter(source: str | None, sources: Sources, instance: str | None = None) -
     if source is None or source == "canonical":
         return canonical(sources)
     if source not in NATIVE:
-        raise ValueError(f"unknown source {source!r}; one of: {', '.join(NATIVE)}")
+        raise ValueError(f"unknown source {source!r}; known sources: {', '.join(NATIVE)}")
     return bound(sources.admit(source, instance))
 
 

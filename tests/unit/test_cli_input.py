@@ -71,7 +71,7 @@ def test_enqueue_names_the_sources_it_reads(ledger: Ledger, tmp_path: Path) -> N
     unknown = run("enqueue", "--source", "blackboard", str(path))
     said = " ".join(unknown.output.replace("\u2502", " ").split())  # the error box's sides
     assert unknown.exit_code == 2
-    assert "unknown source 'blackboard'; one of: moodle, ilias, anewspring, xapi" in said
+    assert "unknown source 'blackboard'; known sources: moodle, ilias, anewspring, xapi" in said
 
 
 def test_ilias_xml_that_is_not_utf8_is_refused(ledger: Ledger, tmp_path: Path) -> None:
