@@ -424,6 +424,17 @@ def test_an_object_id_at_the_length_cap_is_read() -> None:
     assert isinstance(done, xapi_read.Counted) and done.event.course_id == "12"
 
 
+def test_an_object_id_one_character_over_the_cap_is_skipped() -> None:
+    """The cap's other side: 2049 characters are refused, not only far longer ids (a cap
+    moved by one, ``> MAX_OBJECT_ID + 1``, passed every other test)."""
+    head = "https://moodle.example.nl/course/view.php?id=12&back="
+    over = head + "x" * (xapi_read.MAX_OBJECT_ID + 1 - len(head))
+    done = read(
+        statement(object={"id": over}), installation(course_pattern=r"[?&]id=(?P<course>\d+)")
+    )
+    assert done == xapi_read.Skipped("object_id_too_long", "object.id is over 2048 characters")
+
+
 def test_a_slow_course_pattern_lets_other_threads_run() -> None:
     """The ingress reads statements on worker threads: a runaway pattern must not hold the GIL
     (``concurrent``), or every other request waits for its timeout."""
