@@ -102,6 +102,15 @@ class Stack:
 
         wait_until(idle, timeout=timeout, interval=0.1)
 
+    def post_anewspring(self, body: bytes, content_type: str = "text/xml") -> httpx.Response:
+        """aNewSpring's webhook as it sends it: the XML body, signed with the session's key."""
+        from producers.signatures import anewspring_signature
+        from tests.conftest import SECRETS
+
+        signature = anewspring_signature(SECRETS["anewspring"], body)
+        headers = {"content-type": content_type, "x-webhook-signature": signature}
+        return self.api.post("/events/anewspring", content=body, headers=headers)
+
     def config(self, **config: Any) -> None:
         self.sim.post("/_sim/config", json=config).raise_for_status()
 

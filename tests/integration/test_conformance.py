@@ -18,7 +18,7 @@ import yaml
 
 from gradesync.procs import BIN, Proc, free_port, wait_until
 from gradesync.record import Record
-from producers.signatures import anewspring_signature, standard_signature
+from producers.signatures import standard_signature
 from tests.conftest import SECRETS
 from tests.integration.conftest import Stack, canonical, gradesync
 
@@ -210,14 +210,7 @@ def test_anewspring_xml_webhook_and_the_grade_from_get_results(clean: Stack) -> 
     (course,) = corpus("anewspring", "getResults.json")["courses"]
     clean.lms.post("/_fake/anewspring", json={"12/57": course}).raise_for_status()
     body = (CORPUS / "anewspring" / "webhook-completed.xml").read_bytes()
-    answer = clean.api.post(
-        "/events/anewspring",
-        content=body,
-        headers={
-            "content-type": "text/xml; charset=UTF-8",
-            "x-webhook-signature": anewspring_signature(SECRETS["anewspring"], body),
-        },
-    )
+    answer = clean.post_anewspring(body, "text/xml; charset=UTF-8")
     assert answer.status_code == 202, answer.text
     record: Record = clean.settle(answer.json()["key"])
     assert record.state == "delivered", record.last_error

@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 from producers.signatures import anewspring_signature, standard_signature
-from tests.conftest import SECRETS
 from tests.integration.conftest import Stack
 from tests.integration.test_conformance import (
     COMPONENT,
@@ -124,15 +123,7 @@ def test_hostile_xml_is_a_4xx_even_when_signed(clean: Stack) -> None:
     ]
     statuses = []
     for bomb in bombs:
-        answer = clean.api.post(
-            "/events/anewspring",
-            content=bomb,
-            headers={
-                "content-type": "text/xml",
-                "x-webhook-signature": anewspring_signature(SECRETS["anewspring"], bomb),
-            },
-        )
-        statuses.append(answer.status_code)
+        statuses.append(clean.post_anewspring(bomb).status_code)
     assert statuses == [400, 400, 400, 413]
     assert clean.api.get("/healthz").status_code == 200
 
@@ -143,14 +134,7 @@ def test_anewspring_is_never_told_an_error_for_a_learner_or_course_it_knows_and_
     clean.seed()
     xml = (CORPUS / "anewspring" / "webhook-completed.xml").read_bytes()
     xml = xml.replace(b"<userID>57</userID>", b"<userID>no-such-learner</userID>")
-    answer = clean.api.post(
-        "/events/anewspring",
-        content=xml,
-        headers={
-            "content-type": "text/xml",
-            "x-webhook-signature": anewspring_signature(SECRETS["anewspring"], xml),
-        },
-    )
+    answer = clean.post_anewspring(xml)
     assert answer.status_code == 202, answer.text
     record = clean.settle(answer.json()["key"])
     assert record.state in ("unresolved", "failed") and record.last_error is not None
