@@ -614,14 +614,23 @@ class Ledger:
         return True
 
 
-# The queued index's score is when the record was last handed on to be sent (admitted, queued
-# again, taken from the deferred): older than ARGV[1], out of the outbox and not deferred, its
-# message should long have started a step. Taken ids count from now (ZADD XX).
-_TAKE_STALLED = """
+# Claims the ids of KEYS[1] scored up to ARGV[1] (ARGV[3] at most): each now scores ARGV[2], so
+# a second caller at the same moment finds none of them.
+_CLAIM = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
 for _, id in ipairs(ids) do
   redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id)
 end
+"""
+
+_TAKE_UNSENT = _CLAIM + "return ids\n"
+
+# The queued index's score is when the record was last handed on to be sent (admitted, queued
+# again, taken from the deferred): older than ARGV[1], out of the outbox and not deferred, its
+# message should long have started a step. Taken ids count from now (ZADD XX).
+_TAKE_STALLED = (
+    _CLAIM
+    + """
 local queued = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 for _, id in ipairs(queued) do
   if #ids >= tonumber(ARGV[3]) then break end
@@ -632,14 +641,7 @@ for _, id in ipairs(queued) do
 end
 return ids
 """
-
-_TAKE_UNSENT = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-for _, id in ipairs(ids) do
-  redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id)
-end
-return ids
-"""
+)
 
 _TAKE_DEFERRED = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
